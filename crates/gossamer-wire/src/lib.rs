@@ -1,0 +1,50 @@
+//! # gossamer-wire
+//!
+//! The packet format of gossamer: a versioned, checksummed, labelled frame
+//! around a bincode body, optionally sealed with a shared cluster secret.
+//! No I/O, no async: the protocol core and the runtime call it.
+//!
+//! Every decoder is total: any byte string yields a [`Packet`] or a
+//! [`DecodeError`], never a panic, and nothing is allocated beyond what the
+//! frame's own bytes hold (strings are borrowed from the frame, sequence
+//! preallocation is capped).
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use gossamer_wire::*;
+//!
+//! let codec = FrameCodec::new(ClusterLabel::new("prod").unwrap());
+//! let me = NodeId::new("a@127.0.0.1".parse().unwrap(), "127.0.0.1:7946".parse().unwrap());
+//! let ping = Message::Ping(Ping { seq: 1, target: "b@127.0.0.1".parse().unwrap(), from: me.clone() });
+//! let gossip = Update::Alive(Alive { node: me, incarnation: 2, metadata: Metadata::new() });
+//!
+//! let mut packet = codec.compound(&ping, DEFAULT_MTU).unwrap();
+//! assert!(packet.push(&gossip));
+//! let mut buf = BytesMut::new();
+//! packet.finish(&mut buf).unwrap();
+//!
+//! let decoded = codec.decode(&buf).unwrap();
+//! assert_eq!(decoded.message, ping);
+//! assert_eq!(decoded.updates, vec![gossip]);
+//! ```
+
+mod bounded;
+mod crypto;
+mod error;
+mod frame;
+mod identity;
+mod message;
+mod metadata;
+
+pub use crypto::{Keyring, SecretKey, ENCRYPTION_OVERHEAD, KEY_LEN, NONCE_LEN, TAG_LEN};
+pub use error::{ConfigError, DecodeError, EncodeError};
+pub use frame::{
+    encoded_len, ClusterLabel, CompoundBuilder, FrameCodec, PackReport, DEFAULT_MAX_STREAM_FRAME, DEFAULT_MTU,
+    FIXED_HEADER_LEN, FLAG_ENCRYPTED, MAGIC, MAX_DATAGRAM, PROTOCOL_VERSION,
+};
+pub use identity::{Incarnation, NameError, NodeId, NodeName, MAX_NAME_LEN};
+pub use message::{
+    Ack, Alive, Confirm, Heartbeat, Leave, MemberState, MemberStatus, Message, Nack, Packet, Ping, PingReq, PushPull,
+    SeqNo, Suspect, Update,
+};
+pub use metadata::{Metadata, MetadataError, MAX_METADATA_BYTES, MAX_METADATA_ENTRIES, MAX_METADATA_KEY_LEN};

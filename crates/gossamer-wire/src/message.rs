@@ -1,0 +1,233 @@
+//! The messages nodes exchange. A datagram carries one [`Packet`]: a primary
+//! [`Message`] plus as many piggybacked membership [`Update`]s as fit its
+//! budget (SWIM's infection-style dissemination).
+
+use serde::{Deserialize, Serialize};
+
+use crate::bounded::{bounded_seq, opaque_bytes};
+
+use crate::identity::{Incarnation, NodeId, NodeName};
+use crate::metadata::Metadata;
+
+/// Probe sequence number; matches an `Ack`/`Nack` to its `Ping`/`PingReq`.
+pub type SeqNo = u32;
+
+/// Direct probe: "are you alive?". `target` names whom the sender means, so a
+/// node that restarted under the same address under another name does not
+/// answer for the old one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ping {
+    /// Probe sequence number to echo in the `Ack`.
+    pub seq: SeqNo,
+    /// The member being probed.
+    pub target: NodeName,
+    /// The prober, so the target can answer and learn of it.
+    pub from: NodeId,
+}
+
+/// Answer to a `Ping` (directly, or relayed for a `PingReq`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ack {
+    /// The `seq` of the ping answered.
+    pub seq: SeqNo,
+    /// Who answers.
+    pub from: NodeName,
+}
+
+/// Lifeguard: a relay of a `PingReq` that got no ack from the target says so,
+/// so the requester can tell "target is down" from "I am the one cut off".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Nack {
+    /// The `seq` of the `PingReq` answered.
+    pub seq: SeqNo,
+    /// The relay.
+    pub from: NodeName,
+}
+
+/// Indirect probe: "please ping `target` for me and tell me".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PingReq {
+    /// The requester's sequence number, echoed in the relayed `Ack`/`Nack`.
+    pub seq: SeqNo,
+    /// The member to probe.
+    pub target: NodeId,
+    /// The requester.
+    pub from: NodeId,
+}
+
+/// Multicast discovery beacon: "I am here". The cluster label travels in the
+/// frame header and is checked before the body is read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// The announcing node.
+    pub node: NodeId,
+    /// Its current incarnation.
+    pub incarnation: Incarnation,
+    /// [`Metadata::digest`] of its current metadata.
+    pub metadata_digest: u32,
+}
+
+/// Liveness of a member as one node sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum MemberStatus {
+    /// Answering probes.
+    Alive,
+    /// Missed a probe; may still refute.
+    Suspect,
+    /// Suspicion timed out, or confirmed dead by another node.
+    Dead,
+    /// Left gracefully.
+    Left,
+}
+
+/// One member's full state, as exchanged in push-pull anti-entropy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberState {
+    /// Who.
+    pub node: NodeId,
+    /// The incarnation the status is about.
+    pub incarnation: Incarnation,
+    /// What the sender believes.
+    pub status: MemberStatus,
+    /// The member's metadata at that incarnation.
+    pub metadata: Metadata,
+}
+
+/// Full-state exchange for anti-entropy and joins. May be far larger than a
+/// datagram: it travels over a stream (TCP) in one frame with a 32-bit length.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushPull {
+    /// Sent on join: the receiver should treat the sender as new.
+    pub join: bool,
+    /// The sender's view of every member it knows, itself included.
+    #[serde(deserialize_with = "bounded_seq")]
+    pub members: Vec<MemberState>,
+    /// Opaque application state (memberlist's LocalState); empty if unused.
+    #[serde(with = "opaque_bytes")]
+    pub app_state: Vec<u8>,
+}
+
+/// "`node` is alive at `incarnation`, with this metadata". Also how a member
+/// refutes a suspicion and how it announces new metadata: both raise its
+/// incarnation, so the metadata is versioned by the incarnation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alive {
+    /// The member.
+    pub node: NodeId,
+    /// Its incarnation.
+    pub incarnation: Incarnation,
+    /// Its metadata at this incarnation.
+    pub metadata: Metadata,
+}
+
+/// "`from` suspects `node` at `incarnation`".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suspect {
+    /// The suspected member.
+    pub node: NodeName,
+    /// The incarnation suspected.
+    pub incarnation: Incarnation,
+    /// Who suspects it (Lifeguard counts independent suspicions).
+    pub from: NodeName,
+}
+
+/// "`node` is dead at `incarnation`", confirmed by `from`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirm {
+    /// The dead member.
+    pub node: NodeName,
+    /// The incarnation declared dead.
+    pub incarnation: Incarnation,
+    /// Who declared it.
+    pub from: NodeName,
+}
+
+/// "`node` left gracefully at `incarnation`": not a failure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Leave {
+    /// The leaving member.
+    pub node: NodeName,
+    /// Its incarnation when leaving.
+    pub incarnation: Incarnation,
+}
+
+/// A membership change, piggybacked on whatever packet goes out next.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Update {
+    /// See [`Alive`].
+    Alive(Alive),
+    /// See [`Suspect`].
+    Suspect(Suspect),
+    /// See [`Confirm`].
+    Confirm(Confirm),
+    /// See [`Leave`].
+    Leave(Leave),
+}
+
+impl Update {
+    /// The member the update is about.
+    pub fn node_name(&self) -> &NodeName {
+        match self {
+            Update::Alive(a) => &a.node.name,
+            Update::Suspect(s) => &s.node,
+            Update::Confirm(c) => &c.node,
+            Update::Leave(l) => &l.node,
+        }
+    }
+
+    /// The incarnation the update is about.
+    pub fn incarnation(&self) -> Incarnation {
+        match self {
+            Update::Alive(a) => a.incarnation,
+            Update::Suspect(s) => s.incarnation,
+            Update::Confirm(c) => c.incarnation,
+            Update::Leave(l) => l.incarnation,
+        }
+    }
+}
+
+/// The primary content of a packet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Message {
+    /// See [`Ping`].
+    Ping(Ping),
+    /// See [`Ack`].
+    Ack(Ack),
+    /// See [`Nack`].
+    Nack(Nack),
+    /// See [`PingReq`].
+    PingReq(PingReq),
+    /// Nothing but the piggybacked updates (gossip fan-out).
+    Gossip,
+    /// See [`Heartbeat`].
+    Heartbeat(Heartbeat),
+    /// Opens a push-pull exchange (stream only).
+    PushPullRequest(PushPull),
+    /// Answers a push-pull exchange (stream only).
+    PushPullResponse(PushPull),
+}
+
+/// What one frame carries: a primary message and piggybacked updates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Packet {
+    /// The primary message.
+    pub message: Message,
+    /// Membership updates riding along.
+    #[serde(deserialize_with = "bounded_seq")]
+    pub updates: Vec<Update>,
+}
+
+impl Packet {
+    /// A packet with no piggybacked updates.
+    pub fn new(message: Message) -> Self {
+        Self { message, updates: Vec::new() }
+    }
+}
+
+/// Serializes exactly like [`Packet`] but borrows its parts, so a builder can
+/// pack updates that stay owned by the dissemination queue.
+#[derive(Serialize)]
+pub(crate) struct PacketRef<'a> {
+    pub message: &'a Message,
+    pub updates: &'a [&'a Update],
+}
