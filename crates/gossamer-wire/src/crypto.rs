@@ -59,7 +59,8 @@ impl FromStr for SecretKey {
     /// 64 hex digits.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim();
-        if s.len() != KEY_LEN * 2 || !s.is_ascii() {
+        // from_str_radix alone would also take a sign ("+f"), so check the digits first.
+        if s.len() != KEY_LEN * 2 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(ConfigError::KeyText);
         }
         let mut key = [0u8; KEY_LEN];

@@ -1,5 +1,6 @@
 //! The frame around every message: a small hand-checked header, then the
-//! bincode body (optionally sealed with the cluster secret).
+//! body in bincode's standard encoding (written and read by the hand-made
+//! codec in `body.rs`), optionally sealed with the cluster secret.
 //!
 //! ```text
 //! offset  size  field
@@ -13,6 +14,10 @@
 //! 13+L    n     payload: the body, or nonce ‖ sealed body ‖ tag
 //! ```
 //!
+//! A sealed payload is XChaCha20-Poly1305 over the body with bytes
+//! `0..5+L` (magic through label) as associated data; the CRC covers the
+//! sealed bytes, so corruption in transit is told apart from a wrong key.
+//!
 //! The header is checked in that order, so the error names the first thing
 //! wrong: another protocol, another version, another cluster, a length the
 //! codec will not accept, a corrupted frame, a wrong key, a malformed body.
@@ -22,9 +27,10 @@
 use std::fmt;
 use std::sync::Arc;
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 use serde::Serialize;
 
+use crate::body::{varint_len, Decode, Encode, Reader, Writer};
 use crate::crypto::{Keyring, ENCRYPTION_OVERHEAD, NONCE_LEN};
 use crate::error::{ConfigError, DecodeError, EncodeError};
 use crate::message::{Message, Packet, PacketRef, Update};
@@ -148,12 +154,13 @@ impl FrameCodec {
 
     /// Caps the whole frame at `max` bytes (header included). Streams use a
     /// larger cap than datagrams, e.g. [`DEFAULT_MAX_STREAM_FRAME`].
+    /// Caps above `u32::MAX` are lowered to it: the length field is 32 bits.
     pub fn with_max_frame_len(mut self, max: usize) -> Result<Self, ConfigError> {
         let min = self.overhead() + 16;
         if max < min {
             return Err(ConfigError::MaxFrameTooSmall(max, min));
         }
-        self.max_frame_len = max;
+        self.max_frame_len = max.min(u32::MAX as usize);
         Ok(self)
     }
 
@@ -197,49 +204,49 @@ impl FrameCodec {
         self.encode_body(&PacketRef { message, updates }, self.max_frame_len, out)
     }
 
-    fn encode_body<T: Serialize + ?Sized>(
+    fn encode_body<T: Encode + ?Sized>(&self, body: &T, max: usize, out: &mut BytesMut) -> Result<usize, EncodeError> {
+        self.encode_sized(body, body.encoded_len(), max, out)
+    }
+
+    /// Appends the frame of `body`, whose encoded length is `body_len`. The
+    /// frame is sized once and written in place: no growth, no re-measuring.
+    fn encode_sized<T: Encode + ?Sized>(
         &self,
         body: &T,
+        body_len: usize,
         max: usize,
         out: &mut BytesMut,
     ) -> Result<usize, EncodeError> {
+        let total = self.overhead() + body_len;
+        if total > max {
+            return Err(EncodeError::TooLarge { len: total, max });
+        }
         let start = out.len();
-        let flags = if self.keyring.is_some() { FLAG_ENCRYPTED } else { 0 };
-        out.reserve(self.overhead() + 64);
-        out.put_slice(&MAGIC);
-        out.put_u8(PROTOCOL_VERSION);
-        out.put_u8(flags);
-        out.put_u8(self.label.0.len() as u8);
-        out.put_slice(&self.label.0);
-        let len_at = out.len();
-        out.put_u32_le(0);
-        out.put_u32_le(0);
-        let payload_at = out.len();
-        if self.keyring.is_some() {
-            out.put_bytes(0, NONCE_LEN);
-        }
-        let written = bincode::serde::encode_into_writer(body, BufWriter(out), bincode_config());
-        if let Err(e) = written {
-            out.truncate(start);
-            return Err(EncodeError::Serialize(e.to_string()));
-        }
+        out.resize(start + total, 0);
+        let frame = &mut out[start..];
+        let label = self.label.0.as_slice();
+        let len_at = 5 + label.len();
+        let payload_at = len_at + 8;
+        frame[..2].copy_from_slice(&MAGIC);
+        frame[2] = PROTOCOL_VERSION;
+        frame[3] = if self.keyring.is_some() { FLAG_ENCRYPTED } else { 0 };
+        frame[4] = label.len() as u8;
+        frame[5..len_at].copy_from_slice(label);
+        let payload_len = (total - payload_at) as u32; // total <= max_frame_len <= u32::MAX
+        frame[len_at..len_at + 4].copy_from_slice(&payload_len.to_le_bytes());
+        let body_at = payload_at + if self.keyring.is_some() { NONCE_LEN } else { 0 };
+        let mut writer = Writer::new(&mut frame[body_at..body_at + body_len]);
+        body.encode(&mut writer);
+        debug_assert!(writer.is_full(), "encoded_len disagrees with encode");
         if let Some(keyring) = &self.keyring {
-            out.put_bytes(0, crate::crypto::TAG_LEN);
-            let (head, payload) = out[start..].split_at_mut(payload_at - start);
-            if keyring.seal(&head[..len_at - start], payload).is_err() {
+            let (head, payload) = frame.split_at_mut(payload_at);
+            if keyring.seal(&head[..len_at], payload).is_err() {
                 out.truncate(start);
                 return Err(EncodeError::Encrypt);
             }
         }
-        let total = out.len() - start;
-        if total > max {
-            out.truncate(start);
-            return Err(EncodeError::TooLarge { len: total, max });
-        }
-        let payload_len = (out.len() - payload_at) as u32;
-        out[len_at..len_at + 4].copy_from_slice(&payload_len.to_le_bytes());
-        let crc = frame_crc(&out[start..len_at + 4], &out[payload_at..]);
-        out[len_at + 4..len_at + 8].copy_from_slice(&crc.to_le_bytes());
+        let crc = frame_crc(&frame[..len_at + 4], &frame[payload_at..]);
+        frame[len_at + 4..payload_at].copy_from_slice(&crc.to_le_bytes());
         Ok(total)
     }
 
@@ -251,6 +258,14 @@ impl FrameCodec {
     /// As [`FrameCodec::decode`], reusing `scratch` for decryption so a hot
     /// receive loop does not allocate a buffer per frame.
     pub fn decode_with_scratch(&self, frame: &[u8], scratch: &mut Vec<u8>) -> Result<Packet, DecodeError> {
+        let decoded = self.decode_inner(frame, scratch);
+        if let Err(error) = &decoded {
+            tracing::debug!(%error, len = frame.len(), "frame refused");
+        }
+        decoded
+    }
+
+    fn decode_inner(&self, frame: &[u8], scratch: &mut Vec<u8>) -> Result<Packet, DecodeError> {
         let header = self.check_header(frame)?;
         let actual = frame.len() - header.payload_at;
         if actual != header.payload_len {
@@ -264,6 +279,12 @@ impl FrameCodec {
         }
         let body = if header.encrypted {
             let keyring = self.keyring.as_ref().ok_or(DecodeError::EncryptedButNoKey)?;
+            if payload.len() < ENCRYPTION_OVERHEAD {
+                return Err(DecodeError::Malformed(format!(
+                    "encrypted payload of {} bytes is shorter than nonce and tag ({ENCRYPTION_OVERHEAD})",
+                    payload.len()
+                )));
+            }
             let aad = &frame[..header.payload_at - 8];
             keyring.open(aad, payload, scratch).map_err(|()| DecodeError::WrongKey)?;
             &scratch[..]
@@ -273,10 +294,10 @@ impl FrameCodec {
             }
             payload
         };
-        let (packet, used) = bincode::serde::borrow_decode_from_slice::<Packet, _>(body, bincode_config())
-            .map_err(|e| DecodeError::Malformed(e.to_string()))?;
-        if used != body.len() {
-            return Err(DecodeError::TrailingBytes(body.len() - used));
+        let mut reader = Reader::new(body);
+        let packet = Packet::decode(&mut reader).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+        if reader.remaining() != 0 {
+            return Err(DecodeError::TrailingBytes(reader.remaining()));
         }
         Ok(packet)
     }
@@ -292,23 +313,27 @@ impl FrameCodec {
         }
     }
 
+    /// Checks the header field by field, each as soon as its bytes are
+    /// present, so even a short prefix names the first thing wrong (a stream
+    /// reader learns of a foreign or newer peer from its first bytes).
     fn check_header(&self, frame: &[u8]) -> Result<Header, DecodeError> {
-        if frame.len() < 5 {
-            if frame.len() >= 2 && frame[..2] != MAGIC {
-                return Err(DecodeError::BadMagic { found: [frame[0], frame[1]] });
-            }
-            return Err(DecodeError::Truncated { len: frame.len(), need: FIXED_HEADER_LEN });
-        }
-        if frame[..2] != MAGIC {
+        if frame.len() >= 2 && frame[..2] != MAGIC {
             return Err(DecodeError::BadMagic { found: [frame[0], frame[1]] });
         }
-        if frame[2] != PROTOCOL_VERSION {
-            return Err(DecodeError::VersionMismatch { ours: PROTOCOL_VERSION, theirs: frame[2] });
+        if let Some(&version) = frame.get(2) {
+            if version != PROTOCOL_VERSION {
+                return Err(DecodeError::VersionMismatch { ours: PROTOCOL_VERSION, theirs: version });
+            }
+        }
+        if let Some(&flags) = frame.get(3) {
+            if flags & !KNOWN_FLAGS != 0 {
+                return Err(DecodeError::UnknownFlags(flags));
+            }
+        }
+        if frame.len() < 5 {
+            return Err(DecodeError::Truncated { len: frame.len(), need: FIXED_HEADER_LEN });
         }
         let flags = frame[3];
-        if flags & !KNOWN_FLAGS != 0 {
-            return Err(DecodeError::UnknownFlags(flags));
-        }
         let label_len = frame[4] as usize;
         let payload_at = FIXED_HEADER_LEN + label_len;
         if frame.len() < payload_at {
@@ -347,11 +372,13 @@ impl FrameCodec {
     /// ```
     pub fn compound<'a>(&'a self, message: &'a Message, budget: usize) -> Result<CompoundBuilder<'a>, EncodeError> {
         let budget = budget.min(self.max_frame_len);
-        let used = self.overhead() + encoded_len(message) + COUNT_RESERVE;
+        let used = self.overhead() + message.encoded_len() + COUNT_RESERVE;
         if used > budget {
             return Err(EncodeError::TooLarge { len: used, max: budget });
         }
-        Ok(CompoundBuilder { codec: self, message, updates: Vec::new(), budget, used })
+        // Room for the typical update (~40 bytes), capped: one allocation in the usual case.
+        let updates = Vec::with_capacity(((budget - used) / 32).clamp(4, 256));
+        Ok(CompoundBuilder { codec: self, message, updates, budget, used })
     }
 }
 
@@ -386,15 +413,6 @@ impl bincode::enc::write::Writer for &mut SizeCounter {
     }
 }
 
-struct BufWriter<'a>(&'a mut BytesMut);
-
-impl bincode::enc::write::Writer for BufWriter<'_> {
-    fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
-        self.0.extend_from_slice(bytes);
-        Ok(())
-    }
-}
-
 /// What [`CompoundBuilder::finish`] packed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PackReport {
@@ -407,6 +425,7 @@ pub struct PackReport {
 /// Packs updates behind a primary message until the budget is full. The
 /// accounting is conservative (the update count's varint is reserved at its
 /// largest), so the frame never exceeds the budget.
+#[derive(Debug)]
 pub struct CompoundBuilder<'a> {
     codec: &'a FrameCodec,
     message: &'a Message,
@@ -422,7 +441,7 @@ impl<'a> CompoundBuilder<'a> {
         if self.updates.len() >= MAX_UPDATES_PER_PACKET {
             return false;
         }
-        let len = encoded_len(update);
+        let len = update.encoded_len();
         if self.used + len > self.budget {
             return false;
         }
@@ -448,8 +467,11 @@ impl<'a> CompoundBuilder<'a> {
 
     /// Appends the frame to `out`.
     pub fn finish(self, out: &mut BytesMut) -> Result<PackReport, EncodeError> {
-        let bytes =
-            self.codec.encode_body(&PacketRef { message: self.message, updates: &self.updates }, self.budget, out)?;
+        let body = PacketRef { message: self.message, updates: &self.updates };
+        // Every part was measured on the way in; only the count's varint differs from the reserve.
+        let body_len = self.used - self.codec.overhead() - COUNT_RESERVE + varint_len(self.updates.len() as u64);
+        debug_assert_eq!(body_len, body.encoded_len());
+        let bytes = self.codec.encode_sized(&body, body_len, self.budget, out)?;
         Ok(PackReport { updates: self.updates.len(), bytes })
     }
 }

@@ -61,10 +61,17 @@ impl NodeName {
         if name.len() > MAX_NAME_LEN {
             return Err(NameError::TooLong(name.len()));
         }
-        if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        // Fast path: printable ASCII has no whitespace or control character.
+        if !crate::body::is_plain_ascii(name.as_bytes()) && name.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(NameError::BadCharacter(name.to_owned()));
         }
         Ok(())
+    }
+
+    /// Wraps a name the caller has already validated.
+    pub(crate) fn from_checked(name: &str) -> Self {
+        debug_assert!(Self::validate(name).is_ok());
+        Self(CompactString::new(name))
     }
 
     /// The whole name.
@@ -148,6 +155,8 @@ pub struct NodeId {
     /// Unique name within the cluster.
     pub name: NodeName,
     /// Where the node's UDP (and TCP push-pull) listener is reachable.
+    /// An IPv6 address travels without its flow info and scope id: both are
+    /// local to the sending host and mean nothing to the receiver.
     pub addr: SocketAddr,
 }
 

@@ -28,6 +28,7 @@
 //! assert_eq!(decoded.updates, vec![gossip]);
 //! ```
 
+mod body;
 mod bounded;
 mod crypto;
 mod error;

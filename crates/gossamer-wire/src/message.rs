@@ -165,6 +165,12 @@ pub enum Update {
 }
 
 impl Update {
+    /// Bytes this update takes in a frame body: what [`crate::encoded_len`]
+    /// returns, computed without serializing (for packing loops).
+    pub fn encoded_len(&self) -> usize {
+        crate::body::Encode::encoded_len(self)
+    }
+
     /// The member the update is about.
     pub fn node_name(&self) -> &NodeName {
         match self {
@@ -217,7 +223,22 @@ pub struct Packet {
     pub updates: Vec<Update>,
 }
 
+impl Message {
+    /// Bytes this message takes in a frame body: what [`crate::encoded_len`]
+    /// returns, computed without serializing.
+    pub fn encoded_len(&self) -> usize {
+        crate::body::Encode::encoded_len(self)
+    }
+}
+
 impl Packet {
+    /// Bytes this packet takes as a frame body (the frame adds
+    /// [`crate::FrameCodec::overhead`]): what [`crate::encoded_len`] returns,
+    /// computed without serializing.
+    pub fn encoded_len(&self) -> usize {
+        crate::body::Encode::encoded_len(self)
+    }
+
     /// A packet with no piggybacked updates.
     pub fn new(message: Message) -> Self {
         Self { message, updates: Vec::new() }
@@ -226,7 +247,6 @@ impl Packet {
 
 /// Serializes exactly like [`Packet`] but borrows its parts, so a builder can
 /// pack updates that stay owned by the dissemination queue.
-#[derive(Serialize)]
 pub(crate) struct PacketRef<'a> {
     pub message: &'a Message,
     pub updates: &'a [&'a Update],

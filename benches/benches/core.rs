@@ -1,0 +1,223 @@
+//! Protocol core costs: datagrams handled per second by one `Swim` on the
+//! ping → ack path (decode, merge piggybacked updates, answer with queued
+//! updates packed into the MTU), at 16, 1,000 and 100,000 members; and the
+//! dissemination queue's select-and-pack cost with a deep backlog. Also
+//! prints the live heap per known member (counting allocator) once the
+//! dissemination queue has drained.
+//!
+//! Targets (2-core machine): ≥ 2 M messages/s per core on the steady ping →
+//! ack path; ≤ 200 bytes of steady-state memory per known member.
+//! `cargo bench -p gossamer-benches --bench core -- --warm-up-time 1 --measurement-time 3`
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use gossamer_core::{Config, Swim};
+use gossamer_wire::*;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// Live heap bytes, to report memory per member.
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+const SIZES: [usize; 3] = [16, 1_000, 100_000];
+
+fn id(i: usize) -> NodeId {
+    let ip = format!("10.{}.{}.{}", i / 62_500, (i / 250) % 250, i % 250 + 1);
+    NodeId::new(format!("node-{i}@{ip}").parse().unwrap(), format!("{ip}:7946").parse().unwrap())
+}
+
+fn codec() -> FrameCodec {
+    FrameCodec::new(ClusterLabel::new("prod").unwrap())
+}
+
+type Core = Swim<ChaCha8Rng>;
+
+/// A core (node 0) that knows `n` members (itself included), learned in
+/// one push-pull exchange; its dissemination queue is left full.
+fn core_with_members(n: usize) -> Core {
+    let mut core = Swim::new(id(0), Config::lan(), codec(), ChaCha8Rng::seed_from_u64(1), Duration::ZERO).unwrap();
+    let members = (1..n)
+        .map(|i| MemberState { node: id(i), incarnation: 1, status: MemberStatus::Alive, metadata: Metadata::new() })
+        .collect();
+    let state = PushPull { join: false, members, app_state: Vec::new() };
+    let stream = codec().with_max_frame_len(DEFAULT_MAX_STREAM_FRAME).unwrap();
+    let mut frame = BytesMut::new();
+    stream.encode(&Packet::new(Message::PushPullRequest(state)), &mut frame).unwrap();
+    core.handle_push_pull_request(Duration::ZERO, id(1).addr, &frame).unwrap();
+    while core.poll_output().is_some() {}
+    assert_eq!(core.members().count(), n);
+    core
+}
+
+fn ping_frame(seq: u32, updates: Vec<Update>) -> BytesMut {
+    let ping = Message::Ping(Ping { seq, target: id(0).name, from: id(1) });
+    let mut buf = BytesMut::new();
+    codec().encode(&Packet { message: ping, updates }, &mut buf).unwrap();
+    buf
+}
+
+/// Handles one ping and drains the outputs (the ack); returns its size.
+fn ping_ack(core: &mut Core, from: SocketAddr, frame: &[u8]) -> usize {
+    core.handle_datagram(Duration::from_secs(1), from, frame);
+    let mut bytes = 0;
+    while let Some(output) = core.poll_output() {
+        if let gossamer_core::Output::Datagram { bytes: b, .. } = output {
+            bytes += b.len();
+        }
+    }
+    bytes
+}
+
+/// Sends pings until the dissemination queue is empty (steady state).
+fn drain_queue(core: &mut Core) {
+    let frame = ping_frame(1, Vec::new());
+    let from = id(1).addr;
+    while core.metrics().queued_updates > 0 {
+        ping_ack(core, from, &frame);
+    }
+}
+
+fn bench_ping_ack(c: &mut Criterion) {
+    let mut group = c.benchmark_group("core/ping_ack");
+    group.throughput(Throughput::Elements(1));
+    let from = id(1).addr;
+    for n in SIZES {
+        // Steady state: nothing to disseminate, the ack goes out bare.
+        // (Set-up is lazy so that a filter skips it.)
+        let mut steady: Option<Core> = None;
+        let frame = ping_frame(7, Vec::new());
+        group.bench_function(BenchmarkId::new("steady", n), |b| {
+            let core = steady.get_or_insert_with(|| {
+                let mut core = core_with_members(n);
+                drain_queue(&mut core);
+                core
+            });
+            b.iter(|| black_box(ping_ack(core, from, black_box(&frame))))
+        });
+
+        // Churn: every ping piggybacks 4 fresh updates (new incarnations of
+        // random members), which the core merges, queues and forwards on
+        // its acks. Frames are prepared outside the timed section.
+        let mut churn: Option<Core> = None;
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let mut incarnation = 2u64;
+        group.bench_function(BenchmarkId::new("piggyback", n), |b| {
+            let core = churn.get_or_insert_with(|| {
+                let mut core = core_with_members(n);
+                drain_queue(&mut core);
+                core
+            });
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                let mut left = iters;
+                while left > 0 {
+                    let chunk = left.min(4096);
+                    left -= chunk;
+                    let frames: Vec<_> = (0..chunk)
+                        .map(|s| {
+                            incarnation += 1;
+                            let updates = (0..4)
+                                .map(|_| {
+                                    let who = rng.random_range(1..n);
+                                    Update::Alive(Alive { node: id(who), incarnation, metadata: Metadata::new() })
+                                })
+                                .collect();
+                            ping_frame(s as u32, updates)
+                        })
+                        .collect();
+                    let start = Instant::now();
+                    for frame in &frames {
+                        black_box(ping_ack(core, from, frame));
+                    }
+                    total += start.elapsed();
+                }
+                total
+            })
+        });
+        if let Some(core) = &churn {
+            let m = core.metrics();
+            eprintln!(
+                "core/ping_ack/piggyback n={n}: {} updates piggybacked per ack on average, queue {}",
+                format_args!("{:.1}", m.updates_sent as f64 / m.messages_out.max(1) as f64),
+                m.queued_updates
+            );
+        }
+    }
+    group.finish();
+}
+
+/// Select-and-pack: the queue holds a deep backlog (every member's join),
+/// so each ack is filled to the MTU. Compare with `steady` for the packing
+/// cost alone.
+fn bench_pack(c: &mut Criterion) {
+    let mut group = c.benchmark_group("core/select_and_pack");
+    group.throughput(Throughput::Elements(1));
+    let from = id(1).addr;
+    let frame = ping_frame(7, Vec::new());
+    for n in [1_000, 100_000] {
+        let mut backlog: Option<(Core, u64, u64)> = None;
+        group.bench_function(BenchmarkId::new("full_mtu_ack", n), |b| {
+            let (core, _, _) = backlog.get_or_insert_with(|| {
+                let core = core_with_members(n);
+                let m = core.metrics();
+                (core, m.updates_sent, m.messages_out)
+            });
+            b.iter(|| {
+                if core.metrics().queued_updates < 64 {
+                    *core = core_with_members(n);
+                }
+                black_box(ping_ack(core, from, black_box(&frame)))
+            })
+        });
+        if let Some((core, updates, messages)) = &backlog {
+            let m = core.metrics();
+            eprintln!(
+                "core/select_and_pack n={n}: {:.1} updates per ack",
+                (m.updates_sent.saturating_sub(*updates)) as f64
+                    / (m.messages_out.saturating_sub(*messages)).max(1) as f64
+            );
+        }
+    }
+    group.finish();
+}
+
+/// Live heap per known member once the queue drained (printed, not timed).
+fn memory_per_member(_: &mut Criterion) {
+    for n in SIZES {
+        let base = LIVE.load(Ordering::Relaxed);
+        let mut core = core_with_members(n);
+        drain_queue(&mut core);
+        let live = LIVE.load(Ordering::Relaxed) - base;
+        eprintln!("core/memory n={n}: {live} bytes live, {:.0} bytes per member", live as f64 / n as f64);
+        black_box(&core);
+    }
+}
+
+criterion_group!(benches, memory_per_member, bench_ping_ack, bench_pack);
+criterion_main!(benches);

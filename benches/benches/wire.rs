@@ -1,0 +1,124 @@
+//! Wire format costs: encode and decode of a ping, an ack and a full
+//! 1400-byte compound packet, plaintext and sealed.
+//!
+//! Targets (2-core machine): ping encode+decode ≤ 50 ns; full compound
+//! packet encode+decode ≤ 1 µs plaintext. `cargo bench -p gossamer-benches --bench wire`
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use gossamer_wire::*;
+use rand::{Rng, SeedableRng};
+
+fn id(i: u32) -> NodeId {
+    let ip = format!("10.0.{}.{}", i / 250, i % 250 + 1);
+    NodeId::new(format!("node-{i}@{ip}").parse().unwrap(), format!("{ip}:7946").parse().unwrap())
+}
+
+/// A realistic gossip backlog: mostly suspicions and confirmations, some
+/// alives with a little metadata, some leaves.
+fn backlog() -> Vec<Update> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    let mut meta = Metadata::new();
+    meta.insert("zone", b"eu-west-1a".to_vec()).unwrap();
+    (0..200)
+        .map(|i| {
+            let node = id(i);
+            let incarnation = rng.random_range(1..1000);
+            let from = id(rng.random_range(0..1000)).name;
+            match rng.random_range(0..10) {
+                0..=3 => Update::Suspect(Suspect { node: node.name, incarnation, from }),
+                4..=6 => Update::Confirm(Confirm { node: node.name, incarnation, from }),
+                7..=8 => Update::Alive(Alive { node, incarnation, metadata: meta.clone() }),
+                _ => Update::Leave(Leave { node: node.name, incarnation }),
+            }
+        })
+        .collect()
+}
+
+fn codecs() -> [(&'static str, FrameCodec); 2] {
+    let label = ClusterLabel::new("prod").unwrap();
+    let key = SecretKey::from_bytes(&[7; KEY_LEN]).unwrap();
+    let ring = Keyring::new(key, &mut rand_chacha::ChaCha8Rng::seed_from_u64(2));
+    let plain = FrameCodec::new(label);
+    let sealed = plain.clone().with_keyring(Arc::new(ring));
+    [("plain", plain), ("sealed", sealed)]
+}
+
+/// Packs `message` plus as many backlog updates as fit in `budget`.
+fn pack(codec: &FrameCodec, message: &Message, updates: &[Update], budget: usize, out: &mut BytesMut) -> usize {
+    let mut builder = codec.compound(message, budget).unwrap();
+    for update in updates {
+        if !builder.push(update) {
+            break;
+        }
+    }
+    builder.finish(out).unwrap().bytes
+}
+
+fn bench_wire(c: &mut Criterion) {
+    let ping = Message::Ping(Ping { seq: 42, target: id(2).name, from: id(1) });
+    let ack = Message::Ack(Ack { seq: 42, from: id(2).name });
+    let gossip = Message::Ping(Ping { seq: 43, target: id(3).name, from: id(1) });
+    let updates = backlog();
+
+    for (mode, codec) in codecs() {
+        let mut group = c.benchmark_group(format!("wire/{mode}"));
+        let mut buf = BytesMut::with_capacity(2048);
+        let mut scratch = Vec::with_capacity(2048);
+
+        for (name, message) in [("ping", &ping), ("ack", &ack)] {
+            let packet = Packet::new(message.clone());
+            buf.clear();
+            codec.encode(&packet, &mut buf).unwrap();
+            let frame = buf.split().freeze();
+            group.throughput(Throughput::Bytes(frame.len() as u64));
+            group.bench_function(BenchmarkId::new("encode", name), |b| {
+                b.iter(|| {
+                    buf.clear();
+                    codec.encode(black_box(&packet), &mut buf).unwrap()
+                })
+            });
+            group.bench_function(BenchmarkId::new("decode", name), |b| {
+                b.iter(|| codec.decode_with_scratch(black_box(&frame), &mut scratch).unwrap())
+            });
+            group.bench_function(BenchmarkId::new("encode+decode", name), |b| {
+                b.iter(|| {
+                    buf.clear();
+                    codec.encode(black_box(&packet), &mut buf).unwrap();
+                    codec.decode_with_scratch(&buf, &mut scratch).unwrap()
+                })
+            });
+        }
+
+        buf.clear();
+        let len = pack(&codec, &gossip, &updates, DEFAULT_MTU, &mut buf);
+        let frame = buf.split().freeze();
+        let decoded = codec.decode(&frame).unwrap();
+        assert!(len <= DEFAULT_MTU && len + 60 > DEFAULT_MTU, "a full packet: {len} bytes");
+        eprintln!("wire/{mode}: full compound packet = {len} bytes, {} updates", decoded.updates.len());
+        group.throughput(Throughput::Bytes(len as u64));
+        group.bench_function(BenchmarkId::new("encode", "compound-1400"), |b| {
+            b.iter(|| {
+                buf.clear();
+                pack(&codec, black_box(&gossip), black_box(&updates), DEFAULT_MTU, &mut buf)
+            })
+        });
+        group.bench_function(BenchmarkId::new("decode", "compound-1400"), |b| {
+            b.iter(|| codec.decode_with_scratch(black_box(&frame), &mut scratch).unwrap())
+        });
+        group.bench_function(BenchmarkId::new("encode+decode", "compound-1400"), |b| {
+            b.iter(|| {
+                buf.clear();
+                pack(&codec, black_box(&gossip), black_box(&updates), DEFAULT_MTU, &mut buf);
+                codec.decode_with_scratch(&buf, &mut scratch).unwrap()
+            })
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, bench_wire);
+criterion_main!(benches);

@@ -1,0 +1,133 @@
+//! The admin commands: find the agent's control file, send one request,
+//! print the answer.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::control::{self, ControlInfo, MemberView, MetricsView, Request};
+use crate::settings::{apply_env, control_file, AgentSettings};
+use crate::Target;
+
+fn locate(target: &Target) -> Result<PathBuf, String> {
+    if let Some(path) = &target.control {
+        return Ok(path.clone());
+    }
+    let Some(config) = &target.config else {
+        return Err("say which agent: --config <node.toml> or --control <file>".into());
+    };
+    let mut settings = AgentSettings::load(config).map_err(|e| e.to_string())?;
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    apply_env(&mut settings, &env).map_err(|e| e.to_string())?;
+    let name = settings.name.ok_or("the config has no `name`")?;
+    let dir = settings
+        .data_dir
+        .unwrap_or_else(|| config.parent().map(|p| p.to_path_buf()).unwrap_or_else(|| PathBuf::from(".")));
+    Ok(control_file(&dir, &name))
+}
+
+fn request(target: &Target, req: Request) -> Result<serde_json::Value, String> {
+    let info: ControlInfo = control::read_info(&locate(target)?)?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    rt.block_on(control::call(&info, req))
+}
+
+fn finish(result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gossamer: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_table(members: &[MemberView]) {
+    println!("{:<32} {:<24} {:<8} {:>11}", "NAME", "ADDRESS", "STATUS", "INCARNATION");
+    for m in members {
+        println!("{:<32} {:<24} {:<8} {:>11}", m.name, m.addr, m.status, m.incarnation);
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, String> {
+    serde_json::from_value(value).map_err(|e| format!("unexpected answer: {e}"))
+}
+
+/// `gossamer members [--json]`.
+pub fn members(target: &Target, json: bool) -> ExitCode {
+    finish((|| {
+        let value = request(target, Request::Members)?;
+        if json {
+            println!("{value}");
+        } else {
+            let mut members: Vec<MemberView> = parse(value)?;
+            members.sort_by(|a, b| a.name.cmp(&b.name));
+            print_table(&members);
+        }
+        Ok(())
+    })())
+}
+
+/// `gossamer cluster status [--json]`.
+pub fn status(target: &Target, json: bool) -> ExitCode {
+    finish((|| {
+        let value = request(target, Request::Status)?;
+        if json {
+            println!("{value}");
+            return Ok(());
+        }
+        let node = value["node"].as_str().unwrap_or("?").to_owned();
+        let mut members: Vec<MemberView> = parse(value["members"].clone())?;
+        members.sort_by(|a, b| a.name.cmp(&b.name));
+        let running: Vec<&str> = members
+            .iter()
+            .filter(|m| matches!(m.status.as_str(), "alive" | "suspect"))
+            .map(|m| m.name.as_str())
+            .collect();
+        let stopped: Vec<&str> =
+            members.iter().filter(|m| matches!(m.status.as_str(), "dead" | "left")).map(|m| m.name.as_str()).collect();
+        println!("Cluster status as seen by {node}:");
+        println!("  running_nodes: [{}]", running.join(", "));
+        println!("  stopped_nodes: [{}]", stopped.join(", "));
+        println!();
+        print_table(&members);
+        Ok(())
+    })())
+}
+
+/// `gossamer metrics [--json]`.
+pub fn metrics(target: &Target, json: bool) -> ExitCode {
+    finish((|| {
+        let value = request(target, Request::Metrics)?;
+        if json {
+            println!("{value}");
+            return Ok(());
+        }
+        let view: MetricsView = parse(value)?;
+        if let serde_json::Value::Object(map) = serde_json::to_value(&view).map_err(|e| e.to_string())? {
+            for (k, v) in map {
+                println!("{k:<22} {v}");
+            }
+        }
+        Ok(())
+    })())
+}
+
+/// `gossamer cluster join ADDR`.
+pub fn join(target: &Target, addr: SocketAddr) -> ExitCode {
+    finish(request(target, Request::Join { addrs: vec![addr] }).map(|_| println!("joining through {addr}")))
+}
+
+/// `gossamer cluster leave`.
+pub fn leave(target: &Target) -> ExitCode {
+    finish(request(target, Request::Leave).map(|v| {
+        let confirmed = v["confirmed"].as_bool().unwrap_or(false);
+        println!("left the cluster{}", if confirmed { "" } else { " (not confirmed before the deadline)" });
+    }))
+}
+
+/// `gossamer cluster force-leave NAME`.
+pub fn force_leave(target: &Target, name: String) -> ExitCode {
+    finish(request(target, Request::ForceLeave { name: name.clone() }).map(|_| println!("{name} declared left")))
+}

@@ -1,0 +1,138 @@
+//! `gossamer agent`: load and check the config, start the node, serve the
+//! control socket, and leave gracefully on SIGINT/SIGTERM or `cluster leave`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::ExitCode;
+
+use gossamer::Node;
+use tokio::sync::mpsc;
+
+use crate::control::{self, ControlInfo};
+use crate::settings::{apply_env, control_file, explain, AgentSettings, Resolved};
+
+/// Exit code for a refused configuration.
+const EXIT_CONFIG: u8 = 2;
+
+fn load(path: &Path) -> Result<Resolved, String> {
+    let mut settings = AgentSettings::load(path).map_err(|e| e.to_string())?;
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let unknown = apply_env(&mut settings, &env).map_err(|e| e.to_string())?;
+    for var in unknown {
+        if !matches!(var.as_str(), "GOSSAMER_CONFIG" | "GOSSAMER_CONTROL_FILE") {
+            eprintln!(
+                "gossamer: warning: unknown variable {var} ignored (known: {})",
+                crate::settings::ENV_VARS.join(", ")
+            );
+        }
+    }
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    settings.resolve(dir).map_err(|e| explain(e, &env))
+}
+
+/// Runs the agent until it is told to stop.
+pub fn run(config: &Path) -> ExitCode {
+    let resolved = match load(config) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("gossamer: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let filter = match tracing_subscriber::EnvFilter::try_new(&resolved.log) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("gossamer: invalid `log`: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("gossamer: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(resolved)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gossamer: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(resolved: Resolved) -> Result<(), String> {
+    let name = resolved.node.name.to_string();
+    let node = Node::start(resolved.node).await.map_err(|e| format!("cannot start: {e}"))?;
+    let discovering = match &resolved.discovery {
+        Some(d) => match gossamer::discovery::start_discovery(&node, d) {
+            Ok(running) => Some(running),
+            Err(e) => {
+                node.shutdown().await;
+                return Err(format!("invalid discovery setting: {e}"));
+            }
+        },
+        None => None,
+    };
+
+    let listener = tokio::net::TcpListener::bind(resolved.control_bind)
+        .await
+        .map_err(|e| format!("cannot bind the control socket on {}: {e}", resolved.control_bind))?;
+    let token = control::new_token().map_err(|e| format!("cannot draw a control token: {e}"))?;
+    let info = ControlInfo {
+        addr: listener.local_addr().map_err(|e| e.to_string())?,
+        token: token.clone(),
+        node: name.clone(),
+        pid: std::process::id(),
+    };
+    std::fs::create_dir_all(&resolved.data_dir)
+        .map_err(|e| format!("cannot create data_dir {}: {e}", resolved.data_dir.display()))?;
+    let path = control_file(&resolved.data_dir, &name);
+    control::write_info(&path, &info).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    tracing::info!(node = %node.id(), control = %path.display(), "agent ready");
+    println!("gossamer agent {} on {} (control file {})", name, node.addr(), path.display());
+
+    let (stop_tx, mut stop_rx) = mpsc::channel(1);
+    let control_task = tokio::spawn(control::serve(listener, token, node.clone(), stop_tx));
+
+    let reason = tokio::select! {
+        _ = stop_rx.recv() => "left through the control socket",
+        _ = terminate() => {
+            let confirmed = node.leave().await.unwrap_or(false);
+            tracing::info!(confirmed, "left on signal");
+            "signal"
+        }
+    };
+    control_task.abort();
+    if let Some(d) = discovering {
+        d.shutdown().await;
+    }
+    node.shutdown().await;
+    let _ = std::fs::remove_file(&path);
+    tracing::info!(reason, "agent stopped");
+    Ok(())
+}
+
+async fn terminate() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

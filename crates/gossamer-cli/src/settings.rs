@@ -1,0 +1,564 @@
+//! The agent's configuration file (TOML) and its environment overrides.
+//!
+//! Every key can be overridden by a `GOSSAMER_*` variable. Overrides are
+//! applied by [`apply_env`] from a map, so tests never touch the process
+//! environment. Every value is checked when the agent starts, and the error
+//! names the key (or the variable it came from).
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use gossamer::discovery::{apply_env_from, multicast_config, DiscoveryConfig};
+use gossamer::net::{MulticastConfig, NodeConfig, Preset};
+use serde::Deserialize;
+
+/// A configuration value that was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown keys.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said (names the key).
+        message: String,
+    },
+    /// A discovery setting was refused (the message names the key or variable).
+    #[error("invalid discovery setting: {0}")]
+    Discovery(String),
+    /// A value was refused; `key` is the TOML key or the variable.
+    #[error("invalid `{key}`: {reason}")]
+    Invalid {
+        /// TOML key or environment variable.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+fn invalid(key: impl Into<String>, reason: impl ToString) -> SettingsError {
+    SettingsError::Invalid { key: key.into(), reason: reason.to_string() }
+}
+
+/// The `[protocol]` table: overrides of the preset's timings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProtocolSettings {
+    /// Protocol period in milliseconds.
+    pub probe_interval_ms: Option<u64>,
+    /// Direct-probe timeout in milliseconds.
+    pub probe_timeout_ms: Option<u64>,
+    /// Datagram budget in bytes.
+    pub mtu: Option<usize>,
+}
+
+/// The `[multicast]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MulticastSettings {
+    /// Whether to announce and listen.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Group address.
+    pub group: Option<Ipv4Addr>,
+    /// Group port.
+    pub port: Option<u16>,
+    /// Interface address.
+    pub interface: Option<Ipv4Addr>,
+    /// IP_MULTICAST_TTL.
+    pub ttl: Option<u32>,
+    /// IP_MULTICAST_LOOP.
+    pub loopback: Option<bool>,
+    /// Heartbeat period in milliseconds.
+    pub interval_ms: Option<u64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for MulticastSettings {
+    fn default() -> Self {
+        Self { enabled: true, group: None, port: None, interface: None, ttl: None, loopback: None, interval_ms: None }
+    }
+}
+
+/// The whole agent file.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSettings {
+    /// Node name.
+    pub name: Option<String>,
+    /// Bind address of the protocol sockets.
+    pub bind: Option<String>,
+    /// Advertised address.
+    pub advertise: Option<String>,
+    /// Cluster label.
+    pub cluster: Option<String>,
+    /// Cluster secret, 64 hex digits.
+    pub secret: Option<String>,
+    /// `lan`, `wan` or `local`.
+    pub preset: Option<String>,
+    /// Addresses to join at start.
+    #[serde(default)]
+    pub seeds: Vec<String>,
+    /// Where the control file is written (default: the config file's directory).
+    pub data_dir: Option<PathBuf>,
+    /// Address of the control listener (loopback only; port 0 by default).
+    pub control_bind: Option<String>,
+    /// Bound of a graceful leave, in milliseconds.
+    pub leave_timeout_ms: Option<u64>,
+    /// Log filter (tracing-subscriber syntax), e.g. `info,gossamer_core=debug`.
+    pub log: Option<String>,
+    /// This node's metadata.
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+    /// Protocol overrides.
+    #[serde(default)]
+    pub protocol: ProtocolSettings,
+    /// Multicast discovery.
+    pub multicast: Option<MulticastSettings>,
+    /// Discovery strategies (the discovery crate's `[discovery]` table:
+    /// `strategy = "static" | "hosts" | "dns" | "etcd" | "k8s" | "mcast"`).
+    pub discovery: Option<DiscoveryConfig>,
+}
+
+/// The environment variables [`apply_env`] knows, for `--help` and the docs.
+pub const ENV_VARS: &[&str] = &[
+    "GOSSAMER_NODE_NAME",
+    "GOSSAMER_BIND",
+    "GOSSAMER_ADVERTISE",
+    "GOSSAMER_CLUSTER",
+    "GOSSAMER_SECRET",
+    "GOSSAMER_PRESET",
+    "GOSSAMER_SEEDS",
+    "GOSSAMER_DATA_DIR",
+    "GOSSAMER_CONTROL_BIND",
+    "GOSSAMER_LEAVE_TIMEOUT_MS",
+    "GOSSAMER_LOG",
+    "GOSSAMER_METADATA",
+    "GOSSAMER_PROBE_INTERVAL_MS",
+    "GOSSAMER_PROBE_TIMEOUT_MS",
+    "GOSSAMER_MTU",
+    "GOSSAMER_MULTICAST",
+    "GOSSAMER_MULTICAST_GROUP",
+    "GOSSAMER_MULTICAST_PORT",
+    "GOSSAMER_MULTICAST_INTERFACE",
+    "GOSSAMER_MULTICAST_TTL",
+    "GOSSAMER_MULTICAST_LOOP",
+    "GOSSAMER_MULTICAST_INTERVAL_MS",
+    "GOSSAMER_DISCOVERY",
+    "GOSSAMER_STATIC_SEEDS",
+    "GOSSAMER_HOSTS_FILE",
+    "GOSSAMER_DNS_QUERY",
+    "GOSSAMER_DNS_PORT",
+    "GOSSAMER_DNS_POLL_INTERVAL_MS",
+    "GOSSAMER_DNS_RECORD_TYPE",
+    "GOSSAMER_DNS_NODE_BASENAME",
+    "GOSSAMER_DNS_NAMESERVER",
+    "GOSSAMER_ETCD_SERVER",
+    "GOSSAMER_ETCD_PREFIX",
+    "GOSSAMER_ETCD_NODE_TTL_MS",
+    "GOSSAMER_ADVERTISE_ADDR",
+    "GOSSAMER_K8S_*",
+];
+
+/// Whether `var` belongs to the discovery crate's overrides.
+fn is_discovery_var(var: &str) -> bool {
+    matches!(var, "GOSSAMER_DISCOVERY" | "GOSSAMER_STATIC_SEEDS" | "GOSSAMER_HOSTS_FILE" | "GOSSAMER_ADVERTISE_ADDR")
+        || ["GOSSAMER_DNS_", "GOSSAMER_ETCD_", "GOSSAMER_K8S_"].iter().any(|p| var.starts_with(p))
+}
+
+impl AgentSettings {
+    /// Reads and parses a file (unknown keys are refused).
+    pub fn load(path: &Path) -> Result<Self, SettingsError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| SettingsError::Read { path: path.to_owned(), source })?;
+        Self::parse(&text).map_err(|message| SettingsError::Parse { path: path.to_owned(), message })
+    }
+
+    /// Parses TOML text.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+}
+
+fn parse_env<T: std::str::FromStr>(var: &str, value: &str) -> Result<T, SettingsError>
+where
+    T::Err: std::fmt::Display,
+{
+    value.trim().parse().map_err(|e: T::Err| invalid(var, format!("{value:?}: {e}")))
+}
+
+fn parse_bool(var: &str, value: &str) -> Result<bool, SettingsError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(invalid(var, format!("{value:?} is not a boolean (true/false)"))),
+    }
+}
+
+/// Applies `GOSSAMER_*` overrides from `env` on top of `settings`. Unknown
+/// `GOSSAMER_*` variables are returned so the caller can warn about them.
+pub fn apply_env(settings: &mut AgentSettings, env: &BTreeMap<String, String>) -> Result<Vec<String>, SettingsError> {
+    let mut unknown = Vec::new();
+    for (var, value) in env.iter().filter(|(k, _)| k.starts_with("GOSSAMER_")) {
+        let v = value.clone();
+        match var.as_str() {
+            "GOSSAMER_NODE_NAME" => settings.name = Some(v),
+            "GOSSAMER_BIND" => settings.bind = Some(v),
+            "GOSSAMER_ADVERTISE" => settings.advertise = Some(v),
+            "GOSSAMER_CLUSTER" => settings.cluster = Some(v),
+            "GOSSAMER_SECRET" => settings.secret = Some(v),
+            "GOSSAMER_PRESET" => settings.preset = Some(v),
+            "GOSSAMER_SEEDS" => {
+                settings.seeds = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+            }
+            "GOSSAMER_DATA_DIR" => settings.data_dir = Some(PathBuf::from(v)),
+            "GOSSAMER_CONTROL_BIND" => settings.control_bind = Some(v),
+            "GOSSAMER_LEAVE_TIMEOUT_MS" => settings.leave_timeout_ms = Some(parse_env(var, &v)?),
+            "GOSSAMER_LOG" => settings.log = Some(v),
+            "GOSSAMER_METADATA" => {
+                let mut meta = BTreeMap::new();
+                for pair in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    let (k, val) =
+                        pair.split_once('=').ok_or_else(|| invalid(var, format!("{pair:?} is not key=value")))?;
+                    meta.insert(k.trim().to_owned(), val.trim().to_owned());
+                }
+                settings.metadata = meta;
+            }
+            "GOSSAMER_PROBE_INTERVAL_MS" => settings.protocol.probe_interval_ms = Some(parse_env(var, &v)?),
+            "GOSSAMER_PROBE_TIMEOUT_MS" => settings.protocol.probe_timeout_ms = Some(parse_env(var, &v)?),
+            "GOSSAMER_MTU" => settings.protocol.mtu = Some(parse_env(var, &v)?),
+            "GOSSAMER_MULTICAST" => settings_multicast(&mut settings.multicast).enabled = parse_bool(var, &v)?,
+            "GOSSAMER_MULTICAST_GROUP" => settings_multicast(&mut settings.multicast).group = Some(parse_env(var, &v)?),
+            "GOSSAMER_MULTICAST_PORT" => settings_multicast(&mut settings.multicast).port = Some(parse_env(var, &v)?),
+            "GOSSAMER_MULTICAST_INTERFACE" => {
+                settings_multicast(&mut settings.multicast).interface = Some(parse_env(var, &v)?)
+            }
+            "GOSSAMER_MULTICAST_TTL" => settings_multicast(&mut settings.multicast).ttl = Some(parse_env(var, &v)?),
+            "GOSSAMER_MULTICAST_LOOP" => {
+                settings_multicast(&mut settings.multicast).loopback = Some(parse_bool(var, &v)?)
+            }
+            "GOSSAMER_MULTICAST_INTERVAL_MS" => {
+                settings_multicast(&mut settings.multicast).interval_ms = Some(parse_env(var, &v)?)
+            }
+            var if is_discovery_var(var) => {}
+            _ => unknown.push(var.clone()),
+        }
+    }
+    if env.keys().any(|k| is_discovery_var(k)) {
+        let discovery = settings.discovery.get_or_insert_with(DiscoveryConfig::default);
+        apply_env_from(discovery, env.iter().map(|(k, v)| (k.clone(), v.clone())))
+            .map_err(|e| SettingsError::Discovery(e.to_string()))?;
+    }
+    Ok(unknown)
+}
+
+fn settings_multicast(slot: &mut Option<MulticastSettings>) -> &mut MulticastSettings {
+    slot.get_or_insert_with(MulticastSettings::default)
+}
+
+/// What the agent runs with, every value checked.
+#[derive(Debug)]
+pub struct Resolved {
+    /// The node.
+    pub node: NodeConfig,
+    /// Where the control file goes.
+    pub data_dir: PathBuf,
+    /// The control listener's address.
+    pub control_bind: SocketAddr,
+    /// Log filter.
+    pub log: String,
+    /// Discovery strategies to run once the node is up.
+    pub discovery: Option<DiscoveryConfig>,
+}
+
+fn addr(key: &str, value: &str) -> Result<SocketAddr, SettingsError> {
+    value.trim().parse().map_err(|e| invalid(key, format!("{value:?} is not ip:port ({e})")))
+}
+
+impl AgentSettings {
+    /// Checks every value and builds the node's configuration. `config_dir`
+    /// is the default `data_dir`.
+    pub fn resolve(&self, config_dir: &Path) -> Result<Resolved, SettingsError> {
+        let name = self.name.as_deref().ok_or_else(|| invalid("name", "required (or GOSSAMER_NODE_NAME)"))?;
+        let bind = addr("bind", self.bind.as_deref().unwrap_or("0.0.0.0:7946"))?;
+        let preset: Preset = self.preset.as_deref().unwrap_or("lan").parse().map_err(|e| invalid("preset", e))?;
+        let mut node = NodeConfig::new(name, bind, preset).map_err(|e| invalid("name", e))?;
+        node.advertise = self.advertise.as_deref().map(|a| addr("advertise", a)).transpose()?;
+        node.cluster = self.cluster.clone().unwrap_or_default();
+        if let Some(secret) = &self.secret {
+            node.set_secret_hex(secret).map_err(|_| invalid("secret", "must be 64 hex digits (32 bytes)"))?;
+        }
+        node.seeds = self.seeds.iter().map(|s| addr("seeds", s)).collect::<Result<_, _>>()?;
+        if let Some(ms) = self.leave_timeout_ms {
+            node.leave_timeout = Duration::from_millis(ms);
+        }
+        for (k, v) in &self.metadata {
+            node.metadata.insert(k, v.as_bytes().to_vec()).map_err(|e| invalid(format!("metadata.{k}"), e))?;
+        }
+        if let Some(ms) = self.protocol.probe_interval_ms {
+            node.protocol.probe_interval = Duration::from_millis(ms);
+        }
+        if let Some(ms) = self.protocol.probe_timeout_ms {
+            node.protocol.probe_timeout = Duration::from_millis(ms);
+        }
+        if let Some(mtu) = self.protocol.mtu {
+            node.protocol.mtu = mtu;
+        }
+        let discovery_mcast = match &self.discovery {
+            Some(d) => {
+                d.validate().map_err(|e| SettingsError::Discovery(e.to_string()))?;
+                d.mcast_enabled()
+                    .map(multicast_config)
+                    .transpose()
+                    .map_err(|e| SettingsError::Discovery(e.to_string()))?
+            }
+            None => None,
+        };
+        let top_level_mcast = self.multicast.as_ref().filter(|m| m.enabled);
+        match (top_level_mcast, discovery_mcast) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "multicast",
+                    "multicast is configured twice ([multicast] and discovery strategy `mcast`); keep one",
+                ))
+            }
+            (None, Some(m)) => node.multicast = Some(m),
+            (Some(m), None) => {
+                let d = MulticastConfig::default();
+                node.multicast = Some(MulticastConfig {
+                    group: m.group.unwrap_or(d.group),
+                    port: m.port.unwrap_or(d.port),
+                    interface: m.interface,
+                    ttl: m.ttl.unwrap_or(d.ttl),
+                    loopback: m.loopback.unwrap_or(d.loopback),
+                    interval: m.interval_ms.map_or(d.interval, Duration::from_millis),
+                });
+            }
+            (None, None) => {}
+        }
+        node.validate().map_err(|e| match e {
+            gossamer::net::StartError::Config { field, reason } => invalid(field, reason),
+            gossamer::net::StartError::Protocol(e) => invalid(format!("protocol.{}", e.field), e.reason),
+            other => invalid("config", other),
+        })?;
+        let control_bind = addr("control_bind", self.control_bind.as_deref().unwrap_or("127.0.0.1:0"))?;
+        if !control_bind.ip().is_loopback() {
+            return Err(invalid("control_bind", "the control socket must be on a loopback address"));
+        }
+        Ok(Resolved {
+            node,
+            data_dir: self.data_dir.clone().unwrap_or_else(|| config_dir.to_owned()),
+            control_bind,
+            log: self.log.clone().unwrap_or_else(|| "info".into()),
+            discovery: self.discovery.clone(),
+        })
+    }
+}
+
+/// The control file of the agent named `name` in `data_dir`.
+pub fn control_file(data_dir: &Path, name: &str) -> PathBuf {
+    let safe: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    data_dir.join(format!("{safe}.control"))
+}
+
+/// The config key a `GOSSAMER_*` variable overrides (as named in errors).
+pub fn key_of_var(var: &str) -> Option<&'static str> {
+    Some(match var {
+        "GOSSAMER_NODE_NAME" => "name",
+        "GOSSAMER_BIND" => "bind",
+        "GOSSAMER_ADVERTISE" => "advertise",
+        "GOSSAMER_CLUSTER" => "cluster",
+        "GOSSAMER_SECRET" => "secret",
+        "GOSSAMER_PRESET" => "preset",
+        "GOSSAMER_SEEDS" => "seeds",
+        "GOSSAMER_DATA_DIR" => "data_dir",
+        "GOSSAMER_CONTROL_BIND" => "control_bind",
+        "GOSSAMER_LEAVE_TIMEOUT_MS" => "leave_timeout_ms",
+        "GOSSAMER_LOG" => "log",
+        "GOSSAMER_METADATA" => "metadata",
+        "GOSSAMER_PROBE_INTERVAL_MS" => "protocol.probe_interval",
+        "GOSSAMER_PROBE_TIMEOUT_MS" => "protocol.probe_timeout",
+        "GOSSAMER_MTU" => "protocol.mtu",
+        "GOSSAMER_MULTICAST" => "multicast.enabled",
+        "GOSSAMER_MULTICAST_GROUP" => "multicast.group",
+        "GOSSAMER_MULTICAST_PORT" => "multicast.port",
+        "GOSSAMER_MULTICAST_INTERFACE" => "multicast.interface",
+        "GOSSAMER_MULTICAST_TTL" => "multicast.ttl",
+        "GOSSAMER_MULTICAST_LOOP" => "multicast.loopback",
+        "GOSSAMER_MULTICAST_INTERVAL_MS" => "multicast.interval",
+        v if is_discovery_var(v) || v == "GOSSAMER_K8S_*" => "discovery",
+        _ => return None,
+    })
+}
+
+/// Appends "(set by GOSSAMER_X)" to an error about a key that came from the
+/// environment, so the operator knows where to look.
+pub fn explain(err: SettingsError, env: &BTreeMap<String, String>) -> String {
+    if let SettingsError::Invalid { key, .. } = &err {
+        let key = key.clone();
+        if let Some(var) =
+            env.keys().find(|v| key_of_var(v).is_some_and(|k| k == key || key.starts_with(&format!("{k}."))))
+        {
+            return format!("{err} (set by {var})");
+        }
+    }
+    err.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    const FILE: &str = r#"
+name = "a@127.0.0.1"
+bind = "127.0.0.1:7946"
+cluster = "prod"
+preset = "local"
+seeds = ["127.0.0.1:7947"]
+[metadata]
+role = "web"
+[protocol]
+probe_interval_ms = 300
+[multicast]
+interface = "127.0.0.1"
+port = 45999
+"#;
+
+    #[test]
+    fn file_parses_and_unknown_keys_are_refused() {
+        let s = AgentSettings::parse(FILE).unwrap();
+        assert_eq!(s.name.as_deref(), Some("a@127.0.0.1"));
+        assert_eq!(s.protocol.probe_interval_ms, Some(300));
+        let err = AgentSettings::parse("name = \"a\"\nbindd = \"x\"\n").unwrap_err();
+        assert!(err.contains("bindd"), "{err}");
+        let err = AgentSettings::parse("[multicast]\nttll = 3\n").unwrap_err();
+        assert!(err.contains("ttll"), "{err}");
+    }
+
+    #[test]
+    fn env_overrides_every_kind_of_key() {
+        let mut s = AgentSettings::parse(FILE).unwrap();
+        let unknown = apply_env(
+            &mut s,
+            &env(&[
+                ("GOSSAMER_NODE_NAME", "b@127.0.0.1"),
+                ("GOSSAMER_SEEDS", "127.0.0.1:1, 127.0.0.1:2"),
+                ("GOSSAMER_MULTICAST_TTL", "4"),
+                ("GOSSAMER_MULTICAST_LOOP", "false"),
+                ("GOSSAMER_METADATA", "zone=eu,role=db"),
+                ("GOSSAMER_DNS_QUERY", "gossamer.svc"),
+                ("GOSSAMER_DNS_POLL_INTERVAL_MS", "5000"),
+                ("GOSSAMER_BOGUS", "1"),
+                ("GOSSAMER_DISCOVERY", "dns"),
+                ("PATH", "/bin"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(unknown, vec!["GOSSAMER_BOGUS".to_string()]);
+        assert_eq!(s.name.as_deref(), Some("b@127.0.0.1"));
+        assert_eq!(s.seeds, vec!["127.0.0.1:1", "127.0.0.1:2"]);
+        let m = s.multicast.as_ref().unwrap();
+        assert_eq!((m.ttl, m.loopback, m.port), (Some(4), Some(false), Some(45999)));
+        assert_eq!(s.metadata.get("zone").map(String::as_str), Some("eu"));
+        let d = s.discovery.as_ref().unwrap();
+        assert_eq!((d.dns.query.as_str(), d.dns.poll_interval_ms), ("gossamer.svc", 5000));
+        assert_eq!(d.strategy, vec![gossamer::discovery::StrategyKind::Dns]);
+    }
+
+    #[test]
+    fn bad_env_values_name_the_variable() {
+        let mut s = AgentSettings::parse(FILE).unwrap();
+        let err = apply_env(&mut s, &env(&[("GOSSAMER_MULTICAST_PORT", "seventy")])).unwrap_err();
+        assert!(err.to_string().contains("GOSSAMER_MULTICAST_PORT"), "{err}");
+        let err = apply_env(&mut s, &env(&[("GOSSAMER_MULTICAST_LOOP", "maybe")])).unwrap_err();
+        assert!(err.to_string().contains("GOSSAMER_MULTICAST_LOOP"), "{err}");
+
+        let mut s = AgentSettings::parse(FILE).unwrap();
+        let err = apply_env(&mut s, &env(&[("GOSSAMER_DNS_POLL_INTERVAL_MS", "5s")])).unwrap_err();
+        assert!(err.to_string().contains("GOSSAMER_DNS_POLL_INTERVAL_MS"), "{err}");
+
+        let e = env(&[("GOSSAMER_BIND", "not-an-address")]);
+        let mut s = AgentSettings::parse(FILE).unwrap();
+        apply_env(&mut s, &e).unwrap();
+        let msg = explain(s.resolve(Path::new("/tmp")).unwrap_err(), &e);
+        assert!(msg.contains("`bind`") && msg.contains("GOSSAMER_BIND"), "{msg}");
+
+        let e = env(&[("GOSSAMER_SECRET", "abcd")]);
+        let mut s = AgentSettings::parse(FILE).unwrap();
+        apply_env(&mut s, &e).unwrap();
+        let msg = explain(s.resolve(Path::new("/tmp")).unwrap_err(), &e);
+        assert!(msg.contains("`secret`") && msg.contains("GOSSAMER_SECRET"), "{msg}");
+    }
+
+    #[test]
+    fn resolve_builds_the_node_config() {
+        let s = AgentSettings::parse(FILE).unwrap();
+        let r = s.resolve(Path::new("/tmp/x")).unwrap();
+        assert_eq!(r.node.name.as_str(), "a@127.0.0.1");
+        assert_eq!(r.node.cluster, "prod");
+        assert_eq!(r.node.seeds, vec!["127.0.0.1:7947".parse::<SocketAddr>().unwrap()]);
+        assert_eq!(r.node.protocol.probe_interval, Duration::from_millis(300));
+        assert_eq!(r.node.metadata.get("role"), Some(&b"web"[..]));
+        let m = r.node.multicast.unwrap();
+        assert_eq!((m.port, m.interface), (45999, Some(Ipv4Addr::LOCALHOST)));
+        assert_eq!(r.data_dir, Path::new("/tmp/x"));
+        assert!(r.control_bind.ip().is_loopback());
+    }
+
+    #[test]
+    fn invalid_values_are_refused_naming_the_key() {
+        let cases = [
+            ("preset = \"fast\"", "preset"),
+            ("seeds = [\"nowhere\"]", "seeds"),
+            ("control_bind = \"0.0.0.0:0\"", "control_bind"),
+            ("[multicast]\ninterface = \"127.0.0.1\"\n[discovery]\nstrategy = \"mcast\"", "multicast"),
+            ("[multicast]\ngroup = \"10.0.0.1\"", "multicast.group"),
+        ];
+        for (extra, key) in cases {
+            let text = format!("name = \"a@h\"\nbind = \"127.0.0.1:0\"\n{extra}\n");
+            let err = AgentSettings::parse(&text).unwrap().resolve(Path::new(".")).unwrap_err();
+            assert!(err.to_string().contains(&format!("`{key}`")), "{extra}: {err}");
+        }
+        let err = AgentSettings::parse("[discovery]\nstrategy = \"carrier-pigeon\"").unwrap_err();
+        assert!(err.contains("carrier-pigeon"), "{err}");
+        let text = "name = \"a@h\"\nbind = \"127.0.0.1:0\"\n[discovery]\nstrategy = \"mcast\"\n[discovery.mcast]\ngroup = \"10.1.1.1\"\n";
+        let err = AgentSettings::parse(text).unwrap().resolve(Path::new(".")).unwrap_err();
+        assert!(err.to_string().contains("discovery.mcast.group"), "{err}");
+        let err = AgentSettings::parse("bind = \"127.0.0.1:0\"").unwrap().resolve(Path::new(".")).unwrap_err();
+        assert!(err.to_string().contains("`name`"), "{err}");
+    }
+
+    #[test]
+    fn the_example_config_is_valid() {
+        let text = include_str!("../node.example.toml");
+        let r = AgentSettings::parse(text).unwrap().resolve(Path::new("/tmp")).unwrap();
+        assert_eq!(r.node.advertise, Some("10.0.0.7:7946".parse().unwrap()));
+        assert!(r.node.multicast.is_none());
+        assert_eq!(r.discovery.unwrap().dns.query, "gossamer.prod.internal");
+    }
+
+    #[test]
+    fn every_documented_variable_is_understood() {
+        for var in ENV_VARS {
+            assert!(key_of_var(var).is_some(), "{var}");
+        }
+    }
+}

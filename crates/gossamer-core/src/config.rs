@@ -1,0 +1,242 @@
+//! Protocol settings, with memberlist's LAN/WAN/local profiles as presets.
+
+use std::time::Duration;
+
+use gossamer_wire::DEFAULT_MTU;
+
+/// Protocol settings. Defaults match memberlist's LAN profile
+/// (`DefaultLANConfig`), plus the reconnect timer memberlist lacks.
+///
+/// ```
+/// use gossamer_core::Config;
+/// let config = Config::lan();
+/// assert_eq!(config.probe_interval.as_millis(), 1000);
+/// assert!(config.validate().is_ok());
+/// let mut bad = Config::local();
+/// bad.indirect_checks = 0;
+/// bad.probe_timeout = bad.probe_interval * 2;
+/// assert_eq!(bad.validate().unwrap_err().field, "probe_timeout");
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Protocol period: one probe per period (1 s on a LAN).
+    pub probe_interval: Duration,
+    /// Wait for a direct ack before indirect probes (500 ms).
+    pub probe_timeout: Duration,
+    /// Datagram budget of a compound packet (1400 bytes).
+    pub mtu: usize,
+    /// Members asked to probe a silent target for us (`k` of SWIM; 3).
+    pub indirect_checks: usize,
+    /// Suspicion timeout multiplier: the minimum suspicion timeout is
+    /// `suspicion_mult × max(1, log10(n)) × probe_interval` (4).
+    pub suspicion_mult: u32,
+    /// Lifeguard: a fresh suspicion lasts `suspicion_max_timeout_mult` times
+    /// the minimum, shrinking as independent suspicions arrive (6).
+    pub suspicion_max_timeout_mult: u32,
+    /// Each update is sent at most `retransmit_mult × ceil(log2(n + 1))`
+    /// times (4).
+    pub retransmit_mult: u32,
+    /// Full-state anti-entropy with one random member this often (30 s);
+    /// scaled up for clusters above 32 members as memberlist does.
+    pub push_pull_interval: Duration,
+    /// Gossip fan-out period (200 ms).
+    pub gossip_interval: Duration,
+    /// Members gossiped to per gossip period (3).
+    pub gossip_nodes: usize,
+    /// Dead members still receive gossip this long after their death, so a
+    /// wrongly declared member learns it quickly and refutes (30 s).
+    pub gossip_to_the_dead_time: Duration,
+    /// Lifeguard: the local health multiplier ranges over
+    /// `0..awareness_max_multiplier` (8).
+    pub awareness_max_multiplier: u32,
+    /// How often to reach out (push-pull) to one random dead member, and to
+    /// the join seeds when no other member is alive, so that a partitioned
+    /// cluster merges again on its own (10 s).
+    pub reconnect_interval: Duration,
+    /// Dead members are forgotten after this long (24 h); until then they
+    /// are retried by the reconnect timer.
+    pub dead_retention: Duration,
+    /// Members that left are forgotten after this long (1 h). Kept for a
+    /// while so stale `Alive` gossip cannot resurrect them.
+    pub left_retention: Duration,
+    /// Most indirect probes this node relays at once for others (1024):
+    /// bounds memory under a ping-req flood.
+    pub max_relays: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::lan()
+    }
+}
+
+impl Config {
+    /// memberlist's DefaultLANConfig.
+    pub fn lan() -> Self {
+        Self {
+            probe_interval: Duration::from_secs(1),
+            probe_timeout: Duration::from_millis(500),
+            mtu: DEFAULT_MTU,
+            indirect_checks: 3,
+            suspicion_mult: 4,
+            suspicion_max_timeout_mult: 6,
+            retransmit_mult: 4,
+            push_pull_interval: Duration::from_secs(30),
+            gossip_interval: Duration::from_millis(200),
+            gossip_nodes: 3,
+            gossip_to_the_dead_time: Duration::from_secs(30),
+            awareness_max_multiplier: 8,
+            reconnect_interval: Duration::from_secs(10),
+            dead_retention: Duration::from_secs(24 * 3600),
+            left_retention: Duration::from_secs(3600),
+            max_relays: 1024,
+        }
+    }
+
+    /// memberlist's DefaultWANConfig: slower, more tolerant timers.
+    pub fn wan() -> Self {
+        Self {
+            probe_interval: Duration::from_secs(5),
+            probe_timeout: Duration::from_secs(3),
+            suspicion_mult: 6,
+            push_pull_interval: Duration::from_secs(60),
+            gossip_interval: Duration::from_millis(500),
+            gossip_nodes: 4,
+            gossip_to_the_dead_time: Duration::from_secs(60),
+            reconnect_interval: Duration::from_secs(30),
+            ..Self::lan()
+        }
+    }
+
+    /// memberlist's DefaultLocalConfig (loopback, tests): fast timers.
+    pub fn local() -> Self {
+        Self {
+            probe_interval: Duration::from_secs(1),
+            probe_timeout: Duration::from_millis(200),
+            suspicion_mult: 3,
+            push_pull_interval: Duration::from_secs(15),
+            gossip_interval: Duration::from_millis(100),
+            retransmit_mult: 2,
+            gossip_to_the_dead_time: Duration::from_secs(15),
+            reconnect_interval: Duration::from_secs(5),
+            ..Self::lan()
+        }
+    }
+
+    /// Checks every value; the error names the field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        const MAX_PERIOD: Duration = Duration::from_secs(3600);
+        let period = |field: &'static str, value: Duration| {
+            if value.is_zero() {
+                Err(ConfigError::new(field, "must be greater than zero"))
+            } else if value > MAX_PERIOD {
+                Err(ConfigError::new(field, format!("{value:?} exceeds the limit of one hour")))
+            } else {
+                Ok(())
+            }
+        };
+        period("probe_interval", self.probe_interval)?;
+        period("probe_timeout", self.probe_timeout)?;
+        if self.probe_timeout > self.probe_interval {
+            return Err(ConfigError::new(
+                "probe_timeout",
+                format!("{:?} must not exceed probe_interval ({:?})", self.probe_timeout, self.probe_interval),
+            ));
+        }
+        if !(256..=gossamer_wire::MAX_DATAGRAM).contains(&self.mtu) {
+            return Err(ConfigError::new(
+                "mtu",
+                format!("{} is outside 256..={}", self.mtu, gossamer_wire::MAX_DATAGRAM),
+            ));
+        }
+        if self.indirect_checks > 64 {
+            return Err(ConfigError::new("indirect_checks", "must be at most 64"));
+        }
+        if !(1..=100).contains(&self.suspicion_mult) {
+            return Err(ConfigError::new("suspicion_mult", "must be within 1..=100"));
+        }
+        if !(1..=100).contains(&self.suspicion_max_timeout_mult) {
+            return Err(ConfigError::new("suspicion_max_timeout_mult", "must be within 1..=100"));
+        }
+        if !(1..=100).contains(&self.retransmit_mult) {
+            return Err(ConfigError::new("retransmit_mult", "must be within 1..=100"));
+        }
+        period("push_pull_interval", self.push_pull_interval)?;
+        period("gossip_interval", self.gossip_interval)?;
+        if self.gossip_nodes > 64 {
+            return Err(ConfigError::new("gossip_nodes", "must be at most 64"));
+        }
+        if !(1..=64).contains(&self.awareness_max_multiplier) {
+            return Err(ConfigError::new("awareness_max_multiplier", "must be within 1..=64"));
+        }
+        period("reconnect_interval", self.reconnect_interval)?;
+        if self.dead_retention < self.reconnect_interval {
+            return Err(ConfigError::new("dead_retention", "must be at least reconnect_interval"));
+        }
+        if self.left_retention.is_zero() {
+            return Err(ConfigError::new("left_retention", "must be greater than zero"));
+        }
+        if self.max_relays == 0 || self.max_relays > 1 << 20 {
+            return Err(ConfigError::new("max_relays", "must be within 1..=1048576"));
+        }
+        Ok(())
+    }
+}
+
+/// A bad configuration value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid config `{field}`: {reason}")]
+pub struct ConfigError {
+    /// The offending field.
+    pub field: &'static str,
+    /// Why.
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(field: &'static str, reason: impl Into<String>) -> Self {
+        Self { field, reason: reason.into() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_are_valid() {
+        for config in [Config::lan(), Config::wan(), Config::local(), Config::default()] {
+            config.validate().unwrap();
+        }
+        let lan = Config::lan();
+        assert_eq!(lan.probe_timeout, Duration::from_millis(500));
+        assert_eq!(lan.indirect_checks, 3);
+        assert_eq!((lan.suspicion_mult, lan.suspicion_max_timeout_mult, lan.retransmit_mult), (4, 6, 4));
+        assert_eq!(lan.push_pull_interval, Duration::from_secs(30));
+        assert_eq!((lan.gossip_nodes, lan.gossip_interval), (3, Duration::from_millis(200)));
+        assert_eq!((lan.awareness_max_multiplier, lan.mtu), (8, 1400));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        type Mutate = fn(&mut Config);
+        let cases: Vec<(&str, Mutate)> = vec![
+            ("probe_interval", |c| c.probe_interval = Duration::ZERO),
+            ("probe_timeout", |c| c.probe_timeout = Duration::from_secs(2)),
+            ("mtu", |c| c.mtu = 10),
+            ("suspicion_mult", |c| c.suspicion_mult = 0),
+            ("retransmit_mult", |c| c.retransmit_mult = 0),
+            ("gossip_interval", |c| c.gossip_interval = Duration::from_secs(7200)),
+            ("awareness_max_multiplier", |c| c.awareness_max_multiplier = 0),
+            ("reconnect_interval", |c| c.reconnect_interval = Duration::ZERO),
+            ("max_relays", |c| c.max_relays = 0),
+        ];
+        for (field, mutate) in cases {
+            let mut config = Config::lan();
+            mutate(&mut config);
+            let err = config.validate().unwrap_err();
+            assert_eq!(err.field, field);
+            assert!(err.to_string().contains(field));
+        }
+    }
+}

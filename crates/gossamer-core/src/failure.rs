@@ -1,0 +1,223 @@
+//! Failure detection: the probe of each protocol period (ping, then
+//! ping-req through `indirect_checks` members, then suspicion), answering
+//! and relaying probes for others, Lifeguard's nacks and local health, and
+//! the expiry of suspicions.
+
+use std::net::SocketAddr;
+
+use gossamer_wire::{Ack, Confirm, MemberStatus, Message, Nack, Ping, PingReq, SeqNo, Suspect, Update};
+use rand_core::RngCore;
+
+use crate::member::Slot;
+use crate::probe::{Probe, Relay};
+use crate::swim::{after, Swim};
+use crate::timer::TimerKind;
+use crate::Time;
+
+impl<R: RngCore> Swim<R> {
+    /// Start of a protocol period: conclude the previous probe, then probe
+    /// the next member of the round.
+    pub(crate) fn probe_period(&mut self, now: Time) {
+        self.finish_probe(now);
+        if self.leaving.is_some() {
+            return;
+        }
+        self.start_probe(now);
+    }
+
+    /// The period is over: a probe with no ack makes its target suspect,
+    /// and tells us something about our own health.
+    fn finish_probe(&mut self, now: Time) {
+        let Some(probe) = self.probe.take() else { return };
+        if probe.acked {
+            return;
+        }
+        // Lifeguard: with relays that could nack, missing nacks mean *we*
+        // are probably the problem; with none, any failed probe counts.
+        let delta =
+            if probe.expected_nacks > 0 { i64::from(probe.expected_nacks.saturating_sub(probe.nacks)) } else { 1 };
+        self.awareness.apply(delta);
+        let Some(entry) = self.members.get(probe.slot) else { return };
+        // A suspect still counts: our own accusation may confirm another's.
+        if entry.member.id.name != probe.target
+            || !matches!(entry.member.status, MemberStatus::Alive | MemberStatus::Suspect)
+        {
+            return;
+        }
+        let incarnation = entry.member.incarnation;
+        tracing::debug!(target_node = %probe.target, incarnation, "probe failed; suspecting");
+        self.stats.suspicions += 1;
+        let from = self.local.name.clone();
+        self.apply_update(now, Update::Suspect(Suspect { node: probe.target, incarnation, from }));
+    }
+
+    fn start_probe(&mut self, now: Time) {
+        let me = self.self_slot;
+        let members = &self.members;
+        let Some(slot) = self.order.next(&mut self.rng, members.iter().map(|(slot, _)| slot), |slot| {
+            slot != me
+                && members
+                    .get(slot)
+                    .is_some_and(|e| matches!(e.member.status, MemberStatus::Alive | MemberStatus::Suspect))
+        }) else {
+            return;
+        };
+        let Some(entry) = self.members.get(slot) else { return };
+        let target = entry.member.id.name.clone();
+        let addr = entry.member.id.addr;
+        // Buddy system: a suspect learns it directly, first thing in the packet.
+        let buddy = (entry.member.status == MemberStatus::Suspect).then(|| {
+            Update::Suspect(Suspect {
+                node: target.clone(),
+                incarnation: entry.member.incarnation,
+                from: self.local.name.clone(),
+            })
+        });
+        let seq = self.next_seq();
+        let timeout_at = after(now, self.awareness.scale(self.config.probe_timeout));
+        self.probe = Some(Probe {
+            seq,
+            slot,
+            target: target.clone(),
+            timeout_at,
+            acked: false,
+            indirect_sent: false,
+            expected_nacks: 0,
+            nacks: 0,
+        });
+        self.stats.probes += 1;
+        let ping = Message::Ping(Ping { seq, target, from: self.local.clone() });
+        self.send(addr, &ping, buddy.as_ref());
+        self.set_timer(timeout_at, TimerKind::ProbeTimeout { seq });
+    }
+
+    /// No direct ack in time: ask `indirect_checks` random alive members.
+    pub(crate) fn probe_timeout(&mut self, now: Time, seq: SeqNo) {
+        let Some(probe) = &self.probe else { return };
+        if probe.seq != seq || probe.acked || probe.indirect_sent {
+            return;
+        }
+        if now < probe.timeout_at {
+            let at = probe.timeout_at;
+            self.set_timer(at, TimerKind::ProbeTimeout { seq });
+            return;
+        }
+        let (target_slot, target_name) = (probe.slot, probe.target.clone());
+        let Some(target) = self.members.get(target_slot).map(|e| e.member.id.clone()) else { return };
+        if target.name != target_name {
+            return;
+        }
+        let me = self.self_slot;
+        let mut relays = std::mem::take(&mut self.sampled);
+        self.members.sample(&mut self.rng, self.config.indirect_checks, &mut relays, |slot, e| {
+            slot != me && slot != target_slot && e.member.status == MemberStatus::Alive
+        });
+        if let Some(probe) = &mut self.probe {
+            probe.indirect_sent = true;
+            probe.expected_nacks = relays.len() as u32;
+        }
+        let req = Message::PingReq(PingReq { seq, target, from: self.local.clone() });
+        for &slot in &relays {
+            if let Some(addr) = self.members.get(slot).map(|e| e.member.id.addr) {
+                self.stats.indirect_probes += 1;
+                self.send(addr, &req, None);
+            }
+        }
+        self.sampled = relays;
+    }
+
+    pub(crate) fn on_ping(&mut self, _now: Time, from: SocketAddr, ping: Ping) {
+        if ping.target != self.local.name {
+            tracing::debug!(%from, target_node = %ping.target, "ping for another node (restarted under a new name?)");
+            return;
+        }
+        let ack = Message::Ack(Ack { seq: ping.seq, from: self.local.name.clone() });
+        self.send(from, &ack, None);
+    }
+
+    pub(crate) fn on_ack(&mut self, _now: Time, ack: Ack) {
+        if let Some(probe) = &mut self.probe {
+            if probe.seq == ack.seq && ack.from == probe.target {
+                if !probe.acked {
+                    probe.acked = true;
+                    self.awareness.apply(-1);
+                }
+                return;
+            }
+        }
+        if let Some(relay) = self.relays.remove(&ack.seq) {
+            let forward = Message::Ack(Ack { seq: relay.seq, from: ack.from });
+            self.send(relay.requester, &forward, None);
+            return;
+        }
+        self.reconnect_answered(ack.seq);
+    }
+
+    pub(crate) fn on_nack(&mut self, nack: Nack) {
+        if let Some(probe) = &mut self.probe {
+            if probe.seq == nack.seq && probe.indirect_sent && probe.nacks < probe.expected_nacks {
+                probe.nacks += 1;
+            }
+        }
+    }
+
+    /// Relay an indirect probe: ping the target with our own sequence
+    /// number, forward its ack, or nack if none comes in time.
+    pub(crate) fn on_ping_req(&mut self, now: Time, from: SocketAddr, req: PingReq) {
+        if req.target.name == self.local.name {
+            let ack = Message::Ack(Ack { seq: req.seq, from: self.local.name.clone() });
+            self.send(from, &ack, None);
+            return;
+        }
+        if self.relays.len() >= self.config.max_relays {
+            tracing::debug!(%from, "too many indirect probes in flight; ping-req dropped");
+            return;
+        }
+        let seq = self.next_seq();
+        // Nack a little before the requester's period ends, so it counts.
+        let deadline = after(now, self.config.probe_timeout.mul_f64(0.8));
+        self.relays.insert(seq, Relay { seq: req.seq, requester: from, deadline });
+        let ping = Message::Ping(Ping { seq, target: req.target.name, from: self.local.clone() });
+        self.send(req.target.addr, &ping, None);
+        self.set_timer(deadline, TimerKind::Relay { seq });
+    }
+
+    pub(crate) fn relay_timer(&mut self, now: Time, seq: SeqNo) {
+        let Some(relay) = self.relays.get(&seq) else { return };
+        if now < relay.deadline {
+            let at = relay.deadline;
+            self.set_timer(at, TimerKind::Relay { seq });
+            return;
+        }
+        let Some(relay) = self.relays.remove(&seq) else { return };
+        let nack = Message::Nack(Nack { seq: relay.seq, from: self.local.name.clone() });
+        self.send(relay.requester, &nack, None);
+    }
+
+    /// A suspicion's timer fired: if it is still the same suspicion and its
+    /// (possibly shortened) deadline passed, the member is dead.
+    pub(crate) fn suspicion_timer(&mut self, now: Time, slot: Slot, id: u64) {
+        let Some(suspicion) = self.suspicions.get(&slot) else { return };
+        if suspicion.id != id {
+            return;
+        }
+        if now < suspicion.deadline {
+            let at = suspicion.deadline;
+            self.set_timer(at, TimerKind::Suspicion { slot, id });
+            return;
+        }
+        let incarnation = suspicion.incarnation;
+        let Some(entry) = self.members.get(slot) else {
+            self.suspicions.remove(&slot);
+            return;
+        };
+        if entry.member.status != MemberStatus::Suspect || entry.member.incarnation != incarnation {
+            self.suspicions.remove(&slot);
+            return;
+        }
+        let node = entry.member.id.name.clone();
+        tracing::info!(member = %node, incarnation, "suspicion timed out; declaring dead");
+        let from = self.local.name.clone();
+        self.apply_update(now, Update::Confirm(Confirm { node, incarnation, from }));
+    }
+}

@@ -1,0 +1,283 @@
+//! The member table: every member this node knows, in slots that never move
+//! (so the probe order and timers can name a member by a 4-byte slot), with
+//! a hash index from name to slot. About 120 bytes per member: the public
+//! [`Member`], the time of its last status change, and a boxed death record
+//! only for the dead.
+
+use std::hash::{BuildHasher, RandomState};
+
+use gossamer_wire::{Incarnation, MemberStatus, Metadata, NodeId, NodeName};
+use hashbrown::HashTable;
+use rand_core::RngCore;
+
+use crate::Time;
+
+/// A member as this node sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// Name and address.
+    pub id: NodeId,
+    /// Latest incarnation known.
+    pub incarnation: Incarnation,
+    /// Alive, suspect, dead or left.
+    pub status: MemberStatus,
+    /// Metadata at that incarnation.
+    pub metadata: Metadata,
+}
+
+/// Who declared a member dead, and when (this node's clock). Kept for the
+/// heal layer, which tells a partition from a crash by who saw the death.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Death {
+    /// When this node learned of (or decided) the death.
+    pub at: Time,
+    /// The member whose `Confirm` it was (this node's own name when its
+    /// own suspicion timed out).
+    pub by: NodeName,
+}
+
+/// One slot's content.
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    pub member: Member,
+    /// Time of the last status change, in whole milliseconds (8 bytes
+    /// instead of a 16-byte `Duration`: this is per member).
+    changed_ms: u64,
+    /// Set while dead.
+    pub death: Option<Box<Death>>,
+}
+
+impl Entry {
+    /// When the status last changed.
+    pub(crate) fn changed(&self) -> Time {
+        Time::from_millis(self.changed_ms)
+    }
+}
+
+fn millis(t: Time) -> u64 {
+    u64::try_from(t.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Slot number of a member in the table.
+pub(crate) type Slot = u32;
+
+/// Members in stable slots with a name index and per-status counts.
+pub(crate) struct MemberTable {
+    slots: Vec<Option<Entry>>,
+    free: Vec<Slot>,
+    index: HashTable<Slot>,
+    hasher: RandomState,
+    counts: [usize; 4],
+}
+
+fn status_index(status: MemberStatus) -> usize {
+    match status {
+        MemberStatus::Alive => 0,
+        MemberStatus::Suspect => 1,
+        MemberStatus::Dead => 2,
+        MemberStatus::Left => 3,
+    }
+}
+
+impl MemberTable {
+    pub(crate) fn new() -> Self {
+        Self {
+            slots: Vec::new(),
+            free: Vec::new(),
+            index: HashTable::new(),
+            hasher: RandomState::new(),
+            counts: [0; 4],
+        }
+    }
+
+    /// The slot of `name`.
+    pub(crate) fn find(&self, name: &NodeName) -> Option<Slot> {
+        let hash = self.hasher.hash_one(name);
+        let slots = &self.slots;
+        self.index.find(hash, |&slot| slots[slot as usize].as_ref().is_some_and(|e| &e.member.id.name == name)).copied()
+    }
+
+    /// Adds a member that is not in the table yet; returns its slot.
+    pub(crate) fn insert(&mut self, member: Member, now: Time) -> Slot {
+        debug_assert!(self.find(&member.id.name).is_none());
+        let hash = self.hasher.hash_one(&member.id.name);
+        self.counts[status_index(member.status)] += 1;
+        let entry = Entry { member, changed_ms: millis(now), death: None };
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot as usize] = Some(entry);
+                slot
+            }
+            None => {
+                if self.slots.len() == self.slots.capacity() {
+                    // Grow by an eighth rather than doubling: at 100,000
+                    // members the slack of doubling would cost more than
+                    // the members themselves.
+                    self.slots.reserve_exact((self.slots.len() / 8).max(16));
+                }
+                self.slots.push(Some(entry));
+                (self.slots.len() - 1) as Slot
+            }
+        };
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.index.insert_unique(hash, slot, |&s| {
+            hasher.hash_one(&slots[s as usize].as_ref().expect("indexed slots are occupied").member.id.name)
+        });
+        slot
+    }
+
+    /// Forgets the member in `slot`.
+    pub(crate) fn remove(&mut self, slot: Slot) -> Option<Entry> {
+        let entry = self.slots.get_mut(slot as usize)?.take()?;
+        let hash = self.hasher.hash_one(&entry.member.id.name);
+        if let Ok(found) = self.index.find_entry(hash, |&s| s == slot) {
+            found.remove();
+        }
+        self.counts[status_index(entry.member.status)] -= 1;
+        self.free.push(slot);
+        Some(entry)
+    }
+
+    pub(crate) fn get(&self, slot: Slot) -> Option<&Entry> {
+        self.slots.get(slot as usize)?.as_ref()
+    }
+
+    /// Mutable access for incarnation, metadata, address and death; the
+    /// status must change through [`MemberTable::set_status`].
+    pub(crate) fn get_mut(&mut self, slot: Slot) -> Option<&mut Entry> {
+        self.slots.get_mut(slot as usize)?.as_mut()
+    }
+
+    /// Changes a member's status, keeping the counts right.
+    pub(crate) fn set_status(&mut self, slot: Slot, status: MemberStatus, now: Time) {
+        if let Some(entry) = self.slots.get_mut(slot as usize).and_then(Option::as_mut) {
+            if entry.member.status != status {
+                self.counts[status_index(entry.member.status)] -= 1;
+                self.counts[status_index(status)] += 1;
+                entry.member.status = status;
+                entry.changed_ms = millis(now);
+            }
+        }
+    }
+
+    /// Members with `status`, this node included.
+    pub(crate) fn count(&self, status: MemberStatus) -> usize {
+        self.counts[status_index(status)]
+    }
+
+    /// All members, this node included.
+    pub(crate) fn len(&self) -> usize {
+        self.counts.iter().sum()
+    }
+
+    /// Occupied slots in slot order (deterministic, unlike the index).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (Slot, &Entry)> + '_ {
+        self.slots.iter().enumerate().filter_map(|(i, e)| e.as_ref().map(|e| (i as Slot, e)))
+    }
+
+    /// Up to `k` distinct members for which `keep` holds, chosen at random.
+    /// Samples random slots first (cheap at 100,000 members), and scans the
+    /// table only when sampling finds too few (few members qualify).
+    pub(crate) fn sample(
+        &self,
+        rng: &mut impl RngCore,
+        k: usize,
+        out: &mut Vec<Slot>,
+        mut keep: impl FnMut(Slot, &Entry) -> bool,
+    ) {
+        out.clear();
+        if k == 0 || self.slots.is_empty() {
+            return;
+        }
+        let n = self.slots.len();
+        if n > 8 * k + 32 {
+            for _ in 0..(8 * k + 32) {
+                let slot = (rng.next_u64() % n as u64) as Slot;
+                if out.contains(&slot) {
+                    continue;
+                }
+                if let Some(entry) = self.get(slot) {
+                    if keep(slot, entry) {
+                        out.push(slot);
+                        if out.len() == k {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+        // Fallback: reservoir sampling over a full scan.
+        out.clear();
+        let mut seen = 0u64;
+        for (slot, entry) in self.iter() {
+            if !keep(slot, entry) {
+                continue;
+            }
+            seen += 1;
+            if out.len() < k {
+                out.push(slot);
+            } else {
+                let j = rng.next_u64() % seen;
+                if (j as usize) < k {
+                    out[j as usize] = slot;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    fn member(name: &str, status: MemberStatus) -> Member {
+        Member {
+            id: NodeId::new(name.parse().unwrap(), "127.0.0.1:1".parse().unwrap()),
+            incarnation: 0,
+            status,
+            metadata: Metadata::new(),
+        }
+    }
+
+    #[test]
+    fn insert_find_remove_reuse() {
+        let mut t = MemberTable::new();
+        let a = t.insert(member("a", MemberStatus::Alive), Time::ZERO);
+        let b = t.insert(member("b", MemberStatus::Alive), Time::ZERO);
+        assert_eq!(t.find(&"a".parse().unwrap()), Some(a));
+        assert_eq!(t.find(&"b".parse().unwrap()), Some(b));
+        assert_eq!(t.len(), 2);
+        t.set_status(a, MemberStatus::Dead, Time::from_secs(3));
+        assert_eq!((t.count(MemberStatus::Alive), t.count(MemberStatus::Dead)), (1, 1));
+        assert_eq!(t.get(a).unwrap().changed(), Time::from_secs(3));
+        assert!(t.remove(a).is_some());
+        assert!(t.remove(a).is_none());
+        assert_eq!(t.find(&"a".parse().unwrap()), None);
+        assert_eq!(t.count(MemberStatus::Dead), 0);
+        let c = t.insert(member("c", MemberStatus::Alive), Time::ZERO);
+        assert_eq!(c, a, "freed slot is reused");
+        assert_eq!(t.find(&"c".parse().unwrap()), Some(c));
+        assert_eq!(t.find(&"b".parse().unwrap()), Some(b));
+    }
+
+    #[test]
+    fn sample_respects_filter_and_k() {
+        let mut t = MemberTable::new();
+        for i in 0..500 {
+            let status = if i % 50 == 0 { MemberStatus::Alive } else { MemberStatus::Dead };
+            t.insert(member(&format!("n{i}"), status), Time::ZERO);
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut out = Vec::new();
+        t.sample(&mut rng, 3, &mut out, |_, e| e.member.status == MemberStatus::Alive);
+        assert_eq!(out.len(), 3);
+        out.sort();
+        out.dedup();
+        assert_eq!(out.len(), 3);
+        assert!(out.iter().all(|&s| t.get(s).unwrap().member.status == MemberStatus::Alive));
+        t.sample(&mut rng, 100, &mut out, |_, e| e.member.status == MemberStatus::Alive);
+        assert_eq!(out.len(), 10);
+    }
+}

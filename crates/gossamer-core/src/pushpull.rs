@@ -1,0 +1,220 @@
+//! Anti-entropy: full-state push-pull over a stream, at join, periodically
+//! with a random member, and through the slow reconnect timer with a dead
+//! member that answers a ping (and with the seeds while alone), so that a
+//! partitioned cluster finds itself again — memberlist forgets dead members
+//! and stays split.
+
+use std::net::SocketAddr;
+
+use bytes::BytesMut;
+use gossamer_wire::{
+    Alive, Heartbeat, Leave, MemberState, MemberStatus, Message, Packet, Ping, PushPull, SeqNo, Suspect, Update,
+};
+use rand_core::RngCore;
+
+use crate::swim::Swim;
+use crate::Time;
+
+impl<R: RngCore> Swim<R> {
+    /// This node's whole view, as a stream frame.
+    fn encode_state(&mut self, join: bool, response: bool) -> Option<bytes::Bytes> {
+        let members = self
+            .members
+            .iter()
+            .map(|(_, e)| MemberState {
+                node: e.member.id.clone(),
+                incarnation: e.member.incarnation,
+                status: e.member.status,
+                metadata: e.member.metadata.clone(),
+            })
+            .collect();
+        let state = PushPull { join, members, app_state: Vec::new() };
+        let message = if response { Message::PushPullResponse(state) } else { Message::PushPullRequest(state) };
+        let mut out = BytesMut::new();
+        match self.stream_codec.encode(&Packet::new(message), &mut out) {
+            Ok(_) => Some(out.freeze()),
+            Err(error) => {
+                tracing::error!(%error, "full state does not fit a stream frame");
+                None
+            }
+        }
+    }
+
+    /// Asks the driver to run a push-pull exchange with `to`.
+    pub(crate) fn start_push_pull(&mut self, to: SocketAddr, join: bool) {
+        let Some(request) = self.encode_state(join, false) else { return };
+        self.stats.push_pulls += 1;
+        self.stats.messages_out += 1;
+        self.stats.bytes_out += request.len() as u64;
+        self.outputs.push_back(crate::Output::PushPull { to, request });
+    }
+
+    /// Periodic anti-entropy with one random alive member.
+    pub(crate) fn periodic_push_pull(&mut self, _now: Time) {
+        if self.leaving.is_some() {
+            return;
+        }
+        let me = self.self_slot;
+        let mut picked = std::mem::take(&mut self.sampled);
+        self.members
+            .sample(&mut self.rng, 1, &mut picked, |slot, e| slot != me && e.member.status == MemberStatus::Alive);
+        let target = picked.first().and_then(|&slot| self.members.get(slot)).map(|e| e.member.id.addr);
+        self.sampled = picked;
+        if let Some(addr) = target {
+            self.start_push_pull(addr, false);
+        }
+    }
+
+    /// The slow reconnect timer: ping one random dead member (a push-pull
+    /// follows if it answers: cheap for the common case of a member that is
+    /// really gone), and push-pull with a seed while no other member is
+    /// alive; then forget members dead or left for longer than their
+    /// retention.
+    pub(crate) fn reconnect(&mut self, now: Time) {
+        self.pending_push_pulls.clear();
+        self.reconnect_pings.clear();
+        if self.leaving.is_none() {
+            let mut picked = std::mem::take(&mut self.sampled);
+            self.members.sample(&mut self.rng, 1, &mut picked, |_, e| e.member.status == MemberStatus::Dead);
+            let dead = picked.first().and_then(|&slot| self.members.get(slot)).map(|e| e.member.id.clone());
+            self.sampled = picked;
+            if let Some(node) = dead {
+                tracing::debug!(member = %node, "reconnect: pinging a dead member");
+                let seq = self.next_seq();
+                self.reconnect_pings.push((seq, node.addr));
+                let ping = Message::Ping(Ping { seq, target: node.name, from: self.local.clone() });
+                self.send(node.addr, &ping, None);
+            }
+            if self.alive_others() == 0 && !self.seeds.is_empty() {
+                let seed = self.seeds[(self.rng.next_u64() % self.seeds.len() as u64) as usize];
+                tracing::debug!(%seed, "reconnect: alone, push-pull with a seed");
+                self.start_push_pull(seed, true);
+            }
+        }
+        self.reap(now);
+    }
+
+    /// A dead member answered a reconnect ping: it is reachable again, so
+    /// exchange full state (its side may think we are the dead ones).
+    /// Returns whether `seq` was a reconnect ping.
+    pub(crate) fn reconnect_answered(&mut self, seq: SeqNo) -> bool {
+        let Some(i) = self.reconnect_pings.iter().position(|&(s, _)| s == seq) else { return false };
+        let (_, addr) = self.reconnect_pings.swap_remove(i);
+        tracing::info!(%addr, "a dead member answered; exchanging state");
+        self.start_push_pull(addr, false);
+        true
+    }
+
+    fn reap(&mut self, now: Time) {
+        let (dead_for, left_for) = (self.config.dead_retention, self.config.left_retention);
+        let me = self.self_slot;
+        let expired: Vec<_> = self
+            .members
+            .iter()
+            .filter(|&(slot, e)| {
+                slot != me
+                    && match e.member.status {
+                        MemberStatus::Dead => now.saturating_sub(e.changed()) >= dead_for,
+                        MemberStatus::Left => now.saturating_sub(e.changed()) >= left_for,
+                        _ => false,
+                    }
+            })
+            .map(|(slot, _)| slot)
+            .collect();
+        for slot in expired {
+            if let Some(entry) = self.members.remove(slot) {
+                self.suspicions.remove(&slot);
+                tracing::debug!(member = %entry.member.id, "forgotten after retention");
+            }
+        }
+    }
+
+    /// A multicast beacon: exchange state with a node we do not know as
+    /// alive (a newcomer, or one we think dead).
+    pub(crate) fn on_heartbeat(&mut self, _now: Time, beat: Heartbeat) {
+        if beat.node.name == self.local.name {
+            return;
+        }
+        let known_alive = self.member(&beat.node.name).is_some_and(|m| {
+            matches!(m.status, MemberStatus::Alive | MemberStatus::Suspect) && m.incarnation >= beat.incarnation
+        });
+        if known_alive
+            || self.pending_push_pulls.contains(&beat.node.addr)
+            || self.pending_push_pulls.len() >= super::swim::MAX_PENDING_PUSH_PULLS
+        {
+            return;
+        }
+        self.pending_push_pulls.push(beat.node.addr);
+        self.start_push_pull(beat.node.addr, true);
+    }
+
+    /// A stream opened by a peer delivered its request frame: returns the
+    /// response frame to write back, or `None` if the request was refused
+    /// (wrong label, key, version, malformed: logged).
+    pub fn handle_push_pull_request(&mut self, now: Time, from: SocketAddr, frame: &[u8]) -> Option<bytes::Bytes> {
+        self.stats.messages_in += 1;
+        self.stats.bytes_in += frame.len() as u64;
+        let state = match self.stream_codec.decode(frame) {
+            Ok(Packet { message: Message::PushPullRequest(state), .. }) => state,
+            Ok(_) => {
+                self.stats.rejected += 1;
+                tracing::debug!(%from, "stream frame is not a push-pull request");
+                return None;
+            }
+            Err(error) => {
+                self.reject(from, "push-pull request", &error);
+                return None;
+            }
+        };
+        self.merge(now, state);
+        let response = self.encode_state(false, true)?;
+        self.stats.messages_out += 1;
+        self.stats.bytes_out += response.len() as u64;
+        Some(response)
+    }
+
+    /// The response to an [`Output::PushPull`](crate::Output::PushPull) this node started.
+    pub fn handle_push_pull_response(&mut self, now: Time, from: SocketAddr, frame: &[u8]) {
+        self.pending_push_pulls.retain(|&a| a != from);
+        self.stats.messages_in += 1;
+        self.stats.bytes_in += frame.len() as u64;
+        match self.stream_codec.decode(frame) {
+            Ok(Packet { message: Message::PushPullResponse(state), .. }) => self.merge(now, state),
+            Ok(_) => {
+                self.stats.rejected += 1;
+                tracing::debug!(%from, "stream frame is not a push-pull response");
+            }
+            Err(error) => self.reject(from, "push-pull response", &error),
+        }
+    }
+
+    /// The stream for an [`Output::PushPull`](crate::Output::PushPull) failed or timed out.
+    pub fn push_pull_failed(&mut self, _now: Time, to: SocketAddr) {
+        self.pending_push_pulls.retain(|&a| a != to);
+        self.stats.push_pull_failures += 1;
+        tracing::debug!(%to, "push-pull failed");
+    }
+
+    /// Merges a remote view under the precedence rules. A remote "dead"
+    /// only makes the member suspect here (as in memberlist): it then gets
+    /// its chance to refute instead of being declared dead on hearsay.
+    fn merge(&mut self, now: Time, state: PushPull) {
+        let from = self.local.name.clone();
+        for remote in state.members {
+            let update = match remote.status {
+                MemberStatus::Alive => Update::Alive(Alive {
+                    node: remote.node,
+                    incarnation: remote.incarnation,
+                    metadata: remote.metadata,
+                }),
+                MemberStatus::Suspect | MemberStatus::Dead => Update::Suspect(Suspect {
+                    node: remote.node.name,
+                    incarnation: remote.incarnation,
+                    from: from.clone(),
+                }),
+                MemberStatus::Left => Update::Leave(Leave { node: remote.node.name, incarnation: remote.incarnation }),
+            };
+            self.apply_update(now, update);
+        }
+    }
+}

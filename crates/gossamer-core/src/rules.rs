@@ -1,0 +1,212 @@
+//! SWIM's precedence rules (Das, Gupta, Motivala 2002, §4.2), for every
+//! update whether it came piggybacked, from push-pull or from this node:
+//!
+//! | update \ known  | Alive(j)   | Suspect(j) | Dead(j)  | Left(j)  |
+//! |-----------------|------------|------------|----------|----------|
+//! | Alive(i)        | i > j      | i > j      | i > j    | i > j    |
+//! | Suspect(i)      | i >= j     | i > j (*)  | never    | never    |
+//! | Confirm(i)      | i >= j     | i >= j     | i > j (†)| i > j    |
+//! | Leave(i)        | i >= j     | i >= j     | i >= j   | i > j (†)|
+//!
+//! (*) at `i == j` a different accuser confirms the suspicion (Lifeguard);
+//! (†) only the incarnation moves, no event. Unknown members are added by
+//! `Alive` only (the other updates carry no address). About this node, any
+//! claim that it is not alive at `i >= own` (or alive at `i > own`, or with
+//! other metadata) is refuted with incarnation `max(own, i) + 1`.
+
+use gossamer_wire::{Alive, Confirm, Leave, MemberStatus, Suspect, Update};
+use rand_core::RngCore;
+
+use crate::event::Event;
+use crate::member::{Death, Member, Slot};
+use crate::suspicion::{min_suspicion_timeout, Suspicion};
+use crate::swim::Swim;
+use crate::timer::TimerKind;
+use crate::Time;
+
+impl<R: RngCore> Swim<R> {
+    /// Applies one membership update under the precedence rules; a change
+    /// is queued for dissemination and reported as an event.
+    pub(crate) fn apply_update(&mut self, now: Time, update: Update) {
+        if update.node_name() == &self.local.name {
+            self.about_self(now, update);
+            return;
+        }
+        match update {
+            Update::Alive(alive) => self.on_alive(now, alive),
+            Update::Suspect(suspect) => self.on_suspect(now, suspect),
+            Update::Confirm(confirm) => self.on_confirm(now, confirm),
+            Update::Leave(leave) => self.on_leave(now, leave),
+        }
+    }
+
+    fn about_self(&mut self, now: Time, update: Update) {
+        let heard = update.incarnation();
+        self.max_self_incarnation_seen = self.max_self_incarnation_seen.max(heard);
+        if self.leaving.is_some() {
+            // We are leaving: do not argue; our Leave is being spread.
+            return;
+        }
+        let own = self.incarnation();
+        let refute = match &update {
+            Update::Alive(alive) => {
+                let me = self.self_entry();
+                heard > own || (heard == own && (alive.metadata != me.metadata || alive.node.addr != me.id.addr))
+            }
+            Update::Suspect(_) | Update::Confirm(_) | Update::Leave(_) => heard >= own,
+        };
+        if refute {
+            self.refute(now, heard);
+        }
+    }
+
+    /// Someone claims this node is not alive (or alive with other data):
+    /// raise the incarnation above the claim and gossip `Alive`.
+    fn refute(&mut self, now: Time, heard: u64) {
+        let next = self.incarnation().max(heard).saturating_add(1);
+        self.set_own_incarnation(next, now);
+        self.stats.refutations += 1;
+        self.awareness.apply(1);
+        tracing::info!(incarnation = next, "refuting a claim about this node");
+        self.queue.push(self.self_alive());
+    }
+
+    fn member_of(&self, slot: Slot) -> Member {
+        self.members.get(slot).expect("slot was just looked up").member.clone()
+    }
+
+    fn on_alive(&mut self, now: Time, alive: Alive) {
+        let Some(slot) = self.members.find(&alive.node.name) else {
+            let member = Member {
+                id: alive.node.clone(),
+                incarnation: alive.incarnation,
+                status: MemberStatus::Alive,
+                metadata: alive.metadata.clone(),
+            };
+            let slot = self.members.insert(member.clone(), now);
+            self.order.insert(&mut self.rng, slot);
+            tracing::debug!(member = %alive.node, incarnation = alive.incarnation, "member joined");
+            self.queue.push(Update::Alive(alive));
+            self.emit(Event::MemberJoined(member));
+            return;
+        };
+        let entry = self.members.get_mut(slot).expect("found");
+        if alive.incarnation <= entry.member.incarnation {
+            return;
+        }
+        let previous = entry.member.status;
+        let changed = entry.member.metadata != alive.metadata || entry.member.id.addr != alive.node.addr;
+        entry.member.incarnation = alive.incarnation;
+        entry.member.metadata = alive.metadata.clone();
+        entry.member.id.addr = alive.node.addr;
+        entry.death = None;
+        self.members.set_status(slot, MemberStatus::Alive, now);
+        self.suspicions.remove(&slot);
+        if matches!(previous, MemberStatus::Dead | MemberStatus::Left) {
+            self.order.insert(&mut self.rng, slot);
+        }
+        self.queue.push(Update::Alive(alive));
+        let member = self.member_of(slot);
+        match previous {
+            MemberStatus::Suspect | MemberStatus::Dead => self.emit(Event::MemberRecovered(member)),
+            MemberStatus::Left => self.emit(Event::MemberJoined(member)),
+            MemberStatus::Alive if changed => self.emit(Event::MemberUpdated(member)),
+            MemberStatus::Alive => {}
+        }
+    }
+
+    fn on_suspect(&mut self, now: Time, suspect: Suspect) {
+        let Some(slot) = self.members.find(&suspect.node) else { return };
+        let entry = self.members.get_mut(slot).expect("found");
+        match entry.member.status {
+            MemberStatus::Alive if suspect.incarnation >= entry.member.incarnation => {
+                entry.member.incarnation = suspect.incarnation;
+                self.members.set_status(slot, MemberStatus::Suspect, now);
+                self.start_suspicion(now, slot, &suspect);
+                tracing::debug!(member = %suspect.node, incarnation = suspect.incarnation, from = %suspect.from, "suspected");
+                self.queue.push(Update::Suspect(suspect));
+                let member = self.member_of(slot);
+                self.emit(Event::MemberSuspected(member));
+            }
+            MemberStatus::Suspect if suspect.incarnation > entry.member.incarnation => {
+                // Suspected again at a newer incarnation: a fresh suspicion.
+                entry.member.incarnation = suspect.incarnation;
+                self.start_suspicion(now, slot, &suspect);
+                self.queue.push(Update::Suspect(suspect));
+            }
+            MemberStatus::Suspect if suspect.incarnation == entry.member.incarnation => {
+                // Lifeguard: an independent accuser shortens the timeout.
+                let Some(suspicion) = self.suspicions.get_mut(&slot) else { return };
+                if suspicion.confirm(&suspect.from) {
+                    let (at, id) = (suspicion.deadline, suspicion.id);
+                    self.set_timer(at, TimerKind::Suspicion { slot, id });
+                    self.queue.push(Update::Suspect(suspect));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn start_suspicion(&mut self, now: Time, slot: Slot, suspect: &Suspect) {
+        let n = self.members.count(MemberStatus::Alive) + self.members.count(MemberStatus::Suspect);
+        let mult = self.config.suspicion_mult;
+        let expected = mult.saturating_sub(2);
+        let k = if (n as u64).saturating_sub(2) < u64::from(expected) { 0 } else { expected };
+        let min = min_suspicion_timeout(mult, n, self.config.probe_interval);
+        let max = min.saturating_mul(self.config.suspicion_max_timeout_mult);
+        self.next_suspicion_id = self.next_suspicion_id.wrapping_add(1);
+        let id = self.next_suspicion_id;
+        let suspicion = Suspicion::new(id, suspect.incarnation, suspect.from.clone(), now, k, min, max);
+        let at = suspicion.deadline;
+        self.suspicions.insert(slot, suspicion);
+        self.set_timer(at, TimerKind::Suspicion { slot, id });
+    }
+
+    fn on_confirm(&mut self, now: Time, confirm: Confirm) {
+        let Some(slot) = self.members.find(&confirm.node) else { return };
+        let entry = self.members.get_mut(slot).expect("found");
+        let declare = match entry.member.status {
+            MemberStatus::Alive | MemberStatus::Suspect => confirm.incarnation >= entry.member.incarnation,
+            MemberStatus::Left => confirm.incarnation > entry.member.incarnation,
+            MemberStatus::Dead => {
+                if confirm.incarnation > entry.member.incarnation {
+                    entry.member.incarnation = confirm.incarnation;
+                }
+                false
+            }
+        };
+        if !declare {
+            return;
+        }
+        entry.member.incarnation = confirm.incarnation;
+        entry.death = Some(Box::new(Death { at: now, by: confirm.from.clone() }));
+        self.members.set_status(slot, MemberStatus::Dead, now);
+        self.suspicions.remove(&slot);
+        tracing::info!(member = %confirm.node, incarnation = confirm.incarnation, by = %confirm.from, "member failed");
+        self.queue.push(Update::Confirm(confirm));
+        let member = self.member_of(slot);
+        self.emit(Event::MemberFailed(member));
+    }
+
+    fn on_leave(&mut self, now: Time, leave: Leave) {
+        let Some(slot) = self.members.find(&leave.node) else { return };
+        let entry = self.members.get_mut(slot).expect("found");
+        if entry.member.status == MemberStatus::Left {
+            if leave.incarnation > entry.member.incarnation {
+                entry.member.incarnation = leave.incarnation;
+            }
+            return;
+        }
+        if leave.incarnation < entry.member.incarnation {
+            return;
+        }
+        entry.member.incarnation = leave.incarnation;
+        entry.death = None;
+        self.members.set_status(slot, MemberStatus::Left, now);
+        self.suspicions.remove(&slot);
+        tracing::info!(member = %leave.node, incarnation = leave.incarnation, "member left");
+        self.queue.push(Update::Leave(leave));
+        let member = self.member_of(slot);
+        self.emit(Event::MemberLeft(member));
+    }
+}

@@ -1,0 +1,508 @@
+//! The state machine itself: inputs (datagrams, stream frames, timers,
+//! commands) in, [`Output`]s out. Precedence rules live in `rules`, probing
+//! in `failure`, anti-entropy in `pushpull`; this module wires them.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use gossamer_wire::{
+    Alive, DecodeError, FrameCodec, Incarnation, Leave, MemberStatus, Message, Metadata, NodeId, NodeName, SeqNo,
+    Update, DEFAULT_MAX_STREAM_FRAME,
+};
+use rand_core::RngCore;
+
+use crate::awareness::Awareness;
+use crate::broadcast::{retransmit_limit, BroadcastQueue, Key};
+use crate::config::{Config, ConfigError};
+use crate::event::{Event, Output};
+use crate::member::{Death, Member, MemberTable, Slot};
+use crate::metrics::Metrics;
+use crate::probe::{Probe, ProbeOrder, Relay};
+use crate::suspicion::Suspicion;
+use crate::timer::{Periodic, PeriodicTimers, Timer, TimerKind};
+use crate::Time;
+
+/// Most push-pull exchanges started by heartbeats that may be in flight.
+pub(crate) const MAX_PENDING_PUSH_PULLS: usize = 32;
+
+/// The SWIM state machine of one node.
+///
+/// ```
+/// use gossamer_core::{Config, Output, Swim};
+/// use gossamer_wire::{ClusterLabel, FrameCodec, NodeId};
+/// use rand::SeedableRng;
+/// use std::time::Duration;
+///
+/// let codec = FrameCodec::new(ClusterLabel::new("demo").unwrap());
+/// let id = |n: &str, port| NodeId::new(n.parse().unwrap(), format!("127.0.0.1:{port}").parse().unwrap());
+/// let rng = rand::rngs::StdRng::seed_from_u64(1);
+/// let mut a = Swim::new(id("a", 7001), Config::local(), codec.clone(), rng.clone(), Duration::ZERO).unwrap();
+/// let mut b = Swim::new(id("b", 7002), Config::local(), codec, rng, Duration::ZERO).unwrap();
+///
+/// // b joins through a: a push-pull exchange, carried here by hand.
+/// b.join(Duration::ZERO, &["127.0.0.1:7001".parse().unwrap()]);
+/// let request = std::iter::from_fn(|| b.poll_output())
+///     .find_map(|o| match o { Output::PushPull { request, .. } => Some(request), _ => None })
+///     .unwrap();
+/// let response = a.handle_push_pull_request(Duration::ZERO, "127.0.0.1:7002".parse().unwrap(), &request).unwrap();
+/// b.handle_push_pull_response(Duration::ZERO, "127.0.0.1:7001".parse().unwrap(), &response);
+/// assert_eq!(a.members().count(), 2);
+/// assert_eq!(b.members().count(), 2);
+/// ```
+pub struct Swim<R: RngCore> {
+    pub(crate) rng: R,
+    pub(crate) codec: FrameCodec,
+    pub(crate) stream_codec: FrameCodec,
+    pub(crate) config: Config,
+    pub(crate) local: NodeId,
+    pub(crate) self_slot: Slot,
+    pub(crate) members: MemberTable,
+    pub(crate) queue: BroadcastQueue,
+    pub(crate) order: ProbeOrder,
+    pub(crate) awareness: Awareness,
+    pub(crate) suspicions: HashMap<Slot, Suspicion>,
+    pub(crate) next_suspicion_id: u64,
+    pub(crate) probe: Option<Probe>,
+    pub(crate) relays: HashMap<SeqNo, Relay>,
+    pub(crate) seq: SeqNo,
+    pub(crate) timers: PeriodicTimers,
+    pub(crate) outputs: VecDeque<Output>,
+    pub(crate) seeds: Vec<SocketAddr>,
+    /// Set (to when) once a graceful leave started.
+    pub(crate) leaving: Option<Time>,
+    /// Highest incarnation anyone claimed about this node.
+    pub(crate) max_self_incarnation_seen: Incarnation,
+    pub(crate) pending_push_pulls: Vec<SocketAddr>,
+    /// Pings sent by the reconnect timer to dead members, by sequence number.
+    pub(crate) reconnect_pings: Vec<(SeqNo, SocketAddr)>,
+    pub(crate) stats: Metrics,
+    scratch: Vec<u8>,
+    buf: BytesMut,
+    keys: Vec<Key>,
+    pub(crate) sampled: Vec<Slot>,
+}
+
+pub(crate) fn after(now: Time, d: Duration) -> Time {
+    now.saturating_add(d)
+}
+
+impl<R: RngCore> Swim<R> {
+    /// A node that knows only itself. Nothing happens until [`Swim::join`]
+    /// or a packet from another node arrives; the first timers are requested
+    /// immediately (drain [`Swim::poll_output`]).
+    pub fn new(id: NodeId, config: Config, codec: FrameCodec, rng: R, now: Time) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let stream_codec = codec
+            .clone()
+            .with_max_frame_len(DEFAULT_MAX_STREAM_FRAME)
+            .map_err(|e| ConfigError { field: "codec", reason: e.to_string() })?;
+        if codec.overhead() + 128 > config.mtu {
+            return Err(ConfigError {
+                field: "mtu",
+                reason: format!("{} leaves no room after the frame header", config.mtu),
+            });
+        }
+        let mut rng = rng;
+        // Random starting points for timer tokens, suspicion ids and sequence
+        // numbers: leftovers from a previous run of this node never match.
+        let (first_token, first_suspicion, first_seq) = (rng.next_u64() >> 1, rng.next_u64() >> 1, rng.next_u32());
+        let mut members = MemberTable::new();
+        let me = Member { id: id.clone(), incarnation: 0, status: MemberStatus::Alive, metadata: Metadata::new() };
+        let self_slot = members.insert(me, now);
+        let mut swim = Self {
+            rng,
+            codec,
+            stream_codec,
+            awareness: Awareness::new(config.awareness_max_multiplier),
+            config,
+            local: id,
+            self_slot,
+            members,
+            queue: BroadcastQueue::default(),
+            order: ProbeOrder::default(),
+            suspicions: HashMap::new(),
+            next_suspicion_id: first_suspicion,
+            probe: None,
+            relays: HashMap::new(),
+            seq: first_seq,
+            timers: PeriodicTimers::starting_at(first_token),
+            outputs: VecDeque::new(),
+            seeds: Vec::new(),
+            leaving: None,
+            max_self_incarnation_seen: 0,
+            pending_push_pulls: Vec::new(),
+            reconnect_pings: Vec::new(),
+            stats: Metrics::default(),
+            scratch: Vec::new(),
+            buf: BytesMut::new(),
+            keys: Vec::new(),
+            sampled: Vec::new(),
+        };
+        swim.queue.push(swim.self_alive());
+        // Start each periodic task at a random phase so that nodes started
+        // together do not act in lockstep.
+        for task in Periodic::ALL {
+            let period = swim.period(task);
+            let phase = Duration::from_nanos(swim.rng.next_u64() % (period.as_nanos() as u64).max(1));
+            swim.arm(task, after(now, phase));
+        }
+        Ok(swim)
+    }
+
+    /// This node.
+    pub fn local(&self) -> &NodeId {
+        &self.local
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// This node's incarnation.
+    pub fn incarnation(&self) -> Incarnation {
+        self.self_entry().incarnation
+    }
+
+    pub(crate) fn self_entry(&self) -> &Member {
+        &self.members.get(self.self_slot).expect("the local node is always in the table").member
+    }
+
+    pub(crate) fn self_alive(&self) -> Update {
+        let me = self.self_entry();
+        Update::Alive(Alive { node: me.id.clone(), incarnation: me.incarnation, metadata: me.metadata.clone() })
+    }
+
+    /// A datagram arrived. Bad bytes are counted and logged, never fatal.
+    pub fn handle_datagram(&mut self, now: Time, from: SocketAddr, bytes: &[u8]) {
+        self.stats.messages_in += 1;
+        self.stats.bytes_in += bytes.len() as u64;
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let decoded = self.codec.decode_with_scratch(bytes, &mut scratch);
+        self.scratch = scratch;
+        let packet = match decoded {
+            Ok(packet) => packet,
+            Err(error) => {
+                self.reject(from, "datagram", &error);
+                return;
+            }
+        };
+        // Updates first, so the message is handled against fresh state.
+        for update in packet.updates {
+            self.apply_update(now, update);
+        }
+        match packet.message {
+            Message::Ping(ping) => self.on_ping(now, from, ping),
+            Message::Ack(ack) => self.on_ack(now, ack),
+            Message::Nack(nack) => self.on_nack(nack),
+            Message::PingReq(req) => self.on_ping_req(now, from, req),
+            Message::Gossip => {}
+            Message::Heartbeat(beat) => self.on_heartbeat(now, beat),
+            Message::PushPullRequest(_) | Message::PushPullResponse(_) => {
+                self.stats.rejected += 1;
+                tracing::debug!(%from, "push-pull frame received as a datagram; ignored");
+            }
+        }
+    }
+
+    pub(crate) fn reject(&mut self, from: SocketAddr, what: &str, error: &DecodeError) {
+        self.stats.rejected += 1;
+        match error {
+            DecodeError::LabelMismatch { .. }
+            | DecodeError::VersionMismatch { .. }
+            | DecodeError::WrongKey
+            | DecodeError::EncryptedButNoKey
+            | DecodeError::NotEncrypted => {
+                tracing::warn!(%from, %error, "{what} refused (another cluster or a configuration mismatch?)")
+            }
+            _ => tracing::debug!(%from, %error, "{what} refused"),
+        }
+    }
+
+    /// A timer requested through [`Output::SetTimer`] is due.
+    pub fn handle_timer(&mut self, now: Time, timer: Timer) {
+        match timer.0 {
+            TimerKind::Periodic { task, token } => {
+                let Some(due) = self.timers.due(task, token) else { return };
+                if now < due {
+                    // Early delivery: keep the schedule.
+                    self.outputs
+                        .push_back(Output::SetTimer { at: due, timer: Timer(TimerKind::Periodic { task, token }) });
+                    return;
+                }
+                self.timers.disarm(task);
+                match task {
+                    Periodic::Probe => self.probe_period(now),
+                    Periodic::Gossip => self.gossip(now),
+                    Periodic::PushPull => self.periodic_push_pull(now),
+                    Periodic::Reconnect => self.reconnect(now),
+                }
+                let next = self.period(task);
+                self.arm(task, after(now, next));
+            }
+            TimerKind::ProbeTimeout { seq } => self.probe_timeout(now, seq),
+            TimerKind::Suspicion { slot, id } => self.suspicion_timer(now, slot, id),
+            TimerKind::Relay { seq } => self.relay_timer(now, seq),
+        }
+    }
+
+    pub(crate) fn arm(&mut self, task: Periodic, at: Time) {
+        let timer = self.timers.arm(task, at);
+        self.outputs.push_back(Output::SetTimer { at, timer });
+    }
+
+    pub(crate) fn set_timer(&mut self, at: Time, kind: TimerKind) {
+        self.outputs.push_back(Output::SetTimer { at, timer: Timer(kind) });
+    }
+
+    /// The period of a periodic task, as stretched by local health and
+    /// cluster size.
+    fn period(&self, task: Periodic) -> Duration {
+        match task {
+            Periodic::Probe => self.awareness.scale(self.config.probe_interval),
+            Periodic::Gossip => self.config.gossip_interval,
+            Periodic::PushPull => push_pull_scale(self.config.push_pull_interval, self.members.len()),
+            Periodic::Reconnect => push_pull_scale(self.config.reconnect_interval, self.members.len()),
+        }
+    }
+
+    /// Join a cluster through any of `seeds` (push-pull with them). Seeds
+    /// are also remembered and retried on a slow timer while this node is
+    /// alone, so a split cluster finds itself again.
+    pub fn join(&mut self, now: Time, seeds: &[SocketAddr]) {
+        let _ = now;
+        for &seed in seeds {
+            if seed == self.local.addr {
+                continue;
+            }
+            if !self.seeds.contains(&seed) {
+                self.seeds.push(seed);
+            }
+            self.start_push_pull(seed, true);
+        }
+    }
+
+    /// Join again with an incarnation above anything ever said about this
+    /// node, e.g. after the heal layer decided this side of a partition
+    /// must restart its membership, or after it left.
+    pub fn rejoin(&mut self, now: Time, seeds: &[SocketAddr]) {
+        let next = self.incarnation().max(self.max_self_incarnation_seen) + 1;
+        self.leaving = None;
+        self.set_own_incarnation(next, now);
+        self.members.set_status(self.self_slot, MemberStatus::Alive, now);
+        self.queue.push(self.self_alive());
+        self.join(now, seeds);
+    }
+
+    /// Leave gracefully: disseminate `Leave`; the driver keeps running the
+    /// node until [`Swim::has_left`] (or a deadline) before shutting down.
+    pub fn leave(&mut self, now: Time) {
+        if self.leaving.is_some() {
+            return;
+        }
+        let incarnation = self.incarnation();
+        self.leaving = Some(now);
+        self.members.set_status(self.self_slot, MemberStatus::Left, now);
+        self.probe = None;
+        self.queue.push(Update::Leave(Leave { node: self.local.name.clone(), incarnation }));
+        tracing::info!(node = %self.local, incarnation, "leaving the cluster");
+        // Spread it right away rather than at the next gossip tick.
+        self.gossip(now);
+    }
+
+    /// True once a leave was announced and has had its chance to spread:
+    /// the `Leave` was sent its full retransmission budget, or no other
+    /// member is alive to tell.
+    pub fn has_left(&self) -> bool {
+        self.leaving.is_some() && (self.queue.transmits(&self.local.name).is_none() || self.alive_others() == 0)
+    }
+
+    /// Replace this node's metadata; gossiped with a raised incarnation.
+    pub fn set_metadata(&mut self, now: Time, metadata: Metadata) {
+        let next = self.incarnation() + 1;
+        if let Some(entry) = self.members.get_mut(self.self_slot) {
+            entry.member.metadata = metadata;
+        }
+        self.set_own_incarnation(next, now);
+        if self.leaving.is_none() {
+            self.queue.push(self.self_alive());
+        }
+    }
+
+    pub(crate) fn set_own_incarnation(&mut self, incarnation: Incarnation, _now: Time) {
+        if let Some(entry) = self.members.get_mut(self.self_slot) {
+            entry.member.incarnation = entry.member.incarnation.max(incarnation);
+        }
+    }
+
+    /// The next thing to do, if any. Drain after every input.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        let output = self.outputs.pop_front();
+        if output.is_none() && self.outputs.capacity() > 256 {
+            // Drained after a burst (a large push-pull): give the memory back.
+            self.outputs.shrink_to(32);
+        }
+        output
+    }
+
+    /// Every member known, this node included.
+    pub fn members(&self) -> impl Iterator<Item = &Member> + '_ {
+        self.members.iter().map(|(_, e)| &e.member)
+    }
+
+    /// Declare `name` left on an operator's word (`cluster force-leave`),
+    /// for a member that is gone for good; gossiped like a leave. Returns
+    /// whether the member is known (and now left).
+    pub fn force_leave(&mut self, now: Time, name: &NodeName) -> bool {
+        if name == &self.local.name {
+            self.leave(now);
+            return true;
+        }
+        let Some(slot) = self.members.find(name) else { return false };
+        let incarnation = self.members.get(slot).map_or(0, |e| e.member.incarnation);
+        self.apply_update(now, Update::Leave(Leave { node: name.clone(), incarnation }));
+        self.members.get(slot).is_some_and(|e| e.member.status == MemberStatus::Left)
+    }
+
+    /// Counters snapshot.
+    pub fn metrics(&self) -> Metrics {
+        Metrics {
+            alive: self.members.count(MemberStatus::Alive),
+            suspect: self.members.count(MemberStatus::Suspect),
+            dead: self.members.count(MemberStatus::Dead),
+            left: self.members.count(MemberStatus::Left),
+            health_multiplier: self.awareness.score(),
+            queued_updates: self.queue.len(),
+            incarnation: self.incarnation(),
+            ..self.stats.clone()
+        }
+    }
+
+    /// One member by name.
+    pub fn member(&self, name: &NodeName) -> Option<&Member> {
+        self.members.find(name).and_then(|slot| self.members.get(slot)).map(|e| &e.member)
+    }
+
+    /// When and by whom `name` was declared dead, while it is dead.
+    pub fn death(&self, name: &NodeName) -> Option<&Death> {
+        self.members.find(name).and_then(|slot| self.members.get(slot)).and_then(|e| e.death.as_deref())
+    }
+
+    /// Other members that are alive or suspect.
+    pub(crate) fn alive_others(&self) -> usize {
+        let mut n = self.members.count(MemberStatus::Alive) + self.members.count(MemberStatus::Suspect);
+        if self.self_entry().status == MemberStatus::Alive {
+            n -= 1;
+        }
+        n
+    }
+
+    pub(crate) fn emit(&mut self, event: Event) {
+        self.outputs.push_back(Output::Event(event));
+    }
+
+    pub(crate) fn next_seq(&mut self) -> SeqNo {
+        self.seq = self.seq.wrapping_add(1);
+        self.seq
+    }
+
+    /// Sends `message` to `to` with as many queued updates as fit,
+    /// `first` (the buddy-system suspicion) ahead of them.
+    pub(crate) fn send(&mut self, to: SocketAddr, message: &Message, first: Option<&Update>) {
+        let limit =
+            retransmit_limit(self.config.retransmit_mult, self.members.len() - self.members.count(MemberStatus::Left));
+        let mut keys = std::mem::take(&mut self.keys);
+        let mut builder = match self.codec.compound(message, self.config.mtu) {
+            Ok(builder) => builder,
+            Err(error) => {
+                tracing::warn!(%to, %error, "message does not fit a datagram; not sent");
+                self.keys = keys;
+                return;
+            }
+        };
+        if let Some(first) = first {
+            builder.push(first);
+        }
+        self.queue.select(builder.remaining(), &mut keys);
+        keys.retain(|key| self.queue.get(key).is_some_and(|update| builder.push(update)));
+        let result = builder.finish(&mut self.buf);
+        match result {
+            Ok(report) => {
+                let bytes = self.buf.split().freeze();
+                self.queue.mark_sent(&keys, limit);
+                self.stats.updates_sent += report.updates as u64;
+                self.datagram(to, bytes);
+            }
+            Err(error) => {
+                self.buf.clear();
+                tracing::warn!(%to, %error, "encoding a datagram failed");
+            }
+        }
+        keys.clear();
+        self.keys = keys;
+    }
+
+    pub(crate) fn datagram(&mut self, to: SocketAddr, bytes: Bytes) {
+        self.stats.messages_out += 1;
+        self.stats.bytes_out += bytes.len() as u64;
+        self.outputs.push_back(Output::Datagram { to, bytes });
+    }
+
+    /// Gossip fan-out: queued updates to a few random members (alive,
+    /// suspect, or recently dead so that a wrongly declared member hears it).
+    pub(crate) fn gossip(&mut self, now: Time) {
+        if self.queue.is_empty() {
+            return;
+        }
+        let dead_window = self.config.gossip_to_the_dead_time;
+        let me = self.self_slot;
+        let mut targets = std::mem::take(&mut self.sampled);
+        self.members.sample(&mut self.rng, self.config.gossip_nodes, &mut targets, |slot, e| {
+            slot != me
+                && match e.member.status {
+                    MemberStatus::Alive | MemberStatus::Suspect => true,
+                    MemberStatus::Dead => now.saturating_sub(e.changed()) < dead_window,
+                    MemberStatus::Left => false,
+                }
+        });
+        for &slot in &targets {
+            if self.queue.is_empty() {
+                break;
+            }
+            if let Some(addr) = self.members.get(slot).map(|e| e.member.id.addr) {
+                self.send(addr, &Message::Gossip, None);
+            }
+        }
+        self.sampled = targets;
+    }
+}
+
+/// memberlist's `pushPullScale`: beyond 32 members, push-pull less often
+/// (`interval × ceil(log2(n) - log2(32))`) so the total state traffic stays
+/// bounded.
+pub(crate) fn push_pull_scale(interval: Duration, n: usize) -> Duration {
+    const THRESHOLD: usize = 32;
+    if n <= THRESHOLD {
+        return interval;
+    }
+    let multiplier = ((n as f64).log2() - (THRESHOLD as f64).log2()).ceil() + 1.0;
+    interval.mul_f64(multiplier)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_pull_scale_matches_memberlist() {
+        let s = Duration::from_secs(1);
+        assert_eq!(push_pull_scale(s, 1), s);
+        assert_eq!(push_pull_scale(s, 32), s);
+        assert_eq!(push_pull_scale(s, 33), 2 * s);
+        assert_eq!(push_pull_scale(s, 64), 2 * s);
+        assert_eq!(push_pull_scale(s, 65), 3 * s);
+        assert_eq!(push_pull_scale(s, 1000), 6 * s);
+    }
+}

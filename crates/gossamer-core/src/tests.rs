@@ -1,0 +1,643 @@
+//! Unit tests of the precedence rules and of every timer path, driving one
+//! core by hand.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use gossamer_wire::{
+    Ack, Alive, ClusterLabel, Confirm, FrameCodec, Leave, MemberStatus, Message, Metadata, NodeId, NodeName, Packet,
+    Ping, PingReq, Suspect, Update,
+};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::timer::{Periodic, TimerKind};
+use crate::{Config, Event, Output, Swim, Time, Timer};
+
+type Core = Swim<ChaCha8Rng>;
+
+fn codec() -> FrameCodec {
+    FrameCodec::new(ClusterLabel::new("unit").unwrap())
+}
+
+fn name(n: &str) -> NodeName {
+    n.parse().unwrap()
+}
+
+fn id(n: &str, port: u16) -> NodeId {
+    NodeId::new(name(n), addr(port))
+}
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+fn core() -> Core {
+    let mut core = Swim::new(id("me", 1), Config::lan(), codec(), ChaCha8Rng::seed_from_u64(1), Time::ZERO).unwrap();
+    drain(&mut core);
+    core
+}
+
+fn drain(core: &mut Core) -> Vec<Output> {
+    std::iter::from_fn(|| core.poll_output()).collect()
+}
+
+fn events(outputs: &[Output]) -> Vec<Event> {
+    outputs.iter().filter_map(|o| if let Output::Event(e) = o { Some(e.clone()) } else { None }).collect()
+}
+
+fn alive(n: &str, port: u16, incarnation: u64) -> Update {
+    Update::Alive(Alive { node: id(n, port), incarnation, metadata: Metadata::new() })
+}
+
+fn suspect(n: &str, incarnation: u64, from: &str) -> Update {
+    Update::Suspect(Suspect { node: name(n), incarnation, from: name(from) })
+}
+
+fn confirm(n: &str, incarnation: u64, from: &str) -> Update {
+    Update::Confirm(Confirm { node: name(n), incarnation, from: name(from) })
+}
+
+fn leave(n: &str, incarnation: u64) -> Update {
+    Update::Leave(Leave { node: name(n), incarnation })
+}
+
+fn apply(core: &mut Core, at: Time, update: Update) -> Vec<Event> {
+    core.apply_update(at, update);
+    events(&drain(core))
+}
+
+fn status(core: &Core, n: &str) -> (MemberStatus, u64) {
+    let m = core.member(&name(n)).unwrap();
+    (m.status, m.incarnation)
+}
+
+/// A core that knows `a` at incarnation 5 in `state`.
+fn with_a(state: MemberStatus) -> Core {
+    let mut c = core();
+    apply(&mut c, Time::ZERO, alive("a", 2, 5));
+    match state {
+        MemberStatus::Alive => {}
+        MemberStatus::Suspect => drop(apply(&mut c, Time::ZERO, suspect("a", 5, "x"))),
+        MemberStatus::Dead => drop(apply(&mut c, Time::ZERO, confirm("a", 5, "x"))),
+        MemberStatus::Left => drop(apply(&mut c, Time::ZERO, leave("a", 5))),
+    }
+    assert_eq!(status(&c, "a"), (state, 5));
+    c
+}
+
+fn frame(packet: &Packet) -> Vec<u8> {
+    let mut buf = BytesMut::new();
+    codec().encode(packet, &mut buf).unwrap();
+    buf.to_vec()
+}
+
+fn decode_datagrams(outputs: &[Output]) -> Vec<(SocketAddr, Packet)> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Datagram { to, bytes } => Some((*to, codec().decode(bytes).unwrap())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn timers(outputs: &[Output]) -> Vec<(Time, Timer)> {
+    outputs
+        .iter()
+        .filter_map(|o| if let Output::SetTimer { at, timer } = o { Some((*at, timer.clone())) } else { None })
+        .collect()
+}
+
+// ---- precedence: Alive ----
+
+#[test]
+fn alive_adds_unknown_member() {
+    let mut c = core();
+    let ev = apply(&mut c, Time::ZERO, alive("a", 2, 3));
+    assert!(matches!(&ev[..], [Event::MemberJoined(m)] if m.incarnation == 3));
+    assert_eq!(status(&c, "a"), (MemberStatus::Alive, 3));
+}
+
+#[test]
+fn alive_overrides_alive_only_when_newer() {
+    let mut c = with_a(MemberStatus::Alive);
+    assert!(apply(&mut c, Time::ZERO, alive("a", 2, 5)).is_empty());
+    assert!(apply(&mut c, Time::ZERO, alive("a", 2, 4)).is_empty());
+    assert_eq!(status(&c, "a"), (MemberStatus::Alive, 5));
+    // Newer, same data: no event but the incarnation moves.
+    assert!(apply(&mut c, Time::ZERO, alive("a", 2, 6)).is_empty());
+    assert_eq!(status(&c, "a"), (MemberStatus::Alive, 6));
+    // Newer with a new address: updated.
+    let ev = apply(&mut c, Time::ZERO, alive("a", 3, 7));
+    assert!(matches!(&ev[..], [Event::MemberUpdated(m)] if m.id.addr == addr(3)));
+}
+
+#[test]
+fn alive_overrides_suspect_iff_newer() {
+    let mut c = with_a(MemberStatus::Suspect);
+    assert!(apply(&mut c, Time::ZERO, alive("a", 2, 5)).is_empty());
+    assert_eq!(status(&c, "a").0, MemberStatus::Suspect);
+    let ev = apply(&mut c, Time::ZERO, alive("a", 2, 6));
+    assert!(matches!(&ev[..], [Event::MemberRecovered(_)]));
+    assert_eq!(status(&c, "a"), (MemberStatus::Alive, 6));
+    assert!(c.suspicions.is_empty());
+}
+
+#[test]
+fn alive_overrides_dead_iff_newer() {
+    let mut c = with_a(MemberStatus::Dead);
+    assert!(apply(&mut c, Time::ZERO, alive("a", 2, 5)).is_empty());
+    assert_eq!(status(&c, "a").0, MemberStatus::Dead);
+    let ev = apply(&mut c, Time::ZERO, alive("a", 2, 6));
+    assert!(matches!(&ev[..], [Event::MemberRecovered(_)]));
+    assert!(c.death(&name("a")).is_none(), "death record cleared on recovery");
+}
+
+#[test]
+fn alive_overrides_left_iff_newer_as_a_rejoin() {
+    let mut c = with_a(MemberStatus::Left);
+    assert!(apply(&mut c, Time::ZERO, alive("a", 2, 5)).is_empty());
+    let ev = apply(&mut c, Time::ZERO, alive("a", 2, 6));
+    assert!(matches!(&ev[..], [Event::MemberJoined(_)]));
+}
+
+// ---- precedence: Suspect ----
+
+#[test]
+fn suspect_overrides_alive_at_same_or_newer() {
+    let mut c = with_a(MemberStatus::Alive);
+    assert!(apply(&mut c, Time::ZERO, suspect("a", 4, "x")).is_empty());
+    assert_eq!(status(&c, "a").0, MemberStatus::Alive);
+    let ev = apply(&mut c, Time::ZERO, suspect("a", 5, "x"));
+    assert!(matches!(&ev[..], [Event::MemberSuspected(m)] if m.incarnation == 5));
+    let mut c = with_a(MemberStatus::Alive);
+    apply(&mut c, Time::ZERO, suspect("a", 7, "x"));
+    assert_eq!(status(&c, "a"), (MemberStatus::Suspect, 7));
+}
+
+#[test]
+fn suspect_overrides_suspect_iff_newer_and_confirms_at_same() {
+    let mut c = with_a(MemberStatus::Suspect);
+    let slot = c.members.find(&name("a")).unwrap();
+    let first = c.suspicions[&slot].clone();
+    // Same accuser again: nothing.
+    apply(&mut c, Time::ZERO, suspect("a", 5, "x"));
+    assert_eq!(c.suspicions[&slot].deadline, first.deadline);
+    // Older: nothing.
+    apply(&mut c, Time::ZERO, suspect("a", 4, "y"));
+    assert_eq!(c.suspicions[&slot].deadline, first.deadline);
+}
+
+#[test]
+fn independent_accusers_shorten_the_suspicion() {
+    let mut c = core();
+    // Enough members that Lifeguard expects confirmations (k = mult - 2 = 2).
+    for i in 0..6 {
+        apply(&mut c, Time::ZERO, alive(&format!("m{i}"), 10 + i, 0));
+    }
+    apply(&mut c, Time::ZERO, suspect("m0", 0, "m1"));
+    let slot = c.members.find(&name("m0")).unwrap();
+    let initial = c.suspicions[&slot].deadline;
+    apply(&mut c, Time::ZERO, suspect("m0", 0, "m2"));
+    let out = drain(&mut c);
+    let shorter = c.suspicions[&slot].deadline;
+    assert!(shorter < initial, "{shorter:?} < {initial:?}");
+    let _ = out;
+    apply(&mut c, Time::ZERO, suspect("m0", 0, "m3"));
+    assert!(c.suspicions[&slot].deadline < shorter);
+    // Newer incarnation suspected: fresh suspicion at that incarnation.
+    apply(&mut c, Time::ZERO, suspect("m0", 1, "m4"));
+    assert_eq!(status(&c, "m0"), (MemberStatus::Suspect, 1));
+    assert_eq!(c.suspicions[&slot].incarnation, 1);
+}
+
+#[test]
+fn suspect_never_overrides_dead_or_left() {
+    for state in [MemberStatus::Dead, MemberStatus::Left] {
+        let mut c = with_a(state);
+        assert!(apply(&mut c, Time::ZERO, suspect("a", 9, "x")).is_empty());
+        assert_eq!(status(&c, "a"), (state, 5));
+    }
+}
+
+// ---- precedence: Confirm ----
+
+#[test]
+fn confirm_overrides_alive_and_suspect_at_same_or_newer() {
+    for state in [MemberStatus::Alive, MemberStatus::Suspect] {
+        let mut c = with_a(state);
+        assert!(apply(&mut c, Time::from_secs(1), confirm("a", 4, "x")).is_empty());
+        assert_eq!(status(&c, "a").0, state);
+        let ev = apply(&mut c, Time::from_secs(2), confirm("a", 5, "judge"));
+        assert!(matches!(&ev[..], [Event::MemberFailed(m)] if m.incarnation == 5));
+        let death = c.death(&name("a")).unwrap();
+        assert_eq!((death.at, &death.by), (Time::from_secs(2), &name("judge")));
+        assert!(c.suspicions.is_empty());
+    }
+}
+
+#[test]
+fn confirm_on_dead_only_moves_incarnation() {
+    let mut c = with_a(MemberStatus::Dead);
+    assert!(apply(&mut c, Time::ZERO, confirm("a", 5, "y")).is_empty());
+    assert!(apply(&mut c, Time::ZERO, confirm("a", 8, "y")).is_empty());
+    assert_eq!(status(&c, "a"), (MemberStatus::Dead, 8));
+}
+
+#[test]
+fn confirm_overrides_left_iff_newer() {
+    let mut c = with_a(MemberStatus::Left);
+    assert!(apply(&mut c, Time::ZERO, confirm("a", 5, "y")).is_empty());
+    assert_eq!(status(&c, "a").0, MemberStatus::Left);
+    let ev = apply(&mut c, Time::ZERO, confirm("a", 6, "y"));
+    assert!(matches!(&ev[..], [Event::MemberFailed(_)]));
+}
+
+// ---- precedence: Leave ----
+
+#[test]
+fn leave_overrides_alive_suspect_dead_at_same_or_newer() {
+    for state in [MemberStatus::Alive, MemberStatus::Suspect, MemberStatus::Dead] {
+        let mut c = with_a(state);
+        assert!(apply(&mut c, Time::ZERO, leave("a", 4)).is_empty());
+        assert_eq!(status(&c, "a").0, state);
+        let ev = apply(&mut c, Time::ZERO, leave("a", 5));
+        assert!(matches!(&ev[..], [Event::MemberLeft(_)]), "{state:?}");
+        assert_eq!(status(&c, "a"), (MemberStatus::Left, 5));
+        assert!(c.death(&name("a")).is_none());
+    }
+    let mut c = with_a(MemberStatus::Left);
+    assert!(apply(&mut c, Time::ZERO, leave("a", 7)).is_empty());
+    assert_eq!(status(&c, "a"), (MemberStatus::Left, 7));
+}
+
+#[test]
+fn non_alive_updates_about_unknown_members_are_ignored() {
+    let mut c = core();
+    for u in [suspect("z", 1, "x"), confirm("z", 1, "x"), leave("z", 1)] {
+        assert!(apply(&mut c, Time::ZERO, u).is_empty());
+        assert!(c.member(&name("z")).is_none());
+    }
+}
+
+// ---- about this node ----
+
+#[test]
+fn suspicion_of_self_is_refuted_above_the_claim() {
+    let mut c = core();
+    apply(&mut c, Time::ZERO, suspect("me", 0, "x"));
+    assert_eq!(c.incarnation(), 1);
+    // Stale claims are ignored.
+    apply(&mut c, Time::ZERO, suspect("me", 0, "x"));
+    assert_eq!(c.incarnation(), 1);
+    assert_eq!(c.metrics().refutations, 1);
+    assert!(c.metrics().health_multiplier >= 1, "refuting raises the local health multiplier");
+    // The refutation is queued for dissemination.
+    assert!(matches!(c.queue.transmits(&name("me")), Some(0)));
+}
+
+#[test]
+fn restarted_node_jumps_above_its_death() {
+    let mut c = core();
+    assert_eq!(c.incarnation(), 0);
+    apply(&mut c, Time::ZERO, confirm("me", 5, "x"));
+    assert_eq!(c.incarnation(), 6);
+    assert_eq!(c.member(&name("me")).unwrap().status, MemberStatus::Alive, "never declares itself dead");
+}
+
+#[test]
+fn alive_about_self_refuted_when_newer_or_different() {
+    let mut c = core();
+    apply(&mut c, Time::ZERO, alive("me", 1, 0));
+    assert_eq!(c.incarnation(), 0, "same incarnation, same data");
+    apply(&mut c, Time::ZERO, alive("me", 9, 0));
+    assert_eq!(c.incarnation(), 1, "same incarnation, another address");
+    apply(&mut c, Time::ZERO, alive("me", 1, 4));
+    assert_eq!(c.incarnation(), 5);
+}
+
+#[test]
+fn leave_about_running_self_is_refuted_but_not_after_leaving() {
+    let mut c = core();
+    apply(&mut c, Time::ZERO, leave("me", 0));
+    assert_eq!(c.incarnation(), 1);
+    c.leave(Time::ZERO);
+    apply(&mut c, Time::ZERO, suspect("me", 3, "x"));
+    apply(&mut c, Time::ZERO, confirm("me", 3, "x"));
+    assert_eq!(c.incarnation(), 1);
+    assert_eq!(c.member(&name("me")).unwrap().status, MemberStatus::Left);
+    assert!(c.has_left(), "nobody else alive: done at once");
+}
+
+#[test]
+fn rejoin_bumps_above_anything_seen() {
+    let mut c = core();
+    c.leave(Time::ZERO);
+    apply(&mut c, Time::ZERO, confirm("me", 41, "x"));
+    c.rejoin(Time::from_secs(1), &[addr(9)]);
+    assert_eq!(c.incarnation(), 42);
+    assert_eq!(c.member(&name("me")).unwrap().status, MemberStatus::Alive);
+    let out = drain(&mut c);
+    assert!(out.iter().any(|o| matches!(o, Output::PushPull { to, .. } if *to == addr(9))));
+}
+
+#[test]
+fn set_metadata_raises_incarnation_and_gossips() {
+    let mut c = core();
+    let mut meta = Metadata::new();
+    meta.insert("zone", b"a".to_vec()).unwrap();
+    c.set_metadata(Time::ZERO, meta.clone());
+    assert_eq!(c.incarnation(), 1);
+    assert_eq!(c.member(&name("me")).unwrap().metadata, meta);
+    assert_eq!(c.queue.transmits(&name("me")), Some(0));
+}
+
+#[test]
+fn force_leave_marks_left() {
+    let mut c = with_a(MemberStatus::Dead);
+    assert!(c.force_leave(Time::ZERO, &name("a")));
+    assert_eq!(status(&c, "a").0, MemberStatus::Left);
+    assert!(!c.force_leave(Time::ZERO, &name("nobody")));
+}
+
+// ---- datagrams ----
+
+#[test]
+fn garbage_is_counted_not_fatal() {
+    let mut c = core();
+    c.handle_datagram(Time::ZERO, addr(2), b"not a frame");
+    c.handle_datagram(Time::ZERO, addr(2), &[]);
+    let other = FrameCodec::new(ClusterLabel::new("other").unwrap());
+    let mut buf = BytesMut::new();
+    other.encode(&Packet::new(Message::Gossip), &mut buf).unwrap();
+    c.handle_datagram(Time::ZERO, addr(2), &buf);
+    assert_eq!(c.metrics().rejected, 3);
+    assert!(c.handle_push_pull_request(Time::ZERO, addr(2), b"junk").is_none());
+    assert_eq!(c.metrics().rejected, 4);
+}
+
+#[test]
+fn ping_is_acked_with_piggyback_and_wrong_target_ignored() {
+    let mut c = with_a(MemberStatus::Alive);
+    let ping = Packet::new(Message::Ping(Ping { seq: 9, target: name("me"), from: id("a", 2) }));
+    c.handle_datagram(Time::ZERO, addr(2), &frame(&ping));
+    let sent = decode_datagrams(&drain(&mut c));
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].0, addr(2));
+    assert_eq!(sent[0].1.message, Message::Ack(Ack { seq: 9, from: name("me") }));
+    assert!(!sent[0].1.updates.is_empty(), "queued updates ride along");
+    let wrong = Packet::new(Message::Ping(Ping { seq: 9, target: name("other"), from: id("a", 2) }));
+    c.handle_datagram(Time::ZERO, addr(2), &frame(&wrong));
+    assert!(decode_datagrams(&drain(&mut c)).is_empty());
+}
+
+// ---- timers ----
+
+fn periodic(outputs: &[Output], task: Periodic) -> Option<(Time, Timer)> {
+    timers(outputs).into_iter().find(|(_, t)| matches!(t.0, TimerKind::Periodic { task: k, .. } if k == task))
+}
+
+fn fresh_with_timers() -> (Core, Vec<Output>) {
+    let mut c = Swim::new(id("me", 1), Config::lan(), codec(), ChaCha8Rng::seed_from_u64(1), Time::ZERO).unwrap();
+    let out = drain(&mut c);
+    (c, out)
+}
+
+#[test]
+fn new_requests_every_periodic_timer() {
+    let (_, out) = fresh_with_timers();
+    for task in Periodic::ALL {
+        assert!(periodic(&out, task).is_some(), "{task:?}");
+    }
+}
+
+#[test]
+fn periodic_timer_twice_or_early_is_harmless() {
+    let (mut c, out) = fresh_with_timers();
+    let (at, timer) = periodic(&out, Periodic::Probe).unwrap();
+    // Early: the same timer is requested again for the same time.
+    c.handle_timer(at.saturating_sub(Duration::from_millis(1)).min(at), timer.clone());
+    let early = drain(&mut c);
+    if at > Time::ZERO {
+        assert_eq!(timers(&early), vec![(at, timer.clone())]);
+    }
+    c.handle_timer(at, timer.clone());
+    let first = drain(&mut c);
+    let (next_at, _) = periodic(&first, Periodic::Probe).expect("re-armed");
+    assert_eq!(next_at, at + Duration::from_secs(1));
+    // Twice: ignored.
+    c.handle_timer(at + Duration::from_secs(5), timer);
+    assert!(drain(&mut c).is_empty());
+}
+
+/// A core with members a, b, c, d whose probe timer fired once: returns
+/// the core, the probed member's address and the outputs.
+fn probing() -> (Core, SocketAddr, Vec<Output>, Time) {
+    let (mut c, out) = fresh_with_timers();
+    for (n, port) in [("a", 2), ("b", 3), ("c", 4), ("d", 5)] {
+        apply(&mut c, Time::ZERO, alive(n, port, 0));
+    }
+    // Let the queued updates drain so packets are easy to read.
+    let (at, timer) = periodic(&out, Periodic::Probe).unwrap();
+    c.handle_timer(at, timer);
+    let out = drain(&mut c);
+    let sent = decode_datagrams(&out);
+    let (to, packet) = sent.iter().find(|(_, p)| matches!(p.message, Message::Ping(_))).unwrap().clone();
+    assert!(matches!(packet.message, Message::Ping(Ping { ref from, .. }) if from.name == name("me")));
+    (c, to, out, at)
+}
+
+#[test]
+fn probe_without_ack_goes_indirect_then_suspects() {
+    let (mut c, target, out, start) = probing();
+    let (timeout_at, timeout) =
+        timers(&out).into_iter().find(|(_, t)| matches!(t.0, TimerKind::ProbeTimeout { .. })).unwrap();
+    assert_eq!(timeout_at, start + Duration::from_millis(500));
+    c.handle_timer(timeout_at, timeout.clone());
+    let out2 = drain(&mut c);
+    let reqs: Vec<_> =
+        decode_datagrams(&out2).into_iter().filter(|(_, p)| matches!(p.message, Message::PingReq(_))).collect();
+    assert_eq!(reqs.len(), 3, "indirect_checks relays");
+    assert!(reqs.iter().all(|(to, _)| *to != target && *to != addr(1)));
+    // The same timeout again: stale.
+    c.handle_timer(timeout_at, timeout);
+    assert!(decode_datagrams(&drain(&mut c)).is_empty());
+    // Period ends with no ack and no nack: suspect, and health worsens by
+    // the 3 missing nacks.
+    let (next_at, next) = periodic(&out, Periodic::Probe).unwrap();
+    c.handle_timer(next_at, next);
+    let target_member = c.members().find(|m| m.id.addr == target).unwrap().clone();
+    assert_eq!(target_member.status, MemberStatus::Suspect);
+    assert_eq!(c.metrics().health_multiplier, 3);
+    assert_eq!(c.metrics().suspicions, 1);
+}
+
+#[test]
+fn acked_probe_keeps_target_alive_and_improves_health() {
+    let (mut c, target, out, _) = probing();
+    c.awareness.apply(2);
+    let sent = decode_datagrams(&out);
+    let Message::Ping(ping) = &sent.iter().find(|(to, _)| *to == target).unwrap().1.message else { panic!() };
+    let ack = Packet::new(Message::Ack(Ack { seq: ping.seq, from: ping.target.clone() }));
+    c.handle_datagram(Time::from_millis(10), target, &frame(&ack));
+    // A duplicate ack changes nothing more.
+    c.handle_datagram(Time::from_millis(11), target, &frame(&ack));
+    assert_eq!(c.metrics().health_multiplier, 1);
+    let (timeout_at, timeout) =
+        timers(&out).into_iter().find(|(_, t)| matches!(t.0, TimerKind::ProbeTimeout { .. })).unwrap();
+    drain(&mut c);
+    c.handle_timer(timeout_at, timeout);
+    assert!(decode_datagrams(&drain(&mut c)).is_empty(), "no indirect probe after an ack");
+    let (next_at, next) = periodic(&out, Periodic::Probe).unwrap();
+    c.handle_timer(next_at, next);
+    assert!(c.members().all(|m| m.status == MemberStatus::Alive));
+}
+
+#[test]
+fn buddy_system_tells_the_suspect_first() {
+    let mut c = core();
+    apply(&mut c, Time::ZERO, alive("a", 2, 0));
+    apply(&mut c, Time::ZERO, suspect("a", 0, "x"));
+    // Fill the queue with unrelated updates.
+    for i in 0..50 {
+        apply(&mut c, Time::ZERO, leave(&format!("q{i}"), 0));
+        apply(&mut c, Time::ZERO, alive(&format!("q{i}"), 100 + i, 0));
+    }
+    drain(&mut c);
+    // Probe round-robin until it is a's turn (once per round of 51).
+    let ping = (1..=60)
+        .find_map(|s| {
+            c.probe_period(Time::from_secs(s));
+            decode_datagrams(&drain(&mut c)).into_iter().find(|(to, _)| *to == addr(2)).map(|(_, p)| p)
+        })
+        .expect("a probed within one round");
+    assert!(matches!(ping.message, Message::Ping(_)));
+    assert_eq!(ping.updates[0], suspect("a", 0, "me"));
+}
+
+#[test]
+fn suspicion_timer_expires_into_dead_and_stale_ones_are_ignored() {
+    let mut c = core();
+    apply(&mut c, Time::ZERO, alive("a", 2, 0));
+    c.apply_update(Time::ZERO, suspect("a", 0, "x"));
+    let out = drain(&mut c);
+    let (at, timer) = timers(&out).into_iter().find(|(_, t)| matches!(t.0, TimerKind::Suspicion { .. })).unwrap();
+    // Two members: no confirmations expected, minimum timeout 4 × 1 s.
+    assert_eq!(at, Time::from_secs(4));
+    // Early: re-armed, still suspect.
+    c.handle_timer(Time::from_secs(1), timer.clone());
+    assert_eq!(timers(&drain(&mut c)), vec![(at, timer.clone())]);
+    assert_eq!(status(&c, "a").0, MemberStatus::Suspect);
+    c.handle_timer(at, timer.clone());
+    let ev = events(&drain(&mut c));
+    assert!(matches!(&ev[..], [Event::MemberFailed(_)]));
+    assert_eq!(c.death(&name("a")).unwrap().by, name("me"));
+    // Delivered twice: nothing.
+    c.handle_timer(at, timer);
+    assert!(drain(&mut c).is_empty());
+}
+
+#[test]
+fn refuted_suspicion_timer_is_stale() {
+    let mut c = core();
+    apply(&mut c, Time::ZERO, alive("a", 2, 0));
+    c.apply_update(Time::ZERO, suspect("a", 0, "x"));
+    let out = drain(&mut c);
+    let (at, timer) = timers(&out).into_iter().find(|(_, t)| matches!(t.0, TimerKind::Suspicion { .. })).unwrap();
+    apply(&mut c, Time::from_secs(1), alive("a", 2, 1));
+    c.handle_timer(at, timer);
+    assert_eq!(status(&c, "a"), (MemberStatus::Alive, 1));
+}
+
+#[test]
+fn relay_forwards_ack_or_nacks() {
+    let mut c = with_a(MemberStatus::Alive);
+    let req = Packet::new(Message::PingReq(PingReq { seq: 77, target: id("t", 9), from: id("a", 2) }));
+    c.handle_datagram(Time::ZERO, addr(2), &frame(&req));
+    let out = drain(&mut c);
+    let sent = decode_datagrams(&out);
+    let Message::Ping(ping) = &sent.iter().find(|(to, _)| *to == addr(9)).unwrap().1.message else { panic!() };
+    assert_eq!(ping.target, name("t"));
+    let (at, timer) = timers(&out).into_iter().find(|(_, t)| matches!(t.0, TimerKind::Relay { .. })).unwrap();
+    assert_eq!(at, Time::from_millis(400));
+    c.handle_timer(at, timer.clone());
+    let nack = decode_datagrams(&drain(&mut c));
+    assert_eq!(nack.len(), 1);
+    assert_eq!(nack[0].0, addr(2));
+    assert!(matches!(nack[0].1.message, Message::Nack(ref n) if n.seq == 77));
+    c.handle_timer(at, timer);
+    assert!(drain(&mut c).is_empty(), "nack sent once");
+
+    // Second relay: the target answers in time.
+    c.handle_datagram(Time::from_secs(1), addr(2), &frame(&req));
+    let sent = decode_datagrams(&drain(&mut c));
+    let Message::Ping(ping) = &sent.iter().find(|(to, _)| *to == addr(9)).unwrap().1.message else { panic!() };
+    let ack = Packet::new(Message::Ack(Ack { seq: ping.seq, from: name("t") }));
+    c.handle_datagram(Time::from_secs(1), addr(9), &frame(&ack));
+    let fwd = decode_datagrams(&drain(&mut c));
+    assert_eq!(fwd.len(), 1);
+    assert_eq!(fwd[0].1.message, Message::Ack(Ack { seq: 77, from: name("t") }));
+}
+
+#[test]
+fn reconnect_timer_reaches_dead_members_and_seeds() {
+    let (mut c, out) = fresh_with_timers();
+    c.join(Time::ZERO, &[addr(50)]);
+    apply(&mut c, Time::ZERO, alive("a", 2, 0));
+    apply(&mut c, Time::ZERO, confirm("a", 0, "x"));
+    drain(&mut c);
+    let (at, timer) = periodic(&out, Periodic::Reconnect).unwrap();
+    c.handle_timer(at, timer);
+    let out = drain(&mut c);
+    let push_pulls = |out: &[Output]| -> Vec<SocketAddr> {
+        out.iter().filter_map(|o| if let Output::PushPull { to, .. } = o { Some(*to) } else { None }).collect()
+    };
+    assert_eq!(push_pulls(&out), vec![addr(50)], "alone: seed retried");
+    assert!(periodic(&out, Periodic::Reconnect).is_some());
+    // The dead member is pinged; when it answers, state is exchanged.
+    let sent = decode_datagrams(&out);
+    let Some((_, Packet { message: Message::Ping(ping), .. })) = sent.iter().find(|(to, _)| *to == addr(2)) else {
+        panic!("dead member not pinged: {sent:?}")
+    };
+    assert_eq!(ping.target, name("a"));
+    let ack = Packet::new(Message::Ack(Ack { seq: ping.seq, from: name("a") }));
+    c.handle_datagram(at, addr(2), &frame(&ack));
+    assert_eq!(push_pulls(&drain(&mut c)), vec![addr(2)]);
+    // A second ack is not a reason for a second exchange.
+    c.handle_datagram(at, addr(2), &frame(&ack));
+    assert!(push_pulls(&drain(&mut c)).is_empty());
+}
+
+#[test]
+fn dead_members_are_forgotten_after_retention() {
+    let (mut c, _) = fresh_with_timers();
+    apply(&mut c, Time::ZERO, alive("a", 2, 0));
+    apply(&mut c, Time::ZERO, confirm("a", 0, "x"));
+    let later = Time::ZERO + c.config.dead_retention + Duration::from_secs(1);
+    c.reconnect(later);
+    assert!(c.member(&name("a")).is_none());
+    assert_eq!(c.members().count(), 1);
+}
+
+#[test]
+fn push_pull_merges_by_precedence() {
+    let mut a = core();
+    let mut b = Swim::new(id("b", 2), Config::lan(), codec(), ChaCha8Rng::seed_from_u64(2), Time::ZERO).unwrap();
+    apply(&mut a, Time::ZERO, alive("x", 7, 3));
+    apply(&mut a, Time::ZERO, confirm("x", 3, "me"));
+    apply(&mut b, Time::ZERO, alive("x", 7, 3));
+    apply(&mut b, Time::ZERO, alive("me", 1, 0));
+    a.join(Time::ZERO, &[addr(2)]);
+    let request = drain(&mut a)
+        .into_iter()
+        .find_map(|o| if let Output::PushPull { request, .. } = o { Some(request) } else { None })
+        .unwrap();
+    let response = b.handle_push_pull_request(Time::ZERO, addr(1), &request).unwrap();
+    // b heard "x dead": it only suspects x (a chance to refute).
+    assert_eq!(status(&b, "x"), (MemberStatus::Suspect, 3));
+    a.handle_push_pull_response(Time::ZERO, addr(2), &response);
+    assert_eq!(status(&a, "b").0, MemberStatus::Alive);
+    assert_eq!(status(&a, "x"), (MemberStatus::Dead, 3));
+}

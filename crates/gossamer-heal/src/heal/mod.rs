@@ -1,0 +1,563 @@
+//! The per-node heal state machine: member records, detection episodes,
+//! winner decision, probing of dead members and autoclean.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use gossamer_wire::{Incarnation, MemberState, MemberStatus, NodeId, NodeName};
+use tracing::{debug, info, warn};
+
+use crate::config::{ConfigError, HealConfig, Quorum};
+use crate::holddown::HoldDown;
+use crate::output::{Claim, HealCommand, HealEvent, HealHandler, HealOutput};
+use crate::record::{is_live, Death, MemberRecord};
+use crate::view::{reveals_partition, Side, ViewSummary};
+use crate::Time;
+
+mod decide;
+
+use decide::{Decision, Episode};
+
+/// Counters for observability (a snapshot, see [`Heal::metrics`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HealMetrics {
+    /// `PartitionDetected` events raised.
+    pub detections: u64,
+    /// Detections ignored because a hold-down was running.
+    pub suppressed: u64,
+    /// Episodes decided (`PartitionHealed` raised).
+    pub heals: u64,
+    /// `Rejoin` commands issued (this node was on a losing side).
+    pub rejoins: u64,
+    /// Episodes decided on who came back, with neither a report nor a
+    /// claim from another side.
+    pub inferred: u64,
+    /// Members reaped by autoclean.
+    pub removed: u64,
+    /// `Probe` commands issued.
+    pub probes: u64,
+}
+
+/// Partition detection, autoheal and autoclean for one node, as a pure
+/// state machine: feed it what the SWIM core observed, with an explicit
+/// `now`, call [`Heal::tick`] by [`Heal::next_deadline`], and drain
+/// [`Heal::poll`] (or [`Heal::dispatch`]) after every input.
+///
+/// ```
+/// use std::time::Duration;
+/// use gossamer_heal::{Heal, HealCommand, HealConfig, HealEvent, HealOutput};
+/// use gossamer_wire::{MemberState, MemberStatus, Metadata, NodeId};
+///
+/// let id = |n: &str, port: u16| NodeId::new(n.parse().unwrap(), ([127, 0, 0, 1], port).into());
+/// let (a, b, c, d) = (id("a", 1), id("b", 2), id("c", 3), id("d", 4));
+/// let mut heal = Heal::new(a.clone(), HealConfig::default(), Duration::ZERO).unwrap();
+/// let t = Duration::from_secs(1);
+/// // Our side {a, b}; c and d were declared dead when the link broke.
+/// heal.observe_member(t, &b, MemberStatus::Alive, 0, &[]);
+/// heal.observe_member(t, &c, MemberStatus::Dead, 0, &["b".parse().unwrap()]);
+/// heal.observe_member(t, &d, MemberStatus::Dead, 0, &["a".parse().unwrap()]);
+/// // The link is back: a push-pull with c shows {c, d} holding {a, b} dead.
+/// let state = |node: &NodeId, status| MemberState { node: node.clone(), incarnation: 0, status, metadata: Metadata::new() };
+/// let view = [state(&c, MemberStatus::Alive), state(&d, MemberStatus::Alive),
+///             state(&a, MemberStatus::Dead), state(&b, MemberStatus::Dead)];
+/// heal.observe_remote_view(t, &c, &view);
+/// // Our side's claim goes out (for the cluster to weigh), and the
+/// // application hears of the partition.
+/// assert!(matches!(heal.poll(), Some(HealOutput::Command(HealCommand::Publish(claim))) if claim.size == 2));
+/// assert!(matches!(heal.poll(), Some(HealOutput::Event(HealEvent::PartitionDetected { .. }))));
+/// // After the settle time the decision falls: 2 against 2, the side
+/// // holding the lowest name ("a") wins, so this node does not rejoin.
+/// heal.tick(t + Duration::from_secs(10));
+/// match heal.poll() {
+///     Some(HealOutput::Event(HealEvent::PartitionHealed { winners, rejoined })) => {
+///         assert!(winners.contains(&a.name) && rejoined.contains(&c.name));
+///     }
+///     other => panic!("{other:?}"),
+/// }
+/// assert!(heal.poll().is_none(), "no Rejoin for the winners");
+/// ```
+#[derive(Debug, Clone)]
+pub struct Heal {
+    local: NodeId,
+    config: HealConfig,
+    members: BTreeMap<NodeName, MemberRecord>,
+    /// Addresses learnt from other sides' views during an episode, so the
+    /// losing side can name the winners as rejoin seeds.
+    learnt_ids: BTreeMap<NodeName, NodeId>,
+    episode: Option<Episode>,
+    hold: HoldDown,
+    next_probe: Time,
+    probe_cursor: Option<NodeName>,
+    /// When the core last refuted a claim of this node's death.
+    self_refuted_at: Option<Time>,
+    /// Sequence number of the last claim this node published.
+    claim_seq: u64,
+    /// Last claim sequence number seen from each publisher.
+    claims_seen: BTreeMap<NodeName, u64>,
+    /// The last decision, while a claim may still correct it.
+    last_decision: Option<Decision>,
+    outputs: VecDeque<HealOutput>,
+    metrics: HealMetrics,
+}
+
+impl Heal {
+    /// The heal layer of node `local`, created at `now`.
+    pub fn new(local: NodeId, config: HealConfig, now: Time) -> Result<Self, ConfigError> {
+        config.validate()?;
+        // Nodes started together must not probe in lockstep: the first
+        // probe comes at a phase of the interval derived from the name.
+        let phase = config.probe_interval.mul_f64(name_fraction(&local.name));
+        let next_probe = now.saturating_add(phase);
+        Ok(Self {
+            local,
+            config,
+            members: BTreeMap::new(),
+            learnt_ids: BTreeMap::new(),
+            episode: None,
+            hold: HoldDown::default(),
+            next_probe,
+            probe_cursor: None,
+            self_refuted_at: None,
+            claim_seq: 0,
+            claims_seen: BTreeMap::new(),
+            last_decision: None,
+            outputs: VecDeque::new(),
+            metrics: HealMetrics::default(),
+        })
+    }
+
+    /// This node.
+    pub fn local(&self) -> &NodeId {
+        &self.local
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &HealConfig {
+        &self.config
+    }
+
+    /// Every member record (this node is not recorded).
+    pub fn members(&self) -> impl Iterator<Item = &MemberRecord> + '_ {
+        self.members.values()
+    }
+
+    /// One member's record.
+    pub fn member(&self, name: &NodeName) -> Option<&MemberRecord> {
+        self.members.get(name)
+    }
+
+    /// Members alive or suspect in this node's view, itself included.
+    pub fn live_members(&self) -> Side {
+        self.summary().live
+    }
+
+    /// Counters snapshot.
+    pub fn metrics(&self) -> HealMetrics {
+        self.metrics.clone()
+    }
+
+    /// When the current hold-down ends, if one is running at `now`.
+    pub fn hold_down_until(&self, now: Time) -> Option<Time> {
+        self.hold.until().filter(|_| self.hold.active(now))
+    }
+
+    /// True while a detection episode awaits its decision.
+    pub fn is_settling(&self) -> bool {
+        self.episode.is_some()
+    }
+
+    /// The earliest time [`Heal::tick`] has something to do: the next
+    /// probe, the end of a settle period or the next autoclean.
+    pub fn next_deadline(&self) -> Time {
+        let mut next = self.next_probe;
+        if let Some(episode) = &self.episode {
+            next = next.min(episode.due(self.config.settle));
+        }
+        if let Some(timeout) = self.config.autoclean.timeout() {
+            for record in self.members.values().filter(|r| reapable(r.status)) {
+                next = next.min(record.since.saturating_add(timeout));
+            }
+        }
+        next
+    }
+
+    /// The next event or command, if any. Drain after every input.
+    pub fn poll(&mut self) -> Option<HealOutput> {
+        self.outputs.pop_front()
+    }
+
+    /// Drains all pending outputs: events go to `handler` in order,
+    /// commands are returned for the driver to apply.
+    pub fn dispatch(&mut self, handler: &mut (impl HealHandler + ?Sized)) -> Vec<HealCommand> {
+        let mut commands = Vec::new();
+        while let Some(output) = self.outputs.pop_front() {
+            match output {
+                HealOutput::Event(event) => event.deliver(&self.local.name, handler),
+                HealOutput::Command(command) => commands.push(command),
+            }
+        }
+        commands
+    }
+
+    /// The SWIM core reported `id` at `incarnation` with `status`;
+    /// `declared_by` names who declared it dead (for `Dead`; ignored
+    /// otherwise). A dead member coming back alive after being declared
+    /// dead by at least `comeback_quorum` of our side is a partition
+    /// signal: it is announced and probed so its side's own view arrives.
+    pub fn observe_member(
+        &mut self,
+        now: Time,
+        id: &NodeId,
+        status: MemberStatus,
+        incarnation: Incarnation,
+        declared_by: &[NodeName],
+    ) {
+        if id.name == self.local.name {
+            return;
+        }
+        let Some(record) = self.members.get_mut(&id.name) else {
+            let death = (status == MemberStatus::Dead).then(|| Death {
+                at: now,
+                by: declared_by.iter().cloned().collect(),
+                incarnation,
+            });
+            debug!(member = %id.name, ?status, "heal: new member record");
+            let record = MemberRecord {
+                id: id.clone(),
+                status,
+                incarnation,
+                first_seen: now,
+                since: now,
+                death,
+                returned_at: None,
+            };
+            self.members.insert(id.name.clone(), record);
+            return;
+        };
+        let was = record.status;
+        record.id = id.clone();
+        record.incarnation = incarnation;
+        if was != status {
+            record.status = status;
+            record.since = now;
+        }
+        match (was, status) {
+            (MemberStatus::Dead, MemberStatus::Dead) => {
+                if let Some(death) = record.death.as_mut() {
+                    death.by.extend(declared_by.iter().cloned());
+                    death.incarnation = death.incarnation.max(incarnation);
+                }
+            }
+            (_, MemberStatus::Dead) => {
+                record.death = Some(Death { at: now, by: declared_by.iter().cloned().collect(), incarnation });
+            }
+            (MemberStatus::Dead, after) if is_live(after) => {
+                record.returned_at = Some(now);
+                if let Some(episode) = self.episode.as_mut() {
+                    episode.returned.insert(id.name.clone());
+                }
+                self.on_comeback(now, &id.name);
+            }
+            // The last death stays on record after a comeback: it tells
+            // which members died together.
+            _ => {}
+        }
+    }
+
+    /// The SWIM core refuted a claim that this node is suspect or dead.
+    /// Both sides of a healed partition must refute the other side's death
+    /// verdicts (only a member itself can raise its incarnation), whereas
+    /// survivors of a crash never do: a member coming back within
+    /// `correlation_window` of a refutation is a partition signal whatever
+    /// the number of declarers.
+    pub fn observe_self_refuted(&mut self, now: Time) {
+        self.self_refuted_at = Some(now);
+        let horizon = now.saturating_sub(self.config.correlation_window);
+        let latest = self
+            .members
+            .iter()
+            .filter(|(_, r)| r.is_live() && r.returned_at.is_some_and(|t| t >= horizon))
+            .max_by_key(|(_, r)| r.returned_at)
+            .map(|(name, _)| name.clone());
+        if let Some(name) = latest {
+            self.on_comeback(now, &name);
+        }
+    }
+
+    /// Member `from` published `claim`, its side of a partition (read from
+    /// its metadata under [`crate::CLAIM_KEY`]). A new claim joins the
+    /// running episode; with none running, it opens one if members came
+    /// back lately (this node saw no signal of its own, but the cluster is
+    /// healing), so its application hears of the heal too. During the
+    /// hold-down after a decision, a claim for a stronger side than the one
+    /// chosen corrects it (see [`Claim`]). Old or repeated claims are
+    /// ignored.
+    pub fn observe_claim(&mut self, now: Time, from: &NodeName, claim: &Claim) {
+        if *from == self.local.name {
+            return;
+        }
+        if self.claims_seen.get(from).is_some_and(|&seq| seq >= claim.seq) {
+            return;
+        }
+        self.claims_seen.insert(from.clone(), claim.seq);
+        if let Some(episode) = self.episode.as_mut() {
+            debug!(%from, coordinator = %claim.coordinator, size = claim.size, "heal: side claim received");
+            episode.claims.insert(from.clone(), claim.clone());
+            return;
+        }
+        if self.hold.active(now) {
+            self.correct(claim);
+            return;
+        }
+        let horizon = now.saturating_sub(self.config.settle.saturating_add(self.config.correlation_window));
+        let returned: Side = self
+            .members
+            .iter()
+            .filter(|(_, r)| r.is_live() && r.returned_at.is_some_and(|t| t >= horizon))
+            .map(|(name, _)| name.clone())
+            .collect();
+        if returned.is_empty() {
+            debug!(%from, coordinator = %claim.coordinator, "heal: side claim without a partition here, ignored");
+            return;
+        }
+        self.open_episode(now, &Side::new()).claims.insert(from.clone(), claim.clone());
+        self.announce(returned);
+    }
+
+    /// A peer's full view, from a push-pull in either direction (the
+    /// response to our request, or the request a peer sent us). If it
+    /// reveals a partition (see [`reveals_partition`]), it is recorded as
+    /// that side's own report and, if new, announced.
+    pub fn observe_remote_view(&mut self, now: Time, from: &NodeId, members: &[MemberState]) {
+        if from.name == self.local.name {
+            return;
+        }
+        let mut theirs = ViewSummary::default();
+        for state in members {
+            match state.status {
+                MemberStatus::Alive | MemberStatus::Suspect => theirs.live.insert(state.node.name.clone()),
+                MemberStatus::Dead => theirs.dead.insert(state.node.name.clone()),
+                MemberStatus::Left => false,
+            };
+        }
+        // The reporter is answering, so it is live whatever it says.
+        theirs.dead.remove(&from.name);
+        theirs.live.insert(from.name.clone());
+        let ours = self.summary();
+        if !reveals_partition(&self.local.name, &ours, &from.name, &theirs) {
+            return;
+        }
+        if self.suppressed(now, &from.name) {
+            return;
+        }
+        for state in members.iter().filter(|s| theirs.live.contains(&s.node.name)) {
+            self.learnt_ids.insert(state.node.name.clone(), state.node.clone());
+        }
+        self.learnt_ids.insert(from.name.clone(), from.clone());
+        self.open_episode(now, &Side::new()).reports.insert(from.name.clone(), theirs.live.clone());
+        self.announce(theirs.live);
+    }
+
+    /// Advances time: reaps members dead past `autoclean`, decides a
+    /// settled episode, and probes the next dead member when due.
+    pub fn tick(&mut self, now: Time) {
+        self.autoclean(now);
+        if self.episode.as_ref().is_some_and(|e| now >= e.due(self.config.settle)) {
+            self.decide(now);
+        }
+        if now >= self.next_probe {
+            self.next_probe = now.saturating_add(self.config.probe_interval);
+            if !self.hold.active(now) {
+                self.probe_next();
+            }
+        }
+    }
+
+    /// The running episode, or a new one whose side is our live members
+    /// but `exclude` and those that came back from the dead lately. A new
+    /// episode publishes our side's claim.
+    fn open_episode(&mut self, now: Time, exclude: &Side) -> &mut Episode {
+        let episode = match self.episode.take() {
+            Some(episode) => episode,
+            None => {
+                let horizon = now.saturating_sub(self.config.settle.saturating_add(self.config.correlation_window));
+                let returned: Side = self
+                    .members
+                    .iter()
+                    .filter(|(_, r)| r.is_live() && r.returned_at.is_some_and(|t| t >= horizon))
+                    .map(|(name, _)| name.clone())
+                    .collect();
+                let mut ours = self.summary().live;
+                ours.retain(|n| !exclude.contains(n) && !returned.contains(n));
+                if let Some(claim) = Claim::of(self.claim_seq + 1, &ours).filter(|_| self.config.autoheal) {
+                    self.claim_seq += 1;
+                    self.push_command(HealCommand::Publish(claim));
+                }
+                Episode {
+                    since: now,
+                    ours,
+                    reports: BTreeMap::new(),
+                    announced: Vec::new(),
+                    returned,
+                    claims: BTreeMap::new(),
+                }
+            }
+        };
+        self.episode.insert(episode)
+    }
+
+    fn summary(&self) -> ViewSummary {
+        summarize(&self.local.name, &self.members)
+    }
+
+    /// True (and counted) if detections are ignored right now.
+    fn suppressed(&mut self, now: Time, about: &NodeName) -> bool {
+        if self.hold.active(now) {
+            self.metrics.suppressed += 1;
+            debug!(%about, until = ?self.hold.until(), "heal: detection ignored during hold-down");
+            return true;
+        }
+        false
+    }
+
+    /// A dead member is live again. It is a partition signal if this node
+    /// refuted its own death lately (see [`Heal::observe_self_refuted`]),
+    /// or if the nodes that declared it and the members that died with it
+    /// (within `correlation_window`) dead make up at least
+    /// `comeback_quorum` of our side. SWIM names a single confirmer per
+    /// death, so the deaths of a whole batch are pooled: one crash is
+    /// confirmed by one node, a cut all over our side.
+    fn on_comeback(&mut self, now: Time, name: &NodeName) {
+        let Some((id, death)) = self.members.get(name).and_then(|r| Some((r.id.clone(), r.death.clone()?))) else {
+            return;
+        };
+        if self.episode.as_ref().is_some_and(|e| e.announced.iter().any(|s| s.contains(name))) {
+            return;
+        }
+        let window = self.config.correlation_window;
+        // Presume the members that died with it are on its side.
+        let mut theirs = Side::new();
+        let mut declarers = death.by.clone();
+        for (other, record) in &self.members {
+            if let Some(d) = record.death.as_ref().filter(|d| d.at.abs_diff(death.at) <= window) {
+                if record.status == MemberStatus::Dead || record.returned_at.is_some_and(|t| t >= d.at) {
+                    theirs.insert(other.clone());
+                    declarers.extend(d.by.iter().cloned());
+                }
+            }
+        }
+        theirs.insert(name.clone());
+        let refuted = self.self_refuted_at.is_some_and(|t| now.abs_diff(t) <= window);
+        // Our side: live members but those that came back lately.
+        let horizon = now.saturating_sub(window);
+        let side = self.members.values().filter(|r| r.is_live() && r.returned_at.is_none_or(|t| t < horizon)).count();
+        let needed = self.config.comeback_quorum * (side + 1) as f64;
+        if !refuted && (declarers.len() as f64) < needed {
+            debug!(member = %name, declarers = declarers.len(), "heal: comeback below quorum, not a partition signal");
+            return;
+        }
+        if self.suppressed(now, name) {
+            return;
+        }
+        info!(member = %name, declarers = declarers.len(), refuted, "heal: a member declared dead came back");
+        self.open_episode(now, &theirs).returned.insert(name.clone());
+        self.announce(theirs);
+        // Its side's own view decides; fetch it now rather than at the
+        // next probe.
+        self.push_command(HealCommand::Probe { peer: id });
+    }
+
+    /// Raises `PartitionDetected` for a side not announced yet in this
+    /// episode.
+    fn announce(&mut self, theirs: Side) {
+        let majority = self.majority();
+        let Some(episode) = self.episode.as_mut() else { return };
+        let theirs: Side = theirs.difference(&episode.ours).cloned().collect();
+        if theirs.is_empty() || episode.announced.iter().any(|side| !side.is_disjoint(&theirs)) {
+            return;
+        }
+        episode.announced.push(theirs.clone());
+        let ours = episode.ours.clone();
+        let majority = majority(ours.len());
+        warn!(ours = ours.len(), theirs = theirs.len(), ?majority, "heal: partition detected");
+        self.metrics.detections += 1;
+        self.outputs.push_back(HealOutput::Event(HealEvent::PartitionDetected { ours, theirs, majority }));
+    }
+
+    /// `side_len -> Some(side holds more than half)` per [`Quorum`].
+    fn majority(&self) -> impl Fn(usize) -> Option<bool> {
+        let total = match self.config.quorum {
+            Quorum::Off => None,
+            Quorum::Expected(n) => Some(n),
+            Quorum::LastKnown => Some(1 + self.members.values().filter(|r| r.status != MemberStatus::Left).count()),
+        };
+        move |side| total.map(|total| side * 2 > total)
+    }
+
+    /// Probes the next dead member after the last one probed, in name
+    /// order, so that every dead member is tried in turn.
+    fn probe_next(&mut self) {
+        let dead = |r: &&MemberRecord| r.status == MemberStatus::Dead;
+        let after = self.probe_cursor.as_ref().and_then(|cursor| {
+            self.members
+                .range::<NodeName, _>((std::ops::Bound::Excluded(cursor), std::ops::Bound::Unbounded))
+                .map(|(_, r)| r)
+                .find(dead)
+        });
+        let Some(target) = after.or_else(|| self.members.values().find(dead)).map(|r| r.id.clone()) else {
+            return;
+        };
+        self.probe_cursor = Some(target.name.clone());
+        self.metrics.probes += 1;
+        self.push_command(HealCommand::Probe { peer: target });
+    }
+
+    /// Reaps members dead or left for `autoclean`.
+    fn autoclean(&mut self, now: Time) {
+        let Some(timeout) = self.config.autoclean.timeout() else { return };
+        let expired: Vec<NodeName> = self
+            .members
+            .iter()
+            .filter(|(_, r)| reapable(r.status) && now.saturating_sub(r.since) >= timeout)
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in expired {
+            self.members.remove(&name);
+            self.metrics.removed += 1;
+            info!(member = %name, "heal: autoclean removed member");
+            self.outputs.push_back(HealOutput::Event(HealEvent::MemberRemoved(name.clone())));
+            self.push_command(HealCommand::Remove(name));
+        }
+    }
+
+    fn push_command(&mut self, command: HealCommand) {
+        self.outputs.push_back(HealOutput::Command(command));
+    }
+}
+
+/// A fraction in [0, 1) that depends only on the name (FNV-1a), the same
+/// on every platform and run.
+fn name_fraction(name: &NodeName) -> f64 {
+    let hash =
+        name.as_str().bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    (hash % 1_000_000) as f64 / 1_000_000.0
+}
+
+/// This node's view reduced to live and dead names, itself included.
+fn summarize(local: &NodeName, members: &BTreeMap<NodeName, MemberRecord>) -> ViewSummary {
+    let mut summary = ViewSummary::default();
+    summary.live.insert(local.clone());
+    for (name, record) in members {
+        if record.is_live() {
+            summary.live.insert(name.clone());
+        } else if record.status == MemberStatus::Dead {
+            summary.dead.insert(name.clone());
+        }
+    }
+    summary
+}
+
+/// Autoclean reaps members that failed or left: both are gone, and a left
+/// member kept forever would leak just the same (memberlist reaps both).
+fn reapable(status: MemberStatus) -> bool {
+    matches!(status, MemberStatus::Dead | MemberStatus::Left)
+}

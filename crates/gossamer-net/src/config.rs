@@ -1,0 +1,213 @@
+//! Everything needed to start a node: who it is, where it listens, which
+//! cluster it belongs to, the protocol timings and the runtime's limits.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gossamer_core::Config;
+use gossamer_wire::{Metadata, NodeName, SecretKey};
+
+use crate::error::StartError;
+use crate::hooks::Hooks;
+use crate::multicast::MulticastConfig;
+use crate::transport::SocketOptions;
+
+/// A named set of protocol timings (memberlist's three profiles).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Preset {
+    /// A LAN: 1 s probes (the default).
+    #[default]
+    Lan,
+    /// A WAN: slower probes, longer timeouts.
+    Wan,
+    /// Loopback and tests: fast everything.
+    Local,
+}
+
+impl Preset {
+    /// The core's settings for this preset.
+    pub fn config(self) -> Config {
+        match self {
+            Preset::Lan => Config::lan(),
+            Preset::Wan => Config::wan(),
+            Preset::Local => Config::local(),
+        }
+    }
+}
+
+impl FromStr for Preset {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "lan" => Ok(Preset::Lan),
+            "wan" => Ok(Preset::Wan),
+            "local" => Ok(Preset::Local),
+            other => Err(format!("unknown preset {other:?} (expected lan, wan or local)")),
+        }
+    }
+}
+
+impl fmt::Display for Preset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Preset::Lan => "lan",
+            Preset::Wan => "wan",
+            Preset::Local => "local",
+        })
+    }
+}
+
+/// How to start a node. Build it with [`NodeConfig::new`] and adjust the
+/// public fields.
+///
+/// ```
+/// use gossamer_net::{NodeConfig, Preset};
+/// let mut config = NodeConfig::new("web-1@127.0.0.1", "127.0.0.1:0".parse().unwrap(), Preset::Local).unwrap();
+/// config.cluster = "prod".into();
+/// config.seeds = vec!["127.0.0.1:7946".parse().unwrap()];
+/// config.set_secret_hex("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f").unwrap();
+/// config.protocol.probe_interval = std::time::Duration::from_millis(300);
+/// assert!(config.validate().is_ok());
+/// assert!(config.set_secret_hex("not hex").is_err());
+/// ```
+#[derive(Clone)]
+pub struct NodeConfig {
+    /// Unique name within the cluster (`name@host` by convention).
+    pub name: NodeName,
+    /// Address of the UDP socket and the TCP listener (port 0: any free port).
+    pub bind: SocketAddr,
+    /// Address announced to other members; defaults to the bound address,
+    /// and is required when binding an unspecified address (0.0.0.0, ::).
+    pub advertise: Option<SocketAddr>,
+    /// Cluster label: frames of another cluster are refused.
+    pub cluster: String,
+    /// Shared cluster secret: frames are sealed with it, and unsealed or
+    /// wrongly sealed frames are refused.
+    pub secret: Option<SecretKey>,
+    /// Protocol timings (from a [`Preset`], then adjusted).
+    pub protocol: Config,
+    /// This node's metadata.
+    pub metadata: Metadata,
+    /// Addresses to join at start (retried by the core while alone).
+    pub seeds: Vec<SocketAddr>,
+    /// LAN discovery by multicast heartbeat; `None` disables it.
+    pub multicast: Option<MulticastConfig>,
+    /// UDP buffer sizes.
+    pub sockets: SocketOptions,
+    /// Cap of a push-pull frame (bytes): bigger frames are refused by their
+    /// header. The default matches the core's own stream cap (32 MiB).
+    pub max_stream_frame: usize,
+    /// Bound on a whole push-pull exchange (connect, write, read).
+    pub stream_timeout: Duration,
+    /// Most inbound push-pull streams served at once (more are dropped), and
+    /// most outbound exchanges in flight (more wait their turn).
+    pub max_inbound_streams: usize,
+    /// Most datagrams handled per wakeup before outputs are flushed.
+    pub batch: usize,
+    /// Capacity of the event channel; slow subscribers skip events beyond it.
+    pub event_capacity: usize,
+    /// Default bound of [`crate::Node::leave`].
+    pub leave_timeout: Duration,
+    /// Application callbacks.
+    pub hooks: Vec<Arc<dyn Hooks>>,
+}
+
+impl fmt::Debug for NodeConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NodeConfig")
+            .field("name", &self.name)
+            .field("bind", &self.bind)
+            .field("advertise", &self.advertise)
+            .field("cluster", &self.cluster)
+            .field("secret", &self.secret.as_ref().map(|_| "<set>"))
+            .field("protocol", &self.protocol)
+            .field("metadata", &self.metadata)
+            .field("seeds", &self.seeds)
+            .field("multicast", &self.multicast)
+            .field("max_stream_frame", &self.max_stream_frame)
+            .field("stream_timeout", &self.stream_timeout)
+            .field("hooks", &self.hooks.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl NodeConfig {
+    /// A node named `name` bound on `bind`, with `preset` timings, an empty
+    /// cluster label, no secret, no seeds and no multicast.
+    pub fn new(name: &str, bind: SocketAddr, preset: Preset) -> Result<Self, StartError> {
+        let name = NodeName::new(name).map_err(|e| StartError::Config { field: "name", reason: e.to_string() })?;
+        Ok(Self {
+            name,
+            bind,
+            advertise: None,
+            cluster: String::new(),
+            secret: None,
+            protocol: preset.config(),
+            metadata: Metadata::new(),
+            seeds: Vec::new(),
+            multicast: None,
+            sockets: SocketOptions::default(),
+            max_stream_frame: gossamer_wire::DEFAULT_MAX_STREAM_FRAME,
+            stream_timeout: Duration::from_secs(10),
+            max_inbound_streams: 32,
+            batch: 64,
+            event_capacity: 1024,
+            leave_timeout: Duration::from_secs(5),
+            hooks: Vec::new(),
+        })
+    }
+
+    /// Sets the cluster secret from 64 hex digits.
+    pub fn set_secret_hex(&mut self, hex: &str) -> Result<(), StartError> {
+        self.secret =
+            Some(hex.parse().map_err(|e: gossamer_wire::ConfigError| StartError::Config {
+                field: "secret",
+                reason: e.to_string(),
+            })?);
+        Ok(())
+    }
+
+    /// Checks every value; the error names the field.
+    pub fn validate(&self) -> Result<(), StartError> {
+        let bad = |field: &'static str, reason: &str| Err(StartError::Config { field, reason: reason.into() });
+        self.protocol.validate()?;
+        gossamer_wire::ClusterLabel::new(&self.cluster)?;
+        if self.bind.ip().is_unspecified() && self.advertise.is_none() {
+            return bad("advertise", "required when binding an unspecified address");
+        }
+        if let Some(adv) = self.advertise {
+            if adv.ip().is_unspecified() {
+                return bad("advertise", "must be a reachable address, not 0.0.0.0 or ::");
+            }
+        }
+        if self.max_stream_frame < 4096 {
+            return bad("max_stream_frame", "must be at least 4096 bytes");
+        }
+        if self.stream_timeout.is_zero() {
+            return bad("stream_timeout", "must be positive");
+        }
+        if self.max_inbound_streams == 0 {
+            return bad("max_inbound_streams", "must be at least 1");
+        }
+        if self.batch == 0 {
+            return bad("batch", "must be at least 1");
+        }
+        if self.event_capacity == 0 {
+            return bad("event_capacity", "must be at least 1");
+        }
+        if let Some(mcast) = &self.multicast {
+            if let Err((field, reason)) = mcast.validate() {
+                return Err(StartError::Config { field, reason });
+            }
+            let interface_v4 = mcast.interface.is_some()
+                || matches!(self.advertise.unwrap_or(self.bind), SocketAddr::V4(a) if !a.ip().is_unspecified());
+            if !interface_v4 {
+                return bad("multicast.interface", "required unless the node advertises an IPv4 address");
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,428 @@
+//! The one task that owns the SWIM core: it feeds the core datagrams,
+//! stream frames, timer expiries and commands (each with `now =
+//! start.elapsed()`), and carries out what the core asks for.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use gossamer_core::{Event, Member, Output, Swim, Time};
+use gossamer_wire::{FrameCodec, Metadata, NodeName};
+use rand_chacha::ChaCha8Rng;
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{broadcast, mpsc, oneshot, Semaphore};
+use tokio::time::{Instant, Interval, MissedTickBehavior};
+
+use crate::error::StreamError;
+use crate::metrics::{bump, NetCounters, NodeMetrics};
+use crate::multicast::{self, Heard, JoinLimiter, MulticastSockets};
+use crate::stream::{read_frame, write_frame};
+use crate::timers::TimerQueue;
+
+/// Largest UDP payload, the receive buffer's size.
+const RECV_BUF: usize = 65_536;
+/// How long the listener rests after a failed accept.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// What a [`crate::Node`] handle asks of the driver.
+pub(crate) enum Command {
+    Join(Vec<SocketAddr>),
+    SetMetadata(Metadata, oneshot::Sender<()>),
+    Leave { within: Duration, reply: oneshot::Sender<bool> },
+    ForceLeave(NodeName, oneshot::Sender<bool>),
+    Members(oneshot::Sender<Vec<Member>>),
+    Metrics(oneshot::Sender<NodeMetrics>),
+    Shutdown,
+}
+
+/// What the driver's own stream tasks report back.
+enum Internal {
+    Inbound { from: SocketAddr, frame: Vec<u8>, reply: oneshot::Sender<Option<Bytes>> },
+    PushPullDone { to: SocketAddr, result: Result<Vec<u8>, StreamError> },
+}
+
+/// Multicast discovery state.
+pub(crate) struct Multicast {
+    pub sockets: MulticastSockets,
+    pub interval: Duration,
+    pub limiter: JoinLimiter,
+    pub codec: FrameCodec,
+}
+
+/// Limits of the stream side.
+pub(crate) struct StreamLimits {
+    pub codec: FrameCodec,
+    pub timeout: Duration,
+    pub inbound: Arc<Semaphore>,
+    pub outbound: Arc<Semaphore>,
+}
+
+pub(crate) struct Driver {
+    pub swim: Swim<ChaCha8Rng>,
+    pub start: Instant,
+    pub udp: UdpSocket,
+    pub tcp: TcpListener,
+    pub multicast: Option<Multicast>,
+    pub streams: StreamLimits,
+    pub events: broadcast::Sender<Event>,
+    pub commands: mpsc::Receiver<Command>,
+    pub counters: Arc<NetCounters>,
+    pub batch: usize,
+}
+
+/// Why the loop woke up.
+enum Wake {
+    Command(Option<Command>),
+    Datagram(io::Result<(usize, SocketAddr)>),
+    Multicast(io::Result<(usize, SocketAddr)>),
+    Accept(io::Result<(TcpStream, SocketAddr)>),
+    Internal(Internal),
+    Timer,
+    Heartbeat,
+    LeaveDeadline,
+}
+
+struct Leaving {
+    deadline: Instant,
+    reply: oneshot::Sender<bool>,
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn recv_opt(socket: Option<&UdpSocket>, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+    match socket {
+        Some(socket) => socket.recv_from(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Accepts, but not before `after`: after an accept error (EMFILE...) the
+/// listener rests briefly instead of failing in a busy loop.
+async fn accept_after(tcp: &TcpListener, after: Option<Instant>) -> io::Result<(TcpStream, SocketAddr)> {
+    if let Some(at) = after {
+        tokio::time::sleep_until(at).await;
+    }
+    tcp.accept().await
+}
+
+async fn tick_opt(interval: Option<&mut Interval>) {
+    match interval {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+impl Driver {
+    fn now(&self) -> Time {
+        self.start.elapsed()
+    }
+
+    /// Runs until a `Shutdown` command or until every handle is dropped.
+    pub(crate) async fn run(mut self) {
+        let (internal_tx, mut internal_rx) = mpsc::channel::<Internal>(256);
+        let mut buf = vec![0u8; RECV_BUF];
+        let mut mbuf = vec![0u8; RECV_BUF];
+        let mut timers = TimerQueue::new();
+        let mut leaving: Vec<Leaving> = Vec::new();
+        let mut accept_pause: Option<Instant> = None;
+        let mut heartbeat = self.multicast.as_ref().map(|m| {
+            let mut interval = tokio::time::interval(m.interval);
+            interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            interval
+        });
+        tracing::info!(addr = %self.swim.local().addr, "node running");
+        loop {
+            self.flush(&mut timers, &internal_tx);
+            self.settle_leaves(&mut leaving);
+            let timer_at = timers.next_deadline().map(|t| self.start + t);
+            let leave_at = leaving.iter().map(|l| l.deadline).min();
+            let wake = tokio::select! {
+                cmd = self.commands.recv() => Wake::Command(cmd),
+                r = self.udp.recv_from(&mut buf) => Wake::Datagram(r),
+                r = recv_opt(self.multicast.as_ref().map(|m| &m.sockets.recv), &mut mbuf) => Wake::Multicast(r),
+                r = accept_after(&self.tcp, accept_pause) => Wake::Accept(r),
+                Some(msg) = internal_rx.recv() => Wake::Internal(msg),
+                _ = sleep_until_opt(timer_at) => Wake::Timer,
+                _ = tick_opt(heartbeat.as_mut()) => Wake::Heartbeat,
+                _ = sleep_until_opt(leave_at) => Wake::LeaveDeadline,
+            };
+            match wake {
+                Wake::Command(None) | Wake::Command(Some(Command::Shutdown)) => break,
+                Wake::Command(Some(cmd)) => self.command(cmd, &mut leaving, &timers),
+                Wake::Datagram(r) => self.datagrams(r, &mut buf),
+                Wake::Multicast(r) => self.heard(r, &mbuf),
+                Wake::Accept(r) => {
+                    accept_pause = None;
+                    if !self.accept(r, &internal_tx) {
+                        accept_pause = Some(Instant::now() + ACCEPT_BACKOFF);
+                    }
+                }
+                Wake::Internal(msg) => self.internal(msg),
+                Wake::Timer => {
+                    let now = self.now();
+                    while let Some(timer) = timers.pop_due(now) {
+                        self.swim.handle_timer(now, timer);
+                    }
+                }
+                Wake::Heartbeat => self.send_heartbeat(),
+                Wake::LeaveDeadline => {}
+            }
+        }
+        for l in leaving {
+            let _ = l.reply.send(self.swim.has_left());
+        }
+        tracing::info!("node stopped");
+    }
+
+    /// Carries out everything the core asked for since the last input.
+    fn flush(&mut self, timers: &mut TimerQueue, internal: &mpsc::Sender<Internal>) {
+        while let Some(output) = self.swim.poll_output() {
+            match output {
+                Output::Datagram { to, bytes } => {
+                    // Never wait on a full socket buffer: UDP may drop, and
+                    // the protocol tolerates loss; the core must not stall.
+                    if let Err(e) = self.udp.try_send_to(&bytes, to) {
+                        bump(&self.counters.send_errors);
+                        tracing::debug!(%to, error = %e, "datagram not sent");
+                    }
+                }
+                Output::PushPull { to, request } => self.start_push_pull(to, request, internal.clone()),
+                Output::SetTimer { at, timer } => timers.push(at, timer),
+                Output::Event(event) => {
+                    log_event(&event);
+                    // No subscriber is fine: the event is simply not wanted.
+                    let _ = self.events.send(event);
+                }
+            }
+        }
+    }
+
+    fn settle_leaves(&mut self, leaving: &mut Vec<Leaving>) {
+        if leaving.is_empty() {
+            return;
+        }
+        let left = self.swim.has_left();
+        let now = Instant::now();
+        let (done, pending): (Vec<_>, Vec<_>) = leaving.drain(..).partition(|l| left || l.deadline <= now);
+        *leaving = pending;
+        for l in done {
+            if !left {
+                tracing::warn!("leave not confirmed before its deadline");
+            }
+            let _ = l.reply.send(left);
+        }
+    }
+
+    fn command(&mut self, cmd: Command, leaving: &mut Vec<Leaving>, timers: &TimerQueue) {
+        let now = self.now();
+        match cmd {
+            Command::Join(addrs) => {
+                tracing::info!(seeds = ?addrs, "joining");
+                self.swim.join(now, &addrs);
+            }
+            Command::SetMetadata(meta, reply) => {
+                self.swim.set_metadata(now, meta);
+                let _ = reply.send(());
+            }
+            Command::Leave { within, reply } => {
+                tracing::info!("leaving the cluster");
+                self.swim.leave(now);
+                leaving.push(Leaving { deadline: Instant::now() + within, reply });
+            }
+            Command::ForceLeave(name, reply) => {
+                let done = self.swim.force_leave(now, &name);
+                tracing::info!(%name, done, "force-leave");
+                let _ = reply.send(done);
+            }
+            Command::Members(reply) => {
+                let _ = reply.send(self.swim.members().cloned().collect());
+            }
+            Command::Metrics(reply) => {
+                let _ =
+                    reply.send(NodeMetrics { core: self.swim.metrics(), net: self.counters.snapshot(timers.len()) });
+            }
+            Command::Shutdown => {}
+        }
+    }
+
+    /// One datagram arrived; drain whatever else is already queued (up to
+    /// the batch size) before the outputs are flushed.
+    fn datagrams(&mut self, first: io::Result<(usize, SocketAddr)>, buf: &mut [u8]) {
+        let mut next = first;
+        for _ in 0..self.batch {
+            match next {
+                Ok((n, from)) => {
+                    let now = self.now();
+                    self.swim.handle_datagram(now, from, &buf[..n]);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    // E.g. ICMP errors reported on the socket: not fatal.
+                    bump(&self.counters.recv_errors);
+                    tracing::debug!(error = %e, "udp receive error");
+                }
+            }
+            next = self.udp.try_recv_from(buf);
+        }
+    }
+
+    fn heard(&mut self, r: io::Result<(usize, SocketAddr)>, buf: &[u8]) {
+        let Some(mcast) = self.multicast.as_mut() else { return };
+        let (n, from) = match r {
+            Ok(ok) => ok,
+            Err(e) => {
+                bump(&self.counters.recv_errors);
+                tracing::debug!(error = %e, "multicast receive error");
+                return;
+            }
+        };
+        let local = self.swim.local().name.clone();
+        let mut scratch = Vec::new();
+        match multicast::decode_heartbeat(&mcast.codec, &local, &buf[..n], &mut scratch) {
+            Heard::Myself => {}
+            Heard::Rejected(reason) => {
+                bump(&self.counters.heartbeats_rejected);
+                tracing::debug!(%from, %reason, "multicast datagram refused");
+            }
+            Heard::Peer(beat) => {
+                bump(&self.counters.heartbeats_received);
+                let now = self.start.elapsed();
+                let known = self.swim.member(&beat.node.name);
+                if let Some(node) = mcast.limiter.should_join(now, &beat, known) {
+                    bump(&self.counters.multicast_joins);
+                    tracing::info!(peer = %node, "heard by multicast; joining");
+                    self.swim.join(now, &[node.addr]);
+                }
+            }
+        }
+    }
+
+    fn send_heartbeat(&mut self) {
+        let Some(mcast) = self.multicast.as_ref() else { return };
+        let local = self.swim.local().clone();
+        let me = match self.swim.member(&local.name) {
+            Some(m) => m.clone(),
+            None => Member {
+                id: local,
+                incarnation: 0,
+                status: gossamer_wire::MemberStatus::Alive,
+                metadata: Metadata::new(),
+            },
+        };
+        if me.status == gossamer_wire::MemberStatus::Left {
+            return;
+        }
+        match multicast::encode_heartbeat(&mcast.codec, &me) {
+            Ok(bytes) => match mcast.sockets.send.try_send_to(&bytes, mcast.sockets.target) {
+                Ok(_) => bump(&self.counters.heartbeats_sent),
+                Err(e) => {
+                    bump(&self.counters.send_errors);
+                    tracing::debug!(error = %e, "heartbeat not sent");
+                }
+            },
+            Err(e) => tracing::warn!(error = %e, "cannot encode heartbeat"),
+        }
+    }
+
+    /// Serves an accepted stream; false when accepting failed.
+    fn accept(&mut self, r: io::Result<(TcpStream, SocketAddr)>, internal: &mpsc::Sender<Internal>) -> bool {
+        let (mut stream, from) = match r {
+            Ok(ok) => ok,
+            Err(e) => {
+                // EMFILE and friends: log, keep serving datagrams.
+                tracing::warn!(error = %e, "tcp accept failed");
+                return false;
+            }
+        };
+        let Ok(permit) = self.streams.inbound.clone().try_acquire_owned() else {
+            bump(&self.counters.streams_busy);
+            tracing::debug!(%from, "too many push-pull streams; dropping one");
+            return true;
+        };
+        bump(&self.counters.streams_accepted);
+        let codec = self.streams.codec.clone();
+        let timeout = self.streams.timeout;
+        let internal = internal.clone();
+        let counters = self.counters.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let frame = match read_frame(&mut stream, &codec, timeout).await {
+                Ok(frame) => frame,
+                Err(e) => {
+                    bump(&counters.streams_refused);
+                    tracing::debug!(%from, error = %e, "push-pull request refused");
+                    return;
+                }
+            };
+            let (reply, response) = oneshot::channel();
+            if internal.send(Internal::Inbound { from, frame, reply }).await.is_err() {
+                return;
+            }
+            if let Ok(Some(bytes)) = response.await {
+                if let Err(e) = write_frame(&mut stream, &bytes, timeout).await {
+                    tracing::debug!(%from, error = %e, "push-pull response not delivered");
+                }
+            }
+        });
+        true
+    }
+
+    fn start_push_pull(&self, to: SocketAddr, request: Bytes, internal: mpsc::Sender<Internal>) {
+        let codec = self.streams.codec.clone();
+        let timeout = self.streams.timeout;
+        let outbound = self.streams.outbound.clone();
+        tokio::spawn(async move {
+            // Bounded concurrency: exchanges beyond the limit wait their turn.
+            let Ok(_permit) = outbound.acquire_owned().await else { return };
+            let result = async {
+                let mut stream =
+                    tokio::time::timeout(timeout, TcpStream::connect(to)).await.map_err(|_| StreamError::Timeout)??;
+                write_frame(&mut stream, &request, timeout).await?;
+                read_frame(&mut stream, &codec, timeout).await
+            }
+            .await;
+            let _ = internal.send(Internal::PushPullDone { to, result }).await;
+        });
+    }
+
+    fn internal(&mut self, msg: Internal) {
+        let now = self.now();
+        match msg {
+            Internal::Inbound { from, frame, reply } => {
+                let response = self.swim.handle_push_pull_request(now, from, &frame);
+                if response.is_none() {
+                    bump(&self.counters.streams_refused);
+                }
+                let _ = reply.send(response);
+            }
+            Internal::PushPullDone { to, result: Ok(frame) } => {
+                self.swim.handle_push_pull_response(now, to, &frame);
+            }
+            Internal::PushPullDone { to, result: Err(e) } => {
+                bump(&self.counters.push_pull_failed);
+                tracing::info!(peer = %to, error = %e, "push-pull failed (will be retried)");
+                self.swim.push_pull_failed(now, to);
+            }
+        }
+    }
+}
+
+fn log_event(event: &Event) {
+    match event {
+        Event::MemberJoined(m) => tracing::info!(member = %m.id, incarnation = m.incarnation, "member joined"),
+        Event::MemberUpdated(m) => tracing::debug!(member = %m.id, incarnation = m.incarnation, "member updated"),
+        Event::MemberSuspected(m) => tracing::info!(member = %m.id, incarnation = m.incarnation, "member suspected"),
+        Event::MemberFailed(m) => tracing::warn!(member = %m.id, incarnation = m.incarnation, "member failed"),
+        Event::MemberLeft(m) => tracing::info!(member = %m.id, incarnation = m.incarnation, "member left"),
+        Event::MemberRecovered(m) => tracing::info!(member = %m.id, incarnation = m.incarnation, "member recovered"),
+    }
+}

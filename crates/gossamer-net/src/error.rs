@@ -1,0 +1,64 @@
+//! Errors of the runtime: why a node did not start, why a stream exchange
+//! failed, and the one error every handle method can return.
+
+use std::io;
+use std::net::SocketAddr;
+
+use gossamer_wire::DecodeError;
+
+/// Why [`crate::Node::start`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The protocol settings were refused by the core.
+    #[error(transparent)]
+    Protocol(#[from] gossamer_core::ConfigError),
+    /// A codec setting (label, secret, frame cap) was refused.
+    #[error("codec: {0}")]
+    Codec(#[from] gossamer_wire::ConfigError),
+    /// A runtime setting was refused; names the field.
+    #[error("invalid config `{field}`: {reason}")]
+    Config {
+        /// The offending field.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// A socket could not be bound.
+    #[error("cannot bind {what} on {addr}: {source}")]
+    Bind {
+        /// Which socket.
+        what: &'static str,
+        /// The address tried.
+        addr: SocketAddr,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// The multicast socket could not be set up.
+    #[error("multicast: {0}")]
+    Multicast(io::Error),
+    /// The OS random source failed.
+    #[error("cannot seed the random generator from the OS: {0}")]
+    Entropy(String),
+}
+
+/// Why a push-pull stream exchange failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    /// Connect, read or write failed.
+    #[error("stream i/o: {0}")]
+    Io(#[from] io::Error),
+    /// The exchange did not finish in time.
+    #[error("stream timed out")]
+    Timeout,
+    /// The frame header was refused (foreign, wrong version, over the cap).
+    #[error("frame refused: {0}")]
+    Refused(#[from] DecodeError),
+    /// The peer closed before sending a whole frame.
+    #[error("peer closed the stream early")]
+    Closed,
+}
+
+/// The node is no longer running (it was shut down, left, or its task ended).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the node is not running")]
+pub struct NodeStopped;

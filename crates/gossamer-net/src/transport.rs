@@ -1,0 +1,113 @@
+//! Binding the protocol sockets: a UDP socket for datagrams and a TCP
+//! listener on the same port for push-pull, both through socket2 so that
+//! address reuse and buffer sizes are set before binding.
+
+use std::io;
+use std::net::SocketAddr;
+
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use tokio::net::{TcpListener, UdpSocket};
+
+use crate::error::StartError;
+
+/// How many times an ephemeral port is retried when the UDP port it got is
+/// taken on TCP.
+const EPHEMERAL_ATTEMPTS: usize = 16;
+
+/// Socket options of the protocol sockets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketOptions {
+    /// SO_RCVBUF of the UDP socket (bytes; the kernel may clamp it).
+    pub recv_buffer: usize,
+    /// SO_SNDBUF of the UDP socket.
+    pub send_buffer: usize,
+}
+
+impl Default for SocketOptions {
+    fn default() -> Self {
+        Self { recv_buffer: 2 << 20, send_buffer: 2 << 20 }
+    }
+}
+
+/// Binds the UDP socket and the TCP listener on `addr`. Port 0 picks one
+/// free port for both.
+pub fn bind_pair(addr: SocketAddr, opts: SocketOptions) -> Result<(UdpSocket, TcpListener), StartError> {
+    let attempts = if addr.port() == 0 { EPHEMERAL_ATTEMPTS } else { 1 };
+    let mut last = None;
+    for _ in 0..attempts {
+        let udp = bind_udp(addr, opts).map_err(|source| StartError::Bind { what: "udp", addr, source })?;
+        let port = udp.local_addr().map_err(|source| StartError::Bind { what: "udp", addr, source })?.port();
+        let tcp_addr = SocketAddr::new(addr.ip(), port);
+        match bind_tcp(tcp_addr) {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(source) => last = Some(StartError::Bind { what: "tcp", addr: tcp_addr, source }),
+        }
+    }
+    Err(last.expect("at least one attempt"))
+}
+
+fn new_socket(addr: SocketAddr, ty: Type, protocol: Protocol) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), ty, Some(protocol))?;
+    if addr.is_ipv6() {
+        // Keep the IPv6 socket to IPv6 so a node can bind both families.
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket)
+}
+
+/// A non-blocking UDP socket with SO_REUSEADDR and the given buffer sizes.
+pub fn bind_udp(addr: SocketAddr, opts: SocketOptions) -> io::Result<UdpSocket> {
+    let socket = new_socket(addr, Type::DGRAM, Protocol::UDP)?;
+    // Buffer sizes are advice: the kernel clamps them to its limits, which
+    // is not worth failing over.
+    if let Err(e) = socket.set_recv_buffer_size(opts.recv_buffer) {
+        tracing::debug!(error = %e, "cannot set SO_RCVBUF");
+    }
+    if let Err(e) = socket.set_send_buffer_size(opts.send_buffer) {
+        tracing::debug!(error = %e, "cannot set SO_SNDBUF");
+    }
+    socket.bind(&SockAddr::from(addr))?;
+    UdpSocket::from_std(socket.into())
+}
+
+/// A non-blocking TCP listener with SO_REUSEADDR (a restarted node gets its
+/// port back despite connections in TIME_WAIT).
+pub fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = new_socket(addr, Type::STREAM, Protocol::TCP)?;
+    socket.bind(&SockAddr::from(addr))?;
+    socket.listen(128)?;
+    TcpListener::from_std(socket.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn ephemeral_pair_shares_one_port() {
+        let (udp, tcp) = bind_pair("127.0.0.1:0".parse().unwrap(), SocketOptions::default()).unwrap();
+        let port = udp.local_addr().unwrap().port();
+        assert_ne!(port, 0);
+        assert_eq!(tcp.local_addr().unwrap().port(), port);
+    }
+
+    #[tokio::test]
+    async fn ipv6_pair_binds_on_loopback() {
+        // Some CI sandboxes have no IPv6 at all; that is not this code's fault.
+        match bind_pair("[::1]:0".parse().unwrap(), SocketOptions::default()) {
+            Ok((udp, _tcp)) => assert!(udp.local_addr().unwrap().is_ipv6()),
+            Err(e) => eprintln!("skipping: no IPv6 loopback here ({e})"),
+        }
+    }
+
+    #[tokio::test]
+    async fn taken_port_is_a_bind_error() {
+        let (udp, _tcp) = bind_pair("127.0.0.1:0".parse().unwrap(), SocketOptions::default()).unwrap();
+        let taken = udp.local_addr().unwrap();
+        // SO_REUSEADDR lets UDP share; the TCP listener is what refuses.
+        let err = bind_pair(taken, SocketOptions::default()).unwrap_err();
+        assert!(matches!(err, StartError::Bind { what: "tcp", .. }), "{err}");
+    }
+}

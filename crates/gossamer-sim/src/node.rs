@@ -1,0 +1,165 @@
+//! What the simulator needs from a node, so that the engine can be tested
+//! on its own (with a trivial node) and can later drive other state
+//! machines (gossamer-heal) the same way it drives gossamer-core.
+
+use std::fmt::Debug;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use bytes::Bytes;
+use gossamer_core::Time;
+use gossamer_wire::{MemberStatus, NodeId, NodeName};
+use rand_chacha::ChaCha8Rng;
+
+use crate::error::SimError;
+
+/// The port every simulated node listens on.
+pub const SIM_PORT: u16 = 7946;
+
+/// Something a node asks the simulator to do or to record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeOutput<T> {
+    /// Send one datagram.
+    Datagram {
+        /// Destination.
+        to: SocketAddr,
+        /// The encoded frame.
+        bytes: Bytes,
+    },
+    /// Start a reliable request/response exchange (push-pull).
+    PushPull {
+        /// Destination.
+        to: SocketAddr,
+        /// The request frame.
+        request: Bytes,
+    },
+    /// Wake the node with `timer` at `at`.
+    SetTimer {
+        /// When.
+        at: Time,
+        /// What to hand back.
+        timer: T,
+    },
+    /// The node's view of `member` changed to `status`.
+    View {
+        /// The member's address.
+        member: SocketAddr,
+        /// What the node now believes.
+        status: MemberStatus,
+    },
+}
+
+/// Protocol counters a node may expose; the report sums them over every
+/// node that ran (collected when a node stops and at the end).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct NodeCounters {
+    /// Probes sent.
+    pub probes: u64,
+    /// Suspicions this node raised itself (not learned through gossip).
+    pub suspicions_raised: u64,
+    /// Suspicions of itself this node refuted.
+    pub refutations: u64,
+    /// Frames refused (bad label, checksum, malformed...).
+    pub rejected: u64,
+}
+
+impl std::ops::AddAssign for NodeCounters {
+    fn add_assign(&mut self, o: Self) {
+        self.probes += o.probes;
+        self.suspicions_raised += o.suspicions_raised;
+        self.refutations += o.refutations;
+        self.rejected += o.rejected;
+    }
+}
+
+/// A node driven by the simulator: a sans-I/O state machine.
+pub trait SimNode {
+    /// The node's opaque timer token.
+    type Timer: Clone + Debug;
+
+    /// A datagram arrived.
+    fn handle_datagram(&mut self, now: Time, from: SocketAddr, bytes: &[u8]);
+    /// A peer's stream request arrived; the response frame, if any.
+    fn handle_push_pull_request(&mut self, now: Time, from: SocketAddr, frame: &[u8]) -> Option<Bytes>;
+    /// The response to this node's stream request arrived.
+    fn handle_push_pull_response(&mut self, now: Time, from: SocketAddr, frame: &[u8]);
+    /// This node's stream request failed.
+    fn push_pull_failed(&mut self, now: Time, to: SocketAddr);
+    /// A timer is due.
+    fn handle_timer(&mut self, now: Time, timer: Self::Timer);
+    /// Join a cluster through `seeds`.
+    fn join(&mut self, now: Time, seeds: &[SocketAddr]);
+    /// Start a graceful leave.
+    fn leave(&mut self, now: Time);
+    /// The leave has had its chance to spread.
+    fn has_left(&self) -> bool;
+    /// The next output, if any.
+    fn poll_output(&mut self) -> Option<NodeOutput<Self::Timer>>;
+    /// Protocol counters, if the node keeps any.
+    fn counters(&self) -> NodeCounters {
+        NodeCounters::default()
+    }
+}
+
+/// Builds nodes: at start, on joins and on restarts (a fresh state).
+pub trait NodeFactory {
+    /// The node type.
+    type Node: SimNode;
+    /// The protocol period, the unit of most report figures.
+    fn probe_interval(&self) -> Duration;
+    /// A fresh node with this identity and its own RNG.
+    fn create(&mut self, id: NodeId, rng: ChaCha8Rng, now: Time) -> Result<Self::Node, SimError>;
+}
+
+/// The address of node `index`: 127.x.y.z (loopback only, never a real
+/// target), port [`SIM_PORT`].
+///
+/// ```
+/// use gossamer_sim::{node_addr, node_index};
+/// let a = node_addr(70_000);
+/// assert_eq!(a.to_string(), "127.2.17.112:7946");
+/// assert_eq!(node_index(a), Some(70_000));
+/// ```
+pub fn node_addr(index: u32) -> SocketAddr {
+    let ip = Ipv4Addr::new(127, 1 + (index >> 16) as u8, (index >> 8) as u8, index as u8);
+    SocketAddr::new(IpAddr::V4(ip), SIM_PORT)
+}
+
+/// The node index behind a simulated address.
+pub fn node_index(addr: SocketAddr) -> Option<u32> {
+    match addr {
+        SocketAddr::V4(a) if a.port() == SIM_PORT => {
+            let o = a.ip().octets();
+            if o[0] != 127 || o[1] == 0 {
+                return None;
+            }
+            Some(((o[1] as u32 - 1) << 16) | ((o[2] as u32) << 8) | o[3] as u32)
+        }
+        _ => None,
+    }
+}
+
+/// Most nodes a run may have (the address space of [`node_addr`]).
+pub const MAX_NODES: u32 = 254 << 16;
+
+/// The identity of node `index`.
+pub fn node_id(index: u32) -> NodeId {
+    let name: NodeName = format!("n{index}").parse().expect("n<digits> is a valid node name");
+    NodeId::new(name, node_addr(index))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_round_trip() {
+        for i in [0, 1, 255, 256, 65_535, 65_536, 99_999, MAX_NODES - 1] {
+            assert_eq!(node_index(node_addr(i)), Some(i));
+            assert!(node_addr(i).ip().is_loopback());
+        }
+        assert_eq!(node_index("127.0.0.1:7946".parse().unwrap()), None);
+        assert_eq!(node_index("127.1.0.1:80".parse().unwrap()), None);
+        assert_eq!(node_id(5).name.as_str(), "n5");
+    }
+}

@@ -1,0 +1,292 @@
+//! What a run measured, as a plain-text report (`Display`) and as JSON
+//! (`serde`). Every figure is given in protocol periods and in virtual ms.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// A delay measured from a fault, in virtual milliseconds and periods.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Measure {
+    /// Virtual milliseconds.
+    pub ms: f64,
+    /// Protocol periods.
+    pub periods: f64,
+}
+
+impl fmt::Display for Measure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:.2} periods ({:.0} ms)", self.periods, self.ms)
+    }
+}
+
+/// What was measured about one scheduled fault.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FaultReport {
+    /// Index in the schedule.
+    pub index: usize,
+    /// Kind (crash, partition, ...).
+    pub kind: String,
+    /// What happened, in words.
+    pub description: String,
+    /// When, in virtual ms from the start.
+    pub at_ms: f64,
+    /// The nodes it was about (capped at 64 in the report).
+    pub nodes: Vec<u32>,
+    /// First detection: the first suspicion (or dead declaration, if no
+    /// suspicion came first) of one of those nodes by any member (for a
+    /// partition: across the cut).
+    pub first_suspect: Option<Measure>,
+    /// First time a member declared one of them dead.
+    pub first_dead: Option<Measure>,
+    /// Until no live member saw them plain alive (every member suspects
+    /// them at least): how far the first suspicion spread.
+    pub all_suspect: Option<Measure>,
+    /// Until no live member still saw them alive or suspect.
+    pub all_know: Option<Measure>,
+    /// Partition: until no member saw anyone across the cut alive.
+    pub split: Option<Measure>,
+    /// Heal, join, restart: until every live member saw every live member alive.
+    pub converged: Option<Measure>,
+    /// Suspicions of those nodes raised after the fault.
+    pub suspicions: u64,
+    /// Dead declarations of those nodes after the fault.
+    pub deaths: u64,
+}
+
+/// Traffic totals and rates.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Traffic {
+    /// Datagrams sent (before loss).
+    pub datagrams: u64,
+    /// Their bytes.
+    pub datagram_bytes: u64,
+    /// Largest datagram seen.
+    pub max_datagram: u64,
+    /// Lost to the loss rate.
+    pub lost: u64,
+    /// Dropped by a cut (partition, one-way, flap).
+    pub cut: u64,
+    /// Extra copies delivered by duplication.
+    pub duplicated: u64,
+    /// Push-pull exchanges started.
+    pub streams: u64,
+    /// Push-pull exchanges that failed.
+    pub stream_failures: u64,
+    /// Request and response bytes of push-pull exchanges.
+    pub stream_bytes: u64,
+    /// Live node-time in protocol periods (the denominator below).
+    pub node_periods: f64,
+    /// Datagrams and stream frames sent per member per period.
+    pub msgs_per_member_per_period: f64,
+    /// Bytes sent (datagrams and streams) per member per period.
+    pub bytes_per_member_per_period: f64,
+}
+
+/// What the SWIM paper predicts, for comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SwimPrediction {
+    /// Expected periods to first detection of a crash: e/(e−1) ≈ 1.58.
+    pub first_detection_periods: f64,
+    /// Dissemination is O(log n) periods; shown as ceil(log2 n).
+    pub dissemination_periods: f64,
+}
+
+impl SwimPrediction {
+    /// The prediction for a cluster of `n` members.
+    pub fn for_members(n: u64) -> Self {
+        let e = std::f64::consts::E;
+        Self { first_detection_periods: e / (e - 1.0), dissemination_periods: (n.max(2) as f64).log2().ceil() }
+    }
+}
+
+/// Accuracy: who was declared dead without being dead.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Accuracy {
+    /// Views turning suspect: one per member that learns of a suspicion
+    /// (a suspicion gossiped to the whole cluster counts once per member).
+    pub suspicions: u64,
+    /// Views turning dead, counted the same way.
+    pub deaths: u64,
+    /// Dead declarations of a member that was running, not paused or slowed
+    /// and not restarted (within `cluster.fp_grace`), reachable both ways
+    /// from the declaring member, and not leaving.
+    pub false_positives: u64,
+    /// Dead declarations of a running member that was paused or slowed
+    /// (now or within `cluster.fp_grace`).
+    pub deaths_of_degraded: u64,
+    /// Dead declarations of a member restarted within `cluster.fp_grace`
+    /// (most likely about its previous incarnation).
+    pub deaths_of_restarted: u64,
+    /// Views turning suspect about a member that was running, healthy and
+    /// reachable (counted per member that learns of it; Lifeguard's
+    /// refutations undo them).
+    pub false_suspicions: u64,
+}
+
+/// One sample of the cluster's views (averaged over live members).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Sample {
+    /// Virtual ms.
+    pub t_ms: f64,
+    /// Live (running) members.
+    pub live: u64,
+    /// Members a live member sees alive, on average.
+    pub alive: f64,
+    /// ... suspect.
+    pub suspect: f64,
+    /// ... dead.
+    pub dead: f64,
+    /// ... left.
+    pub left: f64,
+}
+
+/// Whether one assertion held.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AssertionResult {
+    /// The assertion, in words.
+    pub description: String,
+    /// Held?
+    pub passed: bool,
+    /// What was measured.
+    pub detail: String,
+}
+
+/// Host-side cost of the run (wall clock: not part of determinism).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Performance {
+    /// Wall-clock seconds of the run.
+    pub wall_secs: f64,
+    /// Events processed.
+    pub events: u64,
+    /// Simulated node-periods per wall second.
+    pub node_periods_per_sec: f64,
+}
+
+/// Everything a run measured.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// Scenario name.
+    pub scenario: String,
+    /// Master seed.
+    pub seed: u64,
+    /// Members at the start.
+    pub nodes: u32,
+    /// Live members at the end.
+    pub live_at_end: u64,
+    /// Simulated virtual time, ms.
+    pub duration_ms: f64,
+    /// The protocol period, ms.
+    pub period_ms: f64,
+    /// Per fault.
+    pub faults: Vec<FaultReport>,
+    /// Accuracy.
+    pub accuracy: Accuracy,
+    /// Protocol counters summed over every node that ran.
+    pub protocol: crate::node::NodeCounters,
+    /// Traffic.
+    pub traffic: Traffic,
+    /// The SWIM paper's predictions for this cluster size.
+    pub swim_prediction: SwimPrediction,
+    /// Every live member saw every live member alive at the end.
+    pub single_cluster_at_end: bool,
+    /// Assertions.
+    pub assertions: Vec<AssertionResult>,
+    /// All assertions held.
+    pub passed: bool,
+    /// View counts over time (for the plot).
+    pub samples: Vec<Sample>,
+    /// Host-side cost.
+    pub performance: Performance,
+}
+
+fn opt(m: &Option<Measure>) -> String {
+    m.map_or_else(|| "never".to_owned(), |m| m.to_string())
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "scenario {} (seed {}): {} nodes, {:.0} periods of {:.0} ms",
+            self.scenario,
+            self.seed,
+            self.nodes,
+            self.duration_ms / self.period_ms,
+            self.period_ms
+        )?;
+        writeln!(f, "SWIM predicts: first detection ≈ e/(e−1) = {:.2} periods; dissemination O(log n) ≈ ceil(log2 n) = {:.0} periods",
+            self.swim_prediction.first_detection_periods, self.swim_prediction.dissemination_periods)?;
+        for fr in &self.faults {
+            writeln!(f, "fault #{} at {:.0} ms: {}", fr.index, fr.at_ms, fr.description)?;
+            let rows = [
+                ("first detection", &fr.first_suspect, fr.kind == "crash"),
+                ("all members suspect", &fr.all_suspect, false),
+                ("first declared dead", &fr.first_dead, false),
+                ("all members know", &fr.all_know, false),
+                ("split complete", &fr.split, false),
+                ("converged", &fr.converged, false),
+            ];
+            for (label, m, predict) in rows {
+                if m.is_none()
+                    && !matches!(
+                        (label, fr.kind.as_str()),
+                        ("first detection" | "all members suspect" | "first declared dead", "crash")
+                            | ("all members know", "crash" | "leave")
+                            | ("split complete", "partition")
+                            | ("converged", "heal" | "join" | "restart")
+                    )
+                {
+                    continue;
+                }
+                write!(f, "    {label:<22} {}", opt(m))?;
+                if predict {
+                    write!(f, "   [SWIM: {:.2} periods]", self.swim_prediction.first_detection_periods)?;
+                }
+                if label == "all members suspect" && fr.kind == "crash" {
+                    if let (Some(all), Some(first)) = (m, fr.first_suspect) {
+                        write!(
+                            f,
+                            "   [spread of the first suspicion: {:.2} periods; SWIM O(log n) ≈ {:.0}]",
+                            all.periods - first.periods,
+                            self.swim_prediction.dissemination_periods
+                        )?;
+                    }
+                }
+                writeln!(f)?;
+            }
+            if fr.suspicions + fr.deaths > 0 || matches!(fr.kind.as_str(), "pause" | "slow" | "one_way" | "flap") {
+                writeln!(f, "    suspicions / deaths of its nodes: {} / {}", fr.suspicions, fr.deaths)?;
+            }
+        }
+        let a = &self.accuracy;
+        writeln!(f, "accuracy: {} false positives (+{} deaths of paused/slow members, +{} of restarted ones); views turned suspect {} times ({} about healthy members), dead {} times",
+            a.false_positives, a.deaths_of_degraded, a.deaths_of_restarted, a.suspicions, a.false_suspicions, a.deaths)?;
+        let p = &self.protocol;
+        writeln!(
+            f,
+            "protocol: {} probes, {} suspicions raised, {} refuted, {} frames rejected",
+            p.probes, p.suspicions_raised, p.refutations, p.rejected
+        )?;
+        let t = &self.traffic;
+        writeln!(f, "traffic: {:.2} msgs and {:.0} bytes per member per period ({} datagrams, {} lost, {} cut, {} duplicated, max {} B; {} push-pulls, {} failed, {} B)",
+            t.msgs_per_member_per_period, t.bytes_per_member_per_period, t.datagrams, t.lost, t.cut, t.duplicated,
+            t.max_datagram, t.streams, t.stream_failures, t.stream_bytes)?;
+        writeln!(
+            f,
+            "end: {} live members, single cluster: {}",
+            self.live_at_end,
+            if self.single_cluster_at_end { "yes" } else { "no" }
+        )?;
+        let p = &self.performance;
+        writeln!(
+            f,
+            "speed: {:.2} s wall, {} events, {:.0} node-periods/s",
+            p.wall_secs, p.events, p.node_periods_per_sec
+        )?;
+        for r in &self.assertions {
+            writeln!(f, "[{}] {} ({})", if r.passed { "PASS" } else { "FAIL" }, r.description, r.detail)?;
+        }
+        write!(f, "{}", if self.passed { "PASSED" } else { "FAILED" })
+    }
+}

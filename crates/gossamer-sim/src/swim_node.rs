@@ -1,0 +1,114 @@
+//! The adapter that lets the simulator drive `gossamer_core::Swim`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use gossamer_core::{Config, Event, Output, Swim, Time, Timer};
+use gossamer_wire::{ClusterLabel, FrameCodec, MemberStatus, NodeId};
+use rand_chacha::ChaCha8Rng;
+
+use crate::error::SimError;
+use crate::node::{NodeCounters, NodeFactory, NodeOutput, SimNode};
+
+/// One gossamer-core node.
+pub struct SwimNode(Swim<ChaCha8Rng>);
+
+impl SwimNode {
+    /// The wrapped state machine.
+    pub fn swim(&self) -> &Swim<ChaCha8Rng> {
+        &self.0
+    }
+}
+
+fn view(event: Event) -> (SocketAddr, MemberStatus) {
+    match event {
+        Event::MemberJoined(m) | Event::MemberUpdated(m) => (m.id.addr, m.status),
+        Event::MemberSuspected(m) => (m.id.addr, MemberStatus::Suspect),
+        Event::MemberFailed(m) => (m.id.addr, MemberStatus::Dead),
+        Event::MemberLeft(m) => (m.id.addr, MemberStatus::Left),
+        Event::MemberRecovered(m) => (m.id.addr, MemberStatus::Alive),
+    }
+}
+
+impl SimNode for SwimNode {
+    type Timer = Timer;
+
+    fn handle_datagram(&mut self, now: Time, from: SocketAddr, bytes: &[u8]) {
+        self.0.handle_datagram(now, from, bytes)
+    }
+    fn handle_push_pull_request(&mut self, now: Time, from: SocketAddr, frame: &[u8]) -> Option<Bytes> {
+        self.0.handle_push_pull_request(now, from, frame)
+    }
+    fn handle_push_pull_response(&mut self, now: Time, from: SocketAddr, frame: &[u8]) {
+        self.0.handle_push_pull_response(now, from, frame)
+    }
+    fn push_pull_failed(&mut self, now: Time, to: SocketAddr) {
+        self.0.push_pull_failed(now, to)
+    }
+    fn handle_timer(&mut self, now: Time, timer: Timer) {
+        self.0.handle_timer(now, timer)
+    }
+    fn join(&mut self, now: Time, seeds: &[SocketAddr]) {
+        self.0.join(now, seeds)
+    }
+    fn leave(&mut self, now: Time) {
+        self.0.leave(now)
+    }
+    fn has_left(&self) -> bool {
+        self.0.has_left()
+    }
+    fn counters(&self) -> NodeCounters {
+        let m = self.0.metrics();
+        NodeCounters {
+            probes: m.probes,
+            suspicions_raised: m.suspicions,
+            refutations: m.refutations,
+            rejected: m.rejected,
+        }
+    }
+    fn poll_output(&mut self) -> Option<NodeOutput<Timer>> {
+        Some(match self.0.poll_output()? {
+            Output::Datagram { to, bytes } => NodeOutput::Datagram { to, bytes },
+            Output::PushPull { to, request } => NodeOutput::PushPull { to, request },
+            Output::SetTimer { at, timer } => NodeOutput::SetTimer { at, timer },
+            Output::Event(e) => {
+                let (member, status) = view(e);
+                NodeOutput::View { member, status }
+            }
+        })
+    }
+}
+
+/// Builds [`SwimNode`]s from one validated [`Config`] and cluster label.
+#[derive(Debug, Clone)]
+pub struct SwimFactory {
+    config: Config,
+    codec: FrameCodec,
+}
+
+impl SwimFactory {
+    /// Checks `config` once, so that creating nodes later cannot fail on it.
+    pub fn new(config: Config, label: &str) -> Result<Self, SimError> {
+        config.validate()?;
+        let label = ClusterLabel::new(label).map_err(|e| SimError::invalid(format!("cluster label: {e}")))?;
+        Ok(Self { config, codec: FrameCodec::new(label) })
+    }
+
+    /// The configuration every node gets.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+}
+
+impl NodeFactory for SwimFactory {
+    type Node = SwimNode;
+
+    fn probe_interval(&self) -> Duration {
+        self.config.probe_interval
+    }
+
+    fn create(&mut self, id: NodeId, rng: ChaCha8Rng, now: Time) -> Result<SwimNode, SimError> {
+        Ok(SwimNode(Swim::new(id, self.config.clone(), self.codec.clone(), rng, now)?))
+    }
+}

@@ -1,0 +1,641 @@
+//! The frame body codec: hand-written, byte for byte the encoding
+//! `bincode::serde` produces for these types with the standard config
+//! (little-endian varints, `u32` enum tags, length-prefixed strings), so the
+//! format is bincode's while the hot path skips serde's visitor layers.
+//! `tests/bincode_compat.rs` checks both directions against bincode itself.
+//!
+//! Decoding is total and allocation-bounded: every length is checked
+//! against the bytes actually left before anything is taken, and sequence
+//! preallocation is capped by both a constant and the bytes left.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use crate::identity::{NameError, NodeId, NodeName, MAX_NAME_LEN};
+use crate::message::{
+    Ack, Alive, Confirm, Heartbeat, Leave, MemberState, MemberStatus, Message, Nack, Packet, PacketRef, Ping, PingReq,
+    PushPull, Suspect, Update,
+};
+use crate::metadata::{Metadata, MetadataError};
+
+/// bincode's varint markers: below 251 a byte is its own value.
+const SINGLE_BYTE_MAX: u8 = 250;
+const U16_BYTE: u8 = 251;
+const U32_BYTE: u8 = 252;
+const U64_BYTE: u8 = 253;
+
+/// Most elements preallocated for a sequence before they are read.
+const MAX_PREALLOCATED: usize = 256;
+
+/// Why a body did not decode. Turned into [`crate::DecodeError::Malformed`].
+#[derive(Debug)]
+pub(crate) enum BodyError {
+    Eof { need: usize, left: usize },
+    Varint { marker: u8, ty: &'static str },
+    Bool(u8),
+    Variant { ty: &'static str, index: u32 },
+    Length(u64),
+    Utf8,
+    Name(NameError),
+    Metadata(MetadataError),
+}
+
+impl fmt::Display for BodyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BodyError::Eof { need, left } => write!(f, "needs {need} more bytes, {left} left"),
+            BodyError::Varint { marker, ty } => write!(f, "varint marker {marker} is not valid for {ty}"),
+            BodyError::Bool(b) => write!(f, "invalid bool byte {b}"),
+            BodyError::Variant { ty, index } => write!(f, "no {ty} variant {index}"),
+            BodyError::Length(len) => write!(f, "length {len} does not fit in memory"),
+            BodyError::Utf8 => f.write_str("string is not UTF-8"),
+            BodyError::Name(e) => e.fmt(f),
+            BodyError::Metadata(e) => e.fmt(f),
+        }
+    }
+}
+
+/// A cursor over the body bytes; strings are borrowed from it.
+pub(crate) struct Reader<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
+        Self { buf }
+    }
+
+    /// Bytes not consumed yet.
+    pub(crate) fn remaining(&self) -> usize {
+        self.buf.len()
+    }
+
+    #[inline]
+    fn take(&mut self, n: usize) -> Result<&'a [u8], BodyError> {
+        if n > self.buf.len() {
+            return Err(BodyError::Eof { need: n, left: self.buf.len() });
+        }
+        let (head, rest) = self.buf.split_at(n);
+        self.buf = rest;
+        Ok(head)
+    }
+
+    #[inline]
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], BodyError> {
+        let bytes = self.take(N)?;
+        Ok(bytes.try_into().expect("took N bytes"))
+    }
+
+    #[inline]
+    fn byte(&mut self) -> Result<u8, BodyError> {
+        Ok(self.array::<1>()?[0])
+    }
+
+    #[inline]
+    fn u64(&mut self) -> Result<u64, BodyError> {
+        match self.byte()? {
+            b @ 0..=SINGLE_BYTE_MAX => Ok(b as u64),
+            U16_BYTE => Ok(u16::from_le_bytes(self.array()?) as u64),
+            U32_BYTE => Ok(u32::from_le_bytes(self.array()?) as u64),
+            U64_BYTE => Ok(u64::from_le_bytes(self.array()?)),
+            marker => Err(BodyError::Varint { marker, ty: "u64" }),
+        }
+    }
+
+    #[inline]
+    fn u32(&mut self) -> Result<u32, BodyError> {
+        match self.byte()? {
+            b @ 0..=SINGLE_BYTE_MAX => Ok(b as u32),
+            U16_BYTE => Ok(u16::from_le_bytes(self.array()?) as u32),
+            U32_BYTE => Ok(u32::from_le_bytes(self.array()?)),
+            marker => Err(BodyError::Varint { marker, ty: "u32" }),
+        }
+    }
+
+    #[inline]
+    fn u16(&mut self) -> Result<u16, BodyError> {
+        match self.byte()? {
+            b @ 0..=SINGLE_BYTE_MAX => Ok(b as u16),
+            U16_BYTE => Ok(u16::from_le_bytes(self.array()?)),
+            marker => Err(BodyError::Varint { marker, ty: "u16" }),
+        }
+    }
+
+    #[inline]
+    fn bool(&mut self) -> Result<bool, BodyError> {
+        match self.byte()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            b => Err(BodyError::Bool(b)),
+        }
+    }
+
+    #[inline]
+    fn len(&mut self) -> Result<usize, BodyError> {
+        let len = self.u64()?;
+        usize::try_from(len).map_err(|_| BodyError::Length(len))
+    }
+
+    #[inline]
+    fn bytes(&mut self) -> Result<&'a [u8], BodyError> {
+        let len = self.len()?;
+        self.take(len)
+    }
+
+    #[inline]
+    fn str(&mut self) -> Result<&'a str, BodyError> {
+        std::str::from_utf8(self.bytes()?).map_err(|_| BodyError::Utf8)
+    }
+
+    /// Capacity to preallocate for `claimed` elements of at least `min_len` bytes each.
+    fn capacity(&self, claimed: usize, min_len: usize) -> usize {
+        claimed.min(self.buf.len() / min_len).min(MAX_PREALLOCATED)
+    }
+}
+
+/// Writes into a slice sized by [`Encode::encoded_len`] beforehand, so
+/// encoding never grows a buffer.
+pub(crate) struct Writer<'a> {
+    buf: &'a mut [u8],
+    pos: usize,
+}
+
+impl<'a> Writer<'a> {
+    pub(crate) fn new(buf: &'a mut [u8]) -> Self {
+        Self { buf, pos: 0 }
+    }
+
+    /// Whether exactly the whole slice was written.
+    pub(crate) fn is_full(&self) -> bool {
+        self.pos == self.buf.len()
+    }
+
+    #[inline]
+    fn put_u8(&mut self, byte: u8) {
+        self.buf[self.pos] = byte;
+        self.pos += 1;
+    }
+
+    #[inline]
+    fn put_slice(&mut self, bytes: &[u8]) {
+        self.buf[self.pos..self.pos + bytes.len()].copy_from_slice(bytes);
+        self.pos += bytes.len();
+    }
+}
+
+/// Bytes of `n` as a varint.
+#[inline]
+pub(crate) fn varint_len(n: u64) -> usize {
+    match n {
+        0..=250 => 1,
+        251..=0xffff => 3,
+        0x1_0000..=0xffff_ffff => 5,
+        _ => 9,
+    }
+}
+
+#[inline]
+fn put_varint(out: &mut Writer<'_>, n: u64) {
+    match n {
+        0..=250 => out.put_u8(n as u8),
+        251..=0xffff => {
+            out.put_u8(U16_BYTE);
+            out.put_slice(&(n as u16).to_le_bytes());
+        }
+        0x1_0000..=0xffff_ffff => {
+            out.put_u8(U32_BYTE);
+            out.put_slice(&(n as u32).to_le_bytes());
+        }
+        _ => {
+            out.put_u8(U64_BYTE);
+            out.put_slice(&n.to_le_bytes());
+        }
+    }
+}
+
+#[inline]
+fn put_bytes(out: &mut Writer<'_>, bytes: &[u8]) {
+    put_varint(out, bytes.len() as u64);
+    out.put_slice(bytes);
+}
+
+#[inline]
+fn bytes_len(bytes: &[u8]) -> usize {
+    varint_len(bytes.len() as u64) + bytes.len()
+}
+
+/// Writes a value in the body encoding.
+pub(crate) trait Encode {
+    /// Exactly the bytes [`Encode::encode`] appends.
+    fn encoded_len(&self) -> usize;
+    fn encode(&self, out: &mut Writer<'_>);
+}
+
+/// Reads a value in the body encoding.
+pub(crate) trait Decode: Sized {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, BodyError>;
+}
+
+impl<T: Encode + ?Sized> Encode for &T {
+    fn encoded_len(&self) -> usize {
+        (**self).encoded_len()
+    }
+    fn encode(&self, out: &mut Writer<'_>) {
+        (**self).encode(out)
+    }
+}
+
+macro_rules! varint_codec {
+    ($($ty:ty => $read:ident),*) => {$(
+        impl Encode for $ty {
+            #[inline]
+            fn encoded_len(&self) -> usize {
+                varint_len(*self as u64)
+            }
+            #[inline]
+            fn encode(&self, out: &mut Writer<'_>) {
+                put_varint(out, *self as u64)
+            }
+        }
+        impl Decode for $ty {
+            #[inline]
+            fn decode(r: &mut Reader<'_>) -> Result<Self, BodyError> {
+                r.$read()
+            }
+        }
+    )*};
+}
+varint_codec!(u16 => u16, u32 => u32, u64 => u64);
+
+impl Encode for bool {
+    fn encoded_len(&self) -> usize {
+        1
+    }
+    fn encode(&self, out: &mut Writer<'_>) {
+        out.put_u8(*self as u8)
+    }
+}
+
+impl Decode for bool {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, BodyError> {
+        r.bool()
+    }
+}
+
+impl Encode for NodeName {
+    #[inline]
+    fn encoded_len(&self) -> usize {
+        bytes_len(self.as_str().as_bytes())
+    }
+    #[inline]
+    fn encode(&self, out: &mut Writer<'_>) {
+        put_bytes(out, self.as_str().as_bytes())
+    }
+}
+
+impl Decode for NodeName {
+    #[inline]
+    fn decode(r: &mut Reader<'_>) -> Result<Self, BodyError> {
+        let bytes = r.bytes()?;
+        if !bytes.is_empty() && bytes.len() <= MAX_NAME_LEN && is_plain_ascii(bytes) {
+            // SAFETY: every byte is below 0x80, and ASCII is valid UTF-8.
+            let name = unsafe { std::str::from_utf8_unchecked(bytes) };
+            return Ok(NodeName::from_checked(name));
+        }
+        let name = std::str::from_utf8(bytes).map_err(|_| BodyError::Utf8)?;
+        NodeName::new(name).map_err(BodyError::Name)
+    }
+}
+
+/// True when every byte is printable ASCII (0x21..=0x7e): valid UTF-8
+/// without whitespace or control characters, i.e. an acceptable name
+/// character. Eight bytes at a time, since every frame carries names.
+#[inline]
+pub(crate) fn is_plain_ascii(bytes: &[u8]) -> bool {
+    if bytes.len() < 8 {
+        // Pad with a harmless printable byte and check one word.
+        let mut word = [b'a'; 8];
+        word[..bytes.len()].copy_from_slice(bytes);
+        return word_is_plain_ascii(u64::from_le_bytes(word));
+    }
+    let mut chunks = bytes.chunks_exact(8);
+    let mut ok = true;
+    for chunk in &mut chunks {
+        ok &= word_is_plain_ascii(u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
+    }
+    if !chunks.remainder().is_empty() {
+        // The last eight bytes, overlapping the last whole chunk.
+        let tail = &bytes[bytes.len() - 8..];
+        ok &= word_is_plain_ascii(u64::from_le_bytes(tail.try_into().expect("8 bytes")));
+    }
+    ok
+}
+
+/// Whether all eight bytes of `x` are in 0x21..=0x7e (SWAR: the classic
+/// "has byte less than" and "has zero byte" tests, exact as a whole).
+#[inline]
+fn word_is_plain_ascii(x: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Any byte >= 0x80.
+    let mut bad = x & HIGH;
+    // Any byte < 0x21 (exact when no byte has its high bit set; one that has is bad anyway).
+    bad |= x.wrapping_sub(ONES * 0x21) & !x & HIGH;
+    // Any byte == 0x7f: a zero byte in x ^ 0x7f7f...
+    let y = x ^ (ONES * 0x7f);
+    bad |= y.wrapping_sub(ONES) & !y & HIGH;
+    bad == 0
+}
+
+/// serde's non-human-readable `SocketAddr`: tag 0 = V4 (4 octets, port), tag 1 = V6 (16 octets, port).
+/// Flow info and scope id are not carried (they are local to the host).
+impl Encode for SocketAddr {
+    #[inline]
+    fn encoded_len(&self) -> usize {
+        let ip = match self.ip() {
+            IpAddr::V4(_) => 4,
+            IpAddr::V6(_) => 16,
+        };
+        1 + ip + varint_len(self.port() as u64)
+    }
+    #[inline]
+    fn encode(&self, out: &mut Writer<'_>) {
+        match self.ip() {
+            IpAddr::V4(ip) => {
+                out.put_u8(0);
+                out.put_slice(&ip.octets());
+            }
+            IpAddr::V6(ip) => {
+                out.put_u8(1);
+                out.put_slice(&ip.octets());
+            }
+        }
+        self.port().encode(out)
+    }
+}
+
+impl Decode for SocketAddr {
+    #[inline]
+    fn decode(r: &mut Reader<'_>) -> Result<Self, BodyError> {
+        let ip = match r.u32()? {
+            0 => IpAddr::V4(Ipv4Addr::from(r.array::<4>()?)),
+            1 => IpAddr::V6(Ipv6Addr::from(r.array::<16>()?)),
+            index => return Err(BodyError::Variant { ty: "SocketAddr", index }),
+        };
+        Ok(SocketAddr::new(ip, r.u16()?))
+    }
+}
+
+impl Encode for Metadata {
+    fn encoded_len(&self) -> usize {
+        varint_len(self.len() as u64) + self.iter().map(|(k, v)| bytes_len(k.as_bytes()) + bytes_len(v)).sum::<usize>()
+    }
+    fn encode(&self, out: &mut Writer<'_>) {
+        put_varint(out, self.len() as u64);
+        for (key, value) in self.iter() {
+            put_bytes(out, key.as_bytes());
+            put_bytes(out, value);
+        }
+    }
+}
+
+impl Decode for Metadata {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, BodyError> {
+        let len = r.len()?;
+        let mut meta = Metadata::new();
+        // No preallocation: the bounds are checked entry by entry as they arrive.
+        for _ in 0..len {
+            let key = r.str()?;
+            let value = r.bytes()?;
+            meta.insert(key, value).map_err(BodyError::Metadata)?;
+        }
+        Ok(meta)
+    }
+}
+
+impl Encode for MemberStatus {
+    fn encoded_len(&self) -> usize {
+        1
+    }
+    fn encode(&self, out: &mut Writer<'_>) {
+        out.put_u8(*self as u8)
+    }
+}
+
+impl Decode for MemberStatus {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, BodyError> {
+        Ok(match r.u32()? {
+            0 => MemberStatus::Alive,
+            1 => MemberStatus::Suspect,
+            2 => MemberStatus::Dead,
+            3 => MemberStatus::Left,
+            index => return Err(BodyError::Variant { ty: "MemberStatus", index }),
+        })
+    }
+}
+
+/// Structs: their fields in declaration order, nothing else.
+macro_rules! struct_codec {
+    ($($ty:ident { $($field:ident),* })*) => {$(
+        impl Encode for $ty {
+            #[inline]
+            fn encoded_len(&self) -> usize {
+                0 $(+ self.$field.encoded_len())*
+            }
+            #[inline]
+            fn encode(&self, out: &mut Writer<'_>) {
+                $(self.$field.encode(out);)*
+            }
+        }
+        impl Decode for $ty {
+            #[inline]
+            fn decode(r: &mut Reader<'_>) -> Result<Self, BodyError> {
+                Ok(Self { $($field: Decode::decode(r)?),* })
+            }
+        }
+    )*};
+}
+
+struct_codec! {
+    NodeId { name, addr }
+    Ping { seq, target, from }
+    Ack { seq, from }
+    Nack { seq, from }
+    PingReq { seq, target, from }
+    Heartbeat { node, incarnation, metadata_digest }
+    MemberState { node, incarnation, status, metadata }
+    Alive { node, incarnation, metadata }
+    Suspect { node, incarnation, from }
+    Confirm { node, incarnation, from }
+    Leave { node, incarnation }
+}
+
+/// Fewest bytes a `MemberState` takes: 2-byte name, V4 address, incarnation, status, metadata.
+const MIN_MEMBER_LEN: usize = 2 + 6 + 1 + 1 + 1;
+/// Fewest bytes an `Update` takes: a `Leave` with a 1-byte name.
+const MIN_UPDATE_LEN: usize = 1 + 2 + 1;
+
+impl Encode for PushPull {
+    fn encoded_len(&self) -> usize {
+        1 + varint_len(self.members.len() as u64)
+            + self.members.iter().map(Encode::encoded_len).sum::<usize>()
+            + bytes_len(&self.app_state)
+    }
+    fn encode(&self, out: &mut Writer<'_>) {
+        self.join.encode(out);
+        put_varint(out, self.members.len() as u64);
+        for member in &self.members {
+            member.encode(out);
+        }
+        put_bytes(out, &self.app_state);
+    }
+}
+
+impl Decode for PushPull {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, BodyError> {
+        let join = r.bool()?;
+        let count = r.len()?;
+        let mut members = Vec::with_capacity(r.capacity(count, MIN_MEMBER_LEN));
+        for _ in 0..count {
+            members.push(MemberState::decode(r)?);
+        }
+        let app_state = r.bytes()?.to_vec();
+        Ok(PushPull { join, members, app_state })
+    }
+}
+
+/// Enums: the variant's index as a `u32` varint, then its fields.
+macro_rules! enum_codec {
+    ($ty:ident { $($index:literal => $variant:ident $(($inner:ident))?),* }) => {
+        impl Encode for $ty {
+            #[inline]
+            fn encoded_len(&self) -> usize {
+                match self {
+                    $($ty::$variant $(($inner))? => 1 $(+ $inner.encoded_len())?,)*
+                }
+            }
+            #[inline]
+            fn encode(&self, out: &mut Writer<'_>) {
+                match self {
+                    $($ty::$variant $(($inner))? => {
+                        out.put_u8($index);
+                        $($inner.encode(out);)?
+                    })*
+                }
+            }
+        }
+        impl Decode for $ty {
+            #[inline]
+            fn decode(r: &mut Reader<'_>) -> Result<Self, BodyError> {
+                Ok(match r.u32()? {
+                    $($index => $ty::$variant $((enum_codec!(@decode r $inner)))?,)*
+                    index => return Err(BodyError::Variant { ty: stringify!($ty), index }),
+                })
+            }
+        }
+    };
+    (@decode $r:ident $inner:ident) => {
+        Decode::decode($r)?
+    };
+}
+
+enum_codec!(Update { 0 => Alive(a), 1 => Suspect(s), 2 => Confirm(c), 3 => Leave(l) });
+enum_codec!(Message {
+    0 => Ping(p),
+    1 => Ack(a),
+    2 => Nack(n),
+    3 => PingReq(p),
+    4 => Gossip,
+    5 => Heartbeat(h),
+    6 => PushPullRequest(p),
+    7 => PushPullResponse(p)
+});
+
+fn updates_len<U: Encode>(updates: &[U]) -> usize {
+    varint_len(updates.len() as u64) + updates.iter().map(Encode::encoded_len).sum::<usize>()
+}
+
+fn put_updates<U: Encode>(updates: &[U], out: &mut Writer<'_>) {
+    put_varint(out, updates.len() as u64);
+    for update in updates {
+        update.encode(out);
+    }
+}
+
+impl Encode for Packet {
+    fn encoded_len(&self) -> usize {
+        self.message.encoded_len() + updates_len(&self.updates)
+    }
+    fn encode(&self, out: &mut Writer<'_>) {
+        self.message.encode(out);
+        put_updates(&self.updates, out);
+    }
+}
+
+impl Encode for PacketRef<'_> {
+    fn encoded_len(&self) -> usize {
+        self.message.encoded_len() + updates_len(self.updates)
+    }
+    fn encode(&self, out: &mut Writer<'_>) {
+        self.message.encode(out);
+        put_updates(self.updates, out);
+    }
+}
+
+impl Decode for Packet {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, BodyError> {
+        let message = Message::decode(r)?;
+        let count = r.len()?;
+        let mut updates = Vec::with_capacity(r.capacity(count, MIN_UPDATE_LEN));
+        for _ in 0..count {
+            updates.push(Update::decode(r)?);
+        }
+        Ok(Packet { message, updates })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(bytes: &[u8]) -> bool {
+        bytes.iter().all(|b| (0x21..=0x7e).contains(b))
+    }
+
+    #[test]
+    fn plain_ascii_check_matches_the_naive_one() {
+        // Every byte value at every position of a 17-byte name (two chunks and a remainder).
+        for at in 0..17 {
+            for b in 0..=255u8 {
+                let mut name = *b"gossamer@10.0.0.7";
+                name[at] = b;
+                assert_eq!(is_plain_ascii(&name), naive(&name), "byte {b:#x} at {at}");
+            }
+        }
+        assert!(is_plain_ascii(b""));
+        for len in 1..40 {
+            for at in 0..len {
+                for b in [0u8, 0x20, 0x21, 0x7e, 0x7f, 0x80, 0xff] {
+                    let mut name = vec![b'x'; len];
+                    name[at] = b;
+                    assert_eq!(is_plain_ascii(&name), naive(&name), "byte {b:#x} at {at} of {len}");
+                }
+            }
+        }
+        for len in 0..40 {
+            assert!(is_plain_ascii(&vec![b'~'; len]));
+            assert!(is_plain_ascii(&vec![b'!'; len]));
+        }
+    }
+
+    #[test]
+    fn varint_lengths_match_what_is_written() {
+        for n in [0u64, 250, 251, 0xffff, 0x1_0000, 0xffff_ffff, 0x1_0000_0000, u64::MAX] {
+            let mut buf = [0u8; 9];
+            let mut w = Writer::new(&mut buf[..varint_len(n)]);
+            put_varint(&mut w, n);
+            assert!(w.is_full());
+            assert_eq!(Reader::new(&buf[..varint_len(n)]).u64().unwrap(), n);
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! A huge length claimed inside a tiny frame must not make the decoder
+//! allocate for it: a counting allocator records the largest single request.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::*;
+use gossamer_wire::*;
+
+struct Counting;
+
+static LARGEST: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LARGEST.fetch_max(new_size, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Largest allocation the decoder may make for any of these tiny frames.
+/// (The test harness itself allocates a few KiB; the claims below are
+/// gigabytes to exabytes.)
+const ALLOWED: usize = 64 << 10;
+
+const GOSSIP: u8 = 4;
+const PUSH_PULL_REQUEST: u8 = 6;
+const UPDATE_ALIVE: u8 = 0;
+
+/// Bodies that are valid up to one absurd length prefix, then end.
+fn hostile_bodies() -> Vec<(&'static str, Vec<u8>)> {
+    let huge = [u64::MAX >> 1, 1 << 40, u32::MAX as u64, 1 << 28];
+    let mut bodies = Vec::new();
+    for claim in huge {
+        // Packet.updates
+        bodies.push(("updates", [vec![GOSSIP], varint(claim)].concat()));
+        // PushPull.members
+        bodies.push(("members", [vec![PUSH_PULL_REQUEST, 0], varint(claim)].concat()));
+        // PushPull.app_state after zero members
+        bodies.push(("app_state", [vec![PUSH_PULL_REQUEST, 0, 0], varint(claim), vec![1, 2, 3]].concat()));
+        // A node name's length
+        bodies.push(("name", [vec![GOSSIP, 1, UPDATE_ALIVE], varint(claim), b"a@h".to_vec()].concat()));
+        // Alive.metadata: name "a@h", V4 addr, port 1, incarnation 1, then the map length
+        let alive = [vec![GOSSIP, 1, UPDATE_ALIVE], varint(3), b"a@h".to_vec(), vec![0, 127, 0, 0, 1, 1, 1]].concat();
+        bodies.push(("metadata", [alive.clone(), varint(claim)].concat()));
+        // A metadata value's length after a one-byte key
+        bodies.push(("metadata value", [alive, varint(1), varint(1), b"k".to_vec(), varint(claim)].concat()));
+    }
+    bodies
+}
+
+#[test]
+fn huge_claimed_lengths_in_tiny_frames_do_not_allocate() {
+    let plain = plain_codec(ClusterLabel::new("prod").unwrap());
+    let sealed = encrypted_codec(ClusterLabel::new("prod").unwrap(), key(5));
+
+    // The hand-made encoding is right: the same bodies with honest lengths decode.
+    let honest = [vec![GOSSIP], varint(0)].concat();
+    assert_eq!(plain.decode(&frame_around(b"prod", 0, &honest)).unwrap(), Packet::new(Message::Gossip));
+    let alive = [vec![GOSSIP, 1, UPDATE_ALIVE], varint(3), b"a@h".to_vec(), vec![0, 127, 0, 0, 1, 1, 1]].concat();
+    let meta = [alive, varint(1), varint(1), b"k".to_vec(), varint(2), b"vv".to_vec()].concat();
+    let decoded = plain.decode(&frame_around(b"prod", 0, &meta)).unwrap();
+    let Update::Alive(alive) = &decoded.updates[0] else { panic!("{decoded:?}") };
+    assert_eq!(alive.metadata.get("k"), Some(&b"vv"[..]));
+
+    let mut scratch = Vec::with_capacity(1024);
+    for (what, body) in hostile_bodies() {
+        LARGEST.store(0, Ordering::Relaxed);
+        let plain_result = plain.decode(&frame_around(b"prod", 0, &body));
+        // The same body sealed by a real sender: decryption must not change the picture.
+        let sealed_frame = seal(&sealed, &body);
+        let sealed_result = sealed.decode_with_scratch(&sealed_frame, &mut scratch);
+        let largest = LARGEST.load(Ordering::Relaxed);
+        assert!(matches!(plain_result, Err(DecodeError::Malformed(_))), "{what}: {plain_result:?}");
+        assert!(matches!(sealed_result, Err(DecodeError::Malformed(_))), "{what}: {sealed_result:?}");
+        assert!(largest <= ALLOWED, "{what}: decoding a {}-byte body allocated {largest} bytes at once", body.len());
+    }
+}
+
+/// Seals an arbitrary body exactly as the documented layout says (AAD: the
+/// header up to the label; payload: nonce ‖ ciphertext ‖ tag), independently
+/// of the crate's own sealing code, so it also checks that layout.
+fn seal(codec: &FrameCodec, body: &[u8]) -> Vec<u8> {
+    use chacha20poly1305::aead::AeadInPlace;
+    use chacha20poly1305::{KeyInit, XChaCha20Poly1305, XNonce};
+    let cipher = XChaCha20Poly1305::new(key(5).as_bytes().into());
+    let label = codec.label().as_bytes();
+    let mut header = Vec::new();
+    header.extend_from_slice(&MAGIC);
+    header.push(PROTOCOL_VERSION);
+    header.push(FLAG_ENCRYPTED);
+    header.push(label.len() as u8);
+    header.extend_from_slice(label);
+    let nonce = [9u8; NONCE_LEN];
+    let mut sealed = body.to_vec();
+    let tag = cipher.encrypt_in_place_detached(XNonce::from_slice(&nonce), &header, &mut sealed).unwrap();
+    let payload = [&nonce[..], &sealed, &tag].concat();
+    let mut frame = frame_around(label, FLAG_ENCRYPTED, &payload);
+    fix_crc(&mut frame);
+    frame
+}

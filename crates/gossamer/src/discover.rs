@@ -1,0 +1,160 @@
+//! Discovery strategies feeding a running node: the bridge between
+//! `gossamer-discovery` (which finds candidate peers) and [`Node::join`].
+//!
+//! The runner polls every configured strategy; each changed answer's new
+//! peers are joined. Joins that fail are retried by the core while the node
+//! is alone, and the strategies keep polling, so a cluster whose seeds come
+//! up late still forms. Multicast (`mcast`) is not a polled strategy: it is
+//! the runtime's heartbeat, configured through [`multicast_config`].
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use gossamer_discovery::{build, ConfigError, DiscoveryConfig, DiscoveryRunner, McastConfig, RunnerHandle};
+use gossamer_net::{MulticastConfig, Node};
+use tokio::task::JoinHandle;
+
+/// Running discovery for one node. Dropping it leaves the tasks running
+/// until the node stops; [`Discovering::shutdown`] stops them (and
+/// deregisters from registries such as etcd).
+pub struct Discovering {
+    handle: RunnerHandle,
+    forward: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Discovering {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Discovering").field("strategies", &self.handle.status().len()).finish_non_exhaustive()
+    }
+}
+
+impl Discovering {
+    /// What each strategy last found, its failures and last error.
+    pub fn status(&self) -> Vec<gossamer_discovery::StrategyStatus> {
+        self.handle.status()
+    }
+
+    /// Stops polling and deregisters.
+    pub async fn shutdown(self) {
+        self.forward.abort();
+        self.handle.shutdown().await;
+    }
+}
+
+/// Starts the strategies of `config` for `node`. The node's own name and
+/// address fill `node_name`/`advertise_addr` when the config leaves them
+/// unset (registries need them).
+pub fn start_discovery(node: &Node, config: &DiscoveryConfig) -> Result<Discovering, ConfigError> {
+    let mut config = config.clone();
+    config.node_name.get_or_insert_with(|| node.id().name.to_string());
+    config.advertise_addr.get_or_insert(node.addr());
+    let strategies = build(&config)?;
+    let (handle, mut updates) = DiscoveryRunner::new(strategies).with_backoff(config.backoff()).spawn();
+    let node = node.clone();
+    let me = node.addr();
+    let forward = tokio::spawn(async move {
+        while let Some(update) = updates.recv().await {
+            let addrs: Vec<SocketAddr> = update.added.iter().map(|p| p.addr).filter(|a| *a != me).collect();
+            if addrs.is_empty() {
+                continue;
+            }
+            tracing::info!(strategy = %update.strategy, peers = ?addrs, "discovered peers; joining");
+            if node.join(addrs).await.is_err() {
+                return;
+            }
+        }
+    });
+    Ok(Discovering { handle, forward })
+}
+
+/// Why [`start_with_discovery`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoveryStartError {
+    /// The discovery settings were refused (the message names the key).
+    #[error("discovery: {0}")]
+    Discovery(#[from] ConfigError),
+    /// The node did not start.
+    #[error(transparent)]
+    Node(#[from] gossamer_net::StartError),
+}
+
+/// Starts a node and its discovery in one call: `mcast` in the strategy
+/// list turns on the runtime's multicast heartbeat (with the `[mcast]`
+/// settings), every other strategy feeds [`Node::join`].
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use gossamer::discovery::{start_with_discovery, DiscoveryConfig};
+/// use gossamer::{NodeConfig, Preset};
+/// let discovery: DiscoveryConfig = toml::from_str(r#"
+///     strategy = "dns"
+///     [dns]
+///     query = "gossamer.prod.internal"
+/// "#)?;
+/// let config = NodeConfig::new("web-1@10.0.0.7", "10.0.0.7:7946".parse()?, Preset::Lan)?;
+/// let (node, discovering) = start_with_discovery(config, &discovery).await?;
+/// # let _ = (node, discovering); Ok(()) }
+/// ```
+pub async fn start_with_discovery(
+    mut config: gossamer_net::NodeConfig,
+    discovery: &DiscoveryConfig,
+) -> Result<(Node, Discovering), DiscoveryStartError> {
+    discovery.validate()?;
+    if let Some(m) = discovery.mcast_enabled() {
+        config.multicast = Some(multicast_config(m)?);
+    }
+    let node = Node::start(config).await?;
+    match start_discovery(&node, discovery) {
+        Ok(running) => Ok((node, running)),
+        Err(e) => {
+            node.shutdown().await;
+            Err(e.into())
+        }
+    }
+}
+
+/// The runtime's multicast settings from the discovery crate's `[mcast]`
+/// table. IPv4 only: the group must be an IPv4 multicast address.
+pub fn multicast_config(m: &McastConfig) -> Result<MulticastConfig, ConfigError> {
+    let invalid =
+        |key: &str, value: String, reason: &str| ConfigError::Invalid { key: key.into(), value, reason: reason.into() };
+    let group = match m.group {
+        IpAddr::V4(g) if g.is_multicast() => g,
+        other => return Err(invalid("discovery.mcast.group", other.to_string(), "not an IPv4 multicast group")),
+    };
+    let interface = match m.iface {
+        None => None,
+        Some(IpAddr::V4(ip)) if ip.is_unspecified() => None,
+        Some(IpAddr::V4(ip)) => Some(ip),
+        Some(other) => return Err(invalid("discovery.mcast.iface", other.to_string(), "must be an IPv4 address")),
+    };
+    let config = MulticastConfig {
+        group,
+        port: m.port,
+        interface,
+        ttl: m.ttl,
+        loopback: m.loopback,
+        interval: Duration::from_millis(m.interval_ms),
+    };
+    config.validate().map_err(|(field, reason)| invalid(&format!("discovery.{field}"), String::new(), &reason))?;
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mcast_table_maps_to_the_runtime_config() {
+        let m = McastConfig { iface: Some("127.0.0.1".parse().unwrap()), interval_ms: 250, ..McastConfig::default() };
+        let c = multicast_config(&m).unwrap();
+        assert_eq!(c.interface, Some("127.0.0.1".parse().unwrap()));
+        assert_eq!(c.interval, Duration::from_millis(250));
+        assert_eq!((c.group, c.port, c.ttl, c.loopback), ("239.192.0.1".parse().unwrap(), 7947, 1, true));
+
+        let bad = McastConfig { group: "10.0.0.1".parse().unwrap(), ..McastConfig::default() };
+        assert!(multicast_config(&bad).unwrap_err().to_string().contains("discovery.mcast.group"));
+        let bad = McastConfig { iface: Some("::1".parse().unwrap()), ..McastConfig::default() };
+        assert!(multicast_config(&bad).unwrap_err().to_string().contains("discovery.mcast.iface"));
+    }
+}
