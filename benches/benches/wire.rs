@@ -116,6 +116,18 @@ fn bench_wire(c: &mut Criterion) {
                 codec.decode_with_scratch(&buf, &mut scratch).unwrap()
             })
         });
+        // A receive loop that keeps one Packet: its update list is not reallocated per frame.
+        let mut received = Packet::new(Message::Gossip);
+        group.bench_function(BenchmarkId::new("decode_into", "compound-1400"), |b| {
+            b.iter(|| codec.decode_into(black_box(&frame), &mut scratch, &mut received).unwrap())
+        });
+        group.bench_function(BenchmarkId::new("encode+decode_into", "compound-1400"), |b| {
+            b.iter(|| {
+                buf.clear();
+                pack(&codec, black_box(&gossip), black_box(&updates), DEFAULT_MTU, &mut buf);
+                codec.decode_into(&buf, &mut scratch, &mut received).unwrap()
+            })
+        });
         group.finish();
     }
 }

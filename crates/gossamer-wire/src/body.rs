@@ -16,7 +16,7 @@ use crate::message::{
     Ack, Alive, Confirm, Heartbeat, Leave, MemberState, MemberStatus, Message, Nack, Packet, PacketRef, Ping, PingReq,
     PushPull, Suspect, Update,
 };
-use crate::metadata::{Metadata, MetadataError};
+use crate::metadata::{Metadata, MetadataError, MAX_METADATA_BYTES, MAX_METADATA_ENTRIES, MAX_METADATA_KEY_LEN};
 
 /// bincode's varint markers: below 251 a byte is its own value.
 const SINGLE_BYTE_MAX: u8 = 250;
@@ -131,19 +131,19 @@ impl<'a> Reader<'a> {
     }
 
     #[inline]
-    fn len(&mut self) -> Result<usize, BodyError> {
+    pub(crate) fn len(&mut self) -> Result<usize, BodyError> {
         let len = self.u64()?;
         usize::try_from(len).map_err(|_| BodyError::Length(len))
     }
 
     #[inline]
-    fn bytes(&mut self) -> Result<&'a [u8], BodyError> {
+    pub(crate) fn bytes(&mut self) -> Result<&'a [u8], BodyError> {
         let len = self.len()?;
         self.take(len)
     }
 
     #[inline]
-    fn str(&mut self) -> Result<&'a str, BodyError> {
+    pub(crate) fn str(&mut self) -> Result<&'a str, BodyError> {
         std::str::from_utf8(self.bytes()?).map_err(|_| BodyError::Utf8)
     }
 
@@ -178,8 +178,41 @@ impl<'a> Writer<'a> {
 
     #[inline]
     fn put_slice(&mut self, bytes: &[u8]) {
-        self.buf[self.pos..self.pos + bytes.len()].copy_from_slice(bytes);
+        copy_small(&mut self.buf[self.pos..self.pos + bytes.len()], bytes);
         self.pos += bytes.len();
+    }
+}
+
+/// `to.copy_from_slice(from)` for the short strings every frame carries
+/// (names, addresses): two or three overlapping word moves instead of a
+/// call into `memcpy`.
+#[inline(always)]
+fn copy_small(to: &mut [u8], from: &[u8]) {
+    let n = from.len();
+    match n {
+        8..=16 => {
+            let (head, tail): ([u8; 8], [u8; 8]) =
+                (from[..8].try_into().expect("8 bytes"), from[n - 8..].try_into().expect("8 bytes"));
+            to[..8].copy_from_slice(&head);
+            to[n - 8..].copy_from_slice(&tail);
+        }
+        17..=24 => {
+            let (head, mid, tail): ([u8; 8], [u8; 8], [u8; 8]) = (
+                from[..8].try_into().expect("8 bytes"),
+                from[8..16].try_into().expect("8 bytes"),
+                from[n - 8..].try_into().expect("8 bytes"),
+            );
+            to[..8].copy_from_slice(&head);
+            to[8..16].copy_from_slice(&mid);
+            to[n - 8..].copy_from_slice(&tail);
+        }
+        4..=7 => {
+            let (head, tail): ([u8; 4], [u8; 4]) =
+                (from[..4].try_into().expect("4 bytes"), from[n - 4..].try_into().expect("4 bytes"));
+            to[..4].copy_from_slice(&head);
+            to[n - 4..].copy_from_slice(&tail);
+        }
+        _ => to.copy_from_slice(from),
     }
 }
 
@@ -194,8 +227,17 @@ pub(crate) fn varint_len(n: u64) -> usize {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn put_varint(out: &mut Writer<'_>, n: u64) {
+    if n <= SINGLE_BYTE_MAX as u64 {
+        out.put_u8(n as u8)
+    } else {
+        put_long_varint(out, n)
+    }
+}
+
+#[inline]
+fn put_long_varint(out: &mut Writer<'_>, n: u64) {
     match n {
         0..=250 => out.put_u8(n as u8),
         251..=0xffff => {
@@ -294,7 +336,7 @@ impl Encode for NodeName {
 }
 
 impl Decode for NodeName {
-    #[inline]
+    #[inline(always)]
     fn decode(r: &mut Reader<'_>) -> Result<Self, BodyError> {
         let bytes = r.bytes()?;
         if !bytes.is_empty() && bytes.len() <= MAX_NAME_LEN && is_plain_ascii(bytes) {
@@ -309,42 +351,52 @@ impl Decode for NodeName {
 
 /// True when every byte is printable ASCII (0x21..=0x7e): valid UTF-8
 /// without whitespace or control characters, i.e. an acceptable name
-/// character. Eight bytes at a time, since every frame carries names.
-#[inline]
+/// character. Eight bytes at a time, since every frame carries names; the
+/// usual names (up to 24 bytes) take two or three overlapping word loads.
+#[inline(always)]
 pub(crate) fn is_plain_ascii(bytes: &[u8]) -> bool {
-    if bytes.len() < 8 {
-        // Pad with a harmless printable byte and check one word.
-        let mut word = [b'a'; 8];
-        word[..bytes.len()].copy_from_slice(bytes);
-        return word_is_plain_ascii(u64::from_le_bytes(word));
-    }
-    let mut chunks = bytes.chunks_exact(8);
-    let mut ok = true;
-    for chunk in &mut chunks {
-        ok &= word_is_plain_ascii(u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
-    }
-    if !chunks.remainder().is_empty() {
-        // The last eight bytes, overlapping the last whole chunk.
-        let tail = &bytes[bytes.len() - 8..];
-        ok &= word_is_plain_ascii(u64::from_le_bytes(tail.try_into().expect("8 bytes")));
-    }
-    ok
+    let n = bytes.len();
+    let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+    let bad = match n {
+        0..=3 => {
+            // Pad with a harmless printable byte and check one word.
+            let mut padded = [b'a'; 8];
+            for (to, from) in padded.iter_mut().zip(bytes) {
+                *to = *from;
+            }
+            bad_bytes(u64::from_le_bytes(padded))
+        }
+        4..=7 => {
+            // The first and the last four bytes (overlapping) as one word.
+            let head = u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes"));
+            let tail = u32::from_le_bytes(bytes[n - 4..].try_into().expect("4 bytes"));
+            bad_bytes(head as u64 | (tail as u64) << 32)
+        }
+        8..=16 => bad_bytes(word(0)) | bad_bytes(word(n - 8)),
+        17..=24 => bad_bytes(word(0)) | bad_bytes(word(8)) | bad_bytes(word(n - 8)),
+        _ => {
+            let mut chunks = bytes.chunks_exact(8);
+            let mut bad = 0;
+            for chunk in &mut chunks {
+                bad |= bad_bytes(u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
+            }
+            // The last eight bytes, overlapping the last whole chunk.
+            bad | bad_bytes(word(n - 8))
+        }
+    };
+    bad == 0
 }
 
-/// Whether all eight bytes of `x` are in 0x21..=0x7e (SWAR: the classic
-/// "has byte less than" and "has zero byte" tests, exact as a whole).
-#[inline]
-fn word_is_plain_ascii(x: u64) -> bool {
+/// Nonzero unless all eight bytes of `x` are in 0x21..=0x7e (SWAR). While
+/// every byte is below 0x80, adding 0x01 sets a byte's high bit exactly when
+/// it is >= 0x7f and adding 0x5f exactly when it is >= 0x21, with no carry
+/// between bytes; a byte >= 0x80 (whose carry could spoil its neighbours)
+/// is caught by its own high bit.
+#[inline(always)]
+fn bad_bytes(x: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    // Any byte >= 0x80.
-    let mut bad = x & HIGH;
-    // Any byte < 0x21 (exact when no byte has its high bit set; one that has is bad anyway).
-    bad |= x.wrapping_sub(ONES * 0x21) & !x & HIGH;
-    // Any byte == 0x7f: a zero byte in x ^ 0x7f7f...
-    let y = x ^ (ONES * 0x7f);
-    bad |= y.wrapping_sub(ONES) & !y & HIGH;
-    bad == 0
+    (x | x.wrapping_add(ONES) | !x.wrapping_add(ONES * 0x5f)) & HIGH
 }
 
 /// serde's non-human-readable `SocketAddr`: tag 0 = V4 (4 octets, port), tag 1 = V6 (16 octets, port).
@@ -387,23 +439,65 @@ impl Decode for SocketAddr {
 }
 
 impl Encode for Metadata {
+    #[inline]
     fn encoded_len(&self) -> usize {
-        varint_len(self.len() as u64) + self.iter().map(|(k, v)| bytes_len(k.as_bytes()) + bytes_len(v)).sum::<usize>()
+        varint_len(self.len() as u64) + self.encoded_entries().len()
     }
+    #[inline]
     fn encode(&self, out: &mut Writer<'_>) {
         put_varint(out, self.len() as u64);
-        for (key, value) in self.iter() {
-            put_bytes(out, key.as_bytes());
-            put_bytes(out, value);
-        }
+        out.put_slice(self.encoded_entries());
     }
 }
 
 impl Decode for Metadata {
     fn decode(r: &mut Reader<'_>) -> Result<Self, BodyError> {
         let len = r.len()?;
+        if len == 0 {
+            return Ok(Metadata::new());
+        }
+        // Fast path: keys strictly increasing with minimal varints (what every
+        // encoder writes) are taken as they are, checked entry by entry in
+        // the order `Metadata::insert` checks them.
+        let start = r.buf;
+        let (mut prev, mut size, mut canonical_len) = ("", 0, 0);
+        for count in 0..len {
+            let key = r.str()?;
+            let value = r.bytes()?;
+            if count > 0 && key <= prev {
+                // Unsorted or repeated keys: build the map as inserting them in turn would.
+                r.buf = start;
+                return Metadata::decode_by_insert(r, len);
+            }
+            if key.is_empty() || key.len() > MAX_METADATA_KEY_LEN {
+                return Err(BodyError::Metadata(MetadataError::BadKey(key.to_owned())));
+            }
+            size += key.len() + value.len();
+            if size > MAX_METADATA_BYTES {
+                return Err(BodyError::Metadata(MetadataError::TooLarge(size)));
+            }
+            if count >= MAX_METADATA_ENTRIES {
+                return Err(BodyError::Metadata(MetadataError::TooManyEntries));
+            }
+            canonical_len += bytes_len(key.as_bytes()) + bytes_len(value);
+            prev = key;
+        }
+        let used = &start[..start.len() - r.buf.len()];
+        if used.len() != canonical_len {
+            // A length written with a longer varint than needed: re-encode.
+            r.buf = start;
+            return Metadata::decode_by_insert(r, len);
+        }
+        Ok(Metadata::from_encoded(len, used))
+    }
+}
+
+impl Metadata {
+    /// The general decoder: `len` entries inserted one by one, so repeated
+    /// keys overwrite and the bounds are checked as they arrive.
+    #[cold]
+    fn decode_by_insert(r: &mut Reader<'_>, len: usize) -> Result<Self, BodyError> {
         let mut meta = Metadata::new();
-        // No preallocation: the bounds are checked entry by entry as they arrive.
         for _ in 0..len {
             let key = r.str()?;
             let value = r.bytes()?;
@@ -551,10 +645,12 @@ enum_codec!(Message {
     7 => PushPullResponse(p)
 });
 
+#[inline]
 fn updates_len<U: Encode>(updates: &[U]) -> usize {
     varint_len(updates.len() as u64) + updates.iter().map(Encode::encoded_len).sum::<usize>()
 }
 
+#[inline]
 fn put_updates<U: Encode>(updates: &[U], out: &mut Writer<'_>) {
     put_varint(out, updates.len() as u64);
     for update in updates {
@@ -563,9 +659,11 @@ fn put_updates<U: Encode>(updates: &[U], out: &mut Writer<'_>) {
 }
 
 impl Encode for Packet {
+    #[inline]
     fn encoded_len(&self) -> usize {
         self.message.encoded_len() + updates_len(&self.updates)
     }
+    #[inline]
     fn encode(&self, out: &mut Writer<'_>) {
         self.message.encode(out);
         put_updates(&self.updates, out);
@@ -573,25 +671,40 @@ impl Encode for Packet {
 }
 
 impl Encode for PacketRef<'_> {
+    #[inline]
     fn encoded_len(&self) -> usize {
         self.message.encoded_len() + updates_len(self.updates)
     }
+    #[inline]
     fn encode(&self, out: &mut Writer<'_>) {
         self.message.encode(out);
         put_updates(self.updates, out);
     }
 }
 
-impl Decode for Packet {
-    fn decode(r: &mut Reader<'_>) -> Result<Self, BodyError> {
-        let message = Message::decode(r)?;
-        let count = r.len()?;
-        let mut updates = Vec::with_capacity(r.capacity(count, MIN_UPDATE_LEN));
-        for _ in 0..count {
-            updates.push(Update::decode(r)?);
-        }
-        Ok(Packet { message, updates })
+/// Reads a packet's update list (after its message) into `updates`, which
+/// the caller has emptied; a reused list keeps its capacity.
+#[inline(always)]
+pub(crate) fn decode_updates(r: &mut Reader<'_>, updates: &mut Vec<Update>) -> Result<(), BodyError> {
+    // Most datagrams (acks, most pings) carry none: a zero count is one byte.
+    if let Some((0, rest)) = r.buf.split_first() {
+        r.buf = rest;
+        return Ok(());
     }
+    decode_update_list(r, updates)
+}
+
+#[inline]
+fn decode_update_list(r: &mut Reader<'_>, updates: &mut Vec<Update>) -> Result<(), BodyError> {
+    let count = r.len()?;
+    if count == 0 {
+        return Ok(());
+    }
+    updates.reserve(r.capacity(count, MIN_UPDATE_LEN));
+    for _ in 0..count {
+        updates.push(Update::decode(r)?);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -30,7 +30,8 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use serde::Serialize;
 
-use crate::body::{varint_len, Decode, Encode, Reader, Writer};
+use crate::body::{decode_updates, varint_len, BodyError, Decode, Encode, Reader, Writer};
+use crate::crc::frame_crc;
 use crate::crypto::{Keyring, ENCRYPTION_OVERHEAD, NONCE_LEN};
 use crate::error::{ConfigError, DecodeError, EncodeError};
 use crate::message::{Message, Packet, PacketRef, Update};
@@ -115,6 +116,9 @@ impl fmt::Debug for ClusterLabel {
 #[derive(Clone)]
 pub struct FrameCodec {
     label: ClusterLabel,
+    /// The label as a little-endian word and the mask of its bytes, when it
+    /// has at most 8 bytes: the usual label is checked in one compare.
+    label_word: Option<(u64, u64)>,
     keyring: Option<Arc<Keyring>>,
     accept_plaintext: bool,
     max_frame_len: usize,
@@ -134,7 +138,13 @@ impl fmt::Debug for FrameCodec {
 impl FrameCodec {
     /// A plaintext codec for datagrams (frames up to [`MAX_DATAGRAM`] bytes).
     pub fn new(label: ClusterLabel) -> Self {
-        Self { label, keyring: None, accept_plaintext: true, max_frame_len: MAX_DATAGRAM }
+        let label_word = (label.0.len() <= 8).then(|| {
+            let mut word = [0u8; 8];
+            word[..label.0.len()].copy_from_slice(&label.0);
+            let mask = u64::MAX.checked_shr(64 - 8 * label.0.len() as u32).unwrap_or(0);
+            (u64::from_le_bytes(word), mask)
+        });
+        Self { label, label_word, keyring: None, accept_plaintext: true, max_frame_len: MAX_DATAGRAM }
     }
 
     /// Seals every frame with the keyring's primary key and, from now on,
@@ -245,7 +255,7 @@ impl FrameCodec {
                 return Err(EncodeError::Encrypt);
             }
         }
-        let crc = frame_crc(&frame[..len_at + 4], &frame[payload_at..]);
+        let crc = frame_crc(frame, len_at + 4);
         frame[len_at + 4..payload_at].copy_from_slice(&crc.to_le_bytes());
         Ok(total)
     }
@@ -257,49 +267,83 @@ impl FrameCodec {
 
     /// As [`FrameCodec::decode`], reusing `scratch` for decryption so a hot
     /// receive loop does not allocate a buffer per frame.
+    #[inline]
     pub fn decode_with_scratch(&self, frame: &[u8], scratch: &mut Vec<u8>) -> Result<Packet, DecodeError> {
-        let decoded = self.decode_inner(frame, scratch);
-        if let Err(error) = &decoded {
-            tracing::debug!(%error, len = frame.len(), "frame refused");
+        // Each step hands back small values; the packet is assembled once, in
+        // the return slot, instead of being moved out of nested `Result`s.
+        let body = self.open(frame, scratch).map_err(|error| refused(error, frame.len()))?;
+        let mut reader = Reader::new(body);
+        let message = Message::decode(&mut reader).map_err(|error| malformed(error, frame.len()))?;
+        let mut updates = Vec::new();
+        decode_updates(&mut reader, &mut updates).map_err(|error| malformed(error, frame.len()))?;
+        if reader.remaining() != 0 {
+            return Err(refused(DecodeError::TrailingBytes(reader.remaining()), frame.len()));
         }
-        decoded
+        Ok(Packet { message, updates })
     }
 
-    fn decode_inner(&self, frame: &[u8], scratch: &mut Vec<u8>) -> Result<Packet, DecodeError> {
+    /// As [`FrameCodec::decode_with_scratch`], but into an existing packet:
+    /// its update list keeps its capacity, so a receive loop that reuses one
+    /// `Packet` does not allocate per compound frame. On error `packet` holds
+    /// some valid but unspecified content.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use gossamer_wire::*;
+    ///
+    /// let codec = FrameCodec::new(ClusterLabel::new("prod").unwrap());
+    /// let sent = Packet::new(Message::Ack(Ack { seq: 7, from: "a@127.0.0.1".parse().unwrap() }));
+    /// let mut buf = BytesMut::new();
+    /// codec.encode(&sent, &mut buf).unwrap();
+    ///
+    /// let (mut received, mut scratch) = (Packet::new(Message::Gossip), Vec::new());
+    /// codec.decode_into(&buf, &mut scratch, &mut received).unwrap();
+    /// assert_eq!(received, sent);
+    /// ```
+    #[inline]
+    pub fn decode_into(&self, frame: &[u8], scratch: &mut Vec<u8>, packet: &mut Packet) -> Result<(), DecodeError> {
+        let body = self.open(frame, scratch).map_err(|error| refused(error, frame.len()))?;
+        let mut reader = Reader::new(body);
+        packet.message = Message::decode(&mut reader).map_err(|error| malformed(error, frame.len()))?;
+        packet.updates.clear();
+        decode_updates(&mut reader, &mut packet.updates).map_err(|error| malformed(error, frame.len()))?;
+        if reader.remaining() != 0 {
+            return Err(refused(DecodeError::TrailingBytes(reader.remaining()), frame.len()));
+        }
+        Ok(())
+    }
+
+    /// Checks the header and the checksum and, if sealed, decrypts into
+    /// `scratch`; returns the body.
+    fn open<'f>(&self, frame: &'f [u8], scratch: &'f mut Vec<u8>) -> Result<&'f [u8], DecodeError> {
         let header = self.check_header(frame)?;
         let actual = frame.len() - header.payload_at;
         if actual != header.payload_len {
             return Err(DecodeError::LengthMismatch { declared: header.payload_len, actual });
         }
-        let payload = &frame[header.payload_at..];
-        let expected = u32::from_le_bytes(frame[header.payload_at - 4..header.payload_at].try_into().expect("4 bytes"));
-        let actual = frame_crc(&frame[..header.payload_at - 4], payload);
+        let crc_at = header.payload_at - 4;
+        let (head, payload) = frame.split_at(header.payload_at);
+        let expected = u32::from_le_bytes(head[crc_at..].try_into().expect("4 bytes"));
+        let actual = frame_crc(frame, crc_at);
         if expected != actual {
             return Err(DecodeError::Checksum { expected, actual });
         }
-        let body = if header.encrypted {
-            let keyring = self.keyring.as_ref().ok_or(DecodeError::EncryptedButNoKey)?;
-            if payload.len() < ENCRYPTION_OVERHEAD {
-                return Err(DecodeError::Malformed(format!(
-                    "encrypted payload of {} bytes is shorter than nonce and tag ({ENCRYPTION_OVERHEAD})",
-                    payload.len()
-                )));
-            }
-            let aad = &frame[..header.payload_at - 8];
-            keyring.open(aad, payload, scratch).map_err(|()| DecodeError::WrongKey)?;
-            &scratch[..]
-        } else {
+        if !header.encrypted {
             if !self.accept_plaintext {
                 return Err(DecodeError::NotEncrypted);
             }
-            payload
-        };
-        let mut reader = Reader::new(body);
-        let packet = Packet::decode(&mut reader).map_err(|e| DecodeError::Malformed(e.to_string()))?;
-        if reader.remaining() != 0 {
-            return Err(DecodeError::TrailingBytes(reader.remaining()));
+            return Ok(payload);
         }
-        Ok(packet)
+        let keyring = self.keyring.as_ref().ok_or(DecodeError::EncryptedButNoKey)?;
+        if payload.len() < ENCRYPTION_OVERHEAD {
+            return Err(DecodeError::Malformed(format!(
+                "encrypted payload of {} bytes is shorter than nonce and tag ({ENCRYPTION_OVERHEAD})",
+                payload.len()
+            )));
+        }
+        let aad = &frame[..crc_at - 4];
+        keyring.open(aad, payload, scratch).map_err(|()| DecodeError::WrongKey)?;
+        Ok(&scratch[..])
     }
 
     /// For streams: given the first bytes of a frame, the frame's total
@@ -316,7 +360,39 @@ impl FrameCodec {
     /// Checks the header field by field, each as soon as its bytes are
     /// present, so even a short prefix names the first thing wrong (a stream
     /// reader learns of a foreign or newer peer from its first bytes).
+    #[inline]
     fn check_header(&self, frame: &[u8]) -> Result<Header, DecodeError> {
+        // Fast path: a whole, well-formed header of this cluster, as nearly
+        // every frame has; anything else is re-checked field by field below.
+        let label = self.label.0.as_slice();
+        let len_at = 5 + label.len();
+        if let Some(head) = frame.get(..len_at + 8) {
+            // Magic, version, flags (known bits only) and label length, as one word and a byte.
+            let fixed = u32::from_le_bytes(head[..4].try_into().expect("4 bytes"));
+            let expected = u32::from_le_bytes([MAGIC[0], MAGIC[1], PROTOCOL_VERSION, KNOWN_FLAGS]);
+            let fixed_ok = fixed & !expected & 0xff00_0000 == 0
+                && fixed & 0x00ff_ffff == expected & 0x00ff_ffff
+                && head[4] as usize == label.len();
+            let label_ok = match self.label_word {
+                // head has len_at + 8 >= 13 bytes, so 8 bytes from offset 5 are there.
+                Some((word, mask)) => {
+                    let found = u64::from_le_bytes(head[5..13].try_into().expect("8 bytes"));
+                    (found ^ word) & mask == 0
+                }
+                None => &head[5..len_at] == label,
+            };
+            let payload_len = u32::from_le_bytes(head[len_at..len_at + 4].try_into().expect("4 bytes"));
+            let payload_at = len_at + 8;
+            if fixed_ok && label_ok && payload_at as u64 + payload_len as u64 <= self.max_frame_len as u64 {
+                let encrypted = head[3] & FLAG_ENCRYPTED != 0;
+                return Ok(Header { payload_at, payload_len: payload_len as usize, encrypted });
+            }
+        }
+        self.check_header_in_order(frame)
+    }
+
+    #[cold]
+    fn check_header_in_order(&self, frame: &[u8]) -> Result<Header, DecodeError> {
         if frame.len() >= 2 && frame[..2] != MAGIC {
             return Err(DecodeError::BadMagic { found: [frame[0], frame[1]] });
         }
@@ -382,17 +458,24 @@ impl FrameCodec {
     }
 }
 
+/// Logs why a frame was refused (off the hot path) and passes the error on.
+#[cold]
+#[inline(never)]
+fn refused(error: DecodeError, len: usize) -> DecodeError {
+    tracing::debug!(%error, len, "frame refused");
+    error
+}
+
+#[cold]
+#[inline(never)]
+fn malformed(error: BodyError, len: usize) -> DecodeError {
+    refused(DecodeError::Malformed(error.to_string()), len)
+}
+
 struct Header {
     payload_at: usize,
     payload_len: usize,
     encrypted: bool,
-}
-
-fn frame_crc(header: &[u8], payload: &[u8]) -> u32 {
-    let mut hasher = crc32fast::Hasher::new();
-    hasher.update(header);
-    hasher.update(payload);
-    hasher.finalize()
 }
 
 /// Bytes `value` takes in a frame body.

@@ -69,6 +69,7 @@ impl NodeName {
     }
 
     /// Wraps a name the caller has already validated.
+    #[inline(always)]
     pub(crate) fn from_checked(name: &str) -> Self {
         debug_assert!(Self::validate(name).is_ok());
         Self(CompactString::new(name))

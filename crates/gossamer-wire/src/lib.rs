@@ -30,6 +30,7 @@
 
 mod body;
 mod bounded;
+mod crc;
 mod crypto;
 mod error;
 mod frame;

@@ -167,6 +167,7 @@ pub enum Update {
 impl Update {
     /// Bytes this update takes in a frame body: what [`crate::encoded_len`]
     /// returns, computed without serializing (for packing loops).
+    #[inline]
     pub fn encoded_len(&self) -> usize {
         crate::body::Encode::encoded_len(self)
     }
@@ -226,6 +227,7 @@ pub struct Packet {
 impl Message {
     /// Bytes this message takes in a frame body: what [`crate::encoded_len`]
     /// returns, computed without serializing.
+    #[inline]
     pub fn encoded_len(&self) -> usize {
         crate::body::Encode::encoded_len(self)
     }
@@ -235,11 +237,13 @@ impl Packet {
     /// Bytes this packet takes as a frame body (the frame adds
     /// [`crate::FrameCodec::overhead`]): what [`crate::encoded_len`] returns,
     /// computed without serializing.
+    #[inline]
     pub fn encoded_len(&self) -> usize {
         crate::body::Encode::encoded_len(self)
     }
 
     /// A packet with no piggybacked updates.
+    #[inline]
     pub fn new(message: Message) -> Self {
         Self { message, updates: Vec::new() }
     }

@@ -2,12 +2,12 @@
 //! service port...). Bounded because it rides in `Alive` updates, which must
 //! fit into one datagram beside other gossip.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use compact_str::CompactString;
 use serde::de::{MapAccess, Visitor};
 
+use crate::body::Reader;
 use crate::bounded::OwnedBytes;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -35,6 +35,11 @@ pub enum MetadataError {
 /// A bounded map of string keys to byte values, kept sorted so that its
 /// encoding (and [`Metadata::digest`]) is the same on every node.
 ///
+/// Stored as its own wire encoding (the entries in key order, each key and
+/// value with its length): decoding an `Alive` copies the entries in one
+/// allocation and encoding copies them back, with no per-entry node or
+/// buffer. Lookups scan at most [`MAX_METADATA_ENTRIES`] entries.
+///
 /// ```
 /// use gossamer_wire::Metadata;
 /// let mut meta = Metadata::new();
@@ -44,7 +49,11 @@ pub enum MetadataError {
 /// ```
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct Metadata {
-    entries: BTreeMap<CompactString, Vec<u8>>,
+    /// Number of entries (at most [`MAX_METADATA_ENTRIES`]).
+    count: u8,
+    /// The entries in strictly increasing key order, in the body encoding
+    /// with minimal varints, so equal maps have equal bytes. Keys are UTF-8.
+    encoded: Vec<u8>,
 }
 
 impl Metadata {
@@ -60,53 +69,68 @@ impl Metadata {
         if key.is_empty() || key.len() > MAX_METADATA_KEY_LEN {
             return Err(MetadataError::BadKey(key.to_owned()));
         }
-        let old = self.entries.get(key).map_or(0, |v| key.len() + v.len());
+        let existing = self.get(key);
+        let old = existing.map_or(0, |v| key.len() + v.len());
         let size = self.byte_size() - old + key.len() + value.len();
         if size > MAX_METADATA_BYTES {
             return Err(MetadataError::TooLarge(size));
         }
-        if !self.entries.contains_key(key) && self.entries.len() >= MAX_METADATA_ENTRIES {
+        if existing.is_none() && self.len() >= MAX_METADATA_ENTRIES {
             return Err(MetadataError::TooManyEntries);
         }
-        self.entries.insert(CompactString::new(key), value);
+        let mut entries: Vec<(&str, &[u8])> = self.iter().filter(|(k, _)| *k != key).collect();
+        let at = entries.partition_point(|(k, _)| *k < key);
+        entries.insert(at, (key, &value));
+        let rebuilt = Self::from_sorted(&entries);
+        *self = rebuilt;
         Ok(())
     }
 
     /// Removes `key`, returning its value.
     pub fn remove(&mut self, key: &str) -> Option<Vec<u8>> {
-        self.entries.remove(key)
+        let value = self.get(key)?.to_vec();
+        let entries: Vec<(&str, &[u8])> = self.iter().filter(|(k, _)| *k != key).collect();
+        let rebuilt = Self::from_sorted(&entries);
+        *self = rebuilt;
+        Some(value)
     }
 
     /// The value of `key`.
     pub fn get(&self, key: &str) -> Option<&[u8]> {
-        self.entries.get(key).map(Vec::as_slice)
+        self.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
 
     /// Entries in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.entries.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
+        let mut reader = Reader::new(&self.encoded);
+        (0..self.count).map_while(move |_| {
+            // Never fails: the bytes were written (or checked) by this type.
+            let key = reader.str().ok()?;
+            let value = reader.bytes().ok()?;
+            Some((key, value))
+        })
     }
 
     /// Number of entries.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.count as usize
     }
 
     /// True when there are no entries.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.count == 0
     }
 
     /// Bytes taken by keys and values (what [`MAX_METADATA_BYTES`] bounds).
     pub fn byte_size(&self) -> usize {
-        self.entries.iter().map(|(k, v)| k.len() + v.len()).sum()
+        self.iter().map(|(k, v)| k.len() + v.len()).sum()
     }
 
     /// A stable 32-bit digest, the same on every node for the same entries;
     /// multicast heartbeats carry it so a listener can tell when to re-fetch.
     pub fn digest(&self) -> u32 {
         let mut hasher = crc32fast::Hasher::new();
-        for (k, v) in &self.entries {
+        for (k, v) in self.iter() {
             hasher.update(&(k.len() as u32).to_le_bytes());
             hasher.update(k.as_bytes());
             hasher.update(&(v.len() as u32).to_le_bytes());
@@ -114,11 +138,47 @@ impl Metadata {
         }
         hasher.finalize()
     }
+
+    /// Entries already sorted by key, unique and within every bound.
+    fn from_sorted(entries: &[(&str, &[u8])]) -> Self {
+        debug_assert!(entries.windows(2).all(|w| w[0].0 < w[1].0) && entries.len() <= MAX_METADATA_ENTRIES);
+        let mut encoded = Vec::with_capacity(entries.iter().map(|(k, v)| k.len() + v.len() + 6).sum());
+        for (key, value) in entries {
+            push_bytes(&mut encoded, key.as_bytes());
+            push_bytes(&mut encoded, value);
+        }
+        Self { count: entries.len() as u8, encoded }
+    }
+
+    /// The entries as the body encoding writes them (after their count).
+    pub(crate) fn encoded_entries(&self) -> &[u8] {
+        &self.encoded
+    }
+
+    /// Takes `count` entries already in the stored form: strictly increasing
+    /// keys of valid UTF-8, minimal varints, every bound respected.
+    pub(crate) fn from_encoded(count: usize, encoded: &[u8]) -> Self {
+        debug_assert!(count <= MAX_METADATA_ENTRIES);
+        Self { count: count as u8, encoded: encoded.to_vec() }
+    }
+}
+
+/// Appends a length-prefixed byte string in the body encoding (bincode's
+/// varint; metadata lengths stay far below 2^16).
+fn push_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    let len = bytes.len();
+    if len <= 250 {
+        out.push(len as u8);
+    } else {
+        out.push(251);
+        out.extend_from_slice(&(len as u16).to_le_bytes());
+    }
+    out.extend_from_slice(bytes);
 }
 
 impl fmt::Debug for Metadata {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map().entries(self.entries.iter().map(|(k, v)| (k.as_str(), String::from_utf8_lossy(v)))).finish()
+        f.debug_map().entries(self.iter().map(|(k, v)| (k, String::from_utf8_lossy(v)))).finish()
     }
 }
 
@@ -132,7 +192,13 @@ impl Serialize for ByteValue<'_> {
 
 impl Serialize for Metadata {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_map(self.entries.iter().map(|(k, v)| (k.as_str(), ByteValue(v))))
+        use serde::ser::SerializeMap;
+        // The length up front: bincode needs it, and `iter` cannot promise it in its size hint.
+        let mut map = serializer.serialize_map(Some(self.len()))?;
+        for (key, value) in self.iter() {
+            map.serialize_entry(key, &ByteValue(value))?;
+        }
+        map.end()
     }
 }
 

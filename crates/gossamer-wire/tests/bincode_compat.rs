@@ -88,3 +88,48 @@ fn varint_boundaries_match() {
         assert_eq!(codec.decode(&encode(&codec, &packet)).unwrap(), packet);
     }
 }
+
+/// Metadata as a peer might send it: keys out of order, repeated, or with
+/// longer length varints than needed. bincode decides what it means (the
+/// serde path inserts entry by entry); ours must agree, and the result must
+/// equal (and re-encode like) the same map built by `insert`.
+#[test]
+fn unusual_metadata_encodings_decode_like_bincode() {
+    let codec = plain_codec(ClusterLabel::new("prod").unwrap());
+    // Gossip, one Alive update for "a@h" at 127.0.0.1:1, incarnation 1, then the metadata.
+    let alive = [vec![4, 1, 0], varint(3), b"a@h".to_vec(), vec![0, 127, 0, 0, 1, 1, 1]].concat();
+    let entry = |key: &[u8], value: &[u8]| {
+        [varint(key.len() as u64), key.to_vec(), varint(value.len() as u64), value.to_vec()].concat()
+    };
+    let long_len = |bytes: &[u8]| [vec![251], (bytes.len() as u16).to_le_bytes().to_vec(), bytes.to_vec()].concat();
+    let cases: Vec<(&str, bool, u64, Vec<u8>)> = vec![
+        ("sorted", true, 2, [entry(b"a", b"1"), entry(b"b", b"2")].concat()),
+        ("unsorted", true, 2, [entry(b"b", b"2"), entry(b"a", b"1")].concat()),
+        ("repeated key", true, 3, [entry(b"a", b"1"), entry(b"b", b"2"), entry(b"a", b"3")].concat()),
+        ("long key varint", true, 1, [long_len(b"zone"), varint(2), b"eu".to_vec()].concat()),
+        ("long value varint", true, 2, [entry(b"a", b"1"), varint(1), b"b".to_vec(), long_len(b"xy")].concat()),
+        ("empty key", false, 1, entry(b"", b"v")),
+        ("empty key later", false, 2, [entry(b"a", b"1"), entry(b"", b"v")].concat()),
+        ("too large", false, 2, [entry(b"a", &[7; 300]), entry(b"b", &[7; 300])].concat()),
+        ("too large, then fixed", true, 2, [entry(b"a", &[7; 300]), entry(b"a", &[7; 3])].concat()),
+        ("too many", false, 33, (0..33u8).flat_map(|i| entry(&[b'a' + i / 26, b'a' + i % 26], b"")).collect()),
+        ("not UTF-8", false, 1, entry(&[0xff], b"v")),
+        ("truncated", false, 2, entry(b"a", b"1")),
+    ];
+    for (what, valid, count, entries) in cases {
+        let body = [alive.clone(), varint(count), entries].concat();
+        let ours = codec.decode(&frame_around(b"prod", 0, &body)).ok();
+        let theirs = bincode_decode(&body);
+        assert_eq!(ours, theirs, "{what}");
+        assert_eq!(ours.is_some(), valid, "{what}");
+        if let Some(packet) = ours {
+            let Update::Alive(alive) = &packet.updates[0] else { panic!("{what}: {packet:?}") };
+            let mut rebuilt = Metadata::new();
+            for (key, value) in alive.metadata.iter() {
+                rebuilt.insert(key, value.to_vec()).unwrap();
+            }
+            assert_eq!(alive.metadata, rebuilt, "{what}");
+            assert_eq!(body_of(&codec, &packet), bincode::serde::encode_to_vec(&packet, config()).unwrap(), "{what}");
+        }
+    }
+}
