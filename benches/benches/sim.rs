@@ -4,9 +4,9 @@
 //!
 //! The 1,000-node case always runs. The 10,000-node case (large.toml as
 //! shipped) runs only with `GOSSAMER_SIM_BENCH_10K=1`: with the current
-//! gossamer-core every node keeps about 0.5 KB per member it knows (member
-//! table plus queued `Alive` broadcasts), so 10,000 fully meshed nodes need
-//! about 50 GB, more than the 24 GiB this project's machines have.
+//! gossamer-core every node keeps 0.5-0.75 KB per member it knows (member
+//! table, indexes, gossip queue), so 10,000 fully meshed nodes need roughly
+//! 50 GB, more than the 24 GiB this project's machines have.
 
 use std::path::PathBuf;
 use std::time::Duration;

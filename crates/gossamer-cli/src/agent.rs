@@ -104,6 +104,11 @@ async fn serve(resolved: Resolved) -> Result<(), String> {
             tracing::info!(confirmed, "left on signal");
             "signal"
         }
+        _ = node.closed() => {
+            control_task.abort();
+            let _ = std::fs::remove_file(&path);
+            return Err("the node stopped unexpectedly".into());
+        }
     };
     control_task.abort();
     if let Some(d) = discovering {

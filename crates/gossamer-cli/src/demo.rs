@@ -148,7 +148,7 @@ impl Story {
         while Instant::now() < until {
             tokio::time::sleep(TICK.min(self.pause)).await;
             let view = cluster.view().await;
-            self.screen.show(cluster, &view, &format!("{step}: done"), &self.log);
+            self.screen.show(cluster, &view, step, &self.log);
         }
     }
 
@@ -165,7 +165,6 @@ impl Story {
             let view = cluster.view().await;
             self.screen.show(cluster, &view, step, &self.log);
             if done(&view) {
-                self.hold(cluster, step).await;
                 return Ok(());
             }
             if Instant::now() > limit {
@@ -229,6 +228,7 @@ async fn story(n: usize, duration: Duration, pause: Duration) -> Result<(), Stri
     };
     story.until(&cluster, "all nodes join", |v| all_alive(v, &names)).await?;
     story.say(format!("all {n} nodes see each other alive"));
+    story.hold(&cluster, "all nodes joined").await;
 
     // 2. Kill one node abruptly: no leave, its sockets just close.
     let victim = n / 2;
@@ -258,6 +258,7 @@ async fn story(n: usize, duration: Duration, pause: Duration) -> Result<(), Stri
         })
         .await?;
     story.say(format!("{vname} is suspected"));
+    story.hold(&cluster, "suspected").await;
 
     // 4. Every survivor declares it dead.
     let survivors: Vec<usize> = (0..n).filter(|i| *i != victim).collect();
@@ -267,6 +268,7 @@ async fn story(n: usize, duration: Duration, pause: Duration) -> Result<(), Stri
         })
         .await?;
     story.say(format!("every survivor declares {vname} dead"));
+    story.hold(&cluster, "declared dead").await;
 
     // 5. Restart it on its old address; it rejoins and refutes its death.
     let addr = cluster.addrs[victim];
@@ -296,6 +298,7 @@ async fn story(n: usize, duration: Duration, pause: Duration) -> Result<(), Stri
         })
         .await?;
     story.say(format!("{vname} is back: alive everywhere with incarnation {new_inc} (was {old_inc})"));
+    story.hold(&cluster, "rejoined").await;
 
     let elapsed = start.elapsed();
     for node in cluster.nodes.iter().flatten() {

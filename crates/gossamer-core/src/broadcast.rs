@@ -90,6 +90,16 @@ impl BroadcastQueue {
         }
     }
 
+    /// Drops the pending update about `name`, if any (the member was
+    /// forgotten). Its bucket entries go stale and are purged lazily.
+    pub(crate) fn retire(&mut self, name: &NodeName) {
+        let Some(slot) = self.by_node.remove(name) else { return };
+        if self.items[slot as usize].take().is_some() {
+            self.live -= 1;
+        }
+        self.free.push(slot);
+    }
+
     fn enqueue(&mut self, transmits: u32, slot: u32, id: u64) {
         let t = transmits as usize;
         if self.buckets.len() <= t {
@@ -235,6 +245,26 @@ mod tests {
         q.select(1000, &mut keys);
         assert_eq!(keys.len(), 1);
         assert_eq!(q.get(&keys[0]).unwrap().incarnation(), 2);
+    }
+
+    #[test]
+    fn retired_update_is_never_sent_and_its_slot_reused() {
+        let mut q = BroadcastQueue::default();
+        q.push(leave("a", 1));
+        q.push(leave("b", 1));
+        q.retire(&"a".parse().unwrap());
+        q.retire(&"nobody".parse().unwrap());
+        assert_eq!(q.len(), 1);
+        assert_eq!(q.transmits(&"a".parse().unwrap()), None);
+        let mut keys = Vec::new();
+        q.select(1000, &mut keys);
+        let names: Vec<_> = keys.iter().map(|k| q.get(k).unwrap().node_name().to_string()).collect();
+        assert_eq!(names, ["b"]);
+        q.push(leave("c", 1));
+        q.select(1000, &mut keys);
+        let names: Vec<_> = keys.iter().map(|k| q.get(k).unwrap().node_name().to_string()).collect();
+        assert_eq!(names, ["c", "b"]);
+        assert_eq!(q.len(), 2);
     }
 
     #[test]

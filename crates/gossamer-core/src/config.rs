@@ -54,10 +54,17 @@ pub struct Config {
     /// cluster merges again on its own (10 s).
     pub reconnect_interval: Duration,
     /// Dead members are forgotten after this long (24 h); until then they
-    /// are retried by the reconnect timer.
+    /// are retried by the reconnect timer. This is autoclean (EMQX's
+    /// `cluster.autoclean`; `gossamer-heal` sets it from its own
+    /// `autoclean` setting): each forgotten member is reported as
+    /// [`Signal::MemberRemoved`](crate::Signal::MemberRemoved). Zero keeps
+    /// dead members forever; otherwise at least `reconnect_interval`. Checked
+    /// on the reconnect timer, so a member goes up to one (scaled)
+    /// `reconnect_interval` late.
     pub dead_retention: Duration,
     /// Members that left are forgotten after this long (1 h). Kept for a
-    /// while so stale `Alive` gossip cannot resurrect them.
+    /// while so stale `Alive` gossip cannot resurrect them. Zero keeps them
+    /// forever.
     pub left_retention: Duration,
     /// Most indirect probes this node relays at once for others (1024):
     /// bounds memory under a ping-req flood.
@@ -170,11 +177,8 @@ impl Config {
             return Err(ConfigError::new("awareness_max_multiplier", "must be within 1..=64"));
         }
         period("reconnect_interval", self.reconnect_interval)?;
-        if self.dead_retention < self.reconnect_interval {
-            return Err(ConfigError::new("dead_retention", "must be at least reconnect_interval"));
-        }
-        if self.left_retention.is_zero() {
-            return Err(ConfigError::new("left_retention", "must be greater than zero"));
+        if !self.dead_retention.is_zero() && self.dead_retention < self.reconnect_interval {
+            return Err(ConfigError::new("dead_retention", "must be zero (never) or at least reconnect_interval"));
         }
         if self.max_relays == 0 || self.max_relays > 1 << 20 {
             return Err(ConfigError::new("max_relays", "must be within 1..=1048576"));
@@ -208,6 +212,8 @@ mod tests {
         for config in [Config::lan(), Config::wan(), Config::local(), Config::default()] {
             config.validate().unwrap();
         }
+        let never = Config { dead_retention: Duration::ZERO, left_retention: Duration::ZERO, ..Config::lan() };
+        never.validate().expect("zero retention means never forget");
         let lan = Config::lan();
         assert_eq!(lan.probe_timeout, Duration::from_millis(500));
         assert_eq!(lan.indirect_checks, 3);
@@ -229,6 +235,7 @@ mod tests {
             ("gossip_interval", |c| c.gossip_interval = Duration::from_secs(7200)),
             ("awareness_max_multiplier", |c| c.awareness_max_multiplier = 0),
             ("reconnect_interval", |c| c.reconnect_interval = Duration::ZERO),
+            ("dead_retention", |c| c.dead_retention = Duration::from_secs(1)),
             ("max_relays", |c| c.max_relays = 0),
         ];
         for (field, mutate) in cases {

@@ -39,8 +39,13 @@
 //! (probing, relaying, suspicion expiry), `suspicion` (Lifeguard's dynamic
 //! timeouts), `awareness` (Lifeguard's local health), `rules` (precedence
 //! of updates), `broadcast` (the dissemination queue), `pushpull`
-//! (anti-entropy and reconnection), `timer`, `event`, `metrics`, and
-//! `swim` which wires them.
+//! (anti-entropy and reconnection), `timer`, `event`, `signal` (the
+//! opt-in feed for the heal layer), `metrics`, and `swim` which wires them.
+//!
+//! Layers above SWIM that need more than membership events (partition
+//! detection in `gossamer-heal`) turn on [`Swim::set_signals`] and drain
+//! [`Swim::poll_signal`]: remote views that disagree with ours and who sent
+//! them, refutations, every confirmer of a death, members forgotten.
 
 #![deny(missing_docs)]
 
@@ -54,6 +59,7 @@ mod metrics;
 mod probe;
 mod pushpull;
 mod rules;
+mod signal;
 mod suspicion;
 mod swim;
 mod timer;
@@ -64,6 +70,7 @@ pub use config::{Config, ConfigError};
 pub use event::{Event, Output};
 pub use member::{Death, Member};
 pub use metrics::Metrics;
+pub use signal::{RefutedClaim, Signal};
 pub use swim::Swim;
 pub use timer::Timer;
 

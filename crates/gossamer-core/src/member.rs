@@ -26,14 +26,39 @@ pub struct Member {
 }
 
 /// Who declared a member dead, and when (this node's clock). Kept for the
-/// heal layer, which tells a partition from a crash by who saw the death.
+/// heal layer, which tells a partition from a crash by who saw the death:
+/// a crash is usually confirmed by one prober, a cut by many members of
+/// the side that lost sight of the member.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Death {
     /// When this node learned of (or decided) the death.
     pub at: Time,
-    /// The member whose `Confirm` it was (this node's own name when its
-    /// own suspicion timed out).
+    /// The member whose `Confirm` made it dead here (this node's own name
+    /// when its own suspicion timed out); also `confirmers[0]`.
     pub by: NodeName,
+    /// Every distinct member whose `Confirm` of this death (same or newer
+    /// incarnation) this node heard, in arrival order, `by` first; at most
+    /// [`Death::MAX_CONFIRMERS`].
+    pub confirmers: Vec<NodeName>,
+}
+
+impl Death {
+    /// Most confirmers recorded per death: enough to tell one prober from a
+    /// whole side, bounded so a dead member costs a few hundred bytes at most.
+    pub const MAX_CONFIRMERS: usize = 16;
+
+    pub(crate) fn new(at: Time, by: NodeName) -> Self {
+        Self { at, confirmers: vec![by.clone()], by }
+    }
+
+    /// Records `by` as a confirmer; true if it is new and there was room.
+    pub(crate) fn add_confirmer(&mut self, by: &NodeName) -> bool {
+        if self.confirmers.len() >= Self::MAX_CONFIRMERS || self.confirmers.contains(by) {
+            return false;
+        }
+        self.confirmers.push(by.clone());
+        true
+    }
 }
 
 /// One slot's content.

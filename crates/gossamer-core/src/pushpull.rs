@@ -3,8 +3,26 @@
 //! member that answers a ping (and with the seeds while alone), so that a
 //! partitioned cluster finds itself again — memberlist forgets dead members
 //! and stays split.
+//!
+//! ## Convention: the sender comes first
+//!
+//! The wire `PushPull` names no sender, and the source of a stream (an
+//! ephemeral TCP port) does not identify one either. So every member list
+//! this core sends, request or response, starts with the sender's own
+//! state; the rest follows in slot order. A receiver may take
+//! `members[0]` as the sender ([`Signal::RemoteView`] does). The wire
+//! format is unchanged: older receivers simply see a list in another order.
+//!
+//! ## Retention
+//!
+//! The reconnect timer also forgets members dead for
+//! [`Config::dead_retention`](crate::Config::dead_retention) or left for
+//! [`Config::left_retention`](crate::Config::left_retention) (zero: never),
+//! with a [`Signal::MemberRemoved`] each; this is the heal layer's
+//! autoclean.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bytes::BytesMut;
 use gossamer_wire::{
@@ -12,22 +30,24 @@ use gossamer_wire::{
 };
 use rand_core::RngCore;
 
+use crate::signal::{RefutedClaim, Signal};
 use crate::swim::Swim;
 use crate::Time;
 
 impl<R: RngCore> Swim<R> {
-    /// This node's whole view, as a stream frame.
+    /// This node's whole view, as a stream frame: this node first (see the
+    /// module docs), then the others in slot order.
     fn encode_state(&mut self, join: bool, response: bool) -> Option<bytes::Bytes> {
-        let members = self
-            .members
-            .iter()
-            .map(|(_, e)| MemberState {
-                node: e.member.id.clone(),
-                incarnation: e.member.incarnation,
-                status: e.member.status,
-                metadata: e.member.metadata.clone(),
-            })
-            .collect();
+        let me = self.self_slot;
+        let state = |e: &crate::member::Entry| MemberState {
+            node: e.member.id.clone(),
+            incarnation: e.member.incarnation,
+            status: e.member.status,
+            metadata: e.member.metadata.clone(),
+        };
+        let mut members = Vec::with_capacity(self.members.len());
+        members.extend(self.members.get(me).map(state));
+        members.extend(self.members.iter().filter(|&(slot, _)| slot != me).map(|(_, e)| state(e)));
         let state = PushPull { join, members, app_state: Vec::new() };
         let message = if response { Message::PushPullResponse(state) } else { Message::PushPullRequest(state) };
         let mut out = BytesMut::new();
@@ -105,8 +125,13 @@ impl<R: RngCore> Swim<R> {
         true
     }
 
-    fn reap(&mut self, now: Time) {
+    /// Forgets members dead or left for longer than their retention (a
+    /// zero retention keeps them forever).
+    pub(crate) fn reap(&mut self, now: Time) {
         let (dead_for, left_for) = (self.config.dead_retention, self.config.left_retention);
+        let expired_after = |retention: std::time::Duration, since: Time| {
+            !retention.is_zero() && now.saturating_sub(since) >= retention
+        };
         let me = self.self_slot;
         let expired: Vec<_> = self
             .members
@@ -114,18 +139,15 @@ impl<R: RngCore> Swim<R> {
             .filter(|&(slot, e)| {
                 slot != me
                     && match e.member.status {
-                        MemberStatus::Dead => now.saturating_sub(e.changed()) >= dead_for,
-                        MemberStatus::Left => now.saturating_sub(e.changed()) >= left_for,
+                        MemberStatus::Dead => expired_after(dead_for, e.changed()),
+                        MemberStatus::Left => expired_after(left_for, e.changed()),
                         _ => false,
                     }
             })
             .map(|(slot, _)| slot)
             .collect();
         for slot in expired {
-            if let Some(entry) = self.members.remove(slot) {
-                self.suspicions.remove(&slot);
-                tracing::debug!(member = %entry.member.id, "forgotten after retention");
-            }
+            self.forget(now, slot, "retention over");
         }
     }
 
@@ -198,23 +220,78 @@ impl<R: RngCore> Swim<R> {
     /// Merges a remote view under the precedence rules. A remote "dead"
     /// only makes the member suspect here (as in memberlist): it then gets
     /// its chance to refute instead of being declared dead on hearsay.
+    /// With signals on, a view that disagrees with ours on who is dead is
+    /// first reported as [`Signal::RemoteView`] (see [`Swim::disagrees`]).
     fn merge(&mut self, now: Time, state: PushPull) {
-        let from = self.local.name.clone();
-        for remote in state.members {
-            let update = match remote.status {
-                MemberStatus::Alive => Update::Alive(Alive {
-                    node: remote.node,
-                    incarnation: remote.incarnation,
-                    metadata: remote.metadata,
-                }),
-                MemberStatus::Suspect | MemberStatus::Dead => Update::Suspect(Suspect {
-                    node: remote.node.name,
-                    incarnation: remote.incarnation,
-                    from: from.clone(),
-                }),
-                MemberStatus::Left => Update::Leave(Leave { node: remote.node.name, incarnation: remote.incarnation }),
-            };
+        let disagreeing = self.signals.enabled() && self.disagrees(&state.members);
+        let sender = if disagreeing { state.members.first().map(|m| m.node.clone()) } else { None };
+        if let Some(from) = sender {
+            let members: Arc<[MemberState]> = state.members.into();
+            tracing::debug!(%from, members = members.len(), "push-pull view disagrees with ours");
+            self.signals.push_with(|| Signal::RemoteView { from, members: Arc::clone(&members) });
+            for remote in members.iter() {
+                self.merge_one(now, remote.clone());
+            }
+        } else {
+            for remote in state.members {
+                self.merge_one(now, remote);
+            }
+        }
+    }
+
+    fn merge_one(&mut self, now: Time, remote: MemberState) {
+        let about_self = remote.node.name == self.local.name;
+        let update = match remote.status {
+            MemberStatus::Alive => {
+                Update::Alive(Alive { node: remote.node, incarnation: remote.incarnation, metadata: remote.metadata })
+            }
+            MemberStatus::Suspect | MemberStatus::Dead => Update::Suspect(Suspect {
+                node: remote.node.name,
+                incarnation: remote.incarnation,
+                from: self.local.name.clone(),
+            }),
+            MemberStatus::Left => Update::Leave(Leave { node: remote.node.name, incarnation: remote.incarnation }),
+        };
+        if about_self && remote.status == MemberStatus::Dead {
+            // Merged as a suspicion, but the other side holds us dead.
+            self.about_self_as(now, update, RefutedClaim::Dead);
+        } else {
             self.apply_update(now, update);
         }
+    }
+
+    /// Whether a remote view (its sender first) could reveal a partition:
+    /// each view holds dead a member the other holds live (alive or
+    /// suspect), or the two views, of two live members or more each, share
+    /// no live member. A necessary condition of the heal layer's test, and
+    /// false in the steady state, so agreeing views are never copied. One
+    /// lookup per remote member, only while signals are on.
+    pub(crate) fn disagrees(&self, members: &[MemberState]) -> bool {
+        let live = |status: MemberStatus| matches!(status, MemberStatus::Alive | MemberStatus::Suspect);
+        let (mut they_lost_ours, mut we_lost_theirs, mut shared_live, mut their_live) = (false, false, false, 0usize);
+        for (i, remote) in members.iter().enumerate() {
+            // The sender is answering: live whatever it says of itself.
+            let remote_live = i == 0 || live(remote.status);
+            let here = if remote.node.name == self.local.name {
+                Some(self.self_entry().status)
+            } else {
+                self.member(&remote.node.name).map(|m| m.status)
+            };
+            if remote_live {
+                their_live += 1;
+                match here {
+                    Some(status) if live(status) => shared_live = true,
+                    Some(MemberStatus::Dead) => we_lost_theirs = true,
+                    _ => {}
+                }
+            } else if remote.status == MemberStatus::Dead && here.is_some_and(live) {
+                they_lost_ours = true;
+            }
+            if they_lost_ours && we_lost_theirs {
+                return true;
+            }
+        }
+        let our_live = self.members.count(MemberStatus::Alive) + self.members.count(MemberStatus::Suspect);
+        !members.is_empty() && !shared_live && their_live >= 2 && our_live >= 2
     }
 }

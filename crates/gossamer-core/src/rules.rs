@@ -12,13 +12,16 @@
 //! (†) only the incarnation moves, no event. Unknown members are added by
 //! `Alive` only (the other updates carry no address). About this node, any
 //! claim that it is not alive at `i >= own` (or alive at `i > own`, or with
-//! other metadata) is refuted with incarnation `max(own, i) + 1`.
+//! other metadata) is refuted with incarnation `max(own, i) + 1`, and
+//! reported as [`Signal::Refuted`]. A `Confirm(i >= j)` about a member already dead
+//! only adds its sender to the death's confirmers ([`Signal::DeathConfirmed`]).
 
 use gossamer_wire::{Alive, Confirm, Leave, MemberStatus, Suspect, Update};
 use rand_core::RngCore;
 
 use crate::event::Event;
 use crate::member::{Death, Member, Slot};
+use crate::signal::{RefutedClaim, Signal};
 use crate::suspicion::{min_suspicion_timeout, Suspicion};
 use crate::swim::Swim;
 use crate::timer::TimerKind;
@@ -41,6 +44,19 @@ impl<R: RngCore> Swim<R> {
     }
 
     fn about_self(&mut self, now: Time, update: Update) {
+        let claim = match &update {
+            Update::Alive(_) => RefutedClaim::Alive,
+            Update::Suspect(_) => RefutedClaim::Suspect,
+            Update::Confirm(_) => RefutedClaim::Dead,
+            Update::Leave(_) => RefutedClaim::Left,
+        };
+        self.about_self_as(now, update, claim);
+    }
+
+    /// Handles `update` about this node, reporting a refutation as `claim`
+    /// (a push-pull view holding this node dead is merged as a suspicion,
+    /// but what it claimed is a death).
+    pub(crate) fn about_self_as(&mut self, now: Time, update: Update, claim: RefutedClaim) {
         let heard = update.incarnation();
         self.max_self_incarnation_seen = self.max_self_incarnation_seen.max(heard);
         if self.leaving.is_some() {
@@ -56,19 +72,20 @@ impl<R: RngCore> Swim<R> {
             Update::Suspect(_) | Update::Confirm(_) | Update::Leave(_) => heard >= own,
         };
         if refute {
-            self.refute(now, heard);
+            self.refute(now, heard, claim);
         }
     }
 
     /// Someone claims this node is not alive (or alive with other data):
     /// raise the incarnation above the claim and gossip `Alive`.
-    fn refute(&mut self, now: Time, heard: u64) {
+    fn refute(&mut self, now: Time, heard: u64, claim: RefutedClaim) {
         let next = self.incarnation().max(heard).saturating_add(1);
         self.set_own_incarnation(next, now);
         self.stats.refutations += 1;
         self.awareness.apply(1);
-        tracing::info!(incarnation = next, "refuting a claim about this node");
+        tracing::info!(incarnation = next, ?claim, "refuting a claim about this node");
         self.queue.push(self.self_alive());
+        self.signals.push_with(|| Signal::Refuted { incarnation: next, claim });
     }
 
     fn member_of(&self, slot: Slot) -> Member {
@@ -169,23 +186,40 @@ impl<R: RngCore> Swim<R> {
             MemberStatus::Alive | MemberStatus::Suspect => confirm.incarnation >= entry.member.incarnation,
             MemberStatus::Left => confirm.incarnation > entry.member.incarnation,
             MemberStatus::Dead => {
-                if confirm.incarnation > entry.member.incarnation {
-                    entry.member.incarnation = confirm.incarnation;
+                if confirm.incarnation < entry.member.incarnation {
+                    return;
                 }
-                false
+                entry.member.incarnation = confirm.incarnation;
+                // Another confirmer of the same death: evidence for the
+                // heal layer, nothing to disseminate.
+                let added = entry.death.as_mut().is_some_and(|death| death.add_confirmer(&confirm.from));
+                if added {
+                    let member = entry.member.id.clone();
+                    self.signals.push_with(|| Signal::DeathConfirmed {
+                        member,
+                        incarnation: confirm.incarnation,
+                        by: confirm.from,
+                    });
+                }
+                return;
             }
         };
         if !declare {
             return;
         }
         entry.member.incarnation = confirm.incarnation;
-        entry.death = Some(Box::new(Death { at: now, by: confirm.from.clone() }));
+        entry.death = Some(Box::new(Death::new(now, confirm.from.clone())));
         self.members.set_status(slot, MemberStatus::Dead, now);
         self.suspicions.remove(&slot);
         tracing::info!(member = %confirm.node, incarnation = confirm.incarnation, by = %confirm.from, "member failed");
+        let confirmed = self.signals.enabled().then(|| (confirm.incarnation, confirm.from.clone()));
         self.queue.push(Update::Confirm(confirm));
         let member = self.member_of(slot);
+        let id = confirmed.is_some().then(|| member.id.clone());
         self.emit(Event::MemberFailed(member));
+        if let (Some((incarnation, by)), Some(member)) = (confirmed, id) {
+            self.signals.push_with(|| Signal::DeathConfirmed { member, incarnation, by });
+        }
     }
 
     fn on_leave(&mut self, now: Time, leave: Leave) {

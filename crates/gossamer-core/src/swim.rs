@@ -20,6 +20,7 @@ use crate::event::{Event, Output};
 use crate::member::{Death, Member, MemberTable, Slot};
 use crate::metrics::Metrics;
 use crate::probe::{Probe, ProbeOrder, Relay};
+use crate::signal::{Signal, Signals};
 use crate::suspicion::Suspicion;
 use crate::timer::{Periodic, PeriodicTimers, Timer, TimerKind};
 use crate::Time;
@@ -78,6 +79,8 @@ pub struct Swim<R: RngCore> {
     /// Pings sent by the reconnect timer to dead members, by sequence number.
     pub(crate) reconnect_pings: Vec<(SeqNo, SocketAddr)>,
     pub(crate) stats: Metrics,
+    /// The opt-in feed for layers above SWIM.
+    pub(crate) signals: Signals,
     scratch: Vec<u8>,
     buf: BytesMut,
     keys: Vec<Key>,
@@ -135,6 +138,7 @@ impl<R: RngCore> Swim<R> {
             pending_push_pulls: Vec::new(),
             reconnect_pings: Vec::new(),
             stats: Metrics::default(),
+            signals: Signals::default(),
             scratch: Vec::new(),
             buf: BytesMut::new(),
             keys: Vec::new(),
@@ -284,6 +288,16 @@ impl<R: RngCore> Swim<R> {
         }
     }
 
+    /// Run one anti-entropy push-pull with `peer` now ([`Output::PushPull`]),
+    /// e.g. with a member held dead to see whether a partition is over.
+    /// Unlike [`Swim::join`], the peer is not remembered as a seed.
+    pub fn push_pull(&mut self, now: Time, peer: SocketAddr) {
+        let _ = now;
+        if peer != self.local.addr {
+            self.start_push_pull(peer, false);
+        }
+    }
+
     /// Join again with an incarnation above anything ever said about this
     /// node, e.g. after the heal layer decided this side of a partition
     /// must restart its membership, or after it left.
@@ -366,6 +380,67 @@ impl<R: RngCore> Swim<R> {
         self.members.get(slot).is_some_and(|e| e.member.status == MemberStatus::Left)
     }
 
+    /// Forget a dead or left member now, as its retention running out would
+    /// ([`Config::dead_retention`]): it leaves the member list and nothing
+    /// more about it is disseminated from here. If it comes back it joins
+    /// as a new member. Returns whether it was forgotten: this node, unknown
+    /// members and members alive or suspect are not (a live member would be
+    /// back with its next gossip; [`Swim::force_leave`] it first).
+    pub fn remove(&mut self, now: Time, name: &NodeName) -> bool {
+        let Some(slot) = self.members.find(name) else { return false };
+        let removable =
+            self.members.get(slot).is_some_and(|e| matches!(e.member.status, MemberStatus::Dead | MemberStatus::Left));
+        if slot == self.self_slot || !removable {
+            return false;
+        }
+        self.forget(now, slot, "removed");
+        true
+    }
+
+    /// Drops the member in `slot` and everything pending about it; emits
+    /// [`Signal::MemberRemoved`].
+    pub(crate) fn forget(&mut self, _now: Time, slot: Slot, why: &'static str) {
+        let Some(entry) = self.members.remove(slot) else { return };
+        self.suspicions.remove(&slot);
+        self.queue.retire(&entry.member.id.name);
+        tracing::debug!(member = %entry.member.id, status = ?entry.member.status, "{why}: member forgotten");
+        self.signals.push_with(|| Signal::MemberRemoved(entry.member));
+    }
+
+    /// Turn the [`Signal`] feed on or off (off by default; turning it off
+    /// drops what was not drained). A driver that turns it on must drain
+    /// [`Swim::poll_signal`] after every input, like [`Swim::poll_output`].
+    ///
+    /// ```
+    /// use gossamer_core::{Config, Event, Signal, Swim};
+    /// use gossamer_wire::{ClusterLabel, FrameCodec, NodeId};
+    /// use rand::SeedableRng;
+    /// use std::time::Duration;
+    ///
+    /// let id = |n: &str, port| NodeId::new(n.parse().unwrap(), format!("127.0.0.1:{port}").parse().unwrap());
+    /// let codec = FrameCodec::new(ClusterLabel::new("demo").unwrap());
+    /// let rng = rand::rngs::StdRng::seed_from_u64(1);
+    /// let mut a = Swim::new(id("a", 7001), Config::local(), codec.clone(), rng.clone(), Duration::ZERO).unwrap();
+    /// let mut b = Swim::new(id("b", 7002), Config::local(), codec, rng, Duration::ZERO).unwrap();
+    /// a.set_signals(true);
+    /// b.push_pull(Duration::ZERO, "127.0.0.1:7001".parse().unwrap());
+    /// let request = std::iter::from_fn(|| b.poll_output())
+    ///     .find_map(|o| match o { gossamer_core::Output::PushPull { request, .. } => Some(request), _ => None })
+    ///     .unwrap();
+    /// a.handle_push_pull_request(Duration::ZERO, "127.0.0.1:40000".parse().unwrap(), &request).unwrap();
+    /// // a learnt of b: the event is in the feed, in order with the rest.
+    /// let signals: Vec<Signal> = std::iter::from_fn(|| a.poll_signal()).collect();
+    /// assert!(matches!(&signals[..], [Signal::Member(Event::MemberJoined(m))] if m.id.name.as_str() == "b"));
+    /// ```
+    pub fn set_signals(&mut self, on: bool) {
+        self.signals.set_enabled(on);
+    }
+
+    /// The next [`Signal`], if any (always `None` while the feed is off).
+    pub fn poll_signal(&mut self) -> Option<Signal> {
+        self.signals.pop()
+    }
+
     /// Counters snapshot.
     pub fn metrics(&self) -> Metrics {
         Metrics {
@@ -400,6 +475,9 @@ impl<R: RngCore> Swim<R> {
     }
 
     pub(crate) fn emit(&mut self, event: Event) {
+        if self.signals.enabled() {
+            self.signals.push_with(|| Signal::Member(event.clone()));
+        }
         self.outputs.push_back(Output::Event(event));
     }
 

@@ -6,14 +6,14 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use gossamer_wire::{
-    Ack, Alive, ClusterLabel, Confirm, FrameCodec, Leave, MemberStatus, Message, Metadata, NodeId, NodeName, Packet,
-    Ping, PingReq, Suspect, Update,
+    Ack, Alive, ClusterLabel, Confirm, FrameCodec, Leave, MemberState, MemberStatus, Message, Metadata, NodeId,
+    NodeName, Packet, Ping, PingReq, PushPull, Suspect, Update, DEFAULT_MAX_STREAM_FRAME,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::timer::{Periodic, TimerKind};
-use crate::{Config, Event, Output, Swim, Time, Timer};
+use crate::{Config, Death, Event, Output, RefutedClaim, Signal, Swim, Time, Timer};
 
 type Core = Swim<ChaCha8Rng>;
 
@@ -640,4 +640,284 @@ fn push_pull_merges_by_precedence() {
     a.handle_push_pull_response(Time::ZERO, addr(2), &response);
     assert_eq!(status(&a, "b").0, MemberStatus::Alive);
     assert_eq!(status(&a, "x"), (MemberStatus::Dead, 3));
+}
+
+// ---- signals: the feed for the heal layer ----
+
+fn signals(core: &mut Core) -> Vec<Signal> {
+    std::iter::from_fn(|| core.poll_signal()).collect()
+}
+
+/// A core with signals on that knows `a`..`d` (ports 2..5) alive.
+fn signalling() -> Core {
+    let mut c = core();
+    c.set_signals(true);
+    for (i, n) in ["a", "b", "c", "d"].iter().enumerate() {
+        apply(&mut c, Time::ZERO, alive(n, 2 + i as u16, 1));
+    }
+    signals(&mut c);
+    c
+}
+
+fn stream_codec() -> FrameCodec {
+    codec().with_max_frame_len(DEFAULT_MAX_STREAM_FRAME).unwrap()
+}
+
+fn state(n: &str, port: u16, status: MemberStatus) -> MemberState {
+    MemberState { node: id(n, port), incarnation: 1, status, metadata: Metadata::new() }
+}
+
+/// A push-pull request frame carrying `members` (the sender first).
+fn push_pull_frame(members: Vec<MemberState>) -> Vec<u8> {
+    let message = Message::PushPullRequest(PushPull { join: false, members, app_state: Vec::new() });
+    let mut buf = BytesMut::new();
+    stream_codec().encode(&Packet::new(message), &mut buf).unwrap();
+    buf.to_vec()
+}
+
+fn decode_state(frame: &[u8]) -> PushPull {
+    match stream_codec().decode(frame).unwrap().message {
+        Message::PushPullRequest(state) | Message::PushPullResponse(state) => state,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn remote_views(signals: &[Signal]) -> Vec<(NodeId, Vec<MemberState>)> {
+    signals
+        .iter()
+        .filter_map(|s| match s {
+            Signal::RemoteView { from, members } => Some((from.clone(), members.to_vec())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn signals_are_off_by_default_and_copy_events_in_order() {
+    let mut c = core();
+    apply(&mut c, Time::ZERO, alive("a", 2, 0));
+    apply(&mut c, Time::ZERO, suspect("me", 0, "a"));
+    assert_eq!(c.poll_signal(), None, "off: nothing recorded");
+    c.set_signals(true);
+    let evs = apply(&mut c, Time::ZERO, confirm("a", 0, "x"));
+    let got = signals(&mut c);
+    assert_eq!(got[0], Signal::Member(evs[0].clone()));
+    assert_eq!(got[1], Signal::DeathConfirmed { member: id("a", 2), incarnation: 0, by: name("x") });
+    assert_eq!(got.len(), 2);
+    apply(&mut c, Time::ZERO, alive("b", 3, 0));
+    c.set_signals(false);
+    assert_eq!(c.poll_signal(), None, "turning off drops the backlog");
+}
+
+#[test]
+fn every_distinct_confirmer_is_recorded_up_to_the_bound() {
+    let mut c = signalling();
+    apply(&mut c, Time::ZERO, confirm("a", 1, "x"));
+    apply(&mut c, Time::ZERO, confirm("a", 1, "x"));
+    apply(&mut c, Time::ZERO, confirm("a", 0, "stale"));
+    apply(&mut c, Time::ZERO, confirm("a", 2, "y"));
+    let death = c.death(&name("a")).unwrap().clone();
+    assert_eq!((death.by.clone(), death.confirmers.clone()), (name("x"), vec![name("x"), name("y")]));
+    assert_eq!(status(&c, "a"), (MemberStatus::Dead, 2));
+    let by: Vec<NodeName> = signals(&mut c)
+        .into_iter()
+        .filter_map(|s| if let Signal::DeathConfirmed { by, .. } = s { Some(by) } else { None })
+        .collect();
+    assert_eq!(by, vec![name("x"), name("y")], "one signal per new confirmer");
+    for i in 0..40 {
+        apply(&mut c, Time::ZERO, confirm("a", 2, &format!("n{i}")));
+    }
+    assert_eq!(c.death(&name("a")).unwrap().confirmers.len(), Death::MAX_CONFIRMERS);
+    assert_eq!(signals(&mut c).len(), Death::MAX_CONFIRMERS - 2);
+    // Coming back clears the record; a new death starts a new one.
+    apply(&mut c, Time::ZERO, alive("a", 2, 3));
+    assert!(c.death(&name("a")).is_none());
+    apply(&mut c, Time::ZERO, confirm("a", 3, "z"));
+    assert_eq!(c.death(&name("a")).unwrap().confirmers, vec![name("z")]);
+}
+
+#[test]
+fn refuted_claims_are_signalled_with_their_kind() {
+    let mut c = signalling();
+    let refuted = |c: &mut Core| -> Vec<(u64, RefutedClaim)> {
+        signals(c)
+            .into_iter()
+            .filter_map(
+                |s| if let Signal::Refuted { incarnation, claim } = s { Some((incarnation, claim)) } else { None },
+            )
+            .collect()
+    };
+    apply(&mut c, Time::ZERO, suspect("me", 0, "a"));
+    assert_eq!(refuted(&mut c), vec![(1, RefutedClaim::Suspect)]);
+    apply(&mut c, Time::ZERO, confirm("me", 1, "a"));
+    assert_eq!(refuted(&mut c), vec![(2, RefutedClaim::Dead)]);
+    apply(&mut c, Time::ZERO, leave("me", 2));
+    assert_eq!(refuted(&mut c), vec![(3, RefutedClaim::Left)]);
+    apply(&mut c, Time::ZERO, alive("me", 1, 7));
+    assert_eq!(refuted(&mut c), vec![(8, RefutedClaim::Alive)]);
+    apply(&mut c, Time::ZERO, suspect("me", 2, "a"));
+    assert!(refuted(&mut c).is_empty(), "stale claims are not refuted");
+    // A push-pull view holding this node dead is merged as a suspicion, but
+    // reported as the death claim it is.
+    let frame = push_pull_frame(vec![
+        state("a", 2, MemberStatus::Alive),
+        MemberState { node: id("me", 1), incarnation: 8, status: MemberStatus::Dead, metadata: Metadata::new() },
+    ]);
+    c.handle_push_pull_request(Time::ZERO, addr(40_000), &frame).unwrap();
+    assert_eq!(refuted(&mut c), vec![(9, RefutedClaim::Dead)]);
+    assert_eq!(c.metrics().refutations, 5);
+}
+
+#[test]
+fn push_pull_lists_the_sender_first() {
+    let mut c = signalling();
+    // Free slot 1 and let another member take it, so slot order alone
+    // would not put this node first by accident of history.
+    apply(&mut c, Time::ZERO, leave("a", 1));
+    assert!(c.remove(Time::ZERO, &name("a")));
+    apply(&mut c, Time::ZERO, alive("e", 9, 1));
+    c.push_pull(Time::ZERO, addr(3));
+    let request = drain(&mut c)
+        .into_iter()
+        .find_map(|o| if let Output::PushPull { request, .. } = o { Some(request) } else { None })
+        .unwrap();
+    let request = decode_state(&request);
+    assert_eq!(request.members[0].node, id("me", 1));
+    assert_eq!(request.members.len(), 5);
+    let response = c.handle_push_pull_request(Time::ZERO, addr(40_000), &push_pull_frame(vec![])).unwrap();
+    assert_eq!(decode_state(&response).members[0].node, id("me", 1));
+}
+
+#[test]
+fn push_pull_is_not_a_join() {
+    let mut c = core();
+    c.push_pull(Time::ZERO, addr(7));
+    c.push_pull(Time::ZERO, addr(1));
+    let out = drain(&mut c);
+    let to: Vec<SocketAddr> =
+        out.iter().filter_map(|o| if let Output::PushPull { to, .. } = o { Some(*to) } else { None }).collect();
+    assert_eq!(to, vec![addr(7)], "never with itself");
+    let Some(Output::PushPull { request, .. }) = out.iter().find(|o| matches!(o, Output::PushPull { .. })) else {
+        unreachable!()
+    };
+    assert!(!decode_state(request).join);
+    assert!(c.seeds.is_empty(), "the peer is not remembered as a seed");
+    c.join(Time::ZERO, &[addr(7)]);
+    assert_eq!(c.seeds, vec![addr(7)]);
+}
+
+#[test]
+fn agreeing_views_are_not_copied() {
+    let mut c = signalling();
+    apply(&mut c, Time::ZERO, confirm("d", 1, "x"));
+    signals(&mut c);
+    // Same view, and a view lagging on one death (gossip lag): no copy.
+    let same = vec![
+        state("a", 2, MemberStatus::Alive),
+        state("me", 1, MemberStatus::Alive),
+        state("b", 3, MemberStatus::Alive),
+        state("d", 5, MemberStatus::Dead),
+    ];
+    c.handle_push_pull_request(Time::ZERO, addr(40_000), &push_pull_frame(same)).unwrap();
+    let lagging = vec![state("b", 3, MemberStatus::Alive), state("d", 5, MemberStatus::Alive)];
+    c.handle_push_pull_request(Time::ZERO, addr(40_000), &push_pull_frame(lagging)).unwrap();
+    assert!(remote_views(&signals(&mut c)).is_empty());
+    // A fresh node joining: a view of itself alone.
+    let fresh = vec![state("new", 30, MemberStatus::Alive)];
+    c.handle_push_pull_request(Time::ZERO, addr(40_000), &push_pull_frame(fresh)).unwrap();
+    assert!(remote_views(&signals(&mut c)).is_empty());
+}
+
+#[test]
+fn a_view_from_across_a_cut_is_signalled_before_its_merge() {
+    let mut c = signalling();
+    apply(&mut c, Time::ZERO, confirm("c", 1, "a"));
+    apply(&mut c, Time::ZERO, confirm("d", 1, "b"));
+    signals(&mut c);
+    // c's side: {c, d} alive, {me, a, b} dead. The sender comes first.
+    let theirs = vec![
+        state("c", 4, MemberStatus::Alive),
+        state("d", 5, MemberStatus::Alive),
+        state("me", 1, MemberStatus::Dead),
+        state("a", 2, MemberStatus::Dead),
+        state("b", 3, MemberStatus::Dead),
+    ];
+    c.handle_push_pull_request(Time::from_secs(5), addr(40_000), &push_pull_frame(theirs.clone())).unwrap();
+    let got = signals(&mut c);
+    let views = remote_views(&got);
+    assert_eq!(views, vec![(id("c", 4), theirs)]);
+    assert!(matches!(got[0], Signal::RemoteView { .. }), "before the merge's own signals: {got:?}");
+    assert!(got.iter().any(|s| matches!(s, Signal::Refuted { claim: RefutedClaim::Dead, .. })));
+    // The merge went ahead as usual: {a, b} now suspected here.
+    assert_eq!(status(&c, "a").0, MemberStatus::Suspect);
+}
+
+#[test]
+fn views_sharing_no_live_member_are_signalled() {
+    let mut c = signalling();
+    // Another cluster of three that never heard of us.
+    let other = vec![
+        state("x", 20, MemberStatus::Alive),
+        state("y", 21, MemberStatus::Alive),
+        state("z", 22, MemberStatus::Suspect),
+    ];
+    c.handle_push_pull_request(Time::ZERO, addr(40_000), &push_pull_frame(other)).unwrap();
+    let views = remote_views(&signals(&mut c));
+    assert_eq!(views.len(), 1);
+    assert_eq!(views[0].0, id("x", 20));
+}
+
+#[test]
+fn remove_forgets_only_dead_and_left_members() {
+    let mut c = signalling();
+    apply(&mut c, Time::ZERO, confirm("a", 1, "x"));
+    apply(&mut c, Time::ZERO, leave("b", 1));
+    signals(&mut c);
+    assert!(!c.remove(Time::ZERO, &name("c")), "alive members stay");
+    assert!(!c.remove(Time::ZERO, &name("me")), "never itself");
+    assert!(!c.remove(Time::ZERO, &name("nobody")));
+    assert!(c.queue.transmits(&name("a")).is_some(), "a's death is being disseminated");
+    assert!(c.remove(Time::ZERO, &name("a")));
+    assert!(c.remove(Time::ZERO, &name("b")));
+    assert!(!c.remove(Time::ZERO, &name("a")), "already gone");
+    assert!(c.member(&name("a")).is_none() && c.member(&name("b")).is_none());
+    assert_eq!(c.queue.transmits(&name("a")), None, "nothing more said about it");
+    assert_eq!((c.metrics().dead, c.metrics().left, c.metrics().alive), (0, 0, 3));
+    let removed: Vec<NodeName> = signals(&mut c)
+        .into_iter()
+        .filter_map(|s| if let Signal::MemberRemoved(m) = s { Some(m.id.name) } else { None })
+        .collect();
+    assert_eq!(removed, vec![name("a"), name("b")]);
+    // Stale claims about a removed member are ignored; it comes back as new.
+    assert!(apply(&mut c, Time::ZERO, confirm("a", 1, "x")).is_empty());
+    let evs = apply(&mut c, Time::from_secs(9), alive("a", 2, 0));
+    assert!(matches!(&evs[..], [Event::MemberJoined(m)] if m.id.name == name("a")), "{evs:?}");
+}
+
+#[test]
+fn retention_reaps_with_a_signal_and_zero_keeps_forever() {
+    for (retention, reaped) in [(Duration::from_secs(3600), true), (Duration::ZERO, false)] {
+        let config = Config { dead_retention: retention, left_retention: retention, ..Config::lan() };
+        let mut c = Swim::new(id("me", 1), config, codec(), ChaCha8Rng::seed_from_u64(1), Time::ZERO).unwrap();
+        c.set_signals(true);
+        apply(&mut c, Time::ZERO, alive("a", 2, 0));
+        apply(&mut c, Time::ZERO, alive("b", 3, 0));
+        apply(&mut c, Time::from_secs(10), confirm("a", 0, "x"));
+        apply(&mut c, Time::from_secs(10), leave("b", 0));
+        signals(&mut c);
+        c.reconnect(Time::from_secs(3609));
+        assert_eq!(c.members().count(), 3, "not yet");
+        c.reconnect(Time::from_secs(100 * 86_400));
+        let removed: Vec<NodeName> = signals(&mut c)
+            .into_iter()
+            .filter_map(|s| if let Signal::MemberRemoved(m) = s { Some(m.id.name) } else { None })
+            .collect();
+        if reaped {
+            assert_eq!(removed, vec![name("a"), name("b")]);
+            assert_eq!(c.members().count(), 1);
+        } else {
+            assert!(removed.is_empty(), "zero retention: never reaped");
+            assert_eq!(c.members().count(), 3);
+        }
+    }
 }

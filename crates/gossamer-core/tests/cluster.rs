@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::{name, Net};
-use gossamer_core::{Config, Event};
+use gossamer_core::{Config, Event, RefutedClaim, Signal};
 use gossamer_wire::MemberStatus;
 
 fn config() -> Config {
@@ -217,4 +217,60 @@ fn lossy_network_gives_no_false_positives_thanks_to_lifeguard() {
     }
     net.loss = 0.0;
     assert!(net.run_until_cond(Duration::from_secs(30), Net::converged));
+}
+
+#[test]
+fn partition_heal_is_signalled_and_the_steady_state_is_quiet() {
+    let mut net = Net::converged_cluster(8, seed(11), config());
+    net.run_for(Duration::from_secs(5));
+    for node in &mut net.nodes {
+        node.signals.clear();
+    }
+    // Minutes of push-pulls between agreeing views: nothing copied.
+    net.run_for(Duration::from_secs(120));
+    let views = |net: &Net, i: usize| -> Vec<String> {
+        net.nodes[i]
+            .signals
+            .iter()
+            .filter_map(|(_, s)| match s {
+                Signal::RemoteView { from, members } => {
+                    assert_eq!(&members[0].node, from, "the sender comes first");
+                    Some(from.name.to_string())
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    for i in 0..8 {
+        assert!(views(&net, i).is_empty(), "node {i}: {:?}", views(&net, i));
+    }
+    for i in 4..8 {
+        net.nodes[i].group = 1;
+    }
+    let split = |net: &Net| {
+        (0..8).all(|v| (0..8).all(|s| ((v < 4) == (s < 4)) || net.status(v, s) == Some(MemberStatus::Dead)))
+    };
+    assert!(net.run_until_cond(Duration::from_secs(120), split), "sides did not declare each other dead");
+    let confirmers: Vec<usize> = (0..8)
+        .flat_map(|v| (0..8).map(move |s| (v, s)))
+        .filter_map(|(v, s)| net.core(v).death(&name(s)).map(|d| d.confirmers.len()))
+        .collect();
+    assert_eq!(confirmers.len(), 32, "every node holds the other side dead, with a death record");
+    eprintln!("confirmers per death across a 4/4 cut: {confirmers:?}");
+    assert!(confirmers.iter().any(|&c| c > 1), "a cut is confirmed by several members of a side");
+    for i in 4..8 {
+        net.nodes[i].group = 0;
+    }
+    assert!(net.run_until_cond(Duration::from_secs(120), Net::converged), "partition did not re-merge");
+    // Someone on each side saw the other side's view (and who sent it)
+    // before merging it, and refuted the other side's verdict on itself.
+    for side in [0..4, 4..8] {
+        let across: Vec<String> = side.clone().flat_map(|i| views(&net, i)).collect();
+        let other_side = |n: &String| (n.as_str() < name(4).as_str()) != (side.start < 4);
+        assert!(across.iter().any(other_side), "side {side:?} saw {across:?}");
+        let refuted_death = side.clone().any(|i| {
+            net.nodes[i].signals.iter().any(|(_, s)| matches!(s, Signal::Refuted { claim: RefutedClaim::Dead, .. }))
+        });
+        assert!(refuted_death, "side {side:?} refuted no death claim");
+    }
 }

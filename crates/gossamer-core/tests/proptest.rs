@@ -1,12 +1,14 @@
 //! Random input sequences (valid and garbage packets, timers delivered
 //! early, late, twice and out of order, commands): the core never panics,
 //! its own incarnation never decreases, and it never declares itself dead.
+//! With the signal feed on, the feed carries every event in order and its
+//! signals are consistent.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use gossamer_core::{Config, Event, Output, Swim, Time, Timer};
+use gossamer_core::{Config, Death, Event, Output, Signal, Swim, Time, Timer};
 use gossamer_wire::{
     Ack, Alive, ClusterLabel, Confirm, FrameCodec, Heartbeat, Leave, MemberState, MemberStatus, Message, Metadata,
     Nack, NodeId, NodeName, Packet, Ping, PingReq, PushPull, Suspect, Update,
@@ -47,6 +49,9 @@ enum Input {
     SetMetadata(u8),
     ForceLeave(usize),
     PushPullFailed(usize),
+    Signals(bool),
+    Remove(usize),
+    PushPullWith(usize),
 }
 
 fn input() -> impl Strategy<Value = Input> {
@@ -66,6 +71,9 @@ fn input() -> impl Strategy<Value = Input> {
         1 => any::<u8>().prop_map(Input::SetMetadata),
         1 => (0usize..5).prop_map(Input::ForceLeave),
         1 => (0usize..5).prop_map(Input::PushPullFailed),
+        1 => any::<bool>().prop_map(Input::Signals),
+        1 => (0usize..5).prop_map(Input::Remove),
+        1 => (0usize..5).prop_map(Input::PushPullWith),
     ]
 }
 
@@ -100,10 +108,27 @@ struct Harness {
     timers: Vec<(Time, Timer)>,
     last_frame: Vec<u8>,
     incarnation: u64,
+    signals: bool,
 }
 
 impl Harness {
     fn drain(&mut self) {
+        let mut events = Vec::new();
+        let mut fed = Vec::new();
+        while let Some(signal) = self.core.poll_signal() {
+            assert!(self.signals, "a signal while the feed is off: {signal:?}");
+            match signal {
+                Signal::Member(event) => fed.push(event),
+                Signal::RemoteView { from, members } => assert_eq!(from, members[0].node),
+                Signal::Refuted { incarnation, .. } => assert!(incarnation <= self.core.incarnation()),
+                Signal::DeathConfirmed { member, .. } => assert_ne!(member.name, name(0)),
+                Signal::MemberRemoved(m) => {
+                    assert_ne!(m.id.name, name(0));
+                    assert!(matches!(m.status, MemberStatus::Dead | MemberStatus::Left), "{m:?}");
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
         while let Some(output) = self.core.poll_output() {
             match output {
                 Output::SetTimer { at, timer } => {
@@ -118,7 +143,21 @@ impl Harness {
                     if let Event::MemberFailed(m) = &event {
                         assert_ne!(m.id.name, name(0));
                     }
+                    events.push(event);
                 }
+            }
+        }
+        if self.signals {
+            assert_eq!(fed, events, "the feed carries every event, in order");
+        }
+        for m in self.core.members() {
+            if let Some(death) = self.core.death(&m.id.name) {
+                assert!(death.confirmers.len() <= Death::MAX_CONFIRMERS);
+                assert_eq!(death.confirmers.first(), Some(&death.by));
+                let mut distinct = death.confirmers.clone();
+                distinct.sort();
+                distinct.dedup();
+                assert_eq!(distinct.len(), death.confirmers.len(), "distinct confirmers");
             }
         }
         let me = self.core.member(&name(0)).expect("the local node is always a member");
@@ -200,6 +239,18 @@ impl Harness {
                 let _ = self.core.force_leave(self.now, &name(w));
             }
             Input::PushPullFailed(w) => self.core.push_pull_failed(self.now, addr(w)),
+            Input::Signals(on) => {
+                self.core.set_signals(on);
+                self.signals = on;
+            }
+            Input::Remove(w) => {
+                let before = self.core.member(&name(w)).map(|m| m.status);
+                let removed = self.core.remove(self.now, &name(w));
+                let removable = w % NAMES.len() != 0 && matches!(before, Some(MemberStatus::Dead | MemberStatus::Left));
+                assert_eq!(removed, removable, "{before:?}");
+                assert!(!removed || self.core.member(&name(w)).is_none());
+            }
+            Input::PushPullWith(w) => self.core.push_pull(self.now, addr(w)),
         }
         self.drain();
     }
@@ -211,7 +262,8 @@ proptest! {
     #[test]
     fn random_inputs_keep_invariants(seed in any::<u64>(), inputs in prop::collection::vec(input(), 1..120)) {
         let core = Swim::new(id(0), Config::lan(), codec(), ChaCha8Rng::seed_from_u64(seed), Time::ZERO).unwrap();
-        let mut h = Harness { core, now: Time::ZERO, timers: Vec::new(), last_frame: Vec::new(), incarnation: 0 };
+        let mut h =
+            Harness { core, now: Time::ZERO, timers: Vec::new(), last_frame: Vec::new(), incarnation: 0, signals: false };
         h.drain();
         for input in inputs {
             h.step(input);

@@ -9,7 +9,8 @@ use tracing::info;
 use crate::config::{parse_nameserver, SERVICE_ACCOUNT_DIR};
 use crate::strategy::k8s_internals::{Naming, TokenSource};
 use crate::strategy::{
-    DnsDiscovery, EtcdDiscovery, HostsDiscovery, K8sApiDiscovery, K8sDnsDiscovery, ManualDiscovery, StaticDiscovery,
+    DnsDiscovery, EtcdDiscovery, HostsDiscovery, K8sApiDiscovery, K8sDnsDiscovery, LocalDiscovery, ManualDiscovery,
+    RancherDiscovery, StaticDiscovery,
 };
 use crate::{AddressType, ConfigError, Discovery, DiscoveryConfig, K8sConfig, K8sMode, StrategyKind};
 
@@ -163,6 +164,27 @@ pub fn build(config: &DiscoveryConfig) -> Result<Vec<Box<dyn Discovery>>, Config
                 )?));
             }
             StrategyKind::K8s => out.push(build_k8s(&config.k8s)?),
+            StrategyKind::Rancher => {
+                let r = &config.rancher;
+                out.push(Box::new(RancherDiscovery::new(
+                    &r.metadata_url,
+                    r.port,
+                    r.node_basename.clone(),
+                    Duration::from_millis(r.poll_interval_ms),
+                    Duration::from_millis(r.timeout_ms),
+                )?));
+            }
+            StrategyKind::Local => {
+                let l = &config.local;
+                let me = config.node_name.clone().zip(config.advertise_addr);
+                let (interval, ttl) = (Duration::from_millis(l.poll_interval_ms), Duration::from_millis(l.ttl_ms));
+                let d = match &l.dir {
+                    Some(dir) => LocalDiscovery::new(dir, me, interval, ttl),
+                    None => LocalDiscovery::in_default_dir(&l.cluster, me, interval, ttl),
+                };
+                info!(dir = %d.dir().display(), "local discovery registry");
+                out.push(Box::new(d));
+            }
         }
     }
     Ok(out)

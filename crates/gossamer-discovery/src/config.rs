@@ -35,6 +35,10 @@ pub enum StrategyKind {
     Etcd,
     /// Kubernetes API or headless-service DNS.
     K8s,
+    /// Rancher 1.x metadata service.
+    Rancher,
+    /// Same-host registry directory (libcluster's `LocalEpmd`).
+    Local,
 }
 
 impl FromStr for StrategyKind {
@@ -48,9 +52,11 @@ impl FromStr for StrategyKind {
             "dns" => StrategyKind::Dns,
             "etcd" => StrategyKind::Etcd,
             "k8s" => StrategyKind::K8s,
+            "rancher" => StrategyKind::Rancher,
+            "local" => StrategyKind::Local,
             other => {
                 return Err(format!(
-                    "unknown strategy {other:?} (expected manual, static, hosts, mcast, dns, etcd, k8s)"
+                    "unknown strategy {other:?} (expected manual, static, hosts, mcast, dns, etcd, k8s, rancher, local)"
                 ))
             }
         })
@@ -132,6 +138,10 @@ pub struct DiscoveryConfig {
     pub etcd: EtcdConfig,
     /// `[discovery.k8s]`.
     pub k8s: K8sConfig,
+    /// `[discovery.rancher]`.
+    pub rancher: RancherConfig,
+    /// `[discovery.local]`.
+    pub local: LocalConfig,
 }
 
 impl Default for DiscoveryConfig {
@@ -148,6 +158,8 @@ impl Default for DiscoveryConfig {
             dns: DnsConfig::default(),
             etcd: EtcdConfig::default(),
             k8s: K8sConfig::default(),
+            rancher: RancherConfig::default(),
+            local: LocalConfig::default(),
         }
     }
 }
@@ -397,6 +409,56 @@ impl Default for K8sConfig {
     }
 }
 
+/// `[discovery.rancher]`: the Rancher 1.x metadata service (libcluster's `Rancher`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RancherConfig {
+    /// Versioned metadata base URL; `<metadata_url>/self/service` is polled. A bare host gets `/latest`.
+    pub metadata_url: String,
+    /// Gossip port on the containers.
+    pub port: u16,
+    /// Node names are `<node_basename>@<primary_ip>`.
+    pub node_basename: String,
+    /// Poll period, in ms.
+    pub poll_interval_ms: u64,
+    /// Per-request timeout, in ms.
+    pub timeout_ms: u64,
+}
+
+impl Default for RancherConfig {
+    fn default() -> Self {
+        RancherConfig {
+            metadata_url: "http://rancher-metadata/2015-12-19".into(),
+            port: DEFAULT_GOSSIP_PORT,
+            node_basename: "gossamer".into(),
+            poll_interval_ms: 5_000,
+            timeout_ms: 2_000,
+        }
+    }
+}
+
+/// `[discovery.local]`: nodes on one host share a registry directory (libcluster's `LocalEpmd`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LocalConfig {
+    /// The registry directory, used as is. Unset: `$XDG_RUNTIME_DIR/gossamer/<cluster>`, else
+    /// `<temp dir>/gossamer-<uid>/<cluster>`.
+    pub dir: Option<PathBuf>,
+    /// Selects the default directory's last component, so several clusters can share a host.
+    pub cluster: String,
+    /// Poll period, in ms.
+    pub poll_interval_ms: u64,
+    /// Where a registrant's PID cannot be checked (not Linux, or another PID namespace), an entry not
+    /// rewritten for this long is stale, in ms.
+    pub ttl_ms: u64,
+}
+
+impl Default for LocalConfig {
+    fn default() -> Self {
+        LocalConfig { dir: None, cluster: "default".into(), poll_interval_ms: 1_000, ttl_ms: 30_000 }
+    }
+}
+
 fn nonzero(key: &str, v: u64) -> Result<Duration, ConfigError> {
     if v == 0 {
         return Err(ConfigError::invalid(key, "0", "must be greater than 0"));
@@ -523,6 +585,43 @@ impl DiscoveryConfig {
                     }
                     if self.advertise_addr.is_none() {
                         return Err(ConfigError::Missing { key: "discovery.advertise_addr".into(), strategy: "etcd" });
+                    }
+                }
+                StrategyKind::Rancher => {
+                    let r = &self.rancher;
+                    nonzero("discovery.rancher.poll_interval_ms", r.poll_interval_ms)?;
+                    nonzero("discovery.rancher.timeout_ms", r.timeout_ms)?;
+                    if r.port == 0 {
+                        return Err(ConfigError::invalid("discovery.rancher.port", "0", "must be a real port"));
+                    }
+                    if !(r.metadata_url.starts_with("http://") || r.metadata_url.starts_with("https://")) {
+                        return Err(ConfigError::invalid(
+                            "discovery.rancher.metadata_url",
+                            &r.metadata_url,
+                            "must start with http:// or https://",
+                        ));
+                    }
+                }
+                StrategyKind::Local => {
+                    let l = &self.local;
+                    nonzero("discovery.local.poll_interval_ms", l.poll_interval_ms)?;
+                    nonzero("discovery.local.ttl_ms", l.ttl_ms)?;
+                    let c = l.cluster.as_str();
+                    if c.is_empty() || c == "." || c == ".." || c.contains(['/', '\\', '\0']) {
+                        return Err(ConfigError::invalid(
+                            "discovery.local.cluster",
+                            c,
+                            "must be a plain directory name (no '/', not '.' or '..')",
+                        ));
+                    }
+                    if l.dir.as_ref().is_some_and(|d| d.as_os_str().is_empty()) {
+                        return Err(ConfigError::invalid("discovery.local.dir", "", "must not be empty"));
+                    }
+                    if self.node_name.is_none() {
+                        return Err(ConfigError::Missing { key: "discovery.node_name".into(), strategy: "local" });
+                    }
+                    if self.advertise_addr.is_none() {
+                        return Err(ConfigError::Missing { key: "discovery.advertise_addr".into(), strategy: "local" });
                     }
                 }
                 StrategyKind::K8s => {

@@ -36,6 +36,8 @@ fn non_blank(v: &str) -> Option<String> {
 /// | `GOSSAMER_DNS_NODE_BASENAME`, `GOSSAMER_DNS_POLL_INTERVAL_MS`, `GOSSAMER_DNS_RECORD_TYPE`, `GOSSAMER_DNS_PORT`, `GOSSAMER_DNS_NAMESERVER` | `dns.*` |
 /// | `GOSSAMER_ETCD_SERVER` (comma-separated), `GOSSAMER_ETCD_PREFIX`, `GOSSAMER_ETCD_NODE_TTL_MS` | `etcd.*` |
 /// | `GOSSAMER_K8S_MODE`, `_APISERVER`, `_API`, `_SERVICE_NAME`, `_NAMESPACE`, `_LABEL_SELECTOR`, `_ADDRESS_TYPE`, `_SUFFIX`, `_NODE_BASENAME`, `_PORT`, `_PORT_NAME`, `_TOKEN_FILE`, `_CA_FILE` | `k8s.*` |
+/// | `GOSSAMER_RANCHER_METADATA_URL`, `GOSSAMER_RANCHER_PORT`, `GOSSAMER_RANCHER_NODE_BASENAME` | `rancher.*` |
+/// | `GOSSAMER_LOCAL_DIR`, `GOSSAMER_LOCAL_CLUSTER` | `local.dir`, `local.cluster` |
 /// | `KUBERNETES_SERVICE_HOST` + `KUBERNETES_SERVICE_PORT` | `k8s.apiserver` when not otherwise set |
 ///
 /// A malformed value is an error naming the variable.
@@ -116,6 +118,22 @@ where
     }
     if let Some(v) = get("GOSSAMER_ETCD_NODE_TTL_MS") {
         config.etcd.node_ttl_ms = parse("GOSSAMER_ETCD_NODE_TTL_MS", v)?;
+    }
+
+    if let Some(v) = get("GOSSAMER_RANCHER_METADATA_URL").and_then(non_blank) {
+        config.rancher.metadata_url = v;
+    }
+    if let Some(v) = get("GOSSAMER_RANCHER_PORT") {
+        config.rancher.port = parse("GOSSAMER_RANCHER_PORT", v)?;
+    }
+    if let Some(v) = get("GOSSAMER_RANCHER_NODE_BASENAME").and_then(non_blank) {
+        config.rancher.node_basename = v;
+    }
+    if let Some(v) = get("GOSSAMER_LOCAL_DIR").and_then(non_blank) {
+        config.local.dir = Some(v.into());
+    }
+    if let Some(v) = get("GOSSAMER_LOCAL_CLUSTER").and_then(non_blank) {
+        config.local.cluster = v;
     }
 
     let k = &mut config.k8s;

@@ -45,7 +45,7 @@ pub enum DiscoveryError {
     /// An HTTP service (etcd gateway, Kubernetes API) could not be reached or answered badly.
     #[error("{service} at {server}: {reason}")]
     Http {
-        /// Which kind of service ("etcd", "kubernetes").
+        /// Which kind of service ("etcd", "kubernetes", "rancher-metadata").
         service: &'static str,
         /// The server URL that failed.
         server: String,
@@ -55,6 +55,14 @@ pub enum DiscoveryError {
     /// Every configured etcd server failed; each failure is listed.
     #[error("all etcd servers failed: {}", .0.join("; "))]
     AllServersFailed(Vec<String>),
+    /// The same-host registry directory (`local` strategy) cannot be used.
+    #[error("local registry {dir}: {reason}")]
+    Registry {
+        /// The registry directory.
+        dir: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// Registration was requested but the strategy lacks this node's identity.
     #[error("cannot register: {0}")]
     NotRegistrable(String),

@@ -2,8 +2,9 @@
 //!
 //! Discovery only *seeds* the membership core with addresses; SWIM does the rest. Strategies mirror
 //! EMQX's autocluster and Elixir's libcluster: `manual`, `static`, `hosts`, `mcast` (config only, the
-//! heartbeat lives in the runtime), `dns` (A/AAAA or SRV), `etcd` (lease-backed registry) and `k8s`
-//! (Endpoints / EndpointSlices API, or headless-service DNS). Several may run at once.
+//! heartbeat lives in the runtime), `dns` (A/AAAA or SRV), `etcd` (lease-backed registry), `k8s`
+//! (Endpoints / EndpointSlices API, or headless-service DNS), `rancher` (Rancher 1.x metadata service) and
+//! `local` (same-host registry directory, libcluster's `LocalEpmd`). Several may run at once.
 //!
 //! Every strategy implements the object-safe [`Discovery`] trait; [`build`] turns a [`DiscoveryConfig`]
 //! into a `Vec<Box<dyn Discovery>>`, and [`DiscoveryRunner`] polls them on their intervals, retrying
@@ -60,7 +61,7 @@ pub use async_trait::async_trait;
 pub use build::build;
 pub use config::{
     AddressType, DiscoveryConfig, DnsConfig, DnsRecordType, EtcdConfig, HostsConfig, K8sApi, K8sConfig, K8sMode,
-    McastConfig, StaticConfig, StrategyKind,
+    LocalConfig, McastConfig, RancherConfig, StaticConfig, StrategyKind,
 };
 pub use config::{DEFAULT_GOSSIP_PORT, SERVICE_ACCOUNT_DIR};
 pub use env::apply_env_from;
@@ -83,7 +84,7 @@ pub trait Discovery: Send + Sync {
     /// Returns the current candidate peers. An empty list is a valid answer ("no one yet").
     async fn discover(&self) -> Result<Vec<Peer>, DiscoveryError>;
 
-    /// Announces this node in a registry (etcd). The default does nothing.
+    /// Announces this node in a registry (etcd, the local registry directory). The default does nothing.
     async fn register(&self) -> Result<(), DiscoveryError> {
         Ok(())
     }

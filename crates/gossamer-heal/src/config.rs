@@ -20,8 +20,9 @@ impl ConfigError {
     }
 }
 
-/// How long a member may stay dead (or left) before it is reaped from the
-/// member list, or [`Autoclean::Off`].
+/// How long a member may stay dead before it is reaped from the member
+/// list, or [`Autoclean::Off`]. The SWIM core reaps (see
+/// [`crate::core_adapter::core_config`]).
 ///
 /// Parses from `"off"`, `"0"`, or a number with a unit `ms`, `s`, `m`, `h`,
 /// `d` (`"24h"`, `"90s"`), the way EMQX spells `cluster.autoclean`.
@@ -38,7 +39,7 @@ impl ConfigError {
 pub enum Autoclean {
     /// Never reap.
     Off,
-    /// Reap members dead (or left) for longer than this.
+    /// Reap members dead for longer than this.
     After(Duration),
 }
 
@@ -166,7 +167,10 @@ pub struct HealConfig {
     pub correlation_window: Duration,
     /// How to compute `majority`.
     pub quorum: Quorum,
-    /// Reap dead members after this long (24 h by default).
+    /// Forget members dead for this long (24 h by default; `Off` keeps
+    /// them). Carried out by the SWIM core, whose `dead_retention` this
+    /// sets ([`crate::core_adapter::core_config`]); the heal layer drops its
+    /// record when the core reports the removal ([`crate::Heal::observe_removed`]).
     pub autoclean: Autoclean,
 }
 

@@ -1,84 +1,118 @@
-//! The thin glue between `gossamer-core` and the heal layer (feature
-//! `core-adapter`): core events and push-pull frames become [`Heal`]
-//! inputs, [`HealCommand`]s become `Swim` calls. Nothing else in this crate
-//! knows about the core, so the heal logic is tested on its own inputs.
+//! The thin glue between `gossamer-core` and the heal layer: the core's
+//! [`Signal`] feed becomes [`Heal`] inputs, [`HealCommand`]s become `Swim`
+//! calls, and [`HealConfig::autoclean`] becomes the core's
+//! `dead_retention`. Nothing else in this crate knows about the core, so the
+//! heal logic is tested on its own inputs.
 //!
-//! Ordering matters: feed each push-pull frame to the heal layer *before*
-//! the core merges it (`observe_push_pull`, then
-//! `Swim::handle_push_pull_request` / `handle_push_pull_response`), so the
-//! first exchange across a healed cut shows the other side's own view.
+//! ## Wiring, per node
 //!
-//! ## Core hooks still missing
+//! 1. Build the core's [`Config`] through [`core_config`] (autoclean), create
+//!    the `Swim` and the [`Heal`] with the same `now`, and call
+//!    [`Swim::set_signals`]`(true)` right away (or [`observe_all`] if the
+//!    core already ran).
+//! 2. After *every* input to the core (datagram, timer, push-pull request
+//!    or response, failed push-pull, command), and after [`Heal::tick`],
+//!    call [`pump`]: it feeds the core's signals to the heal layer, delivers
+//!    heal events to the application and applies heal commands to the core.
+//! 3. Then drain [`Swim::poll_output`] as usual: heal commands produce core
+//!    outputs too (a push-pull to probe a dead member, a rejoin's push-pull,
+//!    the metadata carrying a side claim).
+//! 4. Call [`Heal::tick`] when [`Heal::next_deadline`] passes (or every
+//!    second), then [`pump`] again.
 //!
-//! - `Swim::remove(now, name)` (or an event when the core's own
-//!   `dead_retention` reaps a member): [`HealCommand::Remove`] cannot be
-//!   applied. Until then, set the core's `dead_retention` to the heal
-//!   layer's `autoclean` so both forget a member at the same time (with
-//!   `Autoclean::Off` the core still reaps after its retention).
-//! - The sender's name in a push-pull request (wire `PushPull` has none):
-//!   a request is attributed by its source address, which works where the
-//!   driver knows the peer's listening address (simulator) but not for a
-//!   TCP connection from an ephemeral port. Alternatively a core event
-//!   carrying each merged remote view with its sender.
-//! - A non-join push-pull entry point (`Swim::push_pull(now, addr)`):
-//!   `Probe` goes through `Swim::join`, which also remembers the peer as a
-//!   seed.
-//! - An event when the core refutes a claim about this node (telling a
-//!   suspicion from a death claim): [`RefutationWatch`] polls
-//!   `Metrics::refutations` instead.
-//! - The core's `Death` names one confirmer; every distinct `Confirm` a
-//!   node receives for the same death would make `comeback_quorum` sharper.
+//! The core's feed is ordered: a push-pull view that disagrees with ours
+//! ([`Signal::RemoteView`]) arrives before the membership changes its merge
+//! causes, so the heal layer compares it with the view it replaces.
 //!
-//! A driver's loop, per node:
+//! ```
+//! use std::time::Duration;
+//! use gossamer_core::{Output, Swim};
+//! use gossamer_heal::{core_adapter, Heal, HealConfig, HealHandler};
+//! use gossamer_wire::{ClusterLabel, FrameCodec, NodeId};
+//! use rand_chacha::rand_core::SeedableRng;
 //!
-//! ```no_run
-//! # use gossamer_core::{Output, Swim, Time};
-//! # use gossamer_heal::{core_adapter, Heal, HealHandler};
-//! # use gossamer_wire::FrameCodec;
-//! # fn drive<R: rand_core::RngCore>(swim: &mut Swim<R>, heal: &mut Heal, codec: &FrameCodec,
-//! #     app: &mut impl HealHandler, now: Time) {
-//! # let mut watch = core_adapter::RefutationWatch::new(swim);
+//! struct App;
+//! impl HealHandler for App {}
+//!
+//! let id = NodeId::new("a".parse().unwrap(), "127.0.0.1:7946".parse().unwrap());
+//! let heal_config = HealConfig { autoclean: "1h".parse().unwrap(), ..HealConfig::default() };
+//! let config = core_adapter::core_config(&heal_config, gossamer_core::Config::lan());
+//! assert_eq!(config.dead_retention, Duration::from_secs(3600));
+//! let codec = FrameCodec::new(ClusterLabel::new("prod").unwrap());
+//! let rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+//! let now = Duration::ZERO;
+//! let mut swim = Swim::new(id.clone(), config, codec, rng, now).unwrap();
+//! swim.set_signals(true);
+//! let mut heal = Heal::new(id, heal_config, now).unwrap();
+//!
+//! // After each input to the core:
+//! swim.join(now, &["127.0.0.1:7947".parse().unwrap()]);
+//! core_adapter::pump(&mut heal, &mut swim, now, &mut App);
 //! while let Some(output) = swim.poll_output() {
-//!     if let Output::Event(event) = &output {
-//!         core_adapter::observe_event(heal, swim, now, event);
-//!     }
-//!     // ... send datagrams, run push-pulls (feed both frames to
-//!     // core_adapter::observe_push_pull), set timers ...
-//! }
-//! watch.observe(heal, swim, now);
-//! heal.tick(now); // or at heal.next_deadline()
-//! for command in heal.dispatch(app) {
-//!     if let Err(error) = core_adapter::apply(swim, now, &command) {
-//!         tracing::warn!(%error, "heal command not applied");
+//!     match output {
+//!         Output::Datagram { .. } | Output::PushPull { .. } | Output::SetTimer { .. } => { /* as usual */ }
+//!         Output::Event(_) => { /* the application's membership events */ }
 //!     }
 //! }
-//! # }
+//! // At heal.next_deadline(): heal.tick(now), then pump again.
 //! ```
 
 use std::net::SocketAddr;
 
-use gossamer_core::{Event, Swim, Time};
-use gossamer_wire::{FrameCodec, MemberStatus, Message, MetadataError, NodeId, DEFAULT_MAX_STREAM_FRAME};
+use gossamer_core::{Config, Event, RefutedClaim, Signal, Swim, Time};
+use gossamer_wire::{MemberStatus, MetadataError, NodeName};
 use rand_core::RngCore;
-use tracing::debug;
+use tracing::warn;
 
-use crate::{Claim, Heal, HealCommand, CLAIM_KEY};
+use crate::{Claim, Heal, HealCommand, HealConfig, HealHandler, CLAIM_KEY};
 
-/// A heal command the core cannot carry out (yet).
+/// A heal command the core could not carry out.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AdapterError {
-    /// The core has no method for this command.
-    #[error("gossamer-core has no `{0}` yet; command not applied")]
-    MissingCoreHook(&'static str),
     /// The side claim does not fit in this node's metadata.
     #[error("side claim not published: {0}")]
     Metadata(MetadataError),
 }
 
-/// Feeds one core membership event to `heal`. For a failure, the core's
-/// death record ([`Swim::death`]) supplies who declared it dead; a side claim
-/// in the member's metadata goes to [`Heal::observe_claim`].
-pub fn observe_event<R: RngCore>(heal: &mut Heal, swim: &Swim<R>, now: Time, event: &Event) {
+/// `base` with the heal layer's autoclean applied: the core forgets dead
+/// members after [`HealConfig::autoclean`] (its `dead_retention`; at least
+/// the core's `reconnect_interval`, the granularity at which it reaps), or
+/// never with [`crate::Autoclean::Off`]. Members that left keep the core's
+/// own `left_retention`: leaving is not a failure.
+pub fn core_config(heal: &HealConfig, base: Config) -> Config {
+    let dead_retention = heal.autoclean.timeout().map_or(Time::ZERO, |d| d.max(base.reconnect_interval));
+    Config { dead_retention, ..base }
+}
+
+/// Feeds one core signal to `heal`:
+///
+/// - membership events ([`Signal::Member`]) → [`Heal::observe_member`], and
+///   the side claim in the member's metadata, if any, →
+///   [`Heal::observe_claim`];
+/// - each confirmer of a death ([`Signal::DeathConfirmed`]) → its
+///   declarers;
+/// - a disagreeing push-pull view ([`Signal::RemoteView`]) →
+///   [`Heal::observe_remote_view`];
+/// - a refuted death claim ([`Signal::Refuted`] with
+///   [`RefutedClaim::Dead`]) → [`Heal::observe_self_refuted`] (refuted
+///   suspicions happen without any partition);
+/// - a forgotten member ([`Signal::MemberRemoved`]) →
+///   [`Heal::observe_removed`].
+pub fn observe_signal(heal: &mut Heal, now: Time, signal: &Signal) {
+    match signal {
+        Signal::Member(event) => observe_event(heal, now, event, &[]),
+        Signal::DeathConfirmed { member, incarnation, by } => {
+            heal.observe_member(now, member, MemberStatus::Dead, *incarnation, std::slice::from_ref(by))
+        }
+        Signal::RemoteView { from, members } => heal.observe_remote_view(now, from, members),
+        Signal::Refuted { claim: RefutedClaim::Dead, .. } => heal.observe_self_refuted(now),
+        Signal::MemberRemoved(member) => heal.observe_removed(now, &member.id.name),
+        _ => {}
+    }
+}
+
+/// Feeds one membership event with who declared it dead, if known.
+fn observe_event(heal: &mut Heal, now: Time, event: &Event, declared_by: &[NodeName]) {
     let member = event.member();
     let status = match event {
         Event::MemberFailed(_) => MemberStatus::Dead,
@@ -86,78 +120,40 @@ pub fn observe_event<R: RngCore>(heal: &mut Heal, swim: &Swim<R>, now: Time, eve
         Event::MemberSuspected(_) => MemberStatus::Suspect,
         Event::MemberJoined(m) | Event::MemberUpdated(m) | Event::MemberRecovered(m) => m.status,
     };
-    let declared_by: Vec<_> = swim.death(&member.id.name).map(|d| d.by.clone()).into_iter().collect();
-    heal.observe_member(now, &member.id, status, member.incarnation, &declared_by);
+    heal.observe_member(now, &member.id, status, member.incarnation, declared_by);
     if let Some(claim) = member.metadata.get(CLAIM_KEY).and_then(Claim::decode) {
         heal.observe_claim(now, &member.id.name, &claim);
     }
 }
 
-/// Brings `heal` up to date with every member the core knows, e.g. right
-/// after both are created or after a driver restart.
+/// Brings `heal` up to date with every member the core knows, with every
+/// confirmer of each death, e.g. when the heal layer is added to a core
+/// that already ran (signals only report changes).
 pub fn observe_all<R: RngCore>(heal: &mut Heal, swim: &Swim<R>, now: Time) {
     for member in swim.members() {
-        let declared_by: Vec<_> = swim.death(&member.id.name).map(|d| d.by.clone()).into_iter().collect();
-        heal.observe_member(now, &member.id, member.status, member.incarnation, &declared_by);
+        let declared_by = swim.death(&member.id.name).map(|d| d.confirmers.as_slice()).unwrap_or_default();
+        heal.observe_member(now, &member.id, member.status, member.incarnation, declared_by);
     }
 }
 
-/// Feeds a push-pull frame (a request a peer sent us, or the response to
-/// ours) to [`Heal::observe_remote_view`], decoding it a second time with
-/// `codec` (the core keeps the views it merges to itself). `peer` is the
-/// address the exchange was with: for a response, the address we
-/// connected to; for a request, the sender is found by this address among
-/// the members it lists, and the frame is skipped if none matches (an
-/// ephemeral source port: see the crate report, the wire format does not
-/// name the sender).
-pub fn observe_push_pull(heal: &mut Heal, codec: &FrameCodec, now: Time, peer: SocketAddr, frame: &[u8]) {
-    let codec = match codec.clone().with_max_frame_len(DEFAULT_MAX_STREAM_FRAME) {
-        Ok(codec) => codec,
-        Err(error) => {
-            debug!(%error, "heal: no stream codec");
+/// Feeds every pending core signal to `heal` ([`observe_signal`]),
+/// delivers heal events to `app` and applies heal commands to the core
+/// ([`apply`]; a command that cannot be applied is logged), until neither
+/// has anything left. Call it after every input to the core and after
+/// [`Heal::tick`], then drain the core's outputs as usual.
+pub fn pump<R: RngCore>(heal: &mut Heal, swim: &mut Swim<R>, now: Time, app: &mut (impl HealHandler + ?Sized)) {
+    loop {
+        while let Some(signal) = swim.poll_signal() {
+            observe_signal(heal, now, &signal);
+        }
+        let commands = heal.dispatch(app);
+        if commands.is_empty() {
             return;
         }
-    };
-    let state = match codec.decode(frame) {
-        Ok(packet) => match packet.message {
-            Message::PushPullRequest(state) | Message::PushPullResponse(state) => state,
-            _ => return,
-        },
-        Err(error) => {
-            debug!(%peer, %error, "heal: push-pull frame not decodable");
-            return;
-        }
-    };
-    let mut senders = state.members.iter().filter(|m| m.node.addr == peer).map(|m| &m.node);
-    let (Some(from), None) = (senders.next(), senders.next()) else {
-        debug!(%peer, "heal: push-pull sender not identified by address, view skipped");
-        return;
-    };
-    let from: NodeId = from.clone();
-    heal.observe_remote_view(now, &from, &state.members);
-}
-
-/// Watches the one thing the core reports only through a counter: that
-/// this node refuted a claim about itself ([`Heal::observe_self_refuted`]).
-/// Keep one per node and call [`RefutationWatch::observe`] after feeding
-/// the core any input.
-#[derive(Debug, Clone, Default)]
-pub struct RefutationWatch {
-    seen: u64,
-}
-
-impl RefutationWatch {
-    /// Starts from the core's current count.
-    pub fn new<R: RngCore>(swim: &Swim<R>) -> Self {
-        Self { seen: swim.metrics().refutations }
-    }
-
-    /// Tells `heal` if the core refuted anything since the last call.
-    pub fn observe<R: RngCore>(&mut self, heal: &mut Heal, swim: &Swim<R>, now: Time) {
-        let refutations = swim.metrics().refutations;
-        if refutations > self.seen {
-            self.seen = refutations;
-            heal.observe_self_refuted(now);
+        for command in &commands {
+            if let Err(error) = apply(swim, now, command) {
+                warn!(%error, ?command, "heal command not applied");
+            }
         }
     }
 }
@@ -165,13 +161,9 @@ impl RefutationWatch {
 /// Applies one heal command to the core.
 ///
 /// - `Rejoin` → [`Swim::rejoin`] with the seeds' addresses;
-/// - `Probe` → [`Swim::join`] with the peer (a push-pull; the core has no
-///   non-join push-pull entry point, so the peer is also remembered as a
-///   seed);
+/// - `Probe` → [`Swim::push_pull`] with the peer (not remembered as a seed);
 /// - `Publish` → [`Swim::set_metadata`] with the side claim under
-///   [`CLAIM_KEY`], the application's own keys kept;
-/// - `Remove` → [`AdapterError::MissingCoreHook`]: the core cannot forget
-///   a member yet.
+///   [`CLAIM_KEY`], the application's own keys kept.
 pub fn apply<R: RngCore>(swim: &mut Swim<R>, now: Time, command: &HealCommand) -> Result<(), AdapterError> {
     match command {
         HealCommand::Rejoin { seeds } => {
@@ -180,7 +172,7 @@ pub fn apply<R: RngCore>(swim: &mut Swim<R>, now: Time, command: &HealCommand) -
             Ok(())
         }
         HealCommand::Probe { peer } => {
-            swim.join(now, &[peer.addr]);
+            swim.push_pull(now, peer.addr);
             Ok(())
         }
         HealCommand::Publish(claim) => {
@@ -190,6 +182,5 @@ pub fn apply<R: RngCore>(swim: &mut Swim<R>, now: Time, command: &HealCommand) -
             swim.set_metadata(now, metadata);
             Ok(())
         }
-        HealCommand::Remove(_) => Err(AdapterError::MissingCoreHook("Swim::remove(now, name)")),
     }
 }

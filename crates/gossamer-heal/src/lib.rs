@@ -29,13 +29,15 @@
 //!   node is dead;
 //! - [`Heal::observe_claim`]: another node's side [`Claim`], from its
 //!   metadata;
+//! - [`Heal::observe_removed`]: the core forgot a member (autoclean);
 //! - [`Heal::tick`]: time passing (call it at [`Heal::next_deadline`]).
 //!
 //! Drained by [`Heal::poll`] (or [`Heal::dispatch`] with a
 //! [`HealHandler`]): [`HealEvent`]s for the application and
-//! [`HealCommand`]s the driver applies to the core. The optional
-//! `core_adapter` module (feature `core-adapter`) maps `gossamer-core`'s
-//! events, push-pull frames and `Swim` methods onto these.
+//! [`HealCommand`]s the driver applies to the core. The [`core_adapter`]
+//! module maps `gossamer-core`'s signal feed (`Swim::poll_signal`) and
+//! `Swim` methods onto these; [`core_adapter::pump`] is the one call a
+//! driver makes after each input to the core.
 //!
 //! ## Detection
 //!
@@ -111,23 +113,30 @@
 //!
 //! ## Autoclean
 //!
-//! Members dead (or left) for `autoclean` (24 h by default, [`Autoclean::Off`]
-//! disables) are dropped: [`HealEvent::MemberRemoved`] and
-//! [`HealCommand::Remove`]. A removed member that comes back starts a new
-//! record, i.e. it joins as new.
+//! Members dead for `autoclean` (24 h by default, [`Autoclean::Off`]
+//! disables) are forgotten. One mechanism does it, the core's: its
+//! reconnect timer already forgets members dead for `dead_retention` (and
+//! left for `left_retention`), and [`core_adapter::core_config`] sets
+//! `dead_retention` from `autoclean` (zero, i.e. never, for `Off`). The
+//! core reports each removal, and the heal layer drops its record
+//! ([`Heal::observe_removed`]) and raises [`HealEvent::MemberRemoved`]. So
+//! the core and the heal layer can never disagree on who is still a
+//! member, and a core driven without the heal layer cleans up the same
+//! way. A removed member that comes back starts a new record, i.e. it
+//! joins as new (the core reports it as joined, not recovered).
 //!
 //! ```
 //! use std::time::Duration;
-//! use gossamer_heal::{Autoclean, Heal, HealConfig, HealEvent, HealOutput};
+//! use gossamer_heal::{Heal, HealConfig, HealEvent, HealOutput};
 //! use gossamer_wire::{MemberStatus, NodeId};
 //!
 //! let id = |n: &str, port: u16| NodeId::new(n.parse().unwrap(), ([127, 0, 0, 1], port).into());
-//! let config = HealConfig { autoclean: "1h".parse().unwrap(), ..HealConfig::default() };
-//! let mut heal = Heal::new(id("a", 1), config, Duration::ZERO).unwrap();
+//! let mut heal = Heal::new(id("a", 1), HealConfig::default(), Duration::ZERO).unwrap();
 //! heal.observe_member(Duration::ZERO, &id("b", 2), MemberStatus::Dead, 3, &[]);
-//! heal.tick(Duration::from_secs(3600));
+//! // A day later the core forgets b (its dead_retention, from autoclean).
+//! heal.observe_removed(Duration::from_secs(86_400), &"b".parse().unwrap());
 //! let removed: Vec<_> = std::iter::from_fn(|| heal.poll()).collect();
-//! assert!(removed.contains(&HealOutput::Event(HealEvent::MemberRemoved("b".parse().unwrap()))));
+//! assert_eq!(removed, [HealOutput::Event(HealEvent::MemberRemoved("b".parse().unwrap()))]);
 //! assert!(heal.members().next().is_none());
 //! ```
 
@@ -138,7 +147,6 @@ mod output;
 mod record;
 mod view;
 
-#[cfg(feature = "core-adapter")]
 pub mod core_adapter;
 
 pub use config::{Autoclean, ConfigError, HealConfig, Quorum, MAX_BACKOFF_FACTOR};

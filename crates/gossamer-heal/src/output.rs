@@ -29,8 +29,9 @@ pub enum HealEvent {
         /// Members of the losing sides that rejoin.
         rejoined: BTreeSet<NodeName>,
     },
-    /// A member dead for longer than `autoclean` was reaped. If it comes
-    /// back it joins as a new member.
+    /// The core forgot a member dead (or left) for longer than its
+    /// retention (`autoclean`), see [`crate::Heal::observe_removed`]. If it
+    /// comes back it joins as a new member.
     MemberRemoved(NodeName),
 }
 
@@ -44,9 +45,6 @@ pub enum HealCommand {
         /// Members of the winning side to contact, in order.
         seeds: Vec<NodeId>,
     },
-    /// Forget this member: drop it from the member list and stop
-    /// disseminating anything about it.
-    Remove(NodeName),
     /// Announce this node's side of a partition to the cluster (the
     /// adapter puts it in the node's metadata under [`CLAIM_KEY`], so it
     /// spreads with the membership gossip).

@@ -262,7 +262,6 @@ impl World {
                     self.nodes[j].heal.observe_claim(now, &from, &claim);
                 }
             }
-            HealCommand::Remove(name) => panic!("autoclean is off, yet {name} was removed"),
         }
     }
 

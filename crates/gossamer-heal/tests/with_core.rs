@@ -1,8 +1,9 @@
 //! The heal layer driven together with the real `gossamer-core` state
 //! machines over an in-memory network in virtual time: a cluster forms,
 //! splits, the split heals, and the heal layer detects it and decides.
-//! Needs `--features core-adapter`.
-#![cfg(feature = "core-adapter")]
+//! Driven as a real driver would: the core's signal feed through
+//! `core_adapter::pump` after every input; push-pull requests arrive from
+//! an ephemeral address that names no member.
 
 mod common;
 
@@ -15,7 +16,7 @@ use bytes::Bytes;
 use common::*;
 use gossamer_core::{Config, Output, Swim, Timer};
 use gossamer_heal::core_adapter;
-use gossamer_heal::{Heal, HealCommand, HealConfig, HealHandler};
+use gossamer_heal::{Heal, HealConfig, HealHandler};
 use gossamer_wire::{ClusterLabel, FrameCodec, MemberStatus, NodeName};
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -25,7 +26,6 @@ use rand_chacha::ChaCha8Rng;
 struct App {
     detected: Vec<(BTreeSet<NodeName>, BTreeSet<NodeName>)>,
     healed: Vec<(BTreeSet<NodeName>, bool)>,
-    rejoins: usize,
     /// Virtual time of the callbacks (set by the driver before dispatch).
     now: Duration,
     first_detected_at: Option<Duration>,
@@ -53,7 +53,6 @@ enum Item {
 struct Node {
     swim: Swim<ChaCha8Rng>,
     heal: Heal,
-    watch: core_adapter::RefutationWatch,
     app: App,
 }
 
@@ -61,7 +60,6 @@ struct Cluster {
     nodes: Vec<Node>,
     by_addr: BTreeMap<SocketAddr, usize>,
     group: Vec<usize>,
-    codec: FrameCodec,
     now: Duration,
     queue: BinaryHeap<Reverse<(Duration, u64)>>,
     items: BTreeMap<u64, Item>,
@@ -80,18 +78,13 @@ impl Cluster {
     fn with_seed(n: usize, seed: u64) -> Self {
         let codec = FrameCodec::new(ClusterLabel::new("heal-sim").unwrap());
         let nodes: Vec<Node> = (0..n)
-            .map(|i| Node {
-                swim: Swim::new(
-                    id(&node_name(i)),
-                    Config::lan(),
-                    codec.clone(),
-                    ChaCha8Rng::seed_from_u64(seed * 1000 + i as u64),
-                    secs(0),
-                )
-                .unwrap(),
-                heal: Heal::new(id(&node_name(i)), HealConfig::default(), secs(0)).unwrap(),
-                watch: core_adapter::RefutationWatch::default(),
-                app: App::default(),
+            .map(|i| {
+                let heal_config = HealConfig::default();
+                let config = core_adapter::core_config(&heal_config, Config::lan());
+                let rng = ChaCha8Rng::seed_from_u64(seed * 1000 + i as u64);
+                let mut swim = Swim::new(id(&node_name(i)), config, codec.clone(), rng, secs(0)).unwrap();
+                swim.set_signals(true);
+                Node { swim, heal: Heal::new(id(&node_name(i)), heal_config, secs(0)).unwrap(), app: App::default() }
             })
             .collect();
         let by_addr = (0..n).map(|i| (id(&node_name(i)).addr, i)).collect();
@@ -99,7 +92,6 @@ impl Cluster {
             nodes,
             by_addr,
             group: vec![0; n],
-            codec,
             now: secs(0),
             queue: BinaryHeap::new(),
             items: BTreeMap::new(),
@@ -128,47 +120,28 @@ impl Cluster {
 
     /// Applies everything node `i`'s core and heal layer want done.
     fn drain(&mut self, i: usize) {
-        loop {
-            let mut busy = false;
-            while let Some(output) = self.nodes[i].swim.poll_output() {
-                busy = true;
-                match output {
-                    Output::Datagram { to, bytes } => {
-                        if let Some(&j) = self.by_addr.get(&to) {
-                            if self.connected(i, j) {
-                                let from = self.nodes[i].swim.local().addr;
-                                self.schedule(
-                                    self.now + Duration::from_millis(1),
-                                    Item::Datagram { to: j, from, bytes },
-                                );
-                            }
+        let node = &mut self.nodes[i];
+        node.app.now = self.now;
+        core_adapter::pump(&mut node.heal, &mut node.swim, self.now, &mut node.app);
+        while let Some(output) = self.nodes[i].swim.poll_output() {
+            match output {
+                Output::Datagram { to, bytes } => {
+                    if let Some(&j) = self.by_addr.get(&to) {
+                        if self.connected(i, j) {
+                            let from = self.nodes[i].swim.local().addr;
+                            self.schedule(self.now + Duration::from_millis(1), Item::Datagram { to: j, from, bytes });
                         }
                     }
-                    Output::PushPull { to, request } => {
-                        self.schedule(self.now + Duration::from_millis(2), Item::PushPull { from: i, to, request })
-                    }
-                    Output::SetTimer { at, timer } => self.schedule(at.max(self.now), Item::Timer { node: i, timer }),
-                    Output::Event(event) => {
-                        let node = &mut self.nodes[i];
-                        core_adapter::observe_event(&mut node.heal, &node.swim, self.now, &event);
-                    }
                 }
-            }
-            let node = &mut self.nodes[i];
-            node.watch.observe(&mut node.heal, &node.swim, self.now);
-            node.app.now = self.now;
-            for command in node.heal.dispatch(&mut node.app) {
-                busy = true;
-                if matches!(command, HealCommand::Rejoin { .. }) {
-                    node.app.rejoins += 1;
+                Output::PushPull { to, request } => {
+                    self.schedule(self.now + Duration::from_millis(2), Item::PushPull { from: i, to, request })
                 }
-                // Remove is not in the core yet (autoclean never fires here).
-                core_adapter::apply(&mut node.swim, self.now, &command).expect("applied");
-            }
-            if !busy {
-                return;
+                Output::SetTimer { at, timer } => self.schedule(at.max(self.now), Item::Timer { node: i, timer }),
+                // The application's events; the heal layer reads the signal feed.
+                Output::Event(_) => {}
             }
         }
+        assert!(self.nodes[i].swim.poll_signal().is_none(), "handling outputs raises no signals");
     }
 
     fn push_pull(&mut self, i: usize, to: SocketAddr, request: Bytes) {
@@ -177,14 +150,12 @@ impl Cluster {
             self.nodes[i].swim.push_pull_failed(now, to);
             return self.drain(i);
         };
-        let from = self.nodes[i].swim.local().addr;
-        // The heal layer sees each view before the core merges it.
-        core_adapter::observe_push_pull(&mut self.nodes[j].heal, &self.codec, now, from, &request);
+        // A stream's source: an ephemeral port, which names no member.
+        let from = SocketAddr::from(([127, 0, 0, 2], 40_000 + (self.seq % 20_000) as u16));
         let response = self.nodes[j].swim.handle_push_pull_request(now, from, &request);
         self.drain(j);
         match response {
             Some(response) => {
-                core_adapter::observe_push_pull(&mut self.nodes[i].heal, &self.codec, now, to, &response);
                 self.nodes[i].swim.handle_push_pull_response(now, to, &response);
             }
             None => self.nodes[i].swim.push_pull_failed(now, to),
@@ -271,7 +242,7 @@ fn assert_decided_for(cluster: &Cluster, winners: &[usize]) {
         let (chosen, rejoined) = node.app.healed.first().unwrap_or_else(|| panic!("node {i} did not decide"));
         assert_eq!(*chosen, expected, "node {i}");
         assert_eq!(*rejoined, !winners.contains(&i), "node {i}");
-        assert_eq!(node.app.rejoins, usize::from(!winners.contains(&i)), "node {i}");
+        assert_eq!(node.heal.metrics().rejoins, u64::from(!winners.contains(&i)), "node {i}");
     }
 }
 
@@ -310,7 +281,7 @@ fn assert_three_way(cluster: &Cluster, groups: &[usize]) {
             assert_eq!(*winners, largest, "node {i}");
         }
         assert_eq!(*rejoined, groups[i] != 0, "node {i}");
-        assert_eq!(node.app.rejoins, usize::from(groups[i] != 0), "node {i}");
+        assert_eq!(node.heal.metrics().rejoins, u64::from(groups[i] != 0), "node {i}");
     }
 }
 

@@ -196,7 +196,7 @@ impl JoinLimiter {
 mod tests {
     use super::*;
     use gossamer_wire::{ClusterLabel, Keyring, Metadata, SecretKey};
-    use rand::SeedableRng;
+    use rand_core::SeedableRng;
     use std::sync::Arc;
 
     fn member(name: &str, status: MemberStatus) -> Member {

@@ -223,6 +223,12 @@ impl Node {
         }
     }
 
+    /// Resolves once the node's task has stopped, for whatever reason
+    /// (shutdown, or a bug that ended it): supervisors wait on this.
+    pub async fn closed(&self) {
+        self.inner.commands.closed().await
+    }
+
     /// Whether the node's task is still running.
     pub fn is_running(&self) -> bool {
         !self.inner.commands.is_closed()

@@ -92,7 +92,7 @@ mod tests {
         // way a driver gets it: from a fresh core's first output.
         use gossamer_core::{Config, Output, Swim};
         use gossamer_wire::{ClusterLabel, FrameCodec, NodeId};
-        use rand::SeedableRng;
+        use rand_core::SeedableRng;
         let id = NodeId::new("t@h".parse().unwrap(), "127.0.0.1:1".parse().unwrap());
         let codec = FrameCodec::new(ClusterLabel::default());
         let rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);

@@ -161,3 +161,15 @@ async fn dropping_every_handle_stops_the_node_and_frees_its_port() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_resolves_once_the_node_stops() {
+    init_tracing();
+    let a = start("a@127.0.0.1", vec![]).await;
+    let watcher = a.clone();
+    let closed = tokio::spawn(async move { watcher.closed().await });
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert!(!closed.is_finished(), "closed() waits while the node runs");
+    a.shutdown().await;
+    tokio::time::timeout(DEADLINE, closed).await.expect("closed() resolves after shutdown").unwrap();
+}

@@ -14,6 +14,14 @@
 //! MTU limits are the real ones; push-pull exchanges are modelled as
 //! reliable request/response streams that fail when the path is cut.
 //!
+//! A scenario with a `[heal]` section runs gossamer-heal's partition
+//! detection, autoheal and autoclean on every node as well (a [`HealNode`]:
+//! `Swim` and `Heal` wired through `gossamer_heal::core_adapter`); the
+//! report then says who detected which partition, which side won, who
+//! rejoined and who was forgotten, and how long each took after the link
+//! came back ([`HealReport`]), and heal assertions (`winners`, `rejoined`,
+//! `healed_within`, `heals_per_node_at_most`, `autoclean_within`...) check it.
+//!
 //! ```no_run
 //! use gossamer_sim::{Scenario, Simulation};
 //!
@@ -32,6 +40,7 @@
 #![warn(missing_docs)]
 
 mod error;
+mod heal_node;
 mod network;
 mod node;
 mod nodeset;
@@ -48,16 +57,22 @@ mod views;
 mod tests;
 
 pub use error::SimError;
+pub use heal_node::{HealFactory, HealNode, NodeTimer, ScenarioFactory, ScenarioNode};
 pub use network::{LatencySpec, LinkOverride, LinkSpec, MAX_LATENCY};
-pub use node::{node_addr, node_id, node_index, NodeCounters, NodeFactory, NodeOutput, SimNode, MAX_NODES, SIM_PORT};
+pub use node::{
+    name_index, node_addr, node_id, node_index, HealNote, NodeCounters, NodeFactory, NodeOutput, SimNode, MAX_NODES,
+    SIM_PORT,
+};
 pub use nodeset::NodeSet;
 pub use plot::{render_svg, write_svg};
 pub use queue::EventQueue;
 pub use report::{
-    Accuracy, AssertionResult, FaultReport, Measure, Performance, Report, Sample, SwimPrediction, Traffic,
+    Accuracy, AssertionResult, FaultReport, HealReport, HealTiming, Measure, Performance, Report, Sample,
+    SwimPrediction, Traffic,
 };
 pub use scenario::{
-    AssertSpec, ClusterSpec, FaultAction, FaultRef, FaultSpec, NetworkSpec, Preset, ProtocolSpec, Scenario,
+    AssertSpec, AutocleanSpec, ClusterSpec, FaultAction, FaultRef, FaultSpec, HealSpec, NetworkSpec, Preset,
+    ProtocolSpec, QuorumName, QuorumSpec, Scenario,
 };
 pub use sim::{node_rng, Simulation};
 pub use swim_node::{SwimFactory, SwimNode};

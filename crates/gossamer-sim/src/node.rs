@@ -47,6 +47,38 @@ pub enum NodeOutput<T> {
         /// What the node now believes.
         status: MemberStatus,
     },
+    /// The node forgot `member` (autoclean: dead for longer than its
+    /// retention). If it comes back it joins as a new member.
+    Removed {
+        /// The member's address.
+        member: SocketAddr,
+        /// How long this node had held it dead (or left), if it knows.
+        dead_for: Option<Duration>,
+    },
+    /// The heal layer reported a partition or a decision.
+    Heal(HealNote),
+}
+
+/// What a node's heal layer (gossamer-heal) reported, for the report and
+/// the heal assertions. Members are node indices, sorted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HealNote {
+    /// `PartitionDetected`: sides seeing each other again.
+    Detected {
+        /// Our side, this node included.
+        ours: Vec<u32>,
+        /// The other side as known so far.
+        theirs: Vec<u32>,
+        /// Whether our side is the majority, if computed.
+        majority: Option<bool>,
+    },
+    /// `PartitionHealed`: the decision.
+    Healed {
+        /// The winning side, as far as this node knows it.
+        winners: Vec<u32>,
+        /// This node is on a losing side and rejoined the winners.
+        rejoined: bool,
+    },
 }
 
 /// Protocol counters a node may expose; the report sums them over every
@@ -141,6 +173,20 @@ pub fn node_index(addr: SocketAddr) -> Option<u32> {
 
 /// Most nodes a run may have (the address space of [`node_addr`]).
 pub const MAX_NODES: u32 = 254 << 16;
+
+/// The node index behind a simulated node's name (`n<index>`, as
+/// [`node_id`] names it); `None` for any other name.
+///
+/// ```
+/// use gossamer_sim::{name_index, node_id};
+/// assert_eq!(name_index(&node_id(42).name), Some(42));
+/// assert_eq!(name_index(&"n042".parse().unwrap()), None);
+/// ```
+pub fn name_index(name: &NodeName) -> Option<u32> {
+    let digits = name.as_str().strip_prefix('n')?;
+    let index: u32 = digits.parse().ok()?;
+    (index.to_string() == digits && index < MAX_NODES).then_some(index)
+}
 
 /// The identity of node `index`.
 pub fn node_id(index: u32) -> NodeId {

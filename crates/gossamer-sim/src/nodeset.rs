@@ -51,6 +51,11 @@ impl NodeSet {
         Self { items: indices.iter().map(|&i| Item::One(i)).collect(), text }
     }
 
+    /// True if the set draws random nodes (`random(..)`).
+    pub fn is_random(&self) -> bool {
+        self.items.iter().any(|i| matches!(i, Item::RandomCount(_) | Item::RandomFraction(_)))
+    }
+
     /// True if the set names every node.
     pub fn is_all(&self) -> bool {
         self.items.contains(&Item::All)

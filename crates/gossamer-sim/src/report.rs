@@ -39,8 +39,8 @@ pub struct FaultReport {
     pub first_suspect: Option<Measure>,
     /// First time a member declared one of them dead.
     pub first_dead: Option<Measure>,
-    /// Until no live member saw them plain alive (every member suspects
-    /// them at least): how far the first suspicion spread.
+    /// Crash: until no live member saw them plain alive (every member
+    /// suspects them at least): how far the first suspicion spread.
     pub all_suspect: Option<Measure>,
     /// Until no live member still saw them alive or suspect.
     pub all_know: Option<Measure>,
@@ -141,6 +141,56 @@ pub struct Sample {
     pub left: f64,
 }
 
+/// What the partition-heal layer (gossamer-heal) did over the run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HealReport {
+    /// Autoclean timeout in virtual ms (`None`: off).
+    pub autoclean_ms: Option<f64>,
+    /// `PartitionDetected` events, summed over nodes.
+    pub detections: u64,
+    /// `PartitionHealed` decisions, summed over nodes.
+    pub decisions: u64,
+    /// Decisions by which a node of a losing side rejoined.
+    pub rejoins: u64,
+    /// Most decisions by one node (a heal storm shows here).
+    pub max_decisions_per_node: u64,
+    /// Members forgotten by autoclean, summed over observers.
+    pub removals: u64,
+    /// Of those, members that were running.
+    pub false_removals: u64,
+    /// Shortest time an observer held a member dead before forgetting it.
+    pub earliest_removal: Option<Measure>,
+    /// Per `heal` fault (a reconnection): how long until the sides noticed,
+    /// decided and were one cluster again.
+    pub reconnections: Vec<HealTiming>,
+}
+
+/// Heal time after one reconnection (`heal` fault), measured from it over
+/// the nodes up from it to the end.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HealTiming {
+    /// The `heal` fault's index.
+    pub fault: usize,
+    /// Nodes up from the fault to the end.
+    pub participants: u64,
+    /// Of those, how many raised `PartitionDetected` after it.
+    pub detected_by: u64,
+    /// ... raised `PartitionHealed` after it.
+    pub decided_by: u64,
+    /// ... rejoined after it.
+    pub rejoined_by: u64,
+    /// First `PartitionDetected` anywhere.
+    pub first_detected: Option<Measure>,
+    /// Until every one of them had detected it (`None` if some never did).
+    pub all_detected: Option<Measure>,
+    /// First `PartitionHealed` anywhere.
+    pub first_decided: Option<Measure>,
+    /// Until every one of them had decided (`None` if some never did).
+    pub all_decided: Option<Measure>,
+    /// Until every live member saw every live member alive (one cluster).
+    pub converged: Option<Measure>,
+}
+
 /// Whether one assertion held.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AssertionResult {
@@ -190,6 +240,8 @@ pub struct Report {
     pub swim_prediction: SwimPrediction,
     /// Every live member saw every live member alive at the end.
     pub single_cluster_at_end: bool,
+    /// What the heal layer did (`None`: the scenario ran plain SWIM).
+    pub heal: Option<HealReport>,
     /// Assertions.
     pub assertions: Vec<AssertionResult>,
     /// All assertions held.
@@ -278,6 +330,36 @@ impl fmt::Display for Report {
             self.live_at_end,
             if self.single_cluster_at_end { "yes" } else { "no" }
         )?;
+        if let Some(h) = &self.heal {
+            let autoclean = h.autoclean_ms.map_or("off".to_owned(), |ms| format!("{ms:.0} ms"));
+            writeln!(
+                f,
+                "heal: {} detections, {} decisions ({} rejoins, at most {} per node); autoclean {autoclean}: {} removals ({} of running members), shortest dead time {}",
+                h.detections,
+                h.decisions,
+                h.rejoins,
+                h.max_decisions_per_node,
+                h.removals,
+                h.false_removals,
+                opt(&h.earliest_removal)
+            )?;
+            for r in &h.reconnections {
+                writeln!(
+                    f,
+                    "    after heal #{}: {} nodes; detected by {}, decided by {}, rejoined {}",
+                    r.fault, r.participants, r.detected_by, r.decided_by, r.rejoined_by
+                )?;
+                for (label, m) in [
+                    ("first detection", &r.first_detected),
+                    ("all detected", &r.all_detected),
+                    ("first decision", &r.first_decided),
+                    ("all decided", &r.all_decided),
+                    ("one cluster", &r.converged),
+                ] {
+                    writeln!(f, "        {label:<18} {}", opt(m))?;
+                }
+            }
+        }
         let p = &self.performance;
         writeln!(
             f,

@@ -22,10 +22,12 @@
 //! assert_eq!(s.faults.len(), 1);
 //! ```
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
 use gossamer_core::Config;
+use gossamer_heal::{Autoclean, HealConfig, Quorum};
 use serde::{Deserialize, Serialize};
 
 use crate::error::SimError;
@@ -59,6 +61,12 @@ pub struct Scenario {
     /// The network model.
     #[serde(default)]
     pub network: NetworkSpec,
+    /// The partition-heal layer (gossamer-heal); absent: plain SWIM.
+    #[serde(default)]
+    pub heal: Option<HealSpec>,
+    /// Named node sets that assertions refer to (`winners = "majority"`).
+    #[serde(default)]
+    pub groups: BTreeMap<String, NodeSet>,
     /// The fault schedule.
     #[serde(default, rename = "fault")]
     pub faults: Vec<FaultSpec>,
@@ -208,6 +216,161 @@ impl NetworkSpec {
             reorder: self.reorder,
             reorder_delay: self.reorder_delay,
             bandwidth: self.bandwidth,
+        }
+    }
+}
+
+/// The `[heal]` section: run gossamer-heal's partition detection, autoheal
+/// and autoclean on every node, with these settings (each defaults to
+/// `HealConfig::default()`; spans may be given in periods).
+///
+/// ```
+/// use std::time::Duration;
+/// use gossamer_heal::Autoclean;
+/// use gossamer_sim::Scenario;
+/// let s = Scenario::from_toml(r#"
+///     name = "h"
+///     nodes = 4
+///     duration = "30 periods"
+///     [heal]
+///     autoclean = "40 periods"
+///     hold_down = "20s"
+/// "#).unwrap();
+/// let config = s.heal_config(Duration::from_secs(1)).unwrap().expect("[heal] enables it");
+/// assert_eq!(config.autoclean, Autoclean::After(Duration::from_secs(40)));
+/// assert_eq!(config.hold_down, Duration::from_secs(20));
+/// assert!(config.autoheal);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealSpec {
+    /// Run the heal layer (true when the section is present).
+    pub enabled: bool,
+    /// Merge the sides automatically (detection alone when false).
+    pub autoheal: bool,
+    /// `"off"` or how long a member stays dead before it is forgotten.
+    pub autoclean: Option<AutocleanSpec>,
+    /// Time to gather the other sides' views before deciding.
+    pub settle: Option<Span>,
+    /// Detections ignored this long after a heal.
+    pub hold_down: Option<Span>,
+    /// Hold-down multiplier per heal within `flap_window`.
+    pub backoff_factor: Option<u32>,
+    /// Cap of the backed-off hold-down.
+    pub max_hold_down: Option<Span>,
+    /// Heals older than this no longer count towards the backoff.
+    pub flap_window: Option<Span>,
+    /// How often a node push-pulls with one member it holds dead.
+    pub probe_interval: Option<Span>,
+    /// Fraction of our side that must have declared a returning member
+    /// dead for its comeback to signal a partition.
+    pub comeback_quorum: Option<f64>,
+    /// Deaths this close together are presumed on the same side.
+    pub correlation_window: Option<Span>,
+    /// `"off"`, `"last_known"` or an expected cluster size.
+    pub quorum: Option<QuorumSpec>,
+}
+
+impl Default for HealSpec {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            autoheal: true,
+            autoclean: None,
+            settle: None,
+            hold_down: None,
+            backoff_factor: None,
+            max_hold_down: None,
+            flap_window: None,
+            probe_interval: None,
+            comeback_quorum: None,
+            correlation_window: None,
+            quorum: None,
+        }
+    }
+}
+
+impl HealSpec {
+    /// The heal layer's config (spans in periods relative to `period`), not
+    /// yet validated.
+    pub fn to_config(&self, period: Duration) -> HealConfig {
+        let d = HealConfig::default();
+        let span = |s: Option<Span>, old: Duration| s.map_or(old, |s| s.resolve(period));
+        HealConfig {
+            autoheal: self.autoheal,
+            settle: span(self.settle, d.settle),
+            hold_down: span(self.hold_down, d.hold_down),
+            backoff_factor: self.backoff_factor.unwrap_or(d.backoff_factor),
+            max_hold_down: span(self.max_hold_down, d.max_hold_down),
+            flap_window: span(self.flap_window, d.flap_window),
+            probe_interval: span(self.probe_interval, d.probe_interval),
+            comeback_quorum: self.comeback_quorum.unwrap_or(d.comeback_quorum),
+            correlation_window: span(self.correlation_window, d.correlation_window),
+            quorum: self.quorum.map_or(d.quorum, QuorumSpec::to_quorum),
+            autoclean: match self.autoclean {
+                None => d.autoclean,
+                Some(AutocleanSpec::Off) => Autoclean::Off,
+                Some(AutocleanSpec::After(s)) => Autoclean::from_duration(s.resolve(period)),
+            },
+        }
+    }
+}
+
+/// `autoclean` in a `[heal]` section: `"off"` or a span (`"24h"`,
+/// `"90 periods"`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AutocleanSpec {
+    /// Never forget dead members.
+    Off,
+    /// Forget members dead for this long.
+    After(Span),
+}
+
+impl Serialize for AutocleanSpec {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            AutocleanSpec::Off => serializer.serialize_str("off"),
+            AutocleanSpec::After(s) => s.serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for AutocleanSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        if text.trim().eq_ignore_ascii_case("off") {
+            return Ok(AutocleanSpec::Off);
+        }
+        text.parse().map(AutocleanSpec::After).map_err(serde::de::Error::custom)
+    }
+}
+
+/// `quorum` in a `[heal]` section.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum QuorumSpec {
+    /// The expected cluster size.
+    Expected(usize),
+    /// `"off"` or `"last_known"`.
+    Named(QuorumName),
+}
+
+/// The named quorum modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuorumName {
+    /// No majority computed.
+    Off,
+    /// The last known cluster size.
+    LastKnown,
+}
+
+impl QuorumSpec {
+    fn to_quorum(self) -> Quorum {
+        match self {
+            QuorumSpec::Expected(n) => Quorum::Expected(n),
+            QuorumSpec::Named(QuorumName::Off) => Quorum::Off,
+            QuorumSpec::Named(QuorumName::LastKnown) => Quorum::LastKnown,
         }
     }
 }
@@ -386,19 +549,158 @@ pub enum AssertSpec {
     },
     /// At the end every live member sees every live member alive.
     SingleClusterAtEnd,
+    /// Heal layer: after the fault (a heal, or the partition itself), at
+    /// least `count` nodes (default: every node up from the fault to the
+    /// end) raised `PartitionDetected`, within `periods` if given.
+    PartitionDetected {
+        /// Fault index.
+        fault: usize,
+        /// How many nodes at least (default: all of them).
+        count: Option<u64>,
+        /// Bound, in protocol periods (default: by the end).
+        periods: Option<f64>,
+        /// Only these nodes (a group name or node set) are counted.
+        among: Option<String>,
+    },
+    /// Heal layer: every node up from the fault to the end decided
+    /// (`PartitionHealed`) within `periods` of the fault.
+    HealedWithin {
+        /// Fault index (the heal).
+        fault: usize,
+        /// Bound, in protocol periods.
+        periods: f64,
+        /// Only these nodes (a group name or node set) are checked.
+        among: Option<String>,
+    },
+    /// Heal layer: the last decision after the fault of every node up from
+    /// the fault to the end names `group`'s coordinator (its lowest name)
+    /// among the winners; on the nodes of `group`, the winners are exactly
+    /// the group's members still up (crashed or departed ones may be
+    /// missing).
+    Winners {
+        /// Fault index (the heal).
+        fault: usize,
+        /// A name from `[groups]`, or a node set (`"0..16"`).
+        group: String,
+        /// Only these nodes (a group name or node set) are checked.
+        among: Option<String>,
+    },
+    /// Heal layer: after the fault, every node of `group` up from the fault
+    /// to the end rejoined, and no other such node did.
+    Rejoined {
+        /// Fault index (the heal).
+        fault: usize,
+        /// A name from `[groups]`, or a node set.
+        group: String,
+        /// Only these nodes (a group name or node set) are checked.
+        among: Option<String>,
+    },
+    /// Heal layer: no node raised `PartitionDetected` before the fault
+    /// (gossip lag during churn is not a partition).
+    NoDetectionBefore {
+        /// Fault index.
+        fault: usize,
+    },
+    /// Heal layer: every `PartitionDetected` after the fault says the
+    /// detecting node's side is the majority exactly on the nodes of
+    /// `group` (needs a quorum other than `"off"`).
+    Majority {
+        /// Fault index.
+        fault: usize,
+        /// A name from `[groups]`, or a node set.
+        group: String,
+    },
+    /// Heal layer: at most `count` `PartitionDetected` events in all (0: a
+    /// scenario with no real partition must not see one).
+    DetectionsAtMost {
+        /// Bound.
+        count: u64,
+    },
+    /// Heal layer: no node decided (`PartitionHealed`) more than `count`
+    /// times over the whole run (no heal storm on a flapping link).
+    HealsPerNodeAtMost {
+        /// Bound.
+        count: u64,
+    },
+    /// At most `count` removals (autoclean) of a member that was running.
+    FalseRemovalsAtMost {
+        /// Bound.
+        count: u64,
+    },
+    /// Heal layer: every node up from the fault to the end forgot the
+    /// fault's (crashed) nodes within `periods` of the fault, and no node
+    /// forgot one before holding it dead for the `autoclean` timeout.
+    AutocleanWithin {
+        /// Fault index.
+        fault: Option<usize>,
+        /// Or: the node the fault is about.
+        node: Option<u32>,
+        /// Bound, in protocol periods.
+        periods: f64,
+    },
 }
 
 impl AssertSpec {
     /// The fault reference, if the assertion is about one fault.
     pub fn fault_ref(&self) -> Option<FaultRef> {
         match *self {
-            AssertSpec::AllKnowWithin { fault, node, .. } | AssertSpec::FirstDetectionWithin { fault, node, .. } => {
-                Some(FaultRef { fault, node })
-            }
+            AssertSpec::AllKnowWithin { fault, node, .. }
+            | AssertSpec::FirstDetectionWithin { fault, node, .. }
+            | AssertSpec::AutocleanWithin { fault, node, .. } => Some(FaultRef { fault, node }),
             AssertSpec::ConvergedWithin { fault, .. }
             | AssertSpec::SplitWithin { fault, .. }
-            | AssertSpec::DeathsAtMost { fault, .. } => Some(FaultRef { fault: Some(fault), node: None }),
-            AssertSpec::FalsePositivesAtMost { .. } | AssertSpec::SingleClusterAtEnd => None,
+            | AssertSpec::DeathsAtMost { fault, .. }
+            | AssertSpec::PartitionDetected { fault, .. }
+            | AssertSpec::HealedWithin { fault, .. }
+            | AssertSpec::Winners { fault, .. }
+            | AssertSpec::Rejoined { fault, .. }
+            | AssertSpec::Majority { fault, .. }
+            | AssertSpec::NoDetectionBefore { fault } => Some(FaultRef { fault: Some(fault), node: None }),
+            AssertSpec::FalsePositivesAtMost { .. }
+            | AssertSpec::SingleClusterAtEnd
+            | AssertSpec::HealsPerNodeAtMost { .. }
+            | AssertSpec::DetectionsAtMost { .. }
+            | AssertSpec::FalseRemovalsAtMost { .. } => None,
+        }
+    }
+
+    /// True for the assertions only the heal layer can satisfy.
+    pub fn needs_heal(&self) -> bool {
+        matches!(
+            self,
+            AssertSpec::PartitionDetected { .. }
+                | AssertSpec::HealedWithin { .. }
+                | AssertSpec::Winners { .. }
+                | AssertSpec::Rejoined { .. }
+                | AssertSpec::NoDetectionBefore { .. }
+                | AssertSpec::HealsPerNodeAtMost { .. }
+                | AssertSpec::DetectionsAtMost { .. }
+                | AssertSpec::Majority { .. }
+                | AssertSpec::AutocleanWithin { .. }
+        )
+    }
+
+    /// The groups an assertion names.
+    fn groups(&self) -> Vec<&str> {
+        let (group, among) = match self {
+            AssertSpec::Winners { group, among, .. } | AssertSpec::Rejoined { group, among, .. } => {
+                (Some(group.as_str()), among)
+            }
+            AssertSpec::PartitionDetected { among, .. } | AssertSpec::HealedWithin { among, .. } => (None, among),
+            AssertSpec::Majority { group, .. } => return vec![group],
+            _ => return Vec::new(),
+        };
+        group.into_iter().chain(among.as_deref()).collect()
+    }
+
+    /// The `among` restriction of a heal assertion, if any.
+    pub fn among(&self) -> Option<&str> {
+        match self {
+            AssertSpec::Winners { among, .. }
+            | AssertSpec::Rejoined { among, .. }
+            | AssertSpec::PartitionDetected { among, .. }
+            | AssertSpec::HealedWithin { among, .. } => among.as_deref(),
+            _ => None,
         }
     }
 }
@@ -436,9 +738,49 @@ impl Scenario {
         })
     }
 
+    /// The heal layer's config if the scenario enables it (`None`: plain
+    /// SWIM), validated; spans in periods are relative to `period`.
+    pub fn heal_config(&self, period: Duration) -> Result<Option<HealConfig>, SimError> {
+        let Some(spec) = self.heal.as_ref().filter(|h| h.enabled) else { return Ok(None) };
+        let config = spec.to_config(period);
+        config.validate().map_err(|e| SimError::invalid(format!("[heal]: {e}")))?;
+        Ok(Some(config))
+    }
+
+    /// The nodes an assertion's `group` names: a `[groups]` entry, or a node
+    /// set written in place. Random picks are refused (an assertion must
+    /// name the same nodes the faults did, without drawing).
+    pub fn group_nodes(&self, group: &str) -> Result<Vec<u32>, SimError> {
+        let set = match self.groups.get(group) {
+            Some(set) => set.clone(),
+            None => group.parse::<NodeSet>().map_err(|e| SimError::invalid(format!("group {group:?}: {e}")))?,
+        };
+        if set.is_random() {
+            return Err(SimError::invalid(format!("group {group:?}: random picks cannot be asserted on")));
+        }
+        let total = self.total_nodes();
+        if let Some(max) = set.max_explicit().filter(|&m| m >= total) {
+            return Err(SimError::invalid(format!(
+                "group {group:?}: node {max} does not exist ({total} nodes in all)"
+            )));
+        }
+        // Deterministic sets never draw: any RNG resolves them alike.
+        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0);
+        Ok(set.resolve(self.total_nodes(), &mut rng))
+    }
+
+    /// Nodes at the start plus every node a `join` fault adds.
+    pub fn total_nodes(&self) -> u32 {
+        let joined: u64 =
+            self.faults.iter().map(|f| if let FaultAction::Join { count } = f.action { count as u64 } else { 0 }).sum();
+        (self.nodes as u64 + joined).min(u32::MAX as u64) as u32
+    }
+
     /// Checks what parsing cannot: counts, indices and references.
     pub fn validate(&self) -> Result<(), SimError> {
-        self.protocol.to_config().validate()?;
+        let config = self.protocol.to_config();
+        config.validate()?;
+        self.heal_config(config.probe_interval)?;
         if self.nodes == 0 {
             return Err(SimError::invalid("nodes must be at least 1"));
         }
@@ -480,6 +822,12 @@ impl Scenario {
                 if self.resolve_fault(r).is_none() {
                     return Err(SimError::invalid(format!("assertion {i}: no such fault ({r:?})")));
                 }
+            }
+            if a.needs_heal() && !self.heal.as_ref().is_some_and(|h| h.enabled) {
+                return Err(SimError::invalid(format!("assertion {i}: needs an enabled [heal] section")));
+            }
+            for group in a.groups() {
+                self.group_nodes(group).map_err(|e| SimError::invalid(format!("assertion {i}: {e}")))?;
             }
         }
         Ok(())
@@ -576,6 +924,100 @@ mod tests {
             FULL.replace("seeds = 2", "seeds = 20"),
             FULL.replace("duration = \"60s\"", "duration = \"sixty\""),
             FULL.replace("suspicion_mult = 5", "suspicion_mult = 5\nprobe_timeout = \"10s\""),
+        ];
+        for (i, text) in bad.iter().enumerate() {
+            assert!(Scenario::from_toml(text).is_err(), "variant {i} should be refused");
+        }
+    }
+
+    const HEAL: &str = r#"
+        name = "heal"
+        nodes = 8
+        duration = "100 periods"
+        [protocol]
+        probe_interval = "500ms"
+        [heal]
+        autoclean = "60 periods"
+        settle = "4s"
+        hold_down = "10 periods"
+        backoff_factor = 3
+        max_hold_down = "1min"
+        flap_window = "2min"
+        probe_interval = "5s"
+        comeback_quorum = 0.6
+        correlation_window = "3s"
+        quorum = 8
+        [groups]
+        left = "0..4"
+        [[fault]]
+        at = "10 periods"
+        kind = "partition"
+        groups = ["0..4"]
+        [[fault]]
+        at = "40 periods"
+        kind = "heal"
+        [[fault]]
+        at = "45 periods"
+        kind = "crash"
+        nodes = [7]
+        [[assert]]
+        kind = "winners"
+        fault = 1
+        group = "left"
+        [[assert]]
+        kind = "rejoined"
+        fault = 1
+        group = "4..8"
+        among = "0..7"
+        [[assert]]
+        kind = "partition_detected"
+        fault = 1
+        count = 6
+        [[assert]]
+        kind = "autoclean_within"
+        node = 7
+        periods = 80
+    "#;
+
+    #[test]
+    fn heal_section_maps_onto_heal_config() {
+        let s = Scenario::from_toml(HEAL).unwrap();
+        let c = s.heal_config(Duration::from_millis(500)).unwrap().expect("enabled");
+        assert_eq!(c.autoclean, Autoclean::After(Duration::from_secs(30)));
+        assert_eq!(c.settle, Duration::from_secs(4));
+        assert_eq!(c.hold_down, Duration::from_secs(5));
+        assert_eq!((c.backoff_factor, c.max_hold_down), (3, Duration::from_secs(60)));
+        assert_eq!((c.flap_window, c.probe_interval), (Duration::from_secs(120), Duration::from_secs(5)));
+        assert_eq!((c.comeback_quorum, c.correlation_window), (0.6, Duration::from_secs(3)));
+        assert_eq!(c.quorum, Quorum::Expected(8));
+        assert!(c.autoheal);
+        assert_eq!(s.group_nodes("left").unwrap(), vec![0, 1, 2, 3]);
+        assert_eq!(s.group_nodes("5, 6").unwrap(), vec![5, 6]);
+        assert!(s.asserts.iter().all(AssertSpec::needs_heal));
+        assert_eq!(s.resolve_fault(s.asserts[3].fault_ref().unwrap()), Some(2));
+
+        let off = HEAL.replace("autoclean = \"60 periods\"", "autoclean = \"off\"\nquorum = \"off\"");
+        let off = off.replacen("quorum = 8\n", "", 1);
+        let c = Scenario::from_toml(&off).unwrap().heal_config(Duration::from_secs(1)).unwrap().unwrap();
+        assert_eq!((c.autoclean, c.quorum), (Autoclean::Off, Quorum::Off));
+        let plain = Scenario::from_toml(FULL).unwrap();
+        assert_eq!(plain.heal_config(Duration::from_secs(1)).unwrap(), None, "no [heal]: plain SWIM");
+    }
+
+    #[test]
+    fn refuses_bad_heal_scenarios() {
+        let bad = [
+            HEAL.replace("backoff_factor = 3", "backoff_factor = 0"),
+            HEAL.replace("max_hold_down = \"1min\"", "max_hold_down = \"1s\""),
+            HEAL.replace("autoclean = \"60 periods\"", "autoclean = \"soon\""),
+            HEAL.replace("quorum = 8", "quorum = \"most\""),
+            HEAL.replace("settle = \"4s\"", "setle = \"4s\""),
+            HEAL.replace("group = \"left\"", "group = \"right\""),
+            HEAL.replace("left = \"0..4\"", "left = \"random(4)\""),
+            HEAL.replace("group = \"4..8\"", "group = \"4..9\""),
+            HEAL.replace("among = \"0..7\"", "among = \"nobody\""),
+            HEAL.replace("[heal]", "[heal]\nenabled = false"),
+            HEAL.replace("node = 7", "node = 6"),
         ];
         for (i, text) in bad.iter().enumerate() {
             assert!(Scenario::from_toml(text).is_err(), "variant {i} should be refused");

@@ -21,7 +21,7 @@ impl SwimNode {
     }
 }
 
-fn view(event: Event) -> (SocketAddr, MemberStatus) {
+pub(crate) fn view(event: Event) -> (SocketAddr, MemberStatus) {
     match event {
         Event::MemberJoined(m) | Event::MemberUpdated(m) => (m.id.addr, m.status),
         Event::MemberSuspected(m) => (m.id.addr, MemberStatus::Suspect),

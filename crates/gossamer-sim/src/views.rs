@@ -142,6 +142,16 @@ impl Views {
         }
     }
 
+    /// `o` forgot `s` (autoclean); returns what it believed.
+    pub(crate) fn forget(&mut self, o: u32, s: u32) -> Option<MemberStatus> {
+        let old = self.observers.get(o as usize)?.get(s)?;
+        self.uncount(s, old);
+        let ob = &mut self.observers[o as usize];
+        ob.known[(s / 64) as usize] &= !(1 << (s % 64));
+        ob.not_alive.remove(&s);
+        Some(old)
+    }
+
     /// Forgets everything `o` believed (it crashed, left or restarted).
     pub(crate) fn clear_observer(&mut self, o: u32) {
         let Some(ob) = self.observers.get_mut(o as usize) else { return };
@@ -242,6 +252,11 @@ mod tests {
         assert_eq!(v.known_by(0).collect::<Vec<_>>(), vec![(1, Alive), (2, Dead)]);
         assert_eq!(v.get(1, 2), Some(Dead));
         assert_eq!(v.get(2, 0), None);
+        // 0 forgets the dead 2 (autoclean); forgetting twice is a no-op.
+        assert_eq!(v.forget(0, 2), Some(Dead));
+        assert_eq!(v.forget(0, 2), None);
+        assert_eq!(v.totals(), [2, 0, 1, 0]);
+        assert_eq!(v.known_by(0).collect::<Vec<_>>(), vec![(1, Alive)]);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Every shipped scenario (except large.toml, which the criterion bench
-//! runs) against the real gossamer-core, plus determinism and the CLI.
+//! runs) against the real gossamer-core (and gossamer-heal for the
+//! `heal-*` ones), plus determinism and the CLI.
 
 use std::cell::RefCell;
 use std::io::Write;
@@ -64,6 +65,129 @@ fn churn() {
     let r = assert_passes("churn.toml");
     assert!(r.faults.iter().filter(|f| f.kind == "leave").all(|f| f.all_know.is_some()), "{r}");
     assert!(r.faults.iter().filter(|f| f.kind == "join").all(|f| f.converged.is_some()), "{r}");
+}
+
+/// The heal section of a heal scenario's report, after checking that the
+/// scenario passed and that its heal assertions were evaluated.
+fn assert_heal_passes(name: &str) -> (Report, gossamer_sim::HealReport) {
+    let r = assert_passes(name);
+    let heal = r.heal.clone().unwrap_or_else(|| panic!("{name} ran without the heal layer"));
+    assert!(r.assertions.len() >= 5, "{name} has too few assertions");
+    (r, heal)
+}
+
+/// Decisions and rejoins after the `heal` fault `fault`.
+fn reconnection(heal: &gossamer_sim::HealReport, fault: usize) -> &gossamer_sim::HealTiming {
+    heal.reconnections.iter().find(|t| t.fault == fault).expect("a heal fault")
+}
+
+#[test]
+fn heal_symmetric() {
+    let (_, heal) = assert_heal_passes("heal-symmetric.toml");
+    let t = reconnection(&heal, 1);
+    assert_eq!((t.participants, t.decided_by, t.rejoined_by), (32, 32, 16));
+    let (decided, converged) = (t.all_decided.unwrap(), t.converged.unwrap());
+    assert!(decided.periods >= 10.0, "the decision waits for `settle` (10 s): {decided}");
+    assert!(converged.periods < decided.periods, "the core merges before the heal layer decides");
+}
+
+#[test]
+fn heal_70_30() {
+    let (_, heal) = assert_heal_passes("heal-70-30.toml");
+    assert_eq!(heal.rejoins, 12, "exactly the minority rejoins");
+}
+
+#[test]
+fn heal_asymmetric_cut() {
+    let (_, heal) = assert_heal_passes("heal-asymmetric-cut.toml");
+    assert_eq!(heal.rejoins, 10);
+}
+
+#[test]
+fn heal_bridged_cut() {
+    let (r, heal) = assert_heal_passes("heal-bridged-cut.toml");
+    assert_eq!((heal.detections, heal.decisions), (0, 0));
+    assert!(r.faults[0].suspicions > 0, "the cut is felt (suspicions), but refuted through the bridges");
+}
+
+#[test]
+fn heal_three_way() {
+    let (_, heal) = assert_heal_passes("heal-three-way.toml");
+    assert_eq!(reconnection(&heal, 1).rejoined_by, 18);
+}
+
+#[test]
+fn heal_flapping() {
+    let (_, heal) = assert_heal_passes("heal-flapping.toml");
+    // Eight cuts, but the backed-off hold-down lets each node decide far
+    // fewer times.
+    assert!(heal.max_decisions_per_node < 8, "{heal:?}");
+    assert!(heal.decisions > 0);
+}
+
+#[test]
+fn heal_split_during_churn() {
+    let (_, heal) = assert_heal_passes("heal-split-during-churn.toml");
+    assert_eq!(heal.rejoins, 10, "the far side (minus crashed 25 and restarted 27) rejoins");
+}
+
+#[test]
+fn heal_while_crash() {
+    let (r, heal) = assert_heal_passes("heal-while-crash.toml");
+    assert_eq!(heal.false_removals, 0);
+    // 30 survivors forget the 2 crashed nodes, each after holding it dead
+    // for the 90 s autoclean at least.
+    assert_eq!(heal.removals, 60);
+    assert!(heal.earliest_removal.unwrap().ms >= 90_000.0, "{heal:?}");
+    assert!(r.single_cluster_at_end);
+}
+
+/// The heal assertions can fail: the same runs with the wrong expectations.
+#[test]
+fn heal_assertions_fail_on_wrong_expectations() {
+    let text = std::fs::read_to_string(scenario_path("heal-symmetric.toml")).unwrap();
+    let wrong = text
+        .replace("group = \"low\"", "group = \"high\"")
+        .replace("kind = \"rejoined\"\nfault = 1\ngroup = \"high\"", "kind = \"rejoined\"\nfault = 1\ngroup = \"0..8\"")
+        .replace("periods = 60", "periods = 5");
+    let r = Simulation::new(Scenario::from_toml(&wrong).unwrap()).unwrap().run();
+    let failed: Vec<&str> = r.assertions.iter().filter(|a| !a.passed).map(|a| a.description.as_str()).collect();
+    assert!(!r.passed);
+    for what in ["winners are group \"high\"", "exactly group \"0..8\" rejoined", "within 5 periods"] {
+        assert!(failed.iter().any(|d| d.contains(what)), "{what:?} should fail: {failed:?}");
+    }
+    // Autoclean cannot forget the crashed nodes within 50 periods: its
+    // timeout alone is 90.
+    let text = std::fs::read_to_string(scenario_path("heal-while-crash.toml")).unwrap();
+    let wrong = text.replace("periods = 130", "periods = 50").replace("count = 28", "count = 33");
+    let r = Simulation::new(Scenario::from_toml(&wrong).unwrap()).unwrap().run();
+    let failed: Vec<&str> = r.assertions.iter().filter(|a| !a.passed).map(|a| a.description.as_str()).collect();
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert!(failed.iter().any(|d| d.contains("autoclean forgets fault #2's nodes within 50 periods")), "{failed:?}");
+    assert!(failed.iter().any(|d| d.contains("at least 33 nodes")), "{failed:?}");
+    // Without the heal layer, heal assertions are refused up front.
+    let text = std::fs::read_to_string(scenario_path("heal-symmetric.toml")).unwrap();
+    let plain = text.replace("autoclean = \"24h\"", "enabled = false");
+    let err = Scenario::from_toml(&plain).unwrap_err().to_string();
+    assert!(err.contains("needs an enabled [heal] section"), "{err}");
+}
+
+#[test]
+fn heal_runs_are_deterministic() {
+    let run = |seed: u64| {
+        let mut s = Scenario::from_file(scenario_path("heal-while-crash.toml")).unwrap();
+        s.seed = seed;
+        let buf = SharedBuf::default();
+        let report = Simulation::new(s).unwrap().trace_to(buf.clone()).run();
+        let bytes = buf.0.borrow().clone();
+        (report, bytes)
+    };
+    let (r1, a) = run(5);
+    let (r2, b) = run(5);
+    assert!(a == b, "two runs of heal-while-crash with seed 5 differ");
+    assert!(String::from_utf8_lossy(&a).contains(" heal "), "the trace records heal decisions");
+    assert_eq!(r1.heal, r2.heal);
+    assert_eq!(r1.faults, r2.faults);
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use gossamer_core::{Config, Event, Member, Output, Swim, Time, Timer};
+use gossamer_core::{Config, Event, Member, Output, Signal, Swim, Time, Timer};
 use gossamer_wire::{ClusterLabel, FrameCodec, MemberStatus, NodeId, NodeName};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -54,6 +54,8 @@ pub struct Node {
     pub generation: u32,
     /// Every event this node emitted, with the time.
     pub events: Vec<(Time, Event)>,
+    /// Every signal (the feed is on in these tests), with the time.
+    pub signals: Vec<(Time, Signal)>,
     /// Group for partitions: packets between different groups are dropped.
     pub group: u32,
     /// Extra delay on everything this node sends (a slow member).
@@ -103,6 +105,7 @@ impl Net {
                 core: None,
                 generation: 0,
                 events: Vec::new(),
+                signals: Vec::new(),
                 group: 0,
                 extra_delay: Duration::ZERO,
             });
@@ -114,7 +117,9 @@ impl Net {
     /// (Re)starts node `i` with fresh state (incarnation 0).
     pub fn start(&mut self, i: usize) {
         let rng = ChaCha8Rng::seed_from_u64(self.rng.random());
-        let core = Swim::new(self.nodes[i].id.clone(), self.config.clone(), self.codec.clone(), rng, self.now).unwrap();
+        let mut core =
+            Swim::new(self.nodes[i].id.clone(), self.config.clone(), self.codec.clone(), rng, self.now).unwrap();
+        core.set_signals(true);
         self.nodes[i].generation += 1;
         self.nodes[i].core = Some(core);
         self.drain(i);
@@ -163,6 +168,9 @@ impl Net {
     /// Moves node `i`'s outputs into the queue.
     fn drain(&mut self, i: usize) {
         let generation = self.nodes[i].generation;
+        while let Some(signal) = self.nodes[i].core.as_mut().and_then(|c| c.poll_signal()) {
+            self.nodes[i].signals.push((self.now, signal));
+        }
         loop {
             let Some(output) = self.nodes[i].core.as_mut().and_then(|c| c.poll_output()) else { break };
             match output {

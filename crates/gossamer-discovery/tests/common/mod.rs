@@ -1,5 +1,8 @@
-//! Shared test fixtures: an in-process authoritative DNS server (hickory-server) on 127.0.0.1.
+//! Shared test fixtures: an in-process authoritative DNS server (hickory-server) on 127.0.0.1, and (in
+//! [`http`]) a small HTTP server standing in for HTTP APIs.
 #![allow(dead_code)]
+
+pub mod http;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

@@ -1,5 +1,6 @@
 //! The per-node heal state machine: member records, detection episodes,
-//! winner decision, probing of dead members and autoclean.
+//! winner decision, probing of dead members, and the records of members
+//! the core forgot (autoclean).
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -31,7 +32,8 @@ pub struct HealMetrics {
     /// Episodes decided on who came back, with neither a report nor a
     /// claim from another side.
     pub inferred: u64,
-    /// Members reaped by autoclean.
+    /// Members forgotten by the core (autoclean, or an explicit removal)
+    /// and dropped here ([`Heal::observe_removed`]).
     pub removed: u64,
     /// `Probe` commands issued.
     pub probes: u64,
@@ -166,16 +168,11 @@ impl Heal {
     }
 
     /// The earliest time [`Heal::tick`] has something to do: the next
-    /// probe, the end of a settle period or the next autoclean.
+    /// probe or the end of a settle period.
     pub fn next_deadline(&self) -> Time {
         let mut next = self.next_probe;
         if let Some(episode) = &self.episode {
             next = next.min(episode.due(self.config.settle));
-        }
-        if let Some(timeout) = self.config.autoclean.timeout() {
-            for record in self.members.values().filter(|r| reapable(r.status)) {
-                next = next.min(record.since.saturating_add(timeout));
-            }
         }
         next
     }
@@ -263,7 +260,26 @@ impl Heal {
         }
     }
 
-    /// The SWIM core refuted a claim that this node is suspect or dead.
+    /// The SWIM core forgot member `name` (autoclean: its
+    /// `dead_retention` or `left_retention` ran out, see
+    /// [`crate::HealConfig::autoclean`]; or an operator removed it). Its
+    /// record goes, with [`HealEvent::MemberRemoved`]; if it comes back it
+    /// starts a new record, i.e. it joins as new, with no death to come
+    /// back from. Unknown names are ignored.
+    pub fn observe_removed(&mut self, now: Time, name: &NodeName) {
+        let _ = now;
+        if self.members.remove(name).is_none() {
+            return;
+        }
+        // A new incarnation of the member starts its claims from scratch.
+        self.claims_seen.remove(name);
+        self.learnt_ids.remove(name);
+        self.metrics.removed += 1;
+        info!(member = %name, "heal: member removed (autoclean)");
+        self.outputs.push_back(HealOutput::Event(HealEvent::MemberRemoved(name.clone())));
+    }
+
+    /// The SWIM core refuted a claim that this node is dead.
     /// Both sides of a healed partition must refute the other side's death
     /// verdicts (only a member itself can raise its incarnation), whereas
     /// survivors of a crash never do: a member coming back within
@@ -357,10 +373,9 @@ impl Heal {
         self.announce(theirs.live);
     }
 
-    /// Advances time: reaps members dead past `autoclean`, decides a
-    /// settled episode, and probes the next dead member when due.
+    /// Advances time: decides a settled episode, and probes the next dead
+    /// member when due.
     pub fn tick(&mut self, now: Time) {
-        self.autoclean(now);
         if self.episode.as_ref().is_some_and(|e| now >= e.due(self.config.settle)) {
             self.decide(now);
         }
@@ -423,9 +438,11 @@ impl Heal {
     /// refuted its own death lately (see [`Heal::observe_self_refuted`]),
     /// or if the nodes that declared it and the members that died with it
     /// (within `correlation_window`) dead make up at least
-    /// `comeback_quorum` of our side. SWIM names a single confirmer per
-    /// death, so the deaths of a whole batch are pooled: one crash is
-    /// confirmed by one node, a cut all over our side.
+    /// `comeback_quorum` of our side. The core reports every distinct
+    /// confirmer of a death (up to 16), but SWIM stops confirming once the
+    /// first `Confirm` has spread, so the deaths of a whole batch are
+    /// pooled: one crash is confirmed by one or two nodes, a cut all over
+    /// our side.
     fn on_comeback(&mut self, now: Time, name: &NodeName) {
         let Some((id, death)) = self.members.get(name).and_then(|r| Some((r.id.clone(), r.death.clone()?))) else {
             return;
@@ -511,24 +528,6 @@ impl Heal {
         self.push_command(HealCommand::Probe { peer: target });
     }
 
-    /// Reaps members dead or left for `autoclean`.
-    fn autoclean(&mut self, now: Time) {
-        let Some(timeout) = self.config.autoclean.timeout() else { return };
-        let expired: Vec<NodeName> = self
-            .members
-            .iter()
-            .filter(|(_, r)| reapable(r.status) && now.saturating_sub(r.since) >= timeout)
-            .map(|(name, _)| name.clone())
-            .collect();
-        for name in expired {
-            self.members.remove(&name);
-            self.metrics.removed += 1;
-            info!(member = %name, "heal: autoclean removed member");
-            self.outputs.push_back(HealOutput::Event(HealEvent::MemberRemoved(name.clone())));
-            self.push_command(HealCommand::Remove(name));
-        }
-    }
-
     fn push_command(&mut self, command: HealCommand) {
         self.outputs.push_back(HealOutput::Command(command));
     }
@@ -554,10 +553,4 @@ fn summarize(local: &NodeName, members: &BTreeMap<NodeName, MemberRecord>) -> Vi
         }
     }
     summary
-}
-
-/// Autoclean reaps members that failed or left: both are gone, and a left
-/// member kept forever would leak just the same (memberlist reaps both).
-fn reapable(status: MemberStatus) -> bool {
-    matches!(status, MemberStatus::Dead | MemberStatus::Left)
 }
