@@ -99,7 +99,9 @@ pub struct MemberState {
 pub struct PushPull {
     /// Sent on join: the receiver should treat the sender as new.
     pub join: bool,
-    /// The sender's view of every member it knows, itself included.
+    /// The sender's view of every member it knows, its own state FIRST:
+    /// receivers take `members[0]` as the sender (TCP source ports are
+    /// ephemeral, so the stream cannot tell who is speaking).
     #[serde(deserialize_with = "bounded_seq")]
     pub members: Vec<MemberState>,
     /// Opaque application state (memberlist's LocalState); empty if unused.
