@@ -71,7 +71,7 @@ pub use event::{Event, Output};
 pub use member::{Death, Member};
 pub use metrics::Metrics;
 pub use signal::{RefutedClaim, Signal};
-pub use swim::Swim;
+pub use swim::{Swim, REFUSAL_WARN_INTERVAL};
 pub use timer::Timer;
 
 /// Time since the driver's epoch (the runtime's start, or virtual time zero

@@ -184,7 +184,7 @@ impl<R: RngCore> Swim<R> {
                 return None;
             }
             Err(error) => {
-                self.reject(from, "push-pull request", &error);
+                self.reject(now, from, "push-pull request", &error);
                 return None;
             }
         };
@@ -206,7 +206,7 @@ impl<R: RngCore> Swim<R> {
                 self.stats.rejected += 1;
                 tracing::debug!(%from, "stream frame is not a push-pull response");
             }
-            Err(error) => self.reject(from, "push-pull response", &error),
+            Err(error) => self.reject(now, from, "push-pull response", &error),
         }
     }
 

@@ -28,6 +28,9 @@ use crate::Time;
 /// Most push-pull exchanges started by heartbeats that may be in flight.
 pub(crate) const MAX_PENDING_PUSH_PULLS: usize = 32;
 
+/// Least time between two `warn` lines about refused frames.
+pub const REFUSAL_WARN_INTERVAL: Time = Time::from_secs(10);
+
 /// The SWIM state machine of one node.
 ///
 /// ```
@@ -81,6 +84,10 @@ pub struct Swim<R: RngCore> {
     pub(crate) stats: Metrics,
     /// The opt-in feed for layers above SWIM.
     pub(crate) signals: Signals,
+    /// When a refused frame was last logged at `warn` (see [`Swim::reject`]).
+    pub(crate) refusal_warned_at: Option<Time>,
+    /// Refusals logged only at `debug` since then.
+    pub(crate) refusals_suppressed: u64,
     scratch: Vec<u8>,
     buf: BytesMut,
     keys: Vec<Key>,
@@ -139,6 +146,8 @@ impl<R: RngCore> Swim<R> {
             reconnect_pings: Vec::new(),
             stats: Metrics::default(),
             signals: Signals::default(),
+            refusal_warned_at: None,
+            refusals_suppressed: 0,
             scratch: Vec::new(),
             buf: BytesMut::new(),
             keys: Vec::new(),
@@ -189,7 +198,7 @@ impl<R: RngCore> Swim<R> {
         let packet = match decoded {
             Ok(packet) => packet,
             Err(error) => {
-                self.reject(from, "datagram", &error);
+                self.reject(now, from, "datagram", &error);
                 return;
             }
         };
@@ -211,17 +220,28 @@ impl<R: RngCore> Swim<R> {
         }
     }
 
-    pub(crate) fn reject(&mut self, from: SocketAddr, what: &str, error: &DecodeError) {
+    /// Counts a refused frame and logs it. A misconfigured peer (another
+    /// cluster, another key, another version) is worth a `warn`, but a flood
+    /// of its frames must not become a flood of log lines: at most one
+    /// `warn` per [`REFUSAL_WARN_INTERVAL`], the rest at `debug` and counted.
+    pub(crate) fn reject(&mut self, now: Time, from: SocketAddr, what: &str, error: &DecodeError) {
         self.stats.rejected += 1;
-        match error {
+        let misconfigured = matches!(
+            error,
             DecodeError::LabelMismatch { .. }
-            | DecodeError::VersionMismatch { .. }
-            | DecodeError::WrongKey
-            | DecodeError::EncryptedButNoKey
-            | DecodeError::NotEncrypted => {
-                tracing::warn!(%from, %error, "{what} refused (another cluster or a configuration mismatch?)")
-            }
-            _ => tracing::debug!(%from, %error, "{what} refused"),
+                | DecodeError::VersionMismatch { .. }
+                | DecodeError::WrongKey
+                | DecodeError::EncryptedButNoKey
+                | DecodeError::NotEncrypted
+        );
+        let warn_due = self.refusal_warned_at.is_none_or(|at| now.saturating_sub(at) >= REFUSAL_WARN_INTERVAL);
+        if misconfigured && warn_due {
+            let suppressed = std::mem::take(&mut self.refusals_suppressed);
+            self.refusal_warned_at = Some(now);
+            tracing::warn!(%from, %error, suppressed, "{what} refused (another cluster or a configuration mismatch?)");
+        } else {
+            self.refusals_suppressed += u64::from(misconfigured);
+            tracing::debug!(%from, %error, "{what} refused");
         }
     }
 

@@ -379,6 +379,27 @@ fn garbage_is_counted_not_fatal() {
 }
 
 #[test]
+fn a_flood_from_another_cluster_is_warned_about_once_per_interval() {
+    let mut c = core();
+    let other = FrameCodec::new(ClusterLabel::new("other").unwrap());
+    let mut buf = BytesMut::new();
+    other.encode(&Packet::new(Message::Gossip), &mut buf).unwrap();
+    for i in 0..100u64 {
+        c.handle_datagram(Time::from_millis(i), addr(2), &buf);
+    }
+    assert_eq!(c.metrics().rejected, 100);
+    assert_eq!(c.refusal_warned_at, Some(Time::ZERO), "only the first refusal was warned about");
+    assert_eq!(c.refusals_suppressed, 99);
+    c.handle_datagram(crate::REFUSAL_WARN_INTERVAL, addr(2), &buf);
+    assert_eq!(c.refusal_warned_at, Some(crate::REFUSAL_WARN_INTERVAL), "warned again after the interval");
+    assert_eq!(c.refusals_suppressed, 0, "the warning reported and reset the suppressed count");
+    // Plain garbage is never a warning and never counted as suppressed.
+    c.handle_datagram(crate::REFUSAL_WARN_INTERVAL * 3, addr(2), b"not a frame");
+    assert_eq!(c.refusal_warned_at, Some(crate::REFUSAL_WARN_INTERVAL));
+    assert_eq!(c.refusals_suppressed, 0);
+}
+
+#[test]
 fn ping_is_acked_with_piggyback_and_wrong_target_ignored() {
     let mut c = with_a(MemberStatus::Alive);
     let ping = Packet::new(Message::Ping(Ping { seq: 9, target: name("me"), from: id("a", 2) }));
