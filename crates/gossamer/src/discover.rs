@@ -45,9 +45,7 @@ impl Discovering {
 /// address fill `node_name`/`advertise_addr` when the config leaves them
 /// unset (registries need them).
 pub fn start_discovery(node: &Node, config: &DiscoveryConfig) -> Result<Discovering, ConfigError> {
-    let mut config = config.clone();
-    config.node_name.get_or_insert_with(|| node.id().name.to_string());
-    config.advertise_addr.get_or_insert(node.addr());
+    let config = with_identity(config, node.id().name.as_str(), node.addr());
     let strategies = build(&config)?;
     let (handle, mut updates) = DiscoveryRunner::new(strategies).with_backoff(config.backoff()).spawn();
     let node = node.clone();
@@ -65,6 +63,14 @@ pub fn start_discovery(node: &Node, config: &DiscoveryConfig) -> Result<Discover
         }
     });
     Ok(Discovering { handle, forward })
+}
+
+/// `config` with the node's own name and address where it leaves them unset.
+fn with_identity(config: &DiscoveryConfig, name: &str, addr: SocketAddr) -> DiscoveryConfig {
+    let mut config = config.clone();
+    config.node_name.get_or_insert_with(|| name.to_owned());
+    config.advertise_addr.get_or_insert(addr);
+    config
 }
 
 /// Why [`start_with_discovery`] failed.
@@ -99,7 +105,9 @@ pub async fn start_with_discovery(
     mut config: gossamer_net::NodeConfig,
     discovery: &DiscoveryConfig,
 ) -> Result<(Node, Discovering), DiscoveryStartError> {
-    discovery.validate()?;
+    // Validate before binding, with the identity `start_discovery` will fill
+    // in: registries (etcd, local) need the node's name and address.
+    with_identity(discovery, config.name.as_str(), config.advertise.unwrap_or(config.bind)).validate()?;
     if let Some(m) = discovery.mcast_enabled() {
         config.multicast = Some(multicast_config(m)?);
     }

@@ -67,3 +67,20 @@ async fn bad_discovery_settings_are_refused_before_binding() {
     let err = start_with_discovery(config("a@127.0.0.1"), &discovery).await.unwrap_err();
     assert!(err.to_string().contains("discovery.mcast.group"), "{err}");
 }
+
+/// Registries (etcd, local) need the node's own name and address; a config
+/// that leaves them to the node must not be refused before the node starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_strategies_take_the_identity_from_the_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let discovery: DiscoveryConfig =
+        toml::from_str(&format!("strategy = \"local\"\n[local]\ndir = {:?}\n", dir.path().display().to_string()))
+            .unwrap();
+    let (a, discovering_a) = start_with_discovery(config("a@127.0.0.1"), &discovery).await.unwrap();
+    let (b, discovering_b) = start_with_discovery(config("b@127.0.0.1"), &discovery).await.unwrap();
+    eventually("a and b find each other through the local registry", &[&a, &b], 2).await;
+    discovering_a.shutdown().await;
+    discovering_b.shutdown().await;
+    a.shutdown().await;
+    b.shutdown().await;
+}
