@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use gossamer_core::{Event, Member, Output, Swim, Time};
-use gossamer_wire::{FrameCodec, Metadata, NodeName};
+use gossamer_core::{Event, Member, Output, Swim, Time, REFUSAL_WARN_INTERVAL};
+use gossamer_wire::{DecodeError, FrameCodec, Metadata, NodeName};
 use rand_chacha::ChaCha8Rng;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{broadcast, mpsc, oneshot, Semaphore};
@@ -39,8 +39,21 @@ pub(crate) enum Command {
 
 /// What the driver's own stream tasks report back.
 enum Internal {
-    Inbound { from: SocketAddr, frame: Vec<u8>, reply: oneshot::Sender<Option<Bytes>> },
-    PushPullDone { to: SocketAddr, result: Result<Vec<u8>, StreamError> },
+    Inbound {
+        from: SocketAddr,
+        frame: Vec<u8>,
+        reply: oneshot::Sender<Option<Bytes>>,
+    },
+    PushPullDone {
+        to: SocketAddr,
+        result: Result<Vec<u8>, StreamError>,
+    },
+    /// An inbound stream was cut off before its frame reached the core
+    /// (refused header, over the cap, garbage, timeout, early close).
+    InboundRefused {
+        from: SocketAddr,
+        error: StreamError,
+    },
 }
 
 /// Multicast discovery state.
@@ -70,6 +83,55 @@ pub(crate) struct Driver {
     pub commands: mpsc::Receiver<Command>,
     pub counters: Arc<NetCounters>,
     pub batch: usize,
+    pub refusals: RefusalLog,
+}
+
+/// Rate-limited logging of inbound streams refused by their header. A peer
+/// of another cluster (or protocol version) is a misconfiguration worth a
+/// `warn` naming it, but its retries must not flood the log: at most one
+/// `warn` per [`REFUSAL_WARN_INTERVAL`], the rest at `debug` and counted in
+/// `streams_refused`. Frames that pass the header (a wrong key, say) are
+/// refused and logged by the core itself, under the same interval.
+#[derive(Debug, Default)]
+pub(crate) struct RefusalLog {
+    warned_at: Option<Instant>,
+    suppressed: u64,
+}
+
+impl RefusalLog {
+    /// Logs one refused inbound stream; returns whether it was a `warn`.
+    pub(crate) fn refused(&mut self, now: Instant, from: SocketAddr, error: &StreamError) -> bool {
+        let misconfigured = matches!(
+            error,
+            StreamError::Refused(
+                DecodeError::LabelMismatch { .. }
+                    | DecodeError::VersionMismatch { .. }
+                    | DecodeError::UnknownFlags(_)
+                    | DecodeError::WrongKey
+                    | DecodeError::EncryptedButNoKey
+                    | DecodeError::NotEncrypted
+            )
+        );
+        if !misconfigured {
+            tracing::debug!(%from, %error, "push-pull stream refused");
+            return false;
+        }
+        let due = self.warned_at.is_none_or(|at| now.saturating_duration_since(at) >= REFUSAL_WARN_INTERVAL);
+        if !due {
+            self.suppressed += 1;
+            tracing::debug!(%from, %error, "push-pull stream refused");
+            return false;
+        }
+        let suppressed = std::mem::take(&mut self.suppressed);
+        self.warned_at = Some(now);
+        tracing::warn!(
+            peer = %from,
+            %error,
+            suppressed,
+            "refused a push-pull stream from a misconfigured peer (other cluster or protocol version?)"
+        );
+        true
+    }
 }
 
 /// Why the loop woke up.
@@ -352,14 +414,14 @@ impl Driver {
         let codec = self.streams.codec.clone();
         let timeout = self.streams.timeout;
         let internal = internal.clone();
-        let counters = self.counters.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let frame = match read_frame(&mut stream, &codec, timeout).await {
                 Ok(frame) => frame,
-                Err(e) => {
-                    bump(&counters.streams_refused);
-                    tracing::debug!(%from, error = %e, "push-pull request refused");
+                Err(error) => {
+                    // The driver counts and logs it (one rate limit for all
+                    // streams); the stream closes here, unanswered.
+                    let _ = internal.send(Internal::InboundRefused { from, error }).await;
                     return;
                 }
             };
@@ -404,6 +466,10 @@ impl Driver {
                 }
                 let _ = reply.send(response);
             }
+            Internal::InboundRefused { from, error } => {
+                bump(&self.counters.streams_refused);
+                self.refusals.refused(Instant::now(), from, &error);
+            }
             Internal::PushPullDone { to, result: Ok(frame) } => {
                 self.swim.handle_push_pull_response(now, to, &frame);
             }
@@ -424,5 +490,25 @@ fn log_event(event: &Event) {
         Event::MemberFailed(m) => tracing::warn!(member = %m.id, incarnation = m.incarnation, "member failed"),
         Event::MemberLeft(m) => tracing::info!(member = %m.id, incarnation = m.incarnation, "member left"),
         Event::MemberRecovered(m) => tracing::info!(member = %m.id, incarnation = m.incarnation, "member recovered"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn misconfigured_peers_warn_once_per_interval() {
+        let mut log = RefusalLog::default();
+        let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let label =
+            || StreamError::Refused(DecodeError::LabelMismatch { expected: "prod".into(), found: "test".into() });
+        let t0 = Instant::now();
+        assert!(log.refused(t0, peer, &label()), "the first refusal is a warning");
+        assert!(!log.refused(t0 + Duration::from_millis(10), peer, &label()), "retries are not");
+        assert!(!log.refused(t0, peer, &StreamError::Timeout), "a timeout is no misconfiguration");
+        assert_eq!(log.suppressed, 1);
+        assert!(log.refused(t0 + REFUSAL_WARN_INTERVAL, peer, &label()), "warned again after the interval");
+        assert_eq!(log.suppressed, 0);
     }
 }

@@ -18,11 +18,11 @@ use tokio_stream::Stream;
 use tracing::Instrument;
 
 use crate::config::NodeConfig;
-use crate::driver::{Command, Driver, Multicast, StreamLimits};
+use crate::driver::{Command, Driver, Multicast, RefusalLog, StreamLimits};
 use crate::error::{NodeStopped, StartError};
 use crate::metrics::{NetCounters, NodeMetrics};
 use crate::multicast::{self, JoinLimiter};
-use crate::transport::bind_pair;
+use crate::transport::{bind_pair, with_port};
 
 /// A running gossamer node. Cheap to clone; the node stops when
 /// [`Node::shutdown`] is called or when the last handle is dropped.
@@ -67,7 +67,7 @@ impl Node {
         let (udp, tcp) = bind_pair(config.bind, config.sockets)?;
         let bound = udp.local_addr().map_err(|source| StartError::Bind { what: "udp", addr: config.bind, source })?;
         let advertise = match config.advertise {
-            Some(adv) if adv.port() == 0 => SocketAddr::new(adv.ip(), bound.port()),
+            Some(adv) if adv.port() == 0 => with_port(adv, bound.port()),
             Some(adv) => adv,
             None => bound,
         };
@@ -137,6 +137,7 @@ impl Node {
             commands: commands_rx,
             counters: Arc::new(NetCounters::default()),
             batch: config.batch,
+            refusals: RefusalLog::default(),
         };
         let span = tracing::info_span!("node", name = %config.name);
         let task = tokio::spawn(driver.run().instrument(span));

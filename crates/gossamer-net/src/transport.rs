@@ -37,13 +37,21 @@ pub fn bind_pair(addr: SocketAddr, opts: SocketOptions) -> Result<(UdpSocket, Tc
     for _ in 0..attempts {
         let udp = bind_udp(addr, opts).map_err(|source| StartError::Bind { what: "udp", addr, source })?;
         let port = udp.local_addr().map_err(|source| StartError::Bind { what: "udp", addr, source })?.port();
-        let tcp_addr = SocketAddr::new(addr.ip(), port);
+        let tcp_addr = with_port(addr, port);
         match bind_tcp(tcp_addr) {
             Ok(tcp) => return Ok((udp, tcp)),
             Err(source) => last = Some(StartError::Bind { what: "tcp", addr: tcp_addr, source }),
         }
     }
     Err(last.expect("at least one attempt"))
+}
+
+/// `addr` with another port. Unlike `SocketAddr::new(addr.ip(), port)` it
+/// keeps an IPv6 address's scope id (and flow info): a link-local address
+/// (`fe80::1%eth0`) cannot be bound or reached without its scope.
+pub fn with_port(mut addr: SocketAddr, port: u16) -> SocketAddr {
+    addr.set_port(port);
+    addr
 }
 
 fn new_socket(addr: SocketAddr, ty: Type, protocol: Protocol) -> io::Result<Socket> {
@@ -100,6 +108,16 @@ mod tests {
             Ok((udp, _tcp)) => assert!(udp.local_addr().unwrap().is_ipv6()),
             Err(e) => eprintln!("skipping: no IPv6 loopback here ({e})"),
         }
+    }
+
+    #[test]
+    fn with_port_keeps_the_ipv6_scope() {
+        let link_local = SocketAddr::V6(std::net::SocketAddrV6::new("fe80::1".parse().unwrap(), 0, 0, 3));
+        match with_port(link_local, 7946) {
+            SocketAddr::V6(a) => assert_eq!((a.port(), a.scope_id()), (7946, 3)),
+            other => panic!("{other}"),
+        }
+        assert_eq!(with_port("127.0.0.1:0".parse().unwrap(), 9), "127.0.0.1:9".parse().unwrap());
     }
 
     #[tokio::test]

@@ -126,23 +126,44 @@ async fn unreachable_seed_is_retried_until_it_appears() {
     b.shutdown().await;
 }
 
+fn config_v6(name: &str, seeds: Vec<std::net::SocketAddr>) -> gossamer_net::NodeConfig {
+    let mut c = config(name, seeds);
+    c.bind = "[::1]:0".parse().unwrap();
+    c
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ipv6_nodes_form_a_cluster() {
+async fn ipv6_nodes_form_a_cluster_and_detect_a_crash() {
     init_tracing();
-    let mut ca = config("a@::1", vec![]);
-    ca.bind = "[::1]:0".parse().unwrap();
-    let a = match Node::start(ca).await {
+    let a = match Node::start(config_v6("a@::1", vec![])).await {
         Ok(a) => a,
         Err(e) => {
-            println!("SKIPPED ipv6_nodes_form_a_cluster: no IPv6 loopback here ({e})");
+            println!("SKIPPED ipv6_nodes_form_a_cluster_and_detect_a_crash: cannot bind [::1] here ({e})");
             return;
         }
     };
-    let mut cb = config("b@::1", vec![a.addr()]);
-    cb.bind = "[::1]:0".parse().unwrap();
-    let b = Node::start(cb).await.unwrap();
-    assert!(b.addr().is_ipv6());
-    eventually("two IPv6 nodes see each other", || async { all_see_alive(&[&a, &b], 2).await }).await;
+    let b = Node::start(config_v6("b@::1", vec![a.addr()])).await.unwrap();
+    let c = Node::start(config_v6("c@::1", vec![b.addr()])).await.unwrap();
+    eventually("three IPv6 nodes see each other", || async { all_see_alive(&[&a, &b, &c], 3).await }).await;
+    // Everyone advertises, and is known by, its real [::1]:port.
+    for node in [&a, &b, &c] {
+        assert!(node.addr().is_ipv6() && node.addr().ip().is_loopback() && node.addr().port() != 0);
+        for m in a.members().await.unwrap() {
+            if m.id.name == node.id().name {
+                assert_eq!(m.id.addr, node.addr(), "{m:?}");
+            }
+        }
+    }
+    // The joins went through TCP push-pull over IPv6.
+    assert!(a.metrics().await.unwrap().net.streams_accepted + b.metrics().await.unwrap().net.streams_accepted >= 2);
+
+    c.shutdown().await;
+    eventually("a and b declare the crashed c dead", || async {
+        status_of(&a, "c@::1").await.map(|s| s.0) == Some(MemberStatus::Dead)
+            && status_of(&b, "c@::1").await.map(|s| s.0) == Some(MemberStatus::Dead)
+    })
+    .await;
+    assert_eq!(alive_count(&a).await, 2);
     a.shutdown().await;
     b.shutdown().await;
 }
