@@ -113,6 +113,12 @@ pub struct NodeConfig {
     pub leave_timeout: Duration,
     /// Application callbacks.
     pub hooks: Vec<Arc<dyn Hooks>>,
+    /// Partition detection, autoheal and autoclean ([`gossamer_heal`]);
+    /// `None` (the default) runs plain SWIM. When set, the core's
+    /// `dead_retention` follows the heal layer's `autoclean`. Off by default
+    /// so existing deployments keep their behaviour; the CLI/agent may turn
+    /// it on from its configuration later.
+    pub heal: Option<gossamer_heal::HealConfig>,
 }
 
 impl fmt::Debug for NodeConfig {
@@ -130,6 +136,7 @@ impl fmt::Debug for NodeConfig {
             .field("max_stream_frame", &self.max_stream_frame)
             .field("stream_timeout", &self.stream_timeout)
             .field("hooks", &self.hooks.len())
+            .field("heal", &self.heal)
             .finish_non_exhaustive()
     }
 }
@@ -157,6 +164,7 @@ impl NodeConfig {
             event_capacity: 1024,
             leave_timeout: Duration::from_secs(5),
             hooks: Vec::new(),
+            heal: None,
         })
     }
 
@@ -197,6 +205,9 @@ impl NodeConfig {
         }
         if self.event_capacity == 0 {
             return bad("event_capacity", "must be at least 1");
+        }
+        if let Some(heal) = &self.heal {
+            heal.validate().map_err(|e| StartError::Config { field: "heal", reason: e.to_string() })?;
         }
         if let Some(mcast) = &self.multicast {
             if let Err((field, reason)) = mcast.validate() {

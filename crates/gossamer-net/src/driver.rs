@@ -16,6 +16,8 @@ use tokio::sync::{broadcast, mpsc, oneshot, Semaphore};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use crate::error::StreamError;
+use crate::fault::Blocklist;
+use crate::heal::{keep_claim, HealLayer};
 use crate::metrics::{bump, NetCounters, NodeMetrics};
 use crate::multicast::{self, Heard, JoinLimiter, MulticastSockets};
 use crate::stream::{read_frame, write_frame};
@@ -84,6 +86,10 @@ pub(crate) struct Driver {
     pub counters: Arc<NetCounters>,
     pub batch: usize,
     pub refusals: RefusalLog,
+    /// The partition-heal layer, when [`crate::NodeConfig::heal`] is set.
+    pub heal: Option<HealLayer>,
+    /// Peers treated as unreachable (fault injection).
+    pub blocked: Blocklist,
 }
 
 /// Rate-limited logging of inbound streams refused by their header. A peer
@@ -142,6 +148,7 @@ enum Wake {
     Accept(io::Result<(TcpStream, SocketAddr)>),
     Internal(Internal),
     Timer,
+    HealTick,
     Heartbeat,
     LeaveDeadline,
 }
@@ -203,9 +210,16 @@ impl Driver {
         });
         tracing::info!(addr = %self.swim.local().addr, "node running");
         loop {
+            // Every input to the core ends here: the heal layer first (its
+            // commands add core outputs), then the core's outputs.
+            let now = self.now();
+            if let Some(heal) = self.heal.as_mut() {
+                heal.pump(&mut self.swim, now);
+            }
             self.flush(&mut timers, &internal_tx);
             self.settle_leaves(&mut leaving);
             let timer_at = timers.next_deadline().map(|t| self.start + t);
+            let heal_at = self.heal.as_ref().map(|h| self.start + h.deadline(now));
             let leave_at = leaving.iter().map(|l| l.deadline).min();
             let wake = tokio::select! {
                 cmd = self.commands.recv() => Wake::Command(cmd),
@@ -214,6 +228,7 @@ impl Driver {
                 r = accept_after(&self.tcp, accept_pause) => Wake::Accept(r),
                 Some(msg) = internal_rx.recv() => Wake::Internal(msg),
                 _ = sleep_until_opt(timer_at) => Wake::Timer,
+                _ = sleep_until_opt(heal_at) => Wake::HealTick,
                 _ = tick_opt(heartbeat.as_mut()) => Wake::Heartbeat,
                 _ = sleep_until_opt(leave_at) => Wake::LeaveDeadline,
             };
@@ -235,6 +250,12 @@ impl Driver {
                         self.swim.handle_timer(now, timer);
                     }
                 }
+                Wake::HealTick => {
+                    let now = self.now();
+                    if let Some(heal) = self.heal.as_mut() {
+                        heal.tick(&mut self.swim, now);
+                    }
+                }
                 Wake::Heartbeat => self.send_heartbeat(),
                 Wake::LeaveDeadline => {}
             }
@@ -250,6 +271,10 @@ impl Driver {
         while let Some(output) = self.swim.poll_output() {
             match output {
                 Output::Datagram { to, bytes } => {
+                    if self.blocked.blocks(to) {
+                        tracing::trace!(%to, "datagram dropped (peer blocked)");
+                        continue;
+                    }
                     // Never wait on a full socket buffer: UDP may drop, and
                     // the protocol tolerates loss; the core must not stall.
                     if let Err(e) = self.udp.try_send_to(&bytes, to) {
@@ -291,7 +316,10 @@ impl Driver {
                 tracing::info!(seeds = ?addrs, "joining");
                 self.swim.join(now, &addrs);
             }
-            Command::SetMetadata(meta, reply) => {
+            Command::SetMetadata(mut meta, reply) => {
+                if self.heal.is_some() {
+                    keep_claim(&self.swim, &mut meta);
+                }
                 self.swim.set_metadata(now, meta);
                 let _ = reply.send(());
             }
@@ -322,6 +350,9 @@ impl Driver {
         let mut next = first;
         for _ in 0..self.batch {
             match next {
+                Ok((_, from)) if self.blocked.blocks(from) => {
+                    tracing::trace!(%from, "datagram dropped (peer blocked)");
+                }
                 Ok((n, from)) => {
                     let now = self.now();
                     self.swim.handle_datagram(now, from, &buf[..n]);
@@ -405,6 +436,10 @@ impl Driver {
                 return false;
             }
         };
+        if self.blocked.blocks(from) {
+            tracing::debug!(%from, "push-pull stream closed (peer blocked)");
+            return true;
+        }
         let Ok(permit) = self.streams.inbound.clone().try_acquire_owned() else {
             bump(&self.counters.streams_busy);
             tracing::debug!(%from, "too many push-pull streams; dropping one");
@@ -442,14 +477,24 @@ impl Driver {
         let codec = self.streams.codec.clone();
         let timeout = self.streams.timeout;
         let outbound = self.streams.outbound.clone();
+        let blocked = self.blocked.clone();
         tokio::spawn(async move {
             // Bounded concurrency: exchanges beyond the limit wait their turn.
             let Ok(_permit) = outbound.acquire_owned().await else { return };
+            let unreachable = || StreamError::Io(io::Error::new(io::ErrorKind::ConnectionRefused, "peer blocked"));
             let result = async {
+                if blocked.blocks(to) {
+                    return Err(unreachable());
+                }
                 let mut stream =
                     tokio::time::timeout(timeout, TcpStream::connect(to)).await.map_err(|_| StreamError::Timeout)??;
                 write_frame(&mut stream, &request, timeout).await?;
-                read_frame(&mut stream, &codec, timeout).await
+                let frame = read_frame(&mut stream, &codec, timeout).await?;
+                // Blocked while the exchange was in flight: it is aborted.
+                if blocked.blocks(to) {
+                    return Err(unreachable());
+                }
+                Ok(frame)
             }
             .await;
             let _ = internal.send(Internal::PushPullDone { to, result }).await;
@@ -459,6 +504,10 @@ impl Driver {
     fn internal(&mut self, msg: Internal) {
         let now = self.now();
         match msg {
+            Internal::Inbound { from, reply, .. } if self.blocked.blocks(from) => {
+                tracing::debug!(%from, "push-pull request dropped (peer blocked)");
+                let _ = reply.send(None);
+            }
             Internal::Inbound { from, frame, reply } => {
                 let response = self.swim.handle_push_pull_request(now, from, &frame);
                 if response.is_none() {

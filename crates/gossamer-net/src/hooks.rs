@@ -3,7 +3,7 @@
 //! [`Hooks`], the runtime calls it from a task of its own so that a slow
 //! callback never stalls the protocol.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 use gossamer_core::{Event, Member};
@@ -29,6 +29,10 @@ pub trait Hooks: Send + Sync + 'static {
     fn on_connect(&self, member: &Member);
     /// A reachable member failed or left.
     fn on_disconnect(&self, member: &Member);
+    /// A partition healed (only with [`crate::NodeConfig::heal`] set):
+    /// `rejoined` rejoined `winners`; if this node is among `rejoined`, the
+    /// application should resync its own state from the winners.
+    fn on_partition_healed(&self, _winners: &BTreeSet<NodeName>, _rejoined: &BTreeSet<NodeName>) {}
 }
 
 /// Turns the event stream into connect/disconnect calls, each at most once

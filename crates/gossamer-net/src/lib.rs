@@ -14,6 +14,13 @@
 //! [`Node::members`], [`Node::subscribe`] to events, implement [`Hooks`]
 //! for connect/disconnect callbacks, [`Node::leave`] and [`Node::shutdown`].
 //!
+//! With [`NodeConfig::heal`] set, the node also runs the partition-heal
+//! layer ([`gossamer_heal`]): after a network cut is over it decides which
+//! side wins, has the losers rejoin, and reports it through
+//! [`Node::subscribe_heal`] and [`Hooks::on_partition_healed`]. The feature
+//! `fault-injection` adds `Node::block` and `Node::unblock_all`, to cut a
+//! cluster on loopback in tests.
+//!
 //! ```
 //! use gossamer_net::{NodeConfig, Preset, MulticastConfig};
 //! let mut config = NodeConfig::new("a@127.0.0.1", "127.0.0.1:0".parse().unwrap(), Preset::Local).unwrap();
@@ -25,6 +32,8 @@
 mod config;
 mod driver;
 mod error;
+mod fault;
+mod heal;
 mod hooks;
 mod metrics;
 pub mod multicast;
@@ -36,6 +45,8 @@ pub mod transport;
 pub use config::{NodeConfig, Preset};
 pub use error::{NodeStopped, StartError, StreamError};
 pub use gossamer_core::{Config, Event, Member, Metrics};
+pub use gossamer_heal::{HealConfig, HealEvent};
+pub use heal::HealSubscription;
 pub use hooks::Hooks;
 pub use metrics::{NetMetrics, NodeMetrics};
 pub use multicast::MulticastConfig;

@@ -7,6 +7,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use gossamer_core::{Event, Member, Swim};
+use gossamer_heal::{core_adapter, Heal, HealEvent};
 use gossamer_wire::{ClusterLabel, FrameCodec, Keyring, Metadata, NodeId, NodeName};
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
@@ -20,6 +21,8 @@ use tracing::Instrument;
 use crate::config::NodeConfig;
 use crate::driver::{Command, Driver, Multicast, RefusalLog, StreamLimits};
 use crate::error::{NodeStopped, StartError};
+use crate::fault::Blocklist;
+use crate::heal::{HealLayer, HealSubscription};
 use crate::metrics::{NetCounters, NodeMetrics};
 use crate::multicast::{self, JoinLimiter};
 use crate::transport::{bind_pair, with_port};
@@ -50,6 +53,10 @@ struct Inner {
     id: NodeId,
     commands: mpsc::Sender<Command>,
     events: broadcast::Sender<Event>,
+    heal_events: broadcast::Sender<HealEvent>,
+    /// Shared with the driver; only `block`/`unblock_all` write it.
+    #[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
+    blocked: Blocklist,
     task: Mutex<Option<JoinHandle<()>>>,
     leave_timeout: Duration,
 }
@@ -82,7 +89,23 @@ impl Node {
         // the runtime caps what it reads from streams with `max_stream_frame`.
         let stream_codec = codec.clone().with_max_frame_len(config.max_stream_frame)?;
         let swim_rng = ChaCha8Rng::from_rng(&mut rng);
-        let mut swim = Swim::new(id.clone(), config.protocol.clone(), codec.clone(), swim_rng, Duration::ZERO)?;
+        let protocol = match &config.heal {
+            Some(heal) => core_adapter::core_config(heal, config.protocol.clone()),
+            None => config.protocol.clone(),
+        };
+        let mut swim = Swim::new(id.clone(), protocol, codec.clone(), swim_rng, Duration::ZERO)?;
+        let (heal_events, _) = broadcast::channel(config.event_capacity);
+        let heal = match &config.heal {
+            Some(heal_config) => {
+                let heal = Heal::new(id.clone(), heal_config.clone(), Duration::ZERO)
+                    .map_err(|e| StartError::Config { field: "heal", reason: e.to_string() })?;
+                // Before any input, so the heal layer sees every change.
+                swim.set_signals(true);
+                tracing::info!("partition heal on");
+                Some(HealLayer::new(heal, config.name.clone(), heal_events.clone()))
+            }
+            None => None,
+        };
 
         let multicast = match &config.multicast {
             Some(mcast) => {
@@ -119,8 +142,12 @@ impl Node {
         let (events, _) = broadcast::channel(config.event_capacity);
         for hooks in &config.hooks {
             tokio::spawn(crate::hooks::run(config.name.clone(), hooks.clone(), events.subscribe()));
+            if heal.is_some() {
+                tokio::spawn(crate::heal::run_hooks(hooks.clone(), heal_events.subscribe()));
+            }
         }
         let (commands, commands_rx) = mpsc::channel(64);
+        let blocked = Blocklist::default();
         let driver = Driver {
             swim,
             start,
@@ -138,6 +165,8 @@ impl Node {
             counters: Arc::new(NetCounters::default()),
             batch: config.batch,
             refusals: RefusalLog::default(),
+            heal,
+            blocked: blocked.clone(),
         };
         let span = tracing::info_span!("node", name = %config.name);
         let task = tokio::spawn(driver.run().instrument(span));
@@ -146,6 +175,8 @@ impl Node {
                 id,
                 commands,
                 events,
+                heal_events,
+                blocked,
                 task: Mutex::new(Some(task)),
                 leave_timeout: config.leave_timeout,
             }),
@@ -176,6 +207,30 @@ impl Node {
     /// Membership events from now on.
     pub fn subscribe(&self) -> Subscription {
         Subscription { rx: self.inner.events.subscribe() }
+    }
+
+    /// Partition events of the heal layer from now on ([`HealEvent`]:
+    /// detected, healed, member removed by autoclean). Nothing arrives
+    /// unless [`NodeConfig::heal`] is set.
+    pub fn subscribe_heal(&self) -> HealSubscription {
+        HealSubscription { rx: self.inner.heal_events.subscribe() }
+    }
+
+    /// Fault injection: treat `addrs` (peers' advertised addresses) as
+    /// unreachable. Datagrams to and from them are dropped, push-pull
+    /// streams to them fail, and streams from them are closed unanswered.
+    /// Inbound streams are matched by source address, which on a shared IP
+    /// is an ephemeral port: block on both sides of a cut (each side's
+    /// outbound check then covers the other's inbound).
+    #[cfg(feature = "fault-injection")]
+    pub fn block(&self, addrs: impl IntoIterator<Item = SocketAddr>) {
+        self.inner.blocked.block(addrs);
+    }
+
+    /// Fault injection: every blocked peer becomes reachable again.
+    #[cfg(feature = "fault-injection")]
+    pub fn unblock_all(&self) {
+        self.inner.blocked.clear();
     }
 
     /// Replaces this node's metadata (gossiped with a raised incarnation).
