@@ -9,38 +9,17 @@
 //! ack path; ≤ 200 bytes of steady-state memory per known member.
 //! `cargo bench -p gossamer-benches --bench core -- --warm-up-time 1 --measurement-time 3`
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use gossamer_benches::counting::{live_bytes, Counting};
 use gossamer_core::{Config, Swim};
 use gossamer_wire::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-
-/// Live heap bytes, to report memory per member.
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
@@ -65,7 +44,7 @@ fn core_with_members(n: usize) -> Core {
     let members = (1..n)
         .map(|i| MemberState { node: id(i), incarnation: 1, status: MemberStatus::Alive, metadata: Metadata::new() })
         .collect();
-    let state = PushPull { join: false, members, app_state: Vec::new() };
+    let state = PushPull { join: false, members, app_state: Vec::new(), user_ltime: 0 };
     let stream = codec().with_max_frame_len(DEFAULT_MAX_STREAM_FRAME).unwrap();
     let mut frame = BytesMut::new();
     stream.encode(&Packet::new(Message::PushPullRequest(state)), &mut frame).unwrap();
@@ -210,10 +189,10 @@ fn bench_pack(c: &mut Criterion) {
 /// Live heap per known member once the queue drained (printed, not timed).
 fn memory_per_member(_: &mut Criterion) {
     for n in SIZES {
-        let base = LIVE.load(Ordering::Relaxed);
+        let base = live_bytes();
         let mut core = core_with_members(n);
         drain_queue(&mut core);
-        let live = LIVE.load(Ordering::Relaxed) - base;
+        let live = live_bytes() - base;
         eprintln!("core/memory n={n}: {live} bytes live, {:.0} bytes per member", live as f64 / n as f64);
         black_box(&core);
     }

@@ -58,6 +58,25 @@ fn pack(codec: &FrameCodec, message: &Message, updates: &[Update], budget: usize
     builder.finish(out).unwrap().bytes
 }
 
+/// As [`pack`], through the streaming writer with updates encoded
+/// beforehand (what the core's dissemination queue does: each update is
+/// encoded once when queued, then copied into every packet it rides).
+fn pack_encoded(
+    codec: &FrameCodec,
+    message: &Message,
+    encoded: &[Vec<u8>],
+    budget: usize,
+    out: &mut BytesMut,
+) -> usize {
+    let mut writer = codec.compound_into(message, budget, out).unwrap();
+    for update in encoded {
+        if !writer.push_encoded(update) {
+            break;
+        }
+    }
+    writer.finish().unwrap().bytes
+}
+
 fn bench_wire(c: &mut Criterion) {
     let ping = Message::Ping(Ping { seq: 42, target: id(2).name, from: id(1) });
     let ack = Message::Ack(Ack { seq: 42, from: id(2).name });
@@ -116,6 +135,23 @@ fn bench_wire(c: &mut Criterion) {
                 codec.decode_with_scratch(&buf, &mut scratch).unwrap()
             })
         });
+        let encoded: Vec<Vec<u8>> = updates
+            .iter()
+            .map(|update| {
+                let mut bytes = Vec::new();
+                update.encode_into(&mut bytes);
+                bytes
+            })
+            .collect();
+        let mut again = BytesMut::new();
+        pack_encoded(&codec, &gossip, &encoded, DEFAULT_MTU, &mut again);
+        assert_eq!(again.len(), len, "the same packet from pre-encoded updates");
+        group.bench_function(BenchmarkId::new("encode_pre_encoded", "compound-1400"), |b| {
+            b.iter(|| {
+                buf.clear();
+                pack_encoded(&codec, black_box(&gossip), black_box(&encoded), DEFAULT_MTU, &mut buf)
+            })
+        });
         // A receive loop that keeps one Packet: its update list is not reallocated per frame.
         let mut received = Packet::new(Message::Gossip);
         group.bench_function(BenchmarkId::new("decode_into", "compound-1400"), |b| {
@@ -126,6 +162,15 @@ fn bench_wire(c: &mut Criterion) {
                 buf.clear();
                 pack(&codec, black_box(&gossip), black_box(&updates), DEFAULT_MTU, &mut buf);
                 codec.decode_into(&buf, &mut scratch, &mut received).unwrap()
+            })
+        });
+        // The core's path: pre-encoded updates out, one reused update list in.
+        let mut update_list = Vec::new();
+        group.bench_function(BenchmarkId::new("encode_pre_encoded+decode_parts", "compound-1400"), |b| {
+            b.iter(|| {
+                buf.clear();
+                pack_encoded(&codec, black_box(&gossip), black_box(&encoded), DEFAULT_MTU, &mut buf);
+                codec.decode_parts(&buf, &mut scratch, &mut update_list).unwrap()
             })
         });
         group.finish();

@@ -1,1 +1,4 @@
-//! Criterion benchmarks live in `benches/benches/`.
+//! Criterion benchmarks live in `benches/benches/`. This library holds what
+//! several of them share.
+
+pub mod counting;

@@ -120,7 +120,7 @@ fuzz_target!(|data: &[u8]| {
                         MemberState { node: id(who), incarnation: inc, status, metadata: Metadata::new() }
                     })
                     .collect();
-                let state = PushPull { join: input.byte() % 2 == 0, members, app_state: Vec::new() };
+                let state = PushPull { join: input.byte() % 2 == 0, members, app_state: Vec::new(), user_ltime: 0 };
                 let request = input.byte() % 2 == 0;
                 let message = if request { Message::PushPullRequest(state) } else { Message::PushPullResponse(state) };
                 let mut buf = BytesMut::new();

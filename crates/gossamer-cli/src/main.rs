@@ -21,6 +21,7 @@ mod admin;
 mod agent;
 mod control;
 mod demo;
+mod heal_settings;
 mod settings;
 mod sim;
 

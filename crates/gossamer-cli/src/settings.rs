@@ -6,13 +6,15 @@
 //! names the key (or the variable it came from).
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use gossamer::discovery::{apply_env_from, multicast_config, DiscoveryConfig};
-use gossamer::net::{MulticastConfig, NodeConfig, Preset};
+use gossamer::net::{MulticastConfig, NodeConfig, Preset, TlsConfig};
 use serde::Deserialize;
+
+pub use crate::heal_settings::HealSettings;
 
 /// A configuration value that was refused.
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +48,7 @@ pub enum SettingsError {
     },
 }
 
-fn invalid(key: impl Into<String>, reason: impl ToString) -> SettingsError {
+pub(crate) fn invalid(key: impl Into<String>, reason: impl ToString) -> SettingsError {
     SettingsError::Invalid { key: key.into(), reason: reason.to_string() }
 }
 
@@ -69,12 +71,13 @@ pub struct MulticastSettings {
     /// Whether to announce and listen.
     #[serde(default = "yes")]
     pub enabled: bool,
-    /// Group address.
-    pub group: Option<Ipv4Addr>,
+    /// Group address, IPv4 (default 239.192.0.1) or IPv6 (e.g. ff12::6773:6d72).
+    pub group: Option<IpAddr>,
     /// Group port.
     pub port: Option<u16>,
-    /// Interface address.
-    pub interface: Option<Ipv4Addr>,
+    /// Interface: its IPv4 address for an IPv4 group; its index, name or an
+    /// IPv6 address of it for an IPv6 group.
+    pub interface: Option<String>,
     /// IP_MULTICAST_TTL.
     pub ttl: Option<u32>,
     /// IP_MULTICAST_LOOP.
@@ -91,6 +94,22 @@ impl Default for MulticastSettings {
     fn default() -> Self {
         Self { enabled: true, group: None, port: None, interface: None, ttl: None, loopback: None, interval_ms: None }
     }
+}
+
+/// The `[tls]` table: mutual TLS under the push-pull stream. Relative paths
+/// are relative to the config file's directory.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// This node's certificate, then intermediates (PEM file).
+    pub cert: Option<PathBuf>,
+    /// Its private key (PEM file).
+    pub key: Option<PathBuf>,
+    /// The cluster's CA certificate(s) (PEM file): peers must chain to it.
+    pub ca: Option<PathBuf>,
+    /// Also require an IP SAN equal to the address dialed.
+    #[serde(default)]
+    pub verify_peer_ip: bool,
 }
 
 /// The whole agent file.
@@ -118,6 +137,10 @@ pub struct AgentSettings {
     pub control_bind: Option<String>,
     /// Bound of a graceful leave, in milliseconds.
     pub leave_timeout_ms: Option<u64>,
+    /// LZ4-compress frame bodies longer than this many bytes (off when
+    /// absent); every member must run a version that reads compressed
+    /// frames (see `NodeConfig::compression`).
+    pub compression: Option<usize>,
     /// Log filter (tracing-subscriber syntax), e.g. `info,gossamer_core=debug`.
     pub log: Option<String>,
     /// This node's metadata.
@@ -128,9 +151,15 @@ pub struct AgentSettings {
     pub protocol: ProtocolSettings,
     /// Multicast discovery.
     pub multicast: Option<MulticastSettings>,
+    /// Mutual TLS of the push-pull stream.
+    pub tls: Option<TlsSettings>,
     /// Discovery strategies (the discovery crate's `[discovery]` table:
     /// `strategy = "static" | "hosts" | "dns" | "etcd" | "k8s" | "mcast"`).
     pub discovery: Option<DiscoveryConfig>,
+    /// Partition detection, autoheal and autoclean (on unless
+    /// `enabled = false`, see [`HealSettings`]).
+    #[serde(default)]
+    pub heal: HealSettings,
 }
 
 /// The environment variables [`apply_env`] knows, for `--help` and the docs.
@@ -145,6 +174,7 @@ pub const ENV_VARS: &[&str] = &[
     "GOSSAMER_DATA_DIR",
     "GOSSAMER_CONTROL_BIND",
     "GOSSAMER_LEAVE_TIMEOUT_MS",
+    "GOSSAMER_COMPRESSION",
     "GOSSAMER_LOG",
     "GOSSAMER_METADATA",
     "GOSSAMER_PROBE_INTERVAL_MS",
@@ -157,6 +187,10 @@ pub const ENV_VARS: &[&str] = &[
     "GOSSAMER_MULTICAST_TTL",
     "GOSSAMER_MULTICAST_LOOP",
     "GOSSAMER_MULTICAST_INTERVAL_MS",
+    "GOSSAMER_TLS_CERT",
+    "GOSSAMER_TLS_KEY",
+    "GOSSAMER_TLS_CA",
+    "GOSSAMER_TLS_VERIFY_PEER_IP",
     "GOSSAMER_DISCOVERY",
     "GOSSAMER_STATIC_SEEDS",
     "GOSSAMER_HOSTS_FILE",
@@ -171,6 +205,16 @@ pub const ENV_VARS: &[&str] = &[
     "GOSSAMER_ETCD_NODE_TTL_MS",
     "GOSSAMER_ADVERTISE_ADDR",
     "GOSSAMER_K8S_*",
+    "GOSSAMER_HEAL",
+    "GOSSAMER_HEAL_AUTOHEAL",
+    "GOSSAMER_HEAL_AUTOCLEAN",
+    "GOSSAMER_HEAL_SETTLE",
+    "GOSSAMER_HEAL_HOLD_DOWN",
+    "GOSSAMER_HEAL_BACKOFF_FACTOR",
+    "GOSSAMER_HEAL_MAX_HOLD_DOWN",
+    "GOSSAMER_HEAL_FLAP_WINDOW",
+    "GOSSAMER_HEAL_PROBE_INTERVAL",
+    "GOSSAMER_HEAL_EXPECTED_SIZE",
 ];
 
 /// Whether `var` belongs to the discovery crate's overrides.
@@ -200,7 +244,7 @@ where
     value.trim().parse().map_err(|e: T::Err| invalid(var, format!("{value:?}: {e}")))
 }
 
-fn parse_bool(var: &str, value: &str) -> Result<bool, SettingsError> {
+pub(crate) fn parse_bool(var: &str, value: &str) -> Result<bool, SettingsError> {
     match value.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" => Ok(false),
@@ -227,6 +271,7 @@ pub fn apply_env(settings: &mut AgentSettings, env: &BTreeMap<String, String>) -
             "GOSSAMER_DATA_DIR" => settings.data_dir = Some(PathBuf::from(v)),
             "GOSSAMER_CONTROL_BIND" => settings.control_bind = Some(v),
             "GOSSAMER_LEAVE_TIMEOUT_MS" => settings.leave_timeout_ms = Some(parse_env(var, &v)?),
+            "GOSSAMER_COMPRESSION" => settings.compression = Some(parse_env(var, &v)?),
             "GOSSAMER_LOG" => settings.log = Some(v),
             "GOSSAMER_METADATA" => {
                 let mut meta = BTreeMap::new();
@@ -243,9 +288,7 @@ pub fn apply_env(settings: &mut AgentSettings, env: &BTreeMap<String, String>) -
             "GOSSAMER_MULTICAST" => settings_multicast(&mut settings.multicast).enabled = parse_bool(var, &v)?,
             "GOSSAMER_MULTICAST_GROUP" => settings_multicast(&mut settings.multicast).group = Some(parse_env(var, &v)?),
             "GOSSAMER_MULTICAST_PORT" => settings_multicast(&mut settings.multicast).port = Some(parse_env(var, &v)?),
-            "GOSSAMER_MULTICAST_INTERFACE" => {
-                settings_multicast(&mut settings.multicast).interface = Some(parse_env(var, &v)?)
-            }
+            "GOSSAMER_MULTICAST_INTERFACE" => settings_multicast(&mut settings.multicast).interface = Some(v),
             "GOSSAMER_MULTICAST_TTL" => settings_multicast(&mut settings.multicast).ttl = Some(parse_env(var, &v)?),
             "GOSSAMER_MULTICAST_LOOP" => {
                 settings_multicast(&mut settings.multicast).loopback = Some(parse_bool(var, &v)?)
@@ -253,7 +296,12 @@ pub fn apply_env(settings: &mut AgentSettings, env: &BTreeMap<String, String>) -
             "GOSSAMER_MULTICAST_INTERVAL_MS" => {
                 settings_multicast(&mut settings.multicast).interval_ms = Some(parse_env(var, &v)?)
             }
+            "GOSSAMER_TLS_CERT" => settings_tls(&mut settings.tls).cert = Some(PathBuf::from(v)),
+            "GOSSAMER_TLS_KEY" => settings_tls(&mut settings.tls).key = Some(PathBuf::from(v)),
+            "GOSSAMER_TLS_CA" => settings_tls(&mut settings.tls).ca = Some(PathBuf::from(v)),
+            "GOSSAMER_TLS_VERIFY_PEER_IP" => settings_tls(&mut settings.tls).verify_peer_ip = parse_bool(var, &v)?,
             var if is_discovery_var(var) => {}
+            var if crate::heal_settings::apply_env_var(&mut settings.heal, var, &v)? => {}
             _ => unknown.push(var.clone()),
         }
     }
@@ -267,6 +315,23 @@ pub fn apply_env(settings: &mut AgentSettings, env: &BTreeMap<String, String>) -
 
 fn settings_multicast(slot: &mut Option<MulticastSettings>) -> &mut MulticastSettings {
     slot.get_or_insert_with(MulticastSettings::default)
+}
+
+fn settings_tls(slot: &mut Option<TlsSettings>) -> &mut TlsSettings {
+    slot.get_or_insert_with(TlsSettings::default)
+}
+
+/// The node's TLS settings from the `[tls]` table: all three files are
+/// required, and are read and checked now so a bad file names its key.
+fn resolve_tls(tls: &TlsSettings, config_dir: &Path) -> Result<TlsConfig, SettingsError> {
+    let file = |key: &str, path: &Option<PathBuf>| {
+        path.as_ref().map(|p| config_dir.join(p)).ok_or_else(|| invalid(key, "required when [tls] is set"))
+    };
+    let mut config =
+        TlsConfig::from_files(file("tls.cert", &tls.cert)?, file("tls.key", &tls.key)?, file("tls.ca", &tls.ca)?);
+    config.verify_peer_ip = tls.verify_peer_ip;
+    config.load_check().map_err(|e| invalid(format!("tls.{}", e.setting()), e))?;
+    Ok(config)
 }
 
 /// What the agent runs with, every value checked.
@@ -305,6 +370,7 @@ impl AgentSettings {
         if let Some(ms) = self.leave_timeout_ms {
             node.leave_timeout = Duration::from_millis(ms);
         }
+        node.compression = self.compression;
         for (k, v) in &self.metadata {
             node.metadata.insert(k, v.as_bytes().to_vec()).map_err(|e| invalid(format!("metadata.{k}"), e))?;
         }
@@ -338,10 +404,16 @@ impl AgentSettings {
             (None, Some(m)) => node.multicast = Some(m),
             (Some(m), None) => {
                 let d = MulticastConfig::default();
+                let interface = m
+                    .interface
+                    .as_deref()
+                    .map(str::parse)
+                    .transpose()
+                    .map_err(|e: String| invalid("multicast.interface", e))?;
                 node.multicast = Some(MulticastConfig {
                     group: m.group.unwrap_or(d.group),
                     port: m.port.unwrap_or(d.port),
-                    interface: m.interface,
+                    interface,
                     ttl: m.ttl.unwrap_or(d.ttl),
                     loopback: m.loopback.unwrap_or(d.loopback),
                     interval: m.interval_ms.map_or(d.interval, Duration::from_millis),
@@ -349,6 +421,8 @@ impl AgentSettings {
             }
             (None, None) => {}
         }
+        node.tls = self.tls.as_ref().map(|t| resolve_tls(t, config_dir)).transpose()?;
+        node.heal = self.heal.resolve(node.protocol.probe_interval)?;
         node.validate().map_err(|e| match e {
             gossamer::net::StartError::Config { field, reason } => invalid(field, reason),
             gossamer::net::StartError::Protocol(e) => invalid(format!("protocol.{}", e.field), e.reason),
@@ -388,6 +462,7 @@ pub fn key_of_var(var: &str) -> Option<&'static str> {
         "GOSSAMER_DATA_DIR" => "data_dir",
         "GOSSAMER_CONTROL_BIND" => "control_bind",
         "GOSSAMER_LEAVE_TIMEOUT_MS" => "leave_timeout_ms",
+        "GOSSAMER_COMPRESSION" => "compression",
         "GOSSAMER_LOG" => "log",
         "GOSSAMER_METADATA" => "metadata",
         "GOSSAMER_PROBE_INTERVAL_MS" => "protocol.probe_interval",
@@ -400,7 +475,12 @@ pub fn key_of_var(var: &str) -> Option<&'static str> {
         "GOSSAMER_MULTICAST_TTL" => "multicast.ttl",
         "GOSSAMER_MULTICAST_LOOP" => "multicast.loopback",
         "GOSSAMER_MULTICAST_INTERVAL_MS" => "multicast.interval",
+        "GOSSAMER_TLS_CERT" => "tls.cert",
+        "GOSSAMER_TLS_KEY" => "tls.key",
+        "GOSSAMER_TLS_CA" => "tls.ca",
+        "GOSSAMER_TLS_VERIFY_PEER_IP" => "tls.verify_peer_ip",
         v if is_discovery_var(v) || v == "GOSSAMER_K8S_*" => "discovery",
+        v if crate::heal_settings::key_of_var(v).is_some() => return crate::heal_settings::key_of_var(v),
         _ => return None,
     })
 }
@@ -422,6 +502,7 @@ pub fn explain(err: SettingsError, env: &BTreeMap<String, String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gossamer::net::MulticastInterface;
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
@@ -451,6 +532,17 @@ port = 45999
         assert!(err.contains("bindd"), "{err}");
         let err = AgentSettings::parse("[multicast]\nttll = 3\n").unwrap_err();
         assert!(err.contains("ttll"), "{err}");
+    }
+
+    #[test]
+    fn compression_is_off_unless_set() {
+        let s = AgentSettings::parse(FILE).unwrap();
+        assert_eq!(s.compression, None);
+        assert_eq!(s.clone().resolve(Path::new(".")).unwrap().node.compression, None);
+        let mut s = AgentSettings::parse(&format!("compression = 1024\n{FILE}")).unwrap();
+        assert_eq!(s.clone().resolve(Path::new(".")).unwrap().node.compression, Some(1024));
+        apply_env(&mut s, &env(&[("GOSSAMER_COMPRESSION", "512")])).unwrap();
+        assert_eq!(s.resolve(Path::new(".")).unwrap().node.compression, Some(512));
     }
 
     #[test]
@@ -518,7 +610,7 @@ port = 45999
         assert_eq!(r.node.protocol.probe_interval, Duration::from_millis(300));
         assert_eq!(r.node.metadata.get("role"), Some(&b"web"[..]));
         let m = r.node.multicast.unwrap();
-        assert_eq!((m.port, m.interface), (45999, Some(Ipv4Addr::LOCALHOST)));
+        assert_eq!((m.port, m.interface), (45999, Some(MulticastInterface::Addr("127.0.0.1".parse().unwrap()))));
         assert_eq!(r.data_dir, Path::new("/tmp/x"));
         assert!(r.control_bind.ip().is_loopback());
     }
@@ -531,6 +623,9 @@ port = 45999
             ("control_bind = \"0.0.0.0:0\"", "control_bind"),
             ("[multicast]\ninterface = \"127.0.0.1\"\n[discovery]\nstrategy = \"mcast\"", "multicast"),
             ("[multicast]\ngroup = \"10.0.0.1\"", "multicast.group"),
+            ("[multicast]\ninterface = \"eth0\"", "multicast.interface"),
+            ("[multicast]\ngroup = \"ff12::6773:6d72\"\ninterface = \"127.0.0.1\"", "multicast.interface"),
+            ("[multicast]\ngroup = \"ff12::6773:6d72\"\ninterface = \"bad name!\"", "multicast.interface"),
         ];
         for (extra, key) in cases {
             let text = format!("name = \"a@h\"\nbind = \"127.0.0.1:0\"\n{extra}\n");
@@ -553,6 +648,70 @@ port = 45999
         assert_eq!(r.node.advertise, Some("10.0.0.7:7946".parse().unwrap()));
         assert!(r.node.multicast.is_none());
         assert_eq!(r.discovery.unwrap().dns.query, "gossamer.prod.internal");
+    }
+
+    /// A CA and a node certificate signed by it, written as PEM files in `dir`.
+    fn write_pki(dir: &Path) {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        std::fs::write(dir.join("ca.crt"), ca.self_signed(&ca_key).unwrap().pem()).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec!["localhost".to_string()])
+            .unwrap()
+            .signed_by(&key, &Issuer::from_params(&ca, &ca_key))
+            .unwrap();
+        std::fs::write(dir.join("node.crt"), cert.pem()).unwrap();
+        std::fs::write(dir.join("node.key"), key.serialize_pem()).unwrap();
+    }
+
+    #[test]
+    fn tls_table_resolves_relative_to_the_config_and_bad_files_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        write_pki(dir.path());
+        let base = "name = \"a@h\"\nbind = \"127.0.0.1:0\"\n";
+        let text = format!("{base}[tls]\ncert = \"node.crt\"\nkey = \"node.key\"\nca = \"ca.crt\"\n");
+        let r = AgentSettings::parse(&text).unwrap().resolve(dir.path()).unwrap();
+        let tls = r.node.tls.expect("tls configured");
+        assert_eq!(
+            tls,
+            TlsConfig::from_files(dir.path().join("node.crt"), dir.path().join("node.key"), dir.path().join("ca.crt"))
+        );
+
+        let text = format!("{base}[tls]\ncert = \"node.crt\"\nca = \"ca.crt\"\n");
+        let err = AgentSettings::parse(&text).unwrap().resolve(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("`tls.key`"), "{err}");
+
+        // The key swapped for the CA certificate: refused, naming the key.
+        let text = format!("{base}[tls]\ncert = \"node.crt\"\nkey = \"ca.crt\"\nca = \"ca.crt\"\n");
+        let err = AgentSettings::parse(&text).unwrap().resolve(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("`tls.key`"), "{err}");
+
+        // Environment overrides, and a missing file names its key and variable.
+        let e = env(&[("GOSSAMER_TLS_CA", "missing-ca.crt"), ("GOSSAMER_TLS_VERIFY_PEER_IP", "true")]);
+        let text = format!("{base}[tls]\ncert = \"node.crt\"\nkey = \"node.key\"\nca = \"ca.crt\"\n");
+        let mut s = AgentSettings::parse(&text).unwrap();
+        apply_env(&mut s, &e).unwrap();
+        assert!(s.tls.as_ref().unwrap().verify_peer_ip);
+        let msg = explain(s.resolve(dir.path()).unwrap_err(), &e);
+        assert!(msg.contains("`tls.ca`") && msg.contains("missing-ca.crt") && msg.contains("GOSSAMER_TLS_CA"), "{msg}");
+
+        let err = AgentSettings::parse("[tls]\ncertificate = \"x\"\n").unwrap_err();
+        assert!(err.contains("certificate"), "{err}");
+    }
+
+    #[test]
+    fn an_ipv6_group_takes_an_interface_by_name_or_index() {
+        let text =
+            "name = \"a@h\"\nbind = \"127.0.0.1:0\"\n[multicast]\ngroup = \"ff12::6773:6d72\"\ninterface = \"eth0\"\n";
+        let m = AgentSettings::parse(text).unwrap().resolve(Path::new(".")).unwrap().node.multicast.unwrap();
+        assert_eq!(m.group, "ff12::6773:6d72".parse::<IpAddr>().unwrap());
+        assert_eq!(m.interface, Some(MulticastInterface::Name("eth0".into())));
+        let mut s = AgentSettings::parse(text).unwrap();
+        apply_env(&mut s, &env(&[("GOSSAMER_MULTICAST_INTERFACE", "3")])).unwrap();
+        let m = s.resolve(Path::new(".")).unwrap().node.multicast.unwrap();
+        assert_eq!(m.interface, Some(MulticastInterface::Index(3)));
     }
 
     #[test]

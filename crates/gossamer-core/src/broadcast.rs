@@ -1,14 +1,25 @@
-//! The dissemination queue: at most one pending update per member, sent
+//! The dissemination queue: at most one pending update per key (per member
+//! for membership updates; per (origin, key) or (origin, query) for the
+//! separate queue of application items), sent
 //! least-transmitted first and, among equals, most recently queued or sent
 //! first. Updates sit in buckets by transmission count (stacks, newest on
 //! top) with lazy deletion, so picking what to piggyback and counting it
 //! sent is O(1) per update: no sort and no tree, even with 100,000 members
-//! churning. The name index is touched only when an update is queued or
+//! churning. The key index is touched only when an update is queued or
 //! retired.
+//!
+//! Each update is encoded once, when it is queued, and its bytes are what
+//! every send copies into the packet (an update goes out up to
+//! `4 × log2(n)` times). A slot keeps its byte buffer when its update is
+//! retired or sent out, so a queue that keeps churning at a steady size
+//! allocates nothing.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
 
-use gossamer_wire::{encoded_len, NodeName, Update};
+use gossamer_wire::Update;
+
+use crate::member::Slot;
 
 /// A selected update: (transmissions so far, slot, id).
 pub(crate) type Key = (u32, u32, u64);
@@ -20,19 +31,31 @@ const MIN_UPDATE_LEN: usize = 4;
 /// After this many updates that did not fit, stop looking (CPU bound).
 const MAX_MISFITS: usize = 32;
 
-struct Item {
-    update: Update,
-    size: u32,
+struct Item<K> {
+    key: K,
     id: u64,
     transmits: u32,
 }
 
-/// Pending updates.
-#[derive(Default)]
-pub(crate) struct BroadcastQueue {
-    items: Vec<Option<Item>>,
+/// One place of the queue: the pending item, if any, and the encoded
+/// update (kept, with its capacity, while the place is free).
+struct Place<K> {
+    item: Option<Item<K>>,
+    encoded: Vec<u8>,
+}
+
+impl<K> Place<K> {
+    /// The item, if it is the one `id` names at `transmits` sends.
+    fn current(&self, transmits: u32, id: u64) -> bool {
+        matches!(&self.item, Some(item) if item.id == id && item.transmits == transmits)
+    }
+}
+
+/// Pending updates, at most one per key `K`, indexed with hasher `S`.
+pub(crate) struct BroadcastQueue<K, S = RandomState> {
+    items: Vec<Place<K>>,
     free: Vec<u32>,
-    by_node: HashMap<NodeName, u32>,
+    by_key: HashMap<K, u32, S>,
     /// `buckets[t]`: (slot, id) of updates sent `t` times, newest last.
     /// Entries whose item moved on (sent again, replaced, retired) are
     /// stale and skipped; they are purged from the top of a bucket as
@@ -51,50 +74,100 @@ pub(crate) fn retransmit_limit(mult: u32, n: usize) -> u32 {
     mult.saturating_mul(log.max(1))
 }
 
-impl BroadcastQueue {
-    /// Queues `update`, replacing any pending update about the same member.
-    pub(crate) fn push(&mut self, update: Update) {
+/// The membership queue: one pending update per member, keyed by the
+/// member's slot in the member table (which the caller has just looked up)
+/// rather than by its name, so queueing an update costs no second hash of
+/// the name. Slots are handed out by the table, not chosen by peers, so a
+/// plain multiplicative hash of the number is safe.
+pub(crate) type MemberQueue = BroadcastQueue<Slot, SlotHash>;
+
+/// Builds [`SlotHasher`]s: for maps keyed by member slot.
+pub(crate) type SlotHash = BuildHasherDefault<SlotHasher>;
+
+/// Hashes a slot number: one multiplication (Fibonacci hashing).
+#[derive(Default)]
+pub(crate) struct SlotHasher(u64);
+
+impl Hasher for SlotHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(byte)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (self.0 ^ u64::from(n)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 29)
+    }
+}
+
+impl<K, S: Default> Default for BroadcastQueue<K, S> {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            free: Vec::new(),
+            by_key: HashMap::default(),
+            buckets: Vec::new(),
+            entries: 0,
+            live: 0,
+            next_id: 0,
+            scratch: Vec::new(),
+        }
+    }
+}
+
+impl<K: Hash + Eq + Clone, S: BuildHasher + Default> BroadcastQueue<K, S> {
+    /// Queues `update` under `key`, replacing any pending update under the
+    /// same key; returns true if the key was not pending (the queue grew).
+    pub(crate) fn push_keyed(&mut self, key: K, update: Update) -> bool {
         let id = self.next_id;
         self.next_id += 1;
-        let size = encoded_len(&update) as u32;
-        let item = Some(Item { update, size, id, transmits: 0 });
-        let name = item.as_ref().map(|i| i.update.node_name()).expect("just built");
-        let slot = match self.by_node.get(name) {
+        let mut grew = false;
+        let slot = match self.by_key.get(&key) {
             Some(&slot) => {
-                if self.items[slot as usize].is_none() {
+                if self.items[slot as usize].item.is_none() {
                     self.live += 1;
                 }
-                self.items[slot as usize] = item;
+                self.items[slot as usize].item = Some(Item { key, id, transmits: 0 });
                 slot
             }
             None => {
-                let name = name.clone();
+                grew = true;
+                let name = key.clone();
+                let item = Some(Item { key, id, transmits: 0 });
                 let slot = match self.free.pop() {
                     Some(slot) => {
-                        self.items[slot as usize] = item;
+                        self.items[slot as usize].item = item;
                         slot
                     }
                     None => {
-                        self.items.push(item);
+                        self.items.push(Place { item, encoded: Vec::new() });
                         (self.items.len() - 1) as u32
                     }
                 };
-                self.by_node.insert(name, slot);
+                self.by_key.insert(name, slot);
                 self.live += 1;
                 slot
             }
         };
+        let encoded = &mut self.items[slot as usize].encoded;
+        encoded.clear();
+        update.encode_into(encoded);
         self.enqueue(0, slot, id);
         if self.entries > 2 * self.live + 64 {
             self.compact();
         }
+        grew
     }
 
-    /// Drops the pending update about `name`, if any (the member was
+    /// Drops the pending update under `key`, if any (e.g. the member was
     /// forgotten). Its bucket entries go stale and are purged lazily.
-    pub(crate) fn retire(&mut self, name: &NodeName) {
-        let Some(slot) = self.by_node.remove(name) else { return };
-        if self.items[slot as usize].take().is_some() {
+    pub(crate) fn retire(&mut self, key: &K) {
+        let Some(slot) = self.by_key.remove(key) else { return };
+        if self.items[slot as usize].item.take().is_some() {
             self.live -= 1;
         }
         self.free.push(slot);
@@ -110,7 +183,7 @@ impl BroadcastQueue {
     }
 
     fn is_current(&self, transmits: u32, slot: u32, id: u64) -> bool {
-        matches!(&self.items[slot as usize], Some(item) if item.id == id && item.transmits == transmits)
+        self.items[slot as usize].current(transmits, id)
     }
 
     /// Pending updates.
@@ -123,52 +196,76 @@ impl BroadcastQueue {
         self.live == 0
     }
 
-    /// Times the pending update about `name` was sent, if one is pending.
-    pub(crate) fn transmits(&self, name: &NodeName) -> Option<u32> {
-        let slot = *self.by_node.get(name)?;
-        self.items[slot as usize].as_ref().map(|item| item.transmits)
+    /// Times the pending update under `key` was sent, if one is pending.
+    pub(crate) fn transmits(&self, key: &K) -> Option<u32> {
+        let slot = *self.by_key.get(key)?;
+        self.items[slot as usize].item.as_ref().map(|item| item.transmits)
     }
 
     /// Fills `out` with the keys of the updates to send next that fit in
     /// `budget` bytes, least sent first. Stale entries met on the way are
     /// dropped, so each is visited once: the cost is amortised O(1) per
-    /// update selected.
-    pub(crate) fn select(&mut self, mut budget: usize, out: &mut Vec<Key>) {
+    /// update selected. Returns the bytes selected.
+    pub(crate) fn select(&mut self, budget: usize, out: &mut Vec<Key>) -> usize {
+        let total = budget;
+        let mut budget = budget;
         out.clear();
         let mut misfits = 0;
+        let mut dropped = 0;
         let mut kept = std::mem::take(&mut self.scratch);
-        for t in 0..self.buckets.len() {
+        let items = &self.items;
+        for (t, bucket) in self.buckets.iter_mut().enumerate() {
             if budget < MIN_UPDATE_LEN || misfits > MAX_MISFITS {
                 break;
             }
+            if bucket.is_empty() {
+                continue;
+            }
+            let t = t as u32;
             kept.clear();
             while budget >= MIN_UPDATE_LEN && misfits <= MAX_MISFITS {
-                let Some((slot, id)) = self.buckets[t].pop() else { break };
-                let size = match &self.items[slot as usize] {
-                    Some(item) if item.id == id && item.transmits == t as u32 => item.size as usize,
-                    _ => {
-                        self.entries -= 1;
-                        continue;
-                    }
-                };
+                let Some((slot, id)) = bucket.pop() else { break };
+                let place = &items[slot as usize];
+                if !place.current(t, id) {
+                    dropped += 1;
+                    continue;
+                }
+                let size = place.encoded.len();
                 // Valid entries go back in place: mark_sent moves the sent
                 // ones on (leaving these stale, to be dropped next time).
                 kept.push((slot, id));
                 if size <= budget {
                     budget -= size;
-                    out.push((t as u32, slot, id));
+                    out.push((t, slot, id));
                 } else {
                     misfits += 1;
                 }
             }
-            self.buckets[t].extend(kept.drain(..).rev());
+            bucket.extend(kept.iter().rev());
         }
+        self.entries -= dropped;
         self.scratch = kept;
+        total - budget
     }
 
-    /// The update under `key`.
-    pub(crate) fn get(&self, key: &Key) -> Option<&Update> {
-        self.items.get(key.1 as usize)?.as_ref().filter(|item| item.id == key.2).map(|item| &item.update)
+    /// Drops the pending update sent most often (the oldest among those),
+    /// to make room in a full queue; returns whether one was dropped.
+    pub(crate) fn evict_most_sent(&mut self) -> bool {
+        let victim =
+            self.buckets.iter().enumerate().rev().find_map(|(t, bucket)| {
+                bucket.iter().find(|&&(slot, id)| self.is_current(t as u32, slot, id)).copied()
+            });
+        let Some((slot, _)) = victim else { return false };
+        let key = self.items[slot as usize].item.as_ref().map(|item| item.key.clone()).expect("current entry");
+        self.retire(&key);
+        true
+    }
+
+    /// The encoded update under `key` (as [`Update::encode_into`] wrote
+    /// it), ready for the packet.
+    pub(crate) fn get(&self, key: &Key) -> Option<&[u8]> {
+        let place = self.items.get(key.1 as usize)?;
+        place.item.as_ref().filter(|item| item.id == key.2).map(|_| place.encoded.as_slice())
     }
 
     /// Counts one more transmission of each of `keys`; updates sent `limit`
@@ -181,13 +278,13 @@ impl BroadcastQueue {
             }
             let sent = transmits + 1;
             if sent >= limit {
-                if let Some(item) = self.items[slot as usize].take() {
-                    self.by_node.remove(item.update.node_name());
+                if let Some(item) = self.items[slot as usize].item.take() {
+                    self.by_key.remove(&item.key);
                 }
                 self.free.push(slot);
                 self.live -= 1;
             } else {
-                if let Some(item) = self.items[slot as usize].as_mut() {
+                if let Some(item) = self.items[slot as usize].item.as_mut() {
                     item.transmits = sent;
                 }
                 self.enqueue(sent, slot, id);
@@ -208,9 +305,7 @@ impl BroadcastQueue {
         let items = &self.items;
         let mut entries = 0;
         for (t, bucket) in self.buckets.iter_mut().enumerate() {
-            bucket.retain(|&(slot, id)| {
-                matches!(&items[slot as usize], Some(item) if item.id == id && item.transmits == t as u32)
-            });
+            bucket.retain(|&(slot, id)| items[slot as usize].current(t as u32, id));
             entries += bucket.len();
         }
         self.entries = entries;
@@ -220,7 +315,22 @@ impl BroadcastQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gossamer_wire::{Leave, Suspect};
+    use gossamer_wire::{encoded_len, Leave, NodeName, Suspect};
+
+    /// The tests key updates by member name, the way the queue of
+    /// application items keys them by other values.
+    type NameQueue = BroadcastQueue<NodeName>;
+
+    impl NameQueue {
+        fn push(&mut self, update: Update) {
+            self.push_keyed(update.node_name().clone(), update);
+        }
+    }
+
+    /// The update under `key`, decoded from its queued bytes.
+    fn update<K: Hash + Eq + Clone>(q: &BroadcastQueue<K>, key: &Key) -> Update {
+        Update::from_encoded(q.get(key).expect("pending")).expect("the queue holds whole encoded updates")
+    }
 
     fn leave(name: &str, incarnation: u64) -> Update {
         Update::Leave(Leave { node: name.parse().unwrap(), incarnation })
@@ -237,19 +347,19 @@ mod tests {
 
     #[test]
     fn newer_update_replaces_older() {
-        let mut q = BroadcastQueue::default();
+        let mut q = NameQueue::default();
         q.push(leave("a", 1));
         q.push(Update::Suspect(Suspect { node: "a".parse().unwrap(), incarnation: 2, from: "b".parse().unwrap() }));
         assert_eq!(q.len(), 1);
         let mut keys = Vec::new();
         q.select(1000, &mut keys);
         assert_eq!(keys.len(), 1);
-        assert_eq!(q.get(&keys[0]).unwrap().incarnation(), 2);
+        assert_eq!(update(&q, &keys[0]).incarnation(), 2);
     }
 
     #[test]
     fn retired_update_is_never_sent_and_its_slot_reused() {
-        let mut q = BroadcastQueue::default();
+        let mut q = NameQueue::default();
         q.push(leave("a", 1));
         q.push(leave("b", 1));
         q.retire(&"a".parse().unwrap());
@@ -258,28 +368,28 @@ mod tests {
         assert_eq!(q.transmits(&"a".parse().unwrap()), None);
         let mut keys = Vec::new();
         q.select(1000, &mut keys);
-        let names: Vec<_> = keys.iter().map(|k| q.get(k).unwrap().node_name().to_string()).collect();
+        let names: Vec<_> = keys.iter().map(|k| update(&q, k).node_name().to_string()).collect();
         assert_eq!(names, ["b"]);
         q.push(leave("c", 1));
         q.select(1000, &mut keys);
-        let names: Vec<_> = keys.iter().map(|k| q.get(k).unwrap().node_name().to_string()).collect();
+        let names: Vec<_> = keys.iter().map(|k| update(&q, k).node_name().to_string()).collect();
         assert_eq!(names, ["c", "b"]);
         assert_eq!(q.len(), 2);
     }
 
     #[test]
     fn least_sent_then_newest_first_and_dropped_at_limit() {
-        let mut q = BroadcastQueue::default();
+        let mut q = NameQueue::default();
         q.push(leave("a", 1));
         q.push(leave("b", 1));
         let mut keys = Vec::new();
         q.select(1000, &mut keys);
-        let names: Vec<_> = keys.iter().map(|k| q.get(k).unwrap().node_name().to_string()).collect();
+        let names: Vec<_> = keys.iter().map(|k| update(&q, k).node_name().to_string()).collect();
         assert_eq!(names, ["b", "a"]);
         // Send only "b": now "a" (0 sends) comes first.
         q.mark_sent(&keys[..1], 3);
         q.select(1000, &mut keys);
-        let names: Vec<_> = keys.iter().map(|k| q.get(k).unwrap().node_name().to_string()).collect();
+        let names: Vec<_> = keys.iter().map(|k| update(&q, k).node_name().to_string()).collect();
         assert_eq!(names, ["a", "b"]);
         assert_eq!(q.transmits(&"b".parse().unwrap()), Some(1));
         for _ in 0..3 {
@@ -292,7 +402,7 @@ mod tests {
 
     #[test]
     fn select_respects_budget() {
-        let mut q = BroadcastQueue::default();
+        let mut q = NameQueue::default();
         for i in 0..100 {
             q.push(leave(&format!("node-{i}"), i));
         }
@@ -304,7 +414,7 @@ mod tests {
 
     #[test]
     fn stale_entries_are_compacted() {
-        let mut q = BroadcastQueue::default();
+        let mut q = NameQueue::default();
         for i in 0..1000 {
             q.push(leave("same", i));
         }
@@ -314,7 +424,7 @@ mod tests {
         for _ in 0..10 {
             q.select(1000, &mut keys);
             assert_eq!(keys.len(), 1);
-            assert_eq!(q.get(&keys[0]).unwrap().incarnation(), 999);
+            assert_eq!(update(&q, &keys[0]).incarnation(), 999);
             q.mark_sent(&keys, 100);
         }
         assert_eq!(q.transmits(&"same".parse().unwrap()), Some(10));
@@ -322,8 +432,32 @@ mod tests {
     }
 
     #[test]
+    fn other_key_types_keep_one_item_per_key_and_evict_the_most_sent_oldest_first() {
+        let mut q: BroadcastQueue<(u8, u8)> = BroadcastQueue::default();
+        assert!(q.push_keyed((1, 1), leave("a", 1)));
+        assert!(q.push_keyed((1, 2), leave("a", 2)));
+        assert!(!q.push_keyed((1, 1), leave("a", 3)), "same key replaces");
+        assert_eq!(q.len(), 2);
+        let mut keys = Vec::new();
+        let used = q.select(1000, &mut keys);
+        assert_eq!(used, 2 * encoded_len(&leave("a", 3)));
+        let incarnations: Vec<_> = keys.iter().map(|k| update(&q, k).incarnation()).collect();
+        assert_eq!(incarnations, [3, 2], "newest first");
+        q.mark_sent(&keys, 10);
+        q.push_keyed((2, 0), leave("b", 1));
+        // (1, 2) and (1, 1) were sent once; (1, 2) went into that bucket first (oldest).
+        assert!(q.evict_most_sent());
+        assert_eq!(q.transmits(&(1, 2)), None);
+        assert_eq!(q.transmits(&(1, 1)), Some(1));
+        assert!(q.evict_most_sent());
+        assert!(q.evict_most_sent());
+        assert!(q.is_empty());
+        assert!(!q.evict_most_sent());
+    }
+
+    #[test]
     fn every_update_is_sent_exactly_limit_times() {
-        let mut q = BroadcastQueue::default();
+        let mut q = NameQueue::default();
         let mut sent = std::collections::HashMap::new();
         for i in 0..50 {
             q.push(leave(&format!("n{i}"), 0));
@@ -333,7 +467,7 @@ mod tests {
         while !q.is_empty() {
             q.select(100, &mut keys);
             for k in &keys {
-                *sent.entry(q.get(k).unwrap().node_name().clone()).or_insert(0) += 1;
+                *sent.entry(update(&q, k).node_name().clone()).or_insert(0) += 1;
             }
             q.mark_sent(&keys, 5);
             rounds += 1;
@@ -342,5 +476,30 @@ mod tests {
         assert_eq!(sent.len(), 50);
         assert!(sent.values().all(|&n| n == 5));
         assert_eq!(q.entries, 0, "memory given back");
+    }
+}
+
+#[cfg(test)]
+mod slot_tests {
+    use super::*;
+    use gossamer_wire::Leave;
+
+    #[test]
+    fn the_member_queue_keys_by_slot() {
+        let mut q = MemberQueue::default();
+        let leave = |incarnation| Update::Leave(Leave { node: "a".parse().unwrap(), incarnation });
+        for slot in 0..1000 {
+            assert!(q.push_keyed(slot, leave(1)));
+        }
+        assert!(!q.push_keyed(7, leave(2)), "same slot replaces");
+        assert_eq!(q.len(), 1000);
+        assert_eq!(q.transmits(&7), Some(0));
+        q.retire(&7);
+        assert_eq!((q.len(), q.transmits(&7)), (999, None));
+        let mut hashes: Vec<u64> =
+            (0..1000u32).map(|slot| BuildHasherDefault::<SlotHasher>::default().hash_one(slot)).collect();
+        hashes.sort_unstable();
+        hashes.dedup();
+        assert_eq!(hashes.len(), 1000, "distinct slots hash apart");
     }
 }

@@ -69,6 +69,34 @@ pub struct Config {
     /// Most indirect probes this node relays at once for others (1024):
     /// bounds memory under a ping-req flood.
     pub max_relays: usize,
+    /// Share of each packet's piggyback room reserved for application
+    /// items (broadcasts, queries), within `0.0..1.0` exclusive (0.3).
+    /// Membership updates get the rest; a side that does not use its share
+    /// leaves it to the other in the same packet. Neither can starve the
+    /// other (memberlist's user broadcasts could, at about 1,000 nodes). It
+    /// also bounds the size of one item: see `Swim::max_user_item_len`.
+    pub user_share: f64,
+    /// Most application items waiting for dissemination (1024); when full,
+    /// the item sent most often (the oldest of those) is dropped.
+    pub user_queue_capacity: usize,
+    /// How far behind this node's Lamport clock of application items an
+    /// item may be and still be accepted, in ticks (8,192): an item stamped
+    /// at or below `clock - user_ltime_window` is too old, neither
+    /// delivered nor forwarded (Serf's event buffer). Every broadcast or
+    /// query anywhere in the cluster advances the clocks by at most one
+    /// tick (concurrent ones may share a tick), so size it above the
+    /// number of items the whole cluster starts while one
+    /// item circulates (its dissemination, plus however long late joiners
+    /// keep it going under churn); items are remembered while within the
+    /// window, so it also bounds that memory together with
+    /// `user_dedupe_capacity` (see the `user` module docs).
+    pub user_ltime_window: u64,
+    /// Most deliveries remembered (65,536). When full, the oldest (by
+    /// Lamport time) are forgotten and everything at or below their time is
+    /// refused from then on, so a forgotten item is never delivered again;
+    /// keep it above `user_ltime_window` times the items stamped per tick
+    /// (about one) so that this never cuts into the window.
+    pub user_dedupe_capacity: usize,
 }
 
 impl Default for Config {
@@ -97,6 +125,10 @@ impl Config {
             dead_retention: Duration::from_secs(24 * 3600),
             left_retention: Duration::from_secs(3600),
             max_relays: 1024,
+            user_share: 0.3,
+            user_queue_capacity: 1024,
+            user_ltime_window: 8192,
+            user_dedupe_capacity: 65_536,
         }
     }
 
@@ -183,6 +215,18 @@ impl Config {
         if self.max_relays == 0 || self.max_relays > 1 << 20 {
             return Err(ConfigError::new("max_relays", "must be within 1..=1048576"));
         }
+        if !(self.user_share > 0.0 && self.user_share < 1.0) {
+            return Err(ConfigError::new("user_share", format!("{} is not strictly between 0 and 1", self.user_share)));
+        }
+        if self.user_queue_capacity == 0 || self.user_queue_capacity > 1 << 20 {
+            return Err(ConfigError::new("user_queue_capacity", "must be within 1..=1048576"));
+        }
+        if self.user_ltime_window == 0 || self.user_ltime_window > 1 << 40 {
+            return Err(ConfigError::new("user_ltime_window", "must be within 1..=2^40"));
+        }
+        if self.user_dedupe_capacity == 0 || self.user_dedupe_capacity > 1 << 24 {
+            return Err(ConfigError::new("user_dedupe_capacity", "must be within 1..=16777216"));
+        }
         Ok(())
     }
 }
@@ -237,6 +281,12 @@ mod tests {
             ("reconnect_interval", |c| c.reconnect_interval = Duration::ZERO),
             ("dead_retention", |c| c.dead_retention = Duration::from_secs(1)),
             ("max_relays", |c| c.max_relays = 0),
+            ("user_share", |c| c.user_share = 0.0),
+            ("user_share", |c| c.user_share = 1.0),
+            ("user_share", |c| c.user_share = f64::NAN),
+            ("user_queue_capacity", |c| c.user_queue_capacity = 0),
+            ("user_ltime_window", |c| c.user_ltime_window = 0),
+            ("user_dedupe_capacity", |c| c.user_dedupe_capacity = 0),
         ];
         for (field, mutate) in cases {
             let mut config = Config::lan();

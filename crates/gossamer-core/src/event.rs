@@ -6,6 +6,7 @@ use bytes::Bytes;
 
 use crate::member::Member;
 use crate::timer::Timer;
+use crate::user::UserEvent;
 use crate::Time;
 
 /// A membership change, for the application.
@@ -71,4 +72,8 @@ pub enum Output {
     },
     /// A membership change.
     Event(Event),
+    /// Application data: a broadcast, a query or its answers, a peer's
+    /// state (see [`UserEvent`]). Not part of the membership events, and
+    /// not fed to [`Signal`](crate::Signal)s.
+    User(UserEvent),
 }

@@ -28,6 +28,7 @@
 //!         Output::PushPull { to, request } => { /* connect, write, read, handle_push_pull_response */ }
 //!         Output::SetTimer { at, timer } => timers.push((at, timer)),
 //!         Output::Event(event) => println!("{event:?}"),
+//!         Output::User(user) => println!("{user:?}"),
 //!     }
 //! }
 //! // Later, when a timer is due: swim.handle_timer(now, timer).
@@ -38,9 +39,17 @@
 //! member table), `probe` (round-robin order, probes in flight), `failure`
 //! (probing, relaying, suspicion expiry), `suspicion` (Lifeguard's dynamic
 //! timeouts), `awareness` (Lifeguard's local health), `rules` (precedence
-//! of updates), `broadcast` (the dissemination queue), `pushpull`
-//! (anti-entropy and reconnection), `timer`, `event`, `signal` (the
-//! opt-in feed for the heal layer), `metrics`, and `swim` which wires them.
+//! of updates), `broadcast` (the dissemination queues), `pushpull`
+//! (anti-entropy and reconnection), `user` (application broadcasts,
+//! queries and push-pull state), `timer`, `event`, `signal` (the opt-in
+//! feed for the heal layer), `metrics`, and `swim` which wires them.
+//!
+//! Applications gossip their own data over the same packets:
+//! [`Swim::broadcast`] (delivered elsewhere as [`UserEvent::Broadcast`]),
+//! [`Swim::query`] / [`Swim::respond`] (Serf-style, answers collected until
+//! a deadline) and [`Swim::set_local_state`] (exchanged in push-pull). They
+//! use their own bounded queue and a reserved share of every packet
+//! ([`Config::user_share`]).
 //!
 //! Layers above SWIM that need more than membership events (partition
 //! detection in `gossamer-heal`) turn on [`Swim::set_signals`] and drain
@@ -63,6 +72,7 @@ mod signal;
 mod suspicion;
 mod swim;
 mod timer;
+mod user;
 
 use std::time::Duration;
 
@@ -73,6 +83,7 @@ pub use metrics::Metrics;
 pub use signal::{RefutedClaim, Signal};
 pub use swim::{Swim, REFUSAL_WARN_INTERVAL};
 pub use timer::Timer;
+pub use user::{QueryId, UserError, UserEvent};
 
 /// Time since the driver's epoch (the runtime's start, or virtual time zero
 /// in the simulator). The core never reads a clock.

@@ -41,4 +41,23 @@ pub struct Metrics {
     pub updates_sent: u64,
     /// This node's incarnation.
     pub incarnation: u64,
+    /// Application items (broadcasts, queries) waiting in their queue.
+    pub queued_user_items: usize,
+    /// Application items queued, this node's own and forwarded ones (a
+    /// replacement counts too).
+    pub user_items_queued: u64,
+    /// Application items piggybacked on outgoing packets.
+    pub user_items_sent: u64,
+    /// Broadcasts and queries delivered to the application here.
+    pub user_items_delivered: u64,
+    /// Application items dropped because their queue was full.
+    pub user_items_dropped: u64,
+    /// (origin, key) pairs and queries remembered to drop duplicates.
+    pub user_items_remembered: usize,
+    /// Application items dropped as too old (stamped more than
+    /// `Config::user_ltime_window` ticks behind this node's clock): received
+    /// ones, and queued ones that became too old before they were sent out.
+    pub user_items_too_old: u64,
+    /// This node's Lamport clock of application items.
+    pub user_ltime: u64,
 }

@@ -24,7 +24,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use gossamer_wire::{
     Alive, Heartbeat, Leave, MemberState, MemberStatus, Message, Packet, Ping, PushPull, SeqNo, Suspect, Update,
 };
@@ -32,6 +32,7 @@ use rand_core::RngCore;
 
 use crate::signal::{RefutedClaim, Signal};
 use crate::swim::Swim;
+use crate::user::UserEvent;
 use crate::Time;
 
 impl<R: RngCore> Swim<R> {
@@ -48,7 +49,8 @@ impl<R: RngCore> Swim<R> {
         let mut members = Vec::with_capacity(self.members.len());
         members.extend(self.members.get(me).map(state));
         members.extend(self.members.iter().filter(|&(slot, _)| slot != me).map(|(_, e)| state(e)));
-        let state = PushPull { join, members, app_state: Vec::new() };
+        let (app_state, user_ltime) = (self.user.local_state.to_vec(), self.user.clock);
+        let state = PushPull { join, members, app_state, user_ltime };
         let message = if response { Message::PushPullResponse(state) } else { Message::PushPullRequest(state) };
         let mut out = BytesMut::new();
         match self.stream_codec.encode(&Packet::new(message), &mut out) {
@@ -222,7 +224,23 @@ impl<R: RngCore> Swim<R> {
     /// its chance to refute instead of being declared dead on hearsay.
     /// With signals on, a view that disagrees with ours on who is dead is
     /// first reported as [`Signal::RemoteView`] (see [`Swim::disagrees`]).
-    fn merge(&mut self, now: Time, state: PushPull) {
+    /// The sender's clock of application items is witnessed, so a joining
+    /// or restarted node learns the cluster's (see `user`).
+    fn merge(&mut self, now: Time, mut state: PushPull) {
+        self.witness_user_time(state.user_ltime);
+        // The application's state, reported after the members it came with.
+        let app_state = (!state.app_state.is_empty())
+            .then(|| state.members.first().map(|m| (m.node.name.clone(), std::mem::take(&mut state.app_state))))
+            .flatten();
+        let join = state.join;
+        self.merge_members(now, state);
+        if let Some((from, state)) = app_state {
+            let event = UserEvent::RemoteState { from, join, state: Bytes::from(state) };
+            self.outputs.push_back(crate::Output::User(event));
+        }
+    }
+
+    fn merge_members(&mut self, now: Time, state: PushPull) {
         let disagreeing = self.signals.enabled() && self.disagrees(&state.members);
         let sender = if disagreeing { state.members.first().map(|m| m.node.clone()) } else { None };
         if let Some(from) = sender {

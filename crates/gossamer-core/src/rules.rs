@@ -31,6 +31,11 @@ impl<R: RngCore> Swim<R> {
     /// Applies one membership update under the precedence rules; a change
     /// is queued for dissemination and reported as an event.
     pub(crate) fn apply_update(&mut self, now: Time, update: Update) {
+        if update.is_user() {
+            // Application items are not membership: their own path.
+            self.on_user_update(now, update);
+            return;
+        }
         if update.node_name() == &self.local.name {
             self.about_self(now, update);
             return;
@@ -40,6 +45,7 @@ impl<R: RngCore> Swim<R> {
             Update::Suspect(suspect) => self.on_suspect(now, suspect),
             Update::Confirm(confirm) => self.on_confirm(now, confirm),
             Update::Leave(leave) => self.on_leave(now, leave),
+            Update::User(_) | Update::Query(_) => {}
         }
     }
 
@@ -49,6 +55,7 @@ impl<R: RngCore> Swim<R> {
             Update::Suspect(_) => RefutedClaim::Suspect,
             Update::Confirm(_) => RefutedClaim::Dead,
             Update::Leave(_) => RefutedClaim::Left,
+            Update::User(_) | Update::Query(_) => return,
         };
         self.about_self_as(now, update, claim);
     }
@@ -70,6 +77,7 @@ impl<R: RngCore> Swim<R> {
                 heard > own || (heard == own && (alive.metadata != me.metadata || alive.node.addr != me.id.addr))
             }
             Update::Suspect(_) | Update::Confirm(_) | Update::Leave(_) => heard >= own,
+            Update::User(_) | Update::Query(_) => false,
         };
         if refute {
             self.refute(now, heard, claim);
@@ -84,7 +92,7 @@ impl<R: RngCore> Swim<R> {
         self.stats.refutations += 1;
         self.awareness.apply(1);
         tracing::info!(incarnation = next, ?claim, "refuting a claim about this node");
-        self.queue.push(self.self_alive());
+        self.queue.push_keyed(self.self_slot, self.self_alive());
         self.signals.push_with(|| Signal::Refuted { incarnation: next, claim });
     }
 
@@ -103,7 +111,7 @@ impl<R: RngCore> Swim<R> {
             let slot = self.members.insert(member.clone(), now);
             self.order.insert(&mut self.rng, slot);
             tracing::debug!(member = %alive.node, incarnation = alive.incarnation, "member joined");
-            self.queue.push(Update::Alive(alive));
+            self.queue.push_keyed(slot, Update::Alive(alive));
             self.emit(Event::MemberJoined(member));
             return;
         };
@@ -122,7 +130,7 @@ impl<R: RngCore> Swim<R> {
         if matches!(previous, MemberStatus::Dead | MemberStatus::Left) {
             self.order.insert(&mut self.rng, slot);
         }
-        self.queue.push(Update::Alive(alive));
+        self.queue.push_keyed(slot, Update::Alive(alive));
         let member = self.member_of(slot);
         match previous {
             MemberStatus::Suspect | MemberStatus::Dead => self.emit(Event::MemberRecovered(member)),
@@ -141,7 +149,7 @@ impl<R: RngCore> Swim<R> {
                 self.members.set_status(slot, MemberStatus::Suspect, now);
                 self.start_suspicion(now, slot, &suspect);
                 tracing::debug!(member = %suspect.node, incarnation = suspect.incarnation, from = %suspect.from, "suspected");
-                self.queue.push(Update::Suspect(suspect));
+                self.queue.push_keyed(slot, Update::Suspect(suspect));
                 let member = self.member_of(slot);
                 self.emit(Event::MemberSuspected(member));
             }
@@ -149,7 +157,7 @@ impl<R: RngCore> Swim<R> {
                 // Suspected again at a newer incarnation: a fresh suspicion.
                 entry.member.incarnation = suspect.incarnation;
                 self.start_suspicion(now, slot, &suspect);
-                self.queue.push(Update::Suspect(suspect));
+                self.queue.push_keyed(slot, Update::Suspect(suspect));
             }
             MemberStatus::Suspect if suspect.incarnation == entry.member.incarnation => {
                 // Lifeguard: an independent accuser shortens the timeout.
@@ -157,7 +165,7 @@ impl<R: RngCore> Swim<R> {
                 if suspicion.confirm(&suspect.from) {
                     let (at, id) = (suspicion.deadline, suspicion.id);
                     self.set_timer(at, TimerKind::Suspicion { slot, id });
-                    self.queue.push(Update::Suspect(suspect));
+                    self.queue.push_keyed(slot, Update::Suspect(suspect));
                 }
             }
             _ => {}
@@ -213,7 +221,7 @@ impl<R: RngCore> Swim<R> {
         self.suspicions.remove(&slot);
         tracing::info!(member = %confirm.node, incarnation = confirm.incarnation, by = %confirm.from, "member failed");
         let confirmed = self.signals.enabled().then(|| (confirm.incarnation, confirm.from.clone()));
-        self.queue.push(Update::Confirm(confirm));
+        self.queue.push_keyed(slot, Update::Confirm(confirm));
         let member = self.member_of(slot);
         let id = confirmed.is_some().then(|| member.id.clone());
         self.emit(Event::MemberFailed(member));
@@ -239,7 +247,7 @@ impl<R: RngCore> Swim<R> {
         self.members.set_status(slot, MemberStatus::Left, now);
         self.suspicions.remove(&slot);
         tracing::info!(member = %leave.node, incarnation = leave.incarnation, "member left");
-        self.queue.push(Update::Leave(leave));
+        self.queue.push_keyed(slot, Update::Leave(leave));
         let member = self.member_of(slot);
         self.emit(Event::MemberLeft(member));
     }

@@ -14,7 +14,7 @@ use gossamer_wire::{
 use rand_core::RngCore;
 
 use crate::awareness::Awareness;
-use crate::broadcast::{retransmit_limit, BroadcastQueue, Key};
+use crate::broadcast::{retransmit_limit, Key, MemberQueue, SlotHash};
 use crate::config::{Config, ConfigError};
 use crate::event::{Event, Output};
 use crate::member::{Death, Member, MemberTable, Slot};
@@ -23,10 +23,14 @@ use crate::probe::{Probe, ProbeOrder, Relay};
 use crate::signal::{Signal, Signals};
 use crate::suspicion::Suspicion;
 use crate::timer::{Periodic, PeriodicTimers, Timer, TimerKind};
+use crate::user::UserState;
 use crate::Time;
 
 /// Most push-pull exchanges started by heartbeats that may be in flight.
 pub(crate) const MAX_PENDING_PUSH_PULLS: usize = 32;
+
+/// Bytes of the update count (a varint) in a frame that carries none.
+const BARE_COUNT_LEN: usize = 1;
 
 /// Least time between two `warn` lines about refused frames.
 pub const REFUSAL_WARN_INTERVAL: Time = Time::from_secs(10);
@@ -63,10 +67,11 @@ pub struct Swim<R: RngCore> {
     pub(crate) local: NodeId,
     pub(crate) self_slot: Slot,
     pub(crate) members: MemberTable,
-    pub(crate) queue: BroadcastQueue,
+    pub(crate) queue: MemberQueue,
     pub(crate) order: ProbeOrder,
     pub(crate) awareness: Awareness,
-    pub(crate) suspicions: HashMap<Slot, Suspicion>,
+    /// Keyed by slot, which the table hands out: a cheap hash is safe.
+    pub(crate) suspicions: HashMap<Slot, Suspicion, SlotHash>,
     pub(crate) next_suspicion_id: u64,
     pub(crate) probe: Option<Probe>,
     pub(crate) relays: HashMap<SeqNo, Relay>,
@@ -88,7 +93,11 @@ pub struct Swim<R: RngCore> {
     pub(crate) refusal_warned_at: Option<Time>,
     /// Refusals logged only at `debug` since then.
     pub(crate) refusals_suppressed: u64,
+    /// Application broadcasts, queries and state (see `user`).
+    pub(crate) user: UserState,
     scratch: Vec<u8>,
+    /// The list every datagram's updates are decoded into (see `handle_datagram`).
+    received: Vec<Update>,
     buf: BytesMut,
     keys: Vec<Key>,
     pub(crate) sampled: Vec<Slot>,
@@ -130,9 +139,9 @@ impl<R: RngCore> Swim<R> {
             local: id,
             self_slot,
             members,
-            queue: BroadcastQueue::default(),
+            queue: MemberQueue::default(),
             order: ProbeOrder::default(),
-            suspicions: HashMap::new(),
+            suspicions: HashMap::default(),
             next_suspicion_id: first_suspicion,
             probe: None,
             relays: HashMap::new(),
@@ -148,12 +157,14 @@ impl<R: RngCore> Swim<R> {
             signals: Signals::default(),
             refusal_warned_at: None,
             refusals_suppressed: 0,
+            user: UserState::new(),
             scratch: Vec::new(),
+            received: Vec::new(),
             buf: BytesMut::new(),
             keys: Vec::new(),
             sampled: Vec::new(),
         };
-        swim.queue.push(swim.self_alive());
+        swim.queue.push_keyed(swim.self_slot, swim.self_alive());
         // Start each periodic task at a random phase so that nodes started
         // together do not act in lockstep.
         for task in Periodic::ALL {
@@ -192,27 +203,31 @@ impl<R: RngCore> Swim<R> {
     pub fn handle_datagram(&mut self, now: Time, from: SocketAddr, bytes: &[u8]) {
         self.stats.messages_in += 1;
         self.stats.bytes_in += bytes.len() as u64;
-        let mut scratch = std::mem::take(&mut self.scratch);
-        let decoded = self.codec.decode_with_scratch(bytes, &mut scratch);
-        self.scratch = scratch;
-        let packet = match decoded {
-            Ok(packet) => packet,
+        // One update list is decoded into again and again: it keeps its
+        // capacity, so a datagram with piggybacked updates allocates
+        // nothing (issue #8).
+        let mut updates = std::mem::take(&mut self.received);
+        let message = match self.codec.decode_parts(bytes, &mut self.scratch, &mut updates) {
+            Ok(message) => message,
             Err(error) => {
+                self.received = updates;
                 self.reject(now, from, "datagram", &error);
                 return;
             }
         };
         // Updates first, so the message is handled against fresh state.
-        for update in packet.updates {
+        for update in updates.drain(..) {
             self.apply_update(now, update);
         }
-        match packet.message {
+        self.received = updates;
+        match message {
             Message::Ping(ping) => self.on_ping(now, from, ping),
             Message::Ack(ack) => self.on_ack(now, ack),
             Message::Nack(nack) => self.on_nack(nack),
             Message::PingReq(req) => self.on_ping_req(now, from, req),
             Message::Gossip => {}
             Message::Heartbeat(beat) => self.on_heartbeat(now, beat),
+            Message::QueryResponse(response) => self.accept_response(now, response),
             Message::PushPullRequest(_) | Message::PushPullResponse(_) => {
                 self.stats.rejected += 1;
                 tracing::debug!(%from, "push-pull frame received as a datagram; ignored");
@@ -269,6 +284,7 @@ impl<R: RngCore> Swim<R> {
             TimerKind::ProbeTimeout { seq } => self.probe_timeout(now, seq),
             TimerKind::Suspicion { slot, id } => self.suspicion_timer(now, slot, id),
             TimerKind::Relay { seq } => self.relay_timer(now, seq),
+            TimerKind::QueryDeadline { id } => self.query_deadline(now, id),
         }
     }
 
@@ -326,7 +342,7 @@ impl<R: RngCore> Swim<R> {
         self.leaving = None;
         self.set_own_incarnation(next, now);
         self.members.set_status(self.self_slot, MemberStatus::Alive, now);
-        self.queue.push(self.self_alive());
+        self.queue.push_keyed(self.self_slot, self.self_alive());
         self.join(now, seeds);
     }
 
@@ -340,7 +356,7 @@ impl<R: RngCore> Swim<R> {
         self.leaving = Some(now);
         self.members.set_status(self.self_slot, MemberStatus::Left, now);
         self.probe = None;
-        self.queue.push(Update::Leave(Leave { node: self.local.name.clone(), incarnation }));
+        self.queue.push_keyed(self.self_slot, Update::Leave(Leave { node: self.local.name.clone(), incarnation }));
         tracing::info!(node = %self.local, incarnation, "leaving the cluster");
         // Spread it right away rather than at the next gossip tick.
         self.gossip(now);
@@ -350,7 +366,7 @@ impl<R: RngCore> Swim<R> {
     /// the `Leave` was sent its full retransmission budget, or no other
     /// member is alive to tell.
     pub fn has_left(&self) -> bool {
-        self.leaving.is_some() && (self.queue.transmits(&self.local.name).is_none() || self.alive_others() == 0)
+        self.leaving.is_some() && (self.queue.transmits(&self.self_slot).is_none() || self.alive_others() == 0)
     }
 
     /// Replace this node's metadata; gossiped with a raised incarnation.
@@ -361,7 +377,7 @@ impl<R: RngCore> Swim<R> {
         }
         self.set_own_incarnation(next, now);
         if self.leaving.is_none() {
-            self.queue.push(self.self_alive());
+            self.queue.push_keyed(self.self_slot, self.self_alive());
         }
     }
 
@@ -422,7 +438,7 @@ impl<R: RngCore> Swim<R> {
     pub(crate) fn forget(&mut self, _now: Time, slot: Slot, why: &'static str) {
         let Some(entry) = self.members.remove(slot) else { return };
         self.suspicions.remove(&slot);
-        self.queue.retire(&entry.member.id.name);
+        self.queue.retire(&slot);
         tracing::debug!(member = %entry.member.id, status = ?entry.member.status, "{why}: member forgotten");
         self.signals.push_with(|| Signal::MemberRemoved(entry.member));
     }
@@ -471,6 +487,8 @@ impl<R: RngCore> Swim<R> {
             health_multiplier: self.awareness.score(),
             queued_updates: self.queue.len(),
             incarnation: self.incarnation(),
+            queued_user_items: self.user.queue.len(),
+            user_items_remembered: self.user.seen.len(),
             ..self.stats.clone()
         }
     }
@@ -508,29 +526,76 @@ impl<R: RngCore> Swim<R> {
 
     /// Sends `message` to `to` with as many queued updates as fit,
     /// `first` (the buddy-system suspicion) ahead of them.
+    ///
+    /// The piggyback room left after the message is split between the two
+    /// queues: application items may take up to [`Config::user_share`] of
+    /// it, membership updates get everything they leave; if membership
+    /// then leaves part of its own share unused, application items may
+    /// take that too. With no application item pending, membership
+    /// updates get it all, exactly as before (nothing more is computed or
+    /// allocated on that path).
     pub(crate) fn send(&mut self, to: SocketAddr, message: &Message, first: Option<&Update>) {
+        // Nothing to piggyback (the steady state): encode the bare message,
+        // sized exactly, skipping the queues and the compound writer's
+        // budget accounting; the frame is the same. A message too big for
+        // the MTU takes the writer's path to its error.
+        if first.is_none()
+            && self.queue.is_empty()
+            && self.user.queue.is_empty()
+            && self.codec.overhead() + message.encoded_len() + BARE_COUNT_LEN <= self.config.mtu
+        {
+            match self.codec.encode_parts(message, &[], &mut self.buf) {
+                Ok(_) => {
+                    let bytes = self.buf.split().freeze();
+                    self.datagram(to, bytes);
+                }
+                Err(error) => {
+                    self.buf.clear();
+                    tracing::warn!(%to, %error, "encoding a datagram failed");
+                }
+            }
+            return;
+        }
         let limit =
             retransmit_limit(self.config.retransmit_mult, self.members.len() - self.members.count(MemberStatus::Left));
-        let mut keys = std::mem::take(&mut self.keys);
-        let mut builder = match self.codec.compound(message, self.config.mtu) {
-            Ok(builder) => builder,
+        // The frame is written straight into `buf`, updates copied from the
+        // bytes the queues encoded when they were queued: no list, no
+        // re-encoding per send.
+        let mut packet = match self.codec.compound_into(message, self.config.mtu, &mut self.buf) {
+            Ok(packet) => packet,
             Err(error) => {
                 tracing::warn!(%to, %error, "message does not fit a datagram; not sent");
-                self.keys = keys;
                 return;
             }
         };
         if let Some(first) = first {
-            builder.push(first);
+            packet.push(first);
         }
-        self.queue.select(builder.remaining(), &mut keys);
-        keys.retain(|key| self.queue.get(key).is_some_and(|update| builder.push(update)));
-        let result = builder.finish(&mut self.buf);
-        match result {
+        let mut keys = std::mem::take(&mut self.keys);
+        let mut user_keys = std::mem::take(&mut self.user.keys);
+        let room = packet.remaining();
+        if self.user.queue.is_empty() {
+            self.queue.select(room, &mut keys);
+        } else {
+            let share = (room as f64 * self.config.user_share) as usize;
+            let user_used = self.user.queue.select(share, &mut user_keys);
+            let member_used = self.queue.select(room - user_used, &mut keys);
+            if member_used < room - share && self.user.queue.len() > user_keys.len() {
+                // Membership left part of its share: application items may have it.
+                self.user.queue.select(room - member_used, &mut user_keys);
+            }
+        }
+        keys.retain(|key| self.queue.get(key).is_some_and(|encoded| packet.push_encoded(encoded)));
+        user_keys.retain(|key| self.user.queue.get(key).is_some_and(|encoded| packet.push_encoded(encoded)));
+        match packet.finish() {
             Ok(report) => {
                 let bytes = self.buf.split().freeze();
                 self.queue.mark_sent(&keys, limit);
-                self.stats.updates_sent += report.updates as u64;
+                self.stats.updates_sent += (report.updates - user_keys.len()) as u64;
+                if !user_keys.is_empty() {
+                    self.user.queue.mark_sent(&user_keys, limit);
+                    self.stats.user_items_sent += user_keys.len() as u64;
+                }
                 self.datagram(to, bytes);
             }
             Err(error) => {
@@ -540,6 +605,8 @@ impl<R: RngCore> Swim<R> {
         }
         keys.clear();
         self.keys = keys;
+        user_keys.clear();
+        self.user.keys = user_keys;
     }
 
     pub(crate) fn datagram(&mut self, to: SocketAddr, bytes: Bytes) {
@@ -551,7 +618,7 @@ impl<R: RngCore> Swim<R> {
     /// Gossip fan-out: queued updates to a few random members (alive,
     /// suspect, or recently dead so that a wrongly declared member hears it).
     pub(crate) fn gossip(&mut self, now: Time) {
-        if self.queue.is_empty() {
+        if self.queue.is_empty() && self.user.queue.is_empty() {
             return;
         }
         let dead_window = self.config.gossip_to_the_dead_time;
@@ -566,7 +633,7 @@ impl<R: RngCore> Swim<R> {
                 }
         });
         for &slot in &targets {
-            if self.queue.is_empty() {
+            if self.queue.is_empty() && self.user.queue.is_empty() {
                 break;
             }
             if let Some(addr) = self.members.get(slot).map(|e| e.member.id.addr) {

@@ -295,7 +295,7 @@ fn suspicion_of_self_is_refuted_above_the_claim() {
     assert_eq!(c.metrics().refutations, 1);
     assert!(c.metrics().health_multiplier >= 1, "refuting raises the local health multiplier");
     // The refutation is queued for dissemination.
-    assert!(matches!(c.queue.transmits(&name("me")), Some(0)));
+    assert!(matches!(c.queue.transmits(&c.self_slot), Some(0)));
 }
 
 #[test]
@@ -351,7 +351,7 @@ fn set_metadata_raises_incarnation_and_gossips() {
     c.set_metadata(Time::ZERO, meta.clone());
     assert_eq!(c.incarnation(), 1);
     assert_eq!(c.member(&name("me")).unwrap().metadata, meta);
-    assert_eq!(c.queue.transmits(&name("me")), Some(0));
+    assert_eq!(c.queue.transmits(&c.self_slot), Some(0));
 }
 
 #[test]
@@ -690,7 +690,7 @@ fn state(n: &str, port: u16, status: MemberStatus) -> MemberState {
 
 /// A push-pull request frame carrying `members` (the sender first).
 fn push_pull_frame(members: Vec<MemberState>) -> Vec<u8> {
-    let message = Message::PushPullRequest(PushPull { join: false, members, app_state: Vec::new() });
+    let message = Message::PushPullRequest(PushPull { join: false, members, app_state: Vec::new(), user_ltime: 0 });
     let mut buf = BytesMut::new();
     stream_codec().encode(&Packet::new(message), &mut buf).unwrap();
     buf.to_vec()
@@ -897,12 +897,13 @@ fn remove_forgets_only_dead_and_left_members() {
     assert!(!c.remove(Time::ZERO, &name("c")), "alive members stay");
     assert!(!c.remove(Time::ZERO, &name("me")), "never itself");
     assert!(!c.remove(Time::ZERO, &name("nobody")));
-    assert!(c.queue.transmits(&name("a")).is_some(), "a's death is being disseminated");
+    let a = c.members.find(&name("a")).unwrap();
+    assert!(c.queue.transmits(&a).is_some(), "a's death is being disseminated");
     assert!(c.remove(Time::ZERO, &name("a")));
     assert!(c.remove(Time::ZERO, &name("b")));
     assert!(!c.remove(Time::ZERO, &name("a")), "already gone");
     assert!(c.member(&name("a")).is_none() && c.member(&name("b")).is_none());
-    assert_eq!(c.queue.transmits(&name("a")), None, "nothing more said about it");
+    assert_eq!(c.queue.transmits(&a), None, "nothing more said about it");
     assert_eq!((c.metrics().dead, c.metrics().left, c.metrics().alive), (0, 0, 3));
     let removed: Vec<NodeName> = signals(&mut c)
         .into_iter()

@@ -25,6 +25,8 @@ pub(crate) enum TimerKind {
     Suspicion { slot: Slot, id: u64 },
     /// An indirect probe relayed for another member got no ack: nack.
     Relay { seq: SeqNo },
+    /// A query of this node reached its deadline.
+    QueryDeadline { id: u64 },
 }
 
 /// The periodic tasks.

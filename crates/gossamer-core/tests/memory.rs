@@ -3,34 +3,16 @@
 //! the joins until its queue is empty, and must then hold at most 200 bytes
 //! of heap per member.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
+mod counting;
+
 use std::time::Duration;
 
 use bytes::BytesMut;
+use counting::{live_bytes, Counting};
 use gossamer_core::{Config, Swim};
 use gossamer_wire::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
@@ -49,25 +31,25 @@ fn steady_state_memory_per_member_is_bounded() {
         .collect();
     let mut request = BytesMut::new();
     let stream = codec.clone().with_max_frame_len(DEFAULT_MAX_STREAM_FRAME).unwrap();
-    let state = PushPull { join: false, members, app_state: Vec::new() };
+    let state = PushPull { join: false, members, app_state: Vec::new(), user_ltime: 0 };
     stream.encode(&Packet::new(Message::PushPullRequest(state)), &mut request).unwrap();
     let mut ping = BytesMut::new();
     codec.encode(&Packet::new(Message::Ping(Ping { seq: 1, target: id(0).name, from: id(1) })), &mut ping).unwrap();
 
-    let base = LIVE.load(Ordering::Relaxed);
+    let base = live_bytes();
     let mut core = Swim::new(id(0), Config::lan(), codec, ChaCha8Rng::seed_from_u64(1), Duration::ZERO).unwrap();
     let response = core.handle_push_pull_request(Duration::ZERO, id(1).addr, &request);
     assert!(response.is_some());
     drop(response);
     while core.poll_output().is_some() {}
-    let peak = LIVE.load(Ordering::Relaxed) - base;
+    let peak = live_bytes() - base;
     let mut acks = 0;
     while core.metrics().queued_updates > 0 {
         core.handle_datagram(Duration::from_secs(1), id(1).addr, &ping);
         while core.poll_output().is_some() {}
         acks += 1;
     }
-    let live = LIVE.load(Ordering::Relaxed) - base;
+    let live = live_bytes() - base;
     let per_member = live as f64 / N as f64;
     eprintln!("{N} members: {live} bytes live ({per_member:.0} per member), {peak} at peak, {acks} acks to drain");
     assert_eq!(core.members().count(), N);

@@ -145,6 +145,8 @@ impl Harness {
                     }
                     events.push(event);
                 }
+                // These inputs carry no application items.
+                Output::User(event) => panic!("unexpected application event {event:?}"),
             }
         }
         if self.signals {
@@ -200,7 +202,7 @@ impl Harness {
                         metadata: Metadata::new(),
                     })
                     .collect();
-                let state = PushPull { join: false, members, app_state: Vec::new() };
+                let state = PushPull { join: false, members, app_state: Vec::new(), user_ltime: 0 };
                 let message = if request { Message::PushPullRequest(state) } else { Message::PushPullResponse(state) };
                 let mut buf = BytesMut::new();
                 let stream = codec.with_max_frame_len(gossamer_wire::DEFAULT_MAX_STREAM_FRAME).unwrap();

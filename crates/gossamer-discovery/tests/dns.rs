@@ -1,15 +1,19 @@
 //! DNS strategy against a real DNS server: hickory-server in-process on 127.0.0.1 (ephemeral UDP and
 //! TCP ports) serving an in-memory zone that the tests change between polls.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{name, TestDns};
 use gossamer_discovery::strategy::DnsDiscovery;
 use gossamer_discovery::{build, Discovery, DiscoveryConfig, DiscoveryError, DnsRecordType, Peer, StrategyKind};
+use gossamer_testkit::dns::{name, TestDns};
 use hickory_proto::rr::rdata::{SRV, TXT};
 use hickory_proto::rr::{RData, RecordType};
+
+/// A DNS strategy asking `dns` (and only it) for `query`, polling fast.
+fn dns_strategy(dns: &TestDns, query: &str, rt: DnsRecordType) -> DnsDiscovery {
+    DnsDiscovery::new(query, rt, 7946, "gossamer", Duration::from_millis(100), Some(dns.addr), Duration::from_secs(2))
+        .unwrap()
+}
 
 fn addrs(peers: &[Peer]) -> Vec<String> {
     peers.iter().map(|p| p.addr.to_string()).collect()
@@ -19,7 +23,7 @@ fn addrs(peers: &[Peer]) -> Vec<String> {
 async fn a_and_aaaa_records_are_followed_across_polls() {
     let dns = TestDns::start().await;
     dns.set_a("nodes.gossamer.test.", &["10.0.0.1", "10.0.0.2", "fd00::3"]).await;
-    let d = dns.strategy("nodes.gossamer.test.", DnsRecordType::A);
+    let d = dns_strategy(&dns, "nodes.gossamer.test.", DnsRecordType::A);
 
     let peers = d.discover().await.unwrap();
     assert_eq!(addrs(&peers), ["10.0.0.1:7946", "10.0.0.2:7946", "[fd00::3]:7946"]);
@@ -33,7 +37,7 @@ async fn a_and_aaaa_records_are_followed_across_polls() {
 
     // All records removed but the name still exists (it has a TXT): an empty, successful answer.
     dns.set("nodes.gossamer.test.", RecordType::TXT, vec![RData::TXT(TXT::new(vec!["x".into()]))]).await;
-    dns.set_a("nodes.gossamer.test.", &[]).await;
+    dns.set_a::<&str>("nodes.gossamer.test.", &[]).await;
     assert_eq!(d.discover().await.unwrap(), vec![]);
 }
 
@@ -49,7 +53,7 @@ async fn srv_records_give_ports_and_follow_changes() {
         vec![srv(7000, "n1.gossamer.test."), srv(7001, "n2.gossamer.test.")],
     )
     .await;
-    let d = dns.strategy("_gossip._udp.gossamer.test.", DnsRecordType::Srv);
+    let d = dns_strategy(&dns, "_gossip._udp.gossamer.test.", DnsRecordType::Srv);
     let peers = d.discover().await.unwrap();
     assert_eq!(addrs(&peers), ["10.0.1.1:7000", "10.0.1.2:7001"]);
     assert_eq!(peers[1].name.as_deref(), Some("gossamer@10.0.1.2"));
@@ -74,12 +78,12 @@ async fn srv_records_give_ports_and_follow_changes() {
 #[tokio::test]
 async fn nxdomain_is_a_clear_error() {
     let dns = TestDns::start().await;
-    let d = dns.strategy("missing.gossamer.test.", DnsRecordType::A);
+    let d = dns_strategy(&dns, "missing.gossamer.test.", DnsRecordType::A);
     match d.discover().await {
         Err(DiscoveryError::NxDomain { name }) => assert!(name.contains("missing.gossamer.test"), "{name}"),
         other => panic!("expected NXDOMAIN, got {other:?}"),
     }
-    let d = dns.strategy("_none._udp.gossamer.test.", DnsRecordType::Srv);
+    let d = dns_strategy(&dns, "_none._udp.gossamer.test.", DnsRecordType::Srv);
     assert!(matches!(d.discover().await, Err(DiscoveryError::NxDomain { .. })));
 }
 

@@ -1,108 +1,21 @@
 //! etcd strategy against a real etcd (Debian's `etcd-server`, /usr/bin/etcd) started per test on
-//! 127.0.0.1 with free ports and its own data dir, killed by a guard.
+//! 127.0.0.1 with free ports and its own data dir, killed by a guard (`gossamer_testkit::etcd`).
 //!
 //! If the binary is missing the tests FAIL (CI installs etcd-server) unless GOSSAMER_SKIP_ETCD=1.
 
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use gossamer_discovery::strategy::EtcdDiscovery;
 use gossamer_discovery::{
     build, Backoff, Discovery, DiscoveryConfig, DiscoveryError, DiscoveryRunner, Peer, StrategyKind,
 };
+use gossamer_testkit::etcd::{self, Etcd};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
-fn etcd_binary() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("GOSSAMER_ETCD_BIN") {
-        return Some(PathBuf::from(p));
-    }
-    let default = PathBuf::from("/usr/bin/etcd");
-    if default.exists() {
-        return Some(default);
-    }
-    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| PathBuf::from(d).join("etcd")).find(|p| p.exists())
-}
-
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A running etcd; killed (and its data dir removed) on drop.
-struct Etcd {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts etcd, or returns `None` when it is absent and GOSSAMER_SKIP_ETCD=1.
-async fn start_etcd() -> Option<Etcd> {
-    let Some(bin) = etcd_binary() else {
-        if std::env::var("GOSSAMER_SKIP_ETCD").as_deref() == Ok("1") {
-            eprintln!("etcd not found; skipped because GOSSAMER_SKIP_ETCD=1");
-            return None;
-        }
-        panic!(
-            "etcd binary not found (looked at $GOSSAMER_ETCD_BIN, /usr/bin/etcd, $PATH): install Debian's \
-             etcd-server (`apt-get install -y etcd-server`), as CI does, or set GOSSAMER_SKIP_ETCD=1 to skip"
-        );
-    };
-    // Free ports are picked then released, so another process may grab one first: etcd then exits, and
-    // we retry with new ports.
-    for attempt in 1..=3 {
-        let mut etcd = spawn_etcd(&bin);
-        let probe = EtcdDiscovery::new(
-            vec![etcd.url.clone()],
-            "probe",
-            Duration::from_secs(5),
-            Duration::from_secs(1),
-            Duration::from_secs(1),
-            None,
-        )
-        .unwrap();
-        let start = Instant::now();
-        loop {
-            match probe.discover().await {
-                // Ready when the v3 gateway answers a range request.
-                Ok(_) => return Some(etcd),
-                Err(e) if start.elapsed() > DEADLINE => panic!("etcd did not become ready: {e}"),
-                Err(_) => {}
-            }
-            if let Ok(Some(status)) = etcd.child.try_wait() {
-                eprintln!("etcd exited early ({status}) on attempt {attempt}; retrying with new ports");
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-    panic!("etcd failed to start three times");
-}
-
-fn spawn_etcd(bin: &std::path::Path) -> Etcd {
-    let dir = tempfile::tempdir().unwrap();
-    let (client, peer) = (free_port(), free_port());
-    let url = format!("http://127.0.0.1:{client}");
-    let peer_url = format!("http://127.0.0.1:{peer}");
-    let child = Command::new(bin)
-        .args(["--name", "gossamer-test", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .args(["--listen-client-urls", &url, "--advertise-client-urls", &url])
-        .args(["--listen-peer-urls", &peer_url, "--initial-advertise-peer-urls", &peer_url])
-        .args(["--initial-cluster", &format!("gossamer-test={peer_url}"), "--log-level", "error"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-    Etcd { child, url, _dir: dir }
 }
 
 fn node(etcd: &Etcd, prefix: &str, name: &str, port: u16, ttl: Duration) -> EtcdDiscovery {
@@ -137,7 +50,7 @@ fn names(peers: &[Peer]) -> Vec<&str> {
 
 #[tokio::test]
 async fn register_discover_expire_and_deregister() {
-    let Some(etcd) = start_etcd().await else { return };
+    let Some(etcd) = etcd::start().await else { return };
     let ttl = Duration::from_secs(2);
     let a = node(&etcd, "/t1", "a@127.0.0.1", 7001, ttl);
     let b = node(&etcd, "/t1", "b@127.0.0.1", 7002, ttl);
@@ -176,7 +89,7 @@ async fn register_discover_expire_and_deregister() {
 
 #[tokio::test]
 async fn lost_lease_is_re_registered() {
-    let Some(etcd) = start_etcd().await else { return };
+    let Some(etcd) = etcd::start().await else { return };
     let a = node(&etcd, "/t2", "a@127.0.0.1", 7001, Duration::from_secs(3));
     let observer = node(&etcd, "/t2", "obs@127.0.0.1", 7009, Duration::from_secs(3));
     a.register().await.unwrap();
@@ -199,7 +112,7 @@ async fn lost_lease_is_re_registered() {
 
 #[tokio::test]
 async fn runners_find_each_other_and_fail_over_between_servers() {
-    let Some(etcd) = start_etcd().await else { return };
+    let Some(etcd) = etcd::start().await else { return };
     // The first server is dead: every call must fall through to the live one.
     let dead = format!("http://127.0.0.1:{}", free_port());
     let cfg = |name: &str, port: u16| {

@@ -4,12 +4,10 @@
 //! the path (namespace, service, label selector), the bearer token, and the names built for each
 //! `address_type`/`suffix`. The `k8s-dns` mode runs against the in-process DNS server.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::http::FakeApi;
 use gossamer_discovery::{build, AddressType, Discovery, DiscoveryConfig, K8sApi, K8sMode, Peer, StrategyKind};
+use gossamer_testkit::http::FakeApi;
 use tokio_rustls::TlsAcceptor;
 
 /// `GET /api/v1/namespaces/prod/endpoints/gossamer` (shape from the Endpoints v1 core reference).
@@ -249,7 +247,7 @@ async fn api_errors_are_clear_and_never_panic() {
 
 #[tokio::test]
 async fn k8s_dns_mode_resolves_the_headless_service() {
-    let dns = common::TestDns::start().await;
+    let dns = gossamer_testkit::dns::TestDns::start().await;
     dns.set_a("gossamer.prod.svc.gossamer.test.", &["10.244.1.5", "10.244.2.7"]).await;
     let mut cfg = DiscoveryConfig { strategy: vec![StrategyKind::K8s], ..Default::default() };
     cfg.k8s.mode = K8sMode::Dns;

@@ -1,13 +1,11 @@
-//! Rancher strategy. There is no Rancher here, so the shared local HTTP server (tests/common/http.rs)
+//! Rancher strategy. There is no Rancher here, so the shared local HTTP server (`gossamer_testkit::http`)
 //! serves the Rancher 1.x metadata service's JSON for `GET /<version>/self/service` (shape from Rancher's
 //! metadata service documentation, API version 2015-12-19: a `service` object whose `containers` are
 //! container objects). The tests check the request path and `Accept` header, the names built, that only
 //! running containers with a primary IP are used, and the errors for bad answers.
 
-mod common;
-
-use common::http::FakeApi;
 use gossamer_discovery::{apply_env_from, build, Discovery, DiscoveryConfig, Peer, StrategyKind};
+use gossamer_testkit::http::FakeApi;
 
 /// `GET /2015-12-19/self/service` from inside a container of service `gossamer` in stack `prod`.
 const SERVICE: &str = r#"{

@@ -89,8 +89,17 @@ impl FromStr for Autoclean {
     }
 }
 
-/// Parses `"0"` or `<integer><unit>` with unit `ms`, `s`, `m`, `h` or `d`.
-fn parse_duration(s: &str) -> Result<Duration, String> {
+/// Parses a duration the way [`Autoclean`] spells one: `"0"` or
+/// `<integer><unit>` with unit `ms`, `s`, `m`, `h` or `d`. For
+/// configuration files that set the other [`HealConfig`] durations.
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(gossamer_heal::parse_duration("10m"), Ok(Duration::from_secs(600)));
+/// assert!(gossamer_heal::parse_duration("10").is_err());
+/// ```
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (digits, unit) = s.split_at(split);
     let n: u64 = digits.parse().map_err(|_| format!("{s:?} is not `off` or a duration like `24h`"))?;
@@ -165,6 +174,17 @@ pub struct HealConfig {
     /// presumed to be on its side of the cut (for the detection event's
     /// `theirs` before the other side's own view arrives).
     pub correlation_window: Duration,
+    /// A member that stopped looking alive (suspect or dead) less than this
+    /// before the first sign of a heal still counts on our side: the other
+    /// side's verdicts (its `Confirm`s and suspicions, crossing the link
+    /// the moment it comes back) reach us before our member can refute
+    /// them. A member suspect or dead for longer was cut off from us, even
+    /// if our side had not declared it dead yet when the link came back.
+    /// Keep it below the core's shortest suspicion timeout (a few protocol
+    /// periods) and above the time a member needs to refute (a gossip
+    /// round or two): 2 s by default, two periods of the LAN preset; scale
+    /// it with the protocol period (the `gossamer` agent sets two periods).
+    pub verdict_grace: Duration,
     /// How to compute `majority`.
     pub quorum: Quorum,
     /// Forget members dead for this long (24 h by default; `Off` keeps
@@ -186,6 +206,7 @@ impl Default for HealConfig {
             probe_interval: Duration::from_secs(30),
             comeback_quorum: 0.5,
             correlation_window: Duration::from_secs(10),
+            verdict_grace: Duration::from_secs(2),
             quorum: Quorum::LastKnown,
             autoclean: Autoclean::default(),
         }

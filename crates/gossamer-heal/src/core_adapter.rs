@@ -52,6 +52,7 @@
 //!     match output {
 //!         Output::Datagram { .. } | Output::PushPull { .. } | Output::SetTimer { .. } => { /* as usual */ }
 //!         Output::Event(_) => { /* the application's membership events */ }
+//!         Output::User(_) => { /* the application's broadcasts, queries, state */ }
 //!     }
 //! }
 //! // At heal.next_deadline(): heal.tick(now), then pump again.

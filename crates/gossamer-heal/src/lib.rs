@@ -63,10 +63,17 @@
 //!
 //! ## Decision
 //!
-//! A detection opens an episode. Our side is fixed when it opens: our live
-//! members, minus those that came back from the dead lately (within
-//! `settle + correlation_window`): those are another side already merged
-//! by the core. The node publishes its side's [`Claim`] (size and
+//! A detection opens an episode. Our side is fixed when it opens, as it
+//! stood before the heal began: our live members, minus those that came
+//! back from the dead lately (within `settle + correlation_window`): those
+//! are another side already merged by the core. The first messages across
+//! a healed link carry the other side's verdicts (issue #7: a cut healing
+//! the moment a side declares its last peer dead sends that `Confirm`
+//! across), so a member dead by a verdict only members we hold dead
+//! reached ([`Death::foreign`]) or suspect since less than `verdict_grace`
+//! before the first sign of the heal is still ours, and one suspect for
+//! longer was cut off from us and is not, nor is it "back from across the
+//! cut" when it refutes. The node publishes its side's [`Claim`] (size and
 //! coordinator, the side's lowest name) through its metadata
 //! ([`HealCommand::Publish`]), so every node hears every side as that side
 //! saw itself. For `settle` (twice that when nothing but comebacks was
@@ -149,7 +156,7 @@ mod view;
 
 pub mod core_adapter;
 
-pub use config::{Autoclean, ConfigError, HealConfig, Quorum, MAX_BACKOFF_FACTOR};
+pub use config::{parse_duration, Autoclean, ConfigError, HealConfig, Quorum, MAX_BACKOFF_FACTOR};
 pub use heal::{Heal, HealMetrics};
 pub use output::{Claim, HealCommand, HealEvent, HealHandler, HealOutput, CLAIM_KEY};
 pub use record::{Death, MemberRecord};

@@ -17,6 +17,11 @@ pub struct Death {
     pub by: BTreeSet<NodeName>,
     /// The incarnation declared dead.
     pub incarnation: Incarnation,
+    /// Declared only by members on another side of a cut (held dead here,
+    /// or back from across it lately) about a member that was with us: the
+    /// other side's verdict crossing a link that just came back, not a
+    /// death our side saw. Such a member comes back as one of ours.
+    pub foreign: bool,
 }
 
 /// What this node knows about one member.
@@ -40,6 +45,12 @@ pub struct MemberRecord {
     /// lately belongs to the other side of a partition being healed, even
     /// though it is live in this node's view by now.
     pub returned_at: Option<Time>,
+    /// When it stopped being alive (turned suspect, dead or left) in this
+    /// node's view; `None` while it is alive. Tells a member cut off from
+    /// us (suspect or dead long before a heal) from one of ours that the
+    /// other side's verdicts, crossing the healed link, made look suspect
+    /// or dead a moment ago (see [`crate::HealConfig::verdict_grace`]).
+    pub unalive_since: Option<Time>,
 }
 
 impl MemberRecord {

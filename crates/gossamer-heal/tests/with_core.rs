@@ -137,8 +137,8 @@ impl Cluster {
                     self.schedule(self.now + Duration::from_millis(2), Item::PushPull { from: i, to, request })
                 }
                 Output::SetTimer { at, timer } => self.schedule(at.max(self.now), Item::Timer { node: i, timer }),
-                // The application's events; the heal layer reads the signal feed.
-                Output::Event(_) => {}
+                // The application's events and data; the heal layer reads the signal feed.
+                Output::Event(_) | Output::User(_) => {}
             }
         }
         assert!(self.nodes[i].swim.poll_signal().is_none(), "handling outputs raises no signals");

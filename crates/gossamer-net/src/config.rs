@@ -13,6 +13,7 @@ use gossamer_wire::{Metadata, NodeName, SecretKey};
 use crate::error::StartError;
 use crate::hooks::Hooks;
 use crate::multicast::MulticastConfig;
+use crate::tls::TlsConfig;
 use crate::transport::SocketOptions;
 
 /// A named set of protocol timings (memberlist's three profiles).
@@ -100,14 +101,29 @@ pub struct NodeConfig {
     /// Cap of a push-pull frame (bytes): bigger frames are refused by their
     /// header. The default matches the core's own stream cap (32 MiB).
     pub max_stream_frame: usize,
-    /// Bound on a whole push-pull exchange (connect, write, read).
+    /// Bound on a whole push-pull exchange (connect, write, read); the TLS
+    /// handshake, when [`NodeConfig::tls`] is set, is bounded by it too.
     pub stream_timeout: Duration,
+    /// LZ4-compress frame bodies longer than this many bytes, datagrams and
+    /// push-pull streams alike (`None`: never, the default). Compressed
+    /// frames are flagged: every node reads them whatever its own setting,
+    /// but nodes built before compression existed refuse them
+    /// (`UnknownFlags`), so turn it on only once every member runs a
+    /// version that has it. Pays off mostly for push-pull streams carrying
+    /// large member lists or application state ([`crate::Hooks::local_state`]);
+    /// a threshold near the MTU (e.g. 1024) leaves small probes alone.
+    pub compression: Option<usize>,
+    /// Mutual TLS under the push-pull stream; `None` (the default) keeps
+    /// the stream plain TCP. Every node of a cluster must agree: a TLS node
+    /// and a plaintext node refuse each other's streams.
+    pub tls: Option<TlsConfig>,
     /// Most inbound push-pull streams served at once (more are dropped), and
     /// most outbound exchanges in flight (more wait their turn).
     pub max_inbound_streams: usize,
     /// Most datagrams handled per wakeup before outputs are flushed.
     pub batch: usize,
-    /// Capacity of the event channel; slow subscribers skip events beyond it.
+    /// Capacity of each event channel (membership, heal, application data);
+    /// slow subscribers and hooks skip events beyond it.
     pub event_capacity: usize,
     /// Default bound of [`crate::Node::leave`].
     pub leave_timeout: Duration,
@@ -135,6 +151,8 @@ impl fmt::Debug for NodeConfig {
             .field("multicast", &self.multicast)
             .field("max_stream_frame", &self.max_stream_frame)
             .field("stream_timeout", &self.stream_timeout)
+            .field("tls", &self.tls)
+            .field("compression", &self.compression)
             .field("hooks", &self.hooks.len())
             .field("heal", &self.heal)
             .finish_non_exhaustive()
@@ -159,6 +177,8 @@ impl NodeConfig {
             sockets: SocketOptions::default(),
             max_stream_frame: gossamer_wire::DEFAULT_MAX_STREAM_FRAME,
             stream_timeout: Duration::from_secs(10),
+            compression: None,
+            tls: None,
             max_inbound_streams: 32,
             batch: 64,
             event_capacity: 1024,
@@ -213,10 +233,15 @@ impl NodeConfig {
             if let Err((field, reason)) = mcast.validate() {
                 return Err(StartError::Config { field, reason });
             }
-            let interface_v4 = mcast.interface.is_some()
-                || matches!(self.advertise.unwrap_or(self.bind), SocketAddr::V4(a) if !a.ip().is_unspecified());
-            if !interface_v4 {
-                return bad("multicast.interface", "required unless the node advertises an IPv4 address");
+            // Without an explicit interface, the advertised address must be
+            // of the group's family (it names the interface).
+            let own = self.advertise.unwrap_or(self.bind);
+            let implied = !own.ip().is_unspecified() && own.is_ipv4() == mcast.group.is_ipv4();
+            if mcast.interface.is_none() && !implied {
+                return bad(
+                    "multicast.interface",
+                    "required unless the node advertises an address of the group's family (IPv4 or IPv6)",
+                );
             }
         }
         Ok(())

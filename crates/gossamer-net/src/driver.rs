@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use gossamer_core::{Event, Member, Output, Swim, Time, REFUSAL_WARN_INTERVAL};
-use gossamer_wire::{DecodeError, FrameCodec, Metadata, NodeName};
+use gossamer_core::{Event, Member, Output, QueryId, Swim, Time, UserError, REFUSAL_WARN_INTERVAL};
+use gossamer_wire::{DecodeError, FrameCodec, Metadata, NodeName, QueryFilter};
 use rand_chacha::ChaCha8Rng;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{broadcast, mpsc, oneshot, Semaphore};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
@@ -22,6 +23,8 @@ use crate::metrics::{bump, NetCounters, NodeMetrics};
 use crate::multicast::{self, Heard, JoinLimiter, MulticastSockets};
 use crate::stream::{read_frame, write_frame};
 use crate::timers::TimerQueue;
+use crate::tls::{looks_like_tls, StreamTls};
+use crate::user::{Answer, QueryOutcome, UserLayer};
 
 /// Largest UDP payload, the receive buffer's size.
 const RECV_BUF: usize = 65_536;
@@ -32,10 +35,32 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 pub(crate) enum Command {
     Join(Vec<SocketAddr>),
     SetMetadata(Metadata, oneshot::Sender<()>),
-    Leave { within: Duration, reply: oneshot::Sender<bool> },
+    Leave {
+        within: Duration,
+        reply: oneshot::Sender<bool>,
+    },
     ForceLeave(NodeName, oneshot::Sender<bool>),
     Members(oneshot::Sender<Vec<Member>>),
     Metrics(oneshot::Sender<NodeMetrics>),
+    Broadcast {
+        key: String,
+        payload: Vec<u8>,
+        reply: oneshot::Sender<Result<u64, UserError>>,
+    },
+    /// Answered at the query's deadline (or at once if the core refuses it).
+    Query {
+        name: String,
+        payload: Vec<u8>,
+        filter: QueryFilter,
+        timeout: Duration,
+        reply: oneshot::Sender<Result<QueryOutcome, UserError>>,
+    },
+    Respond {
+        id: QueryId,
+        origin: NodeName,
+        payload: Vec<u8>,
+        reply: oneshot::Sender<Result<(), UserError>>,
+    },
     Shutdown,
 }
 
@@ -72,6 +97,8 @@ pub(crate) struct StreamLimits {
     pub timeout: Duration,
     pub inbound: Arc<Semaphore>,
     pub outbound: Arc<Semaphore>,
+    /// Mutual TLS under the frames, when configured.
+    pub tls: Option<StreamTls>,
 }
 
 pub(crate) struct Driver {
@@ -90,52 +117,94 @@ pub(crate) struct Driver {
     pub heal: Option<HealLayer>,
     /// Peers treated as unreachable (fault injection).
     pub blocked: Blocklist,
+    /// Application data: delivery, query collection, local state.
+    pub user: UserLayer,
+    /// Query answers from the hook tasks.
+    pub answers: mpsc::Receiver<Answer>,
 }
 
-/// Rate-limited logging of inbound streams refused by their header. A peer
-/// of another cluster (or protocol version) is a misconfiguration worth a
-/// `warn` naming it, but its retries must not flood the log: at most one
-/// `warn` per [`REFUSAL_WARN_INTERVAL`], the rest at `debug` and counted in
-/// `streams_refused`. Frames that pass the header (a wrong key, say) are
-/// refused and logged by the core itself, under the same interval.
+/// Rate-limited logging of push-pull streams refused because the peer is
+/// misconfigured: another cluster label or protocol version, a wrong or
+/// missing key, or a failed TLS handshake (certificate of another CA, none
+/// at all, TLS on one side only). That is worth a `warn` naming the peer,
+/// but its retries must not flood the log: at most one `warn` per
+/// [`REFUSAL_WARN_INTERVAL`], the rest at `debug` and counted. Frames that
+/// pass the header (a wrong key, say) are refused and logged by the core
+/// itself, under the same interval.
 #[derive(Debug, Default)]
 pub(crate) struct RefusalLog {
     warned_at: Option<Instant>,
     suppressed: u64,
 }
 
+/// What a refused stream says about its peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Misconfig {
+    /// Another cluster, protocol version or key.
+    Codec,
+    /// The TLS handshake failed.
+    Tls,
+    /// A TLS ClientHello reached this node, whose streams are plain.
+    TlsToPlain,
+}
+
+fn misconfig(error: &StreamError) -> Option<Misconfig> {
+    match error {
+        StreamError::Refused(
+            DecodeError::LabelMismatch { .. }
+            | DecodeError::VersionMismatch { .. }
+            | DecodeError::UnknownFlags(_)
+            | DecodeError::WrongKey
+            | DecodeError::EncryptedButNoKey
+            | DecodeError::NotEncrypted,
+        ) => Some(Misconfig::Codec),
+        StreamError::Refused(DecodeError::BadMagic { found }) if looks_like_tls(found) => Some(Misconfig::TlsToPlain),
+        StreamError::Handshake(_) => Some(Misconfig::Tls),
+        _ => None,
+    }
+}
+
 impl RefusalLog {
-    /// Logs one refused inbound stream; returns whether it was a `warn`.
-    pub(crate) fn refused(&mut self, now: Instant, from: SocketAddr, error: &StreamError) -> bool {
-        let misconfigured = matches!(
-            error,
-            StreamError::Refused(
-                DecodeError::LabelMismatch { .. }
-                    | DecodeError::VersionMismatch { .. }
-                    | DecodeError::UnknownFlags(_)
-                    | DecodeError::WrongKey
-                    | DecodeError::EncryptedButNoKey
-                    | DecodeError::NotEncrypted
-            )
-        );
-        if !misconfigured {
-            tracing::debug!(%from, %error, "push-pull stream refused");
+    /// Logs one refused stream (`inbound`: the peer connected to us);
+    /// returns whether it was a `warn`.
+    pub(crate) fn refused(&mut self, now: Instant, peer: SocketAddr, inbound: bool, error: &StreamError) -> bool {
+        let direction = if inbound { "inbound" } else { "outbound" };
+        let Some(kind) = misconfig(error) else {
+            tracing::debug!(%peer, direction, %error, "push-pull stream refused");
             return false;
-        }
+        };
         let due = self.warned_at.is_none_or(|at| now.saturating_duration_since(at) >= REFUSAL_WARN_INTERVAL);
         if !due {
             self.suppressed += 1;
-            tracing::debug!(%from, %error, "push-pull stream refused");
+            tracing::debug!(%peer, direction, %error, "push-pull stream refused");
             return false;
         }
         let suppressed = std::mem::take(&mut self.suppressed);
         self.warned_at = Some(now);
-        tracing::warn!(
-            peer = %from,
-            %error,
-            suppressed,
-            "refused a push-pull stream from a misconfigured peer (other cluster or protocol version?)"
-        );
+        match kind {
+            Misconfig::Codec => tracing::warn!(
+                %peer,
+                direction,
+                %error,
+                suppressed,
+                "refused a push-pull stream from a misconfigured peer (other cluster or protocol version?)"
+            ),
+            Misconfig::Tls => tracing::warn!(
+                %peer,
+                direction,
+                %error,
+                suppressed,
+                "refused a push-pull stream: TLS handshake failed (peer certificate not from the cluster CA, \
+                 no certificate, or TLS on one side only); nothing merged"
+            ),
+            Misconfig::TlsToPlain => tracing::warn!(
+                %peer,
+                direction,
+                %error,
+                suppressed,
+                "refused a push-pull stream: the peer speaks TLS but this node has no [tls] configured"
+            ),
+        }
         true
     }
 }
@@ -147,6 +216,7 @@ enum Wake {
     Multicast(io::Result<(usize, SocketAddr)>),
     Accept(io::Result<(TcpStream, SocketAddr)>),
     Internal(Internal),
+    Answer(Answer),
     Timer,
     HealTick,
     Heartbeat,
@@ -227,11 +297,14 @@ impl Driver {
                 r = recv_opt(self.multicast.as_ref().map(|m| &m.sockets.recv), &mut mbuf) => Wake::Multicast(r),
                 r = accept_after(&self.tcp, accept_pause) => Wake::Accept(r),
                 Some(msg) = internal_rx.recv() => Wake::Internal(msg),
+                Some(answer) = self.answers.recv() => Wake::Answer(answer),
                 _ = sleep_until_opt(timer_at) => Wake::Timer,
                 _ = sleep_until_opt(heal_at) => Wake::HealTick,
                 _ = tick_opt(heartbeat.as_mut()) => Wake::Heartbeat,
                 _ = sleep_until_opt(leave_at) => Wake::LeaveDeadline,
             };
+            // Before any input that may make the core encode a push-pull.
+            self.user.refresh_state_if_due(&mut self.swim);
             match wake {
                 Wake::Command(None) | Wake::Command(Some(Command::Shutdown)) => break,
                 Wake::Command(Some(cmd)) => self.command(cmd, &mut leaving, &timers),
@@ -244,6 +317,10 @@ impl Driver {
                     }
                 }
                 Wake::Internal(msg) => self.internal(msg),
+                Wake::Answer(answer) => {
+                    let now = self.now();
+                    self.user.answer(&mut self.swim, now, answer);
+                }
                 Wake::Timer => {
                     let now = self.now();
                     while let Some(timer) = timers.pop_due(now) {
@@ -289,6 +366,7 @@ impl Driver {
                     // No subscriber is fine: the event is simply not wanted.
                     let _ = self.events.send(event);
                 }
+                Output::User(event) => self.user.deliver(event),
             }
         }
     }
@@ -314,6 +392,7 @@ impl Driver {
         match cmd {
             Command::Join(addrs) => {
                 tracing::info!(seeds = ?addrs, "joining");
+                self.user.refresh_state(&mut self.swim);
                 self.swim.join(now, &addrs);
             }
             Command::SetMetadata(mut meta, reply) => {
@@ -339,6 +418,23 @@ impl Driver {
             Command::Metrics(reply) => {
                 let _ =
                     reply.send(NodeMetrics { core: self.swim.metrics(), net: self.counters.snapshot(timers.len()) });
+            }
+            Command::Broadcast { key, payload, reply } => {
+                let _ = reply.send(self.swim.broadcast(now, &key, payload));
+            }
+            Command::Query { name, payload, filter, timeout, reply } => {
+                match self.swim.query(now, &name, payload, filter, timeout) {
+                    Ok(id) => {
+                        tracing::debug!(id, %name, ?timeout, "query started");
+                        self.user.collect(id, reply);
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
+            }
+            Command::Respond { id, origin, payload, reply } => {
+                let _ = reply.send(self.swim.respond(now, id, &origin, payload));
             }
             Command::Shutdown => {}
         }
@@ -428,7 +524,7 @@ impl Driver {
 
     /// Serves an accepted stream; false when accepting failed.
     fn accept(&mut self, r: io::Result<(TcpStream, SocketAddr)>, internal: &mpsc::Sender<Internal>) -> bool {
-        let (mut stream, from) = match r {
+        let (stream, from) = match r {
             Ok(ok) => ok,
             Err(e) => {
                 // EMFILE and friends: log, keep serving datagrams.
@@ -448,26 +544,27 @@ impl Driver {
         bump(&self.counters.streams_accepted);
         let codec = self.streams.codec.clone();
         let timeout = self.streams.timeout;
+        let tls = self.streams.tls.clone();
         let internal = internal.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            let frame = match read_frame(&mut stream, &codec, timeout).await {
-                Ok(frame) => frame,
-                Err(error) => {
-                    // The driver counts and logs it (one rate limit for all
-                    // streams); the stream closes here, unanswered.
-                    let _ = internal.send(Internal::InboundRefused { from, error }).await;
-                    return;
-                }
-            };
-            let (reply, response) = oneshot::channel();
-            if internal.send(Internal::Inbound { from, frame, reply }).await.is_err() {
-                return;
-            }
-            if let Ok(Some(bytes)) = response.await {
-                if let Err(e) = write_frame(&mut stream, &bytes, timeout).await {
-                    tracing::debug!(%from, error = %e, "push-pull response not delivered");
-                }
+            match tls {
+                None => serve_inbound(stream, from, &codec, timeout, &internal).await,
+                Some(tls) => match tokio::time::timeout(timeout, tls.accept(stream)).await {
+                    Ok(Ok(stream)) => serve_inbound(stream, from, &codec, timeout, &internal).await,
+                    Ok(Err(e)) => {
+                        // Closed before a whole ClientHello (a port probe, a
+                        // health check): no peer to warn about.
+                        let error = match e.kind() {
+                            io::ErrorKind::UnexpectedEof => StreamError::Closed,
+                            _ => StreamError::Handshake(e),
+                        };
+                        let _ = internal.send(Internal::InboundRefused { from, error }).await;
+                    }
+                    Err(_) => {
+                        let _ = internal.send(Internal::InboundRefused { from, error: StreamError::Timeout }).await;
+                    }
+                },
             }
         });
         true
@@ -478,6 +575,7 @@ impl Driver {
         let timeout = self.streams.timeout;
         let outbound = self.streams.outbound.clone();
         let blocked = self.blocked.clone();
+        let tls = self.streams.tls.clone();
         tokio::spawn(async move {
             // Bounded concurrency: exchanges beyond the limit wait their turn.
             let Ok(_permit) = outbound.acquire_owned().await else { return };
@@ -486,10 +584,18 @@ impl Driver {
                 if blocked.blocks(to) {
                     return Err(unreachable());
                 }
-                let mut stream =
+                let stream =
                     tokio::time::timeout(timeout, TcpStream::connect(to)).await.map_err(|_| StreamError::Timeout)??;
-                write_frame(&mut stream, &request, timeout).await?;
-                let frame = read_frame(&mut stream, &codec, timeout).await?;
+                let frame = match &tls {
+                    None => exchange(stream, &request, &codec, timeout).await?,
+                    Some(tls) => {
+                        let stream = tokio::time::timeout(timeout, tls.connect(to, stream))
+                            .await
+                            .map_err(|_| StreamError::Timeout)?
+                            .map_err(StreamError::Handshake)?;
+                        exchange(stream, &request, &codec, timeout).await?
+                    }
+                };
                 // Blocked while the exchange was in flight: it is aborted.
                 if blocked.blocks(to) {
                     return Err(unreachable());
@@ -509,6 +615,8 @@ impl Driver {
                 let _ = reply.send(None);
             }
             Internal::Inbound { from, frame, reply } => {
+                // The response carries the application state of the moment.
+                self.user.refresh_state(&mut self.swim);
                 let response = self.swim.handle_push_pull_request(now, from, &frame);
                 if response.is_none() {
                     bump(&self.counters.streams_refused);
@@ -517,18 +625,63 @@ impl Driver {
             }
             Internal::InboundRefused { from, error } => {
                 bump(&self.counters.streams_refused);
-                self.refusals.refused(Instant::now(), from, &error);
+                self.refusals.refused(Instant::now(), from, true, &error);
             }
             Internal::PushPullDone { to, result: Ok(frame) } => {
                 self.swim.handle_push_pull_response(now, to, &frame);
             }
             Internal::PushPullDone { to, result: Err(e) } => {
                 bump(&self.counters.push_pull_failed);
-                tracing::info!(peer = %to, error = %e, "push-pull failed (will be retried)");
+                // A misconfigured peer (TLS on one side, a certificate of
+                // another CA...) gets the rate-limited warning; anything else
+                // is an ordinary, retried failure.
+                if !self.refusals.refused(Instant::now(), to, false, &e) {
+                    tracing::info!(peer = %to, error = %e, "push-pull failed (will be retried)");
+                }
                 self.swim.push_pull_failed(now, to);
             }
         }
     }
+}
+
+/// Serves one inbound stream (plain TCP or TLS): reads the request frame,
+/// hands it to the driver, writes the response if there is one.
+async fn serve_inbound<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    from: SocketAddr,
+    codec: &FrameCodec,
+    timeout: Duration,
+    internal: &mpsc::Sender<Internal>,
+) {
+    let frame = match read_frame(&mut stream, codec, timeout).await {
+        Ok(frame) => frame,
+        Err(error) => {
+            // The driver counts and logs it (one rate limit for all
+            // streams); the stream closes here, unanswered.
+            let _ = internal.send(Internal::InboundRefused { from, error }).await;
+            return;
+        }
+    };
+    let (reply, response) = oneshot::channel();
+    if internal.send(Internal::Inbound { from, frame, reply }).await.is_err() {
+        return;
+    }
+    if let Ok(Some(bytes)) = response.await {
+        if let Err(e) = write_frame(&mut stream, &bytes, timeout).await {
+            tracing::debug!(%from, error = %e, "push-pull response not delivered");
+        }
+    }
+}
+
+/// The client side of one exchange: request out, response in.
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    request: &[u8],
+    codec: &FrameCodec,
+    timeout: Duration,
+) -> Result<Vec<u8>, StreamError> {
+    write_frame(&mut stream, request, timeout).await?;
+    read_frame(&mut stream, codec, timeout).await
 }
 
 fn log_event(event: &Event) {
@@ -553,11 +706,29 @@ mod tests {
         let label =
             || StreamError::Refused(DecodeError::LabelMismatch { expected: "prod".into(), found: "test".into() });
         let t0 = Instant::now();
-        assert!(log.refused(t0, peer, &label()), "the first refusal is a warning");
-        assert!(!log.refused(t0 + Duration::from_millis(10), peer, &label()), "retries are not");
-        assert!(!log.refused(t0, peer, &StreamError::Timeout), "a timeout is no misconfiguration");
+        assert!(log.refused(t0, peer, true, &label()), "the first refusal is a warning");
+        assert!(!log.refused(t0 + Duration::from_millis(10), peer, true, &label()), "retries are not");
+        assert!(!log.refused(t0, peer, true, &StreamError::Timeout), "a timeout is no misconfiguration");
         assert_eq!(log.suppressed, 1);
-        assert!(log.refused(t0 + REFUSAL_WARN_INTERVAL, peer, &label()), "warned again after the interval");
+        assert!(log.refused(t0 + REFUSAL_WARN_INTERVAL, peer, true, &label()), "warned again after the interval");
         assert_eq!(log.suppressed, 0);
+    }
+
+    #[test]
+    fn tls_handshake_failures_are_misconfigurations_under_the_same_limit() {
+        let mut log = RefusalLog::default();
+        let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let handshake = || StreamError::Handshake(io::Error::new(io::ErrorKind::InvalidData, "UnknownIssuer"));
+        let t0 = Instant::now();
+        assert!(log.refused(t0, peer, true, &handshake()), "a failed handshake warns");
+        assert!(!log.refused(t0 + Duration::from_secs(1), peer, false, &handshake()), "then is rate-limited");
+        // A ClientHello read by a plaintext node: a TLS peer, not garbage.
+        let hello = StreamError::Refused(DecodeError::BadMagic { found: [0x16, 0x03] });
+        assert_eq!(misconfig(&hello), Some(Misconfig::TlsToPlain));
+        assert!(log.refused(t0 + REFUSAL_WARN_INTERVAL, peer, true, &hello));
+        let http = StreamError::Refused(DecodeError::BadMagic { found: *b"GE" });
+        assert_eq!(misconfig(&http), None, "other garbage stays at debug");
+        let refused = StreamError::Io(io::Error::new(io::ErrorKind::ConnectionRefused, "down"));
+        assert_eq!(misconfig(&refused), None, "a peer that is down is no misconfiguration");
     }
 }

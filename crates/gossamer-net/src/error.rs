@@ -39,6 +39,10 @@ pub enum StartError {
     /// The OS random source failed.
     #[error("cannot seed the random generator from the OS: {0}")]
     Entropy(String),
+    /// The stream's TLS settings were refused (unreadable file, bad PEM,
+    /// key not matching the certificate, unusable CA).
+    #[error("tls: {0}")]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// Why a push-pull stream exchange failed.
@@ -56,9 +60,27 @@ pub enum StreamError {
     /// The peer closed before sending a whole frame.
     #[error("peer closed the stream early")]
     Closed,
+    /// The TLS handshake failed: the peer's certificate does not chain to
+    /// the cluster's CA, it sent none, or it does not speak TLS at all.
+    #[error("TLS handshake failed: {0}")]
+    Handshake(io::Error),
 }
 
 /// The node is no longer running (it was shut down, left, or its task ended).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the node is not running")]
 pub struct NodeStopped;
+
+/// Why [`crate::Node::broadcast`], [`crate::Node::query`] or
+/// [`crate::Node::respond`] failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NetError {
+    /// The node is no longer running.
+    #[error(transparent)]
+    Stopped(#[from] NodeStopped),
+    /// The core refused the item: invalid key or name, too large for its
+    /// share of a packet, a bad timeout, an unknown or expired query, or
+    /// this node is leaving.
+    #[error("refused: {0}")]
+    Refused(#[from] gossamer_core::UserError),
+}

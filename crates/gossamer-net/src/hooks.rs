@@ -1,13 +1,15 @@
 //! Application callbacks on membership changes, in the spirit of
-//! libcluster's `connect`/`disconnect`: the application implements
-//! [`Hooks`], the runtime calls it from a task of its own so that a slow
-//! callback never stalls the protocol.
+//! libcluster's `connect`/`disconnect`, and on application data (memberlist's
+//! delegates, Serf's user events and queries): the application implements
+//! [`Hooks`], the runtime calls it from tasks of its own so that a slow
+//! callback never stalls the protocol ([`Hooks::local_state`] excepted).
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use gossamer_core::{Event, Member};
-use gossamer_wire::{MemberStatus, NodeName};
+use gossamer_wire::{MemberStatus, NodeId, NodeName, UserKey};
 use tokio::sync::broadcast;
 
 /// What the application wants done when members come and go.
@@ -33,6 +35,39 @@ pub trait Hooks: Send + Sync + 'static {
     /// `rejoined` rejoined `winners`; if this node is among `rejoined`, the
     /// application should resync its own state from the winners.
     fn on_partition_healed(&self, _winners: &BTreeSet<NodeName>, _rejoined: &BTreeSet<NodeName>) {}
+
+    /// Another member's broadcast ([`crate::Node::broadcast`]): `payload`
+    /// under `key`, `version` (higher is newer, per origin). Called once per
+    /// (origin, key, version); a version may be skipped when a newer one
+    /// replaced it before it reached this node. Like the membership calls,
+    /// it runs on the hook's own task, which skips events (logging how many)
+    /// if it falls more than [`crate::NodeConfig::event_capacity`] behind.
+    fn on_broadcast(&self, _origin: &NodeName, _key: &UserKey, _version: u64, _payload: &Bytes) {}
+
+    /// A query ([`crate::Node::query`]) addressed to this node: return the
+    /// answer, or `None` (the default) not to answer; the asker then lists
+    /// this node as missing. With several hooks, the first answer sent wins.
+    /// Runs on the hook's task; answer within the query's timeout.
+    fn on_query(&self, _origin: &NodeId, _name: &UserKey, _payload: &Bytes) -> Option<Bytes> {
+        None
+    }
+
+    /// The application state to send in push-pull exchanges (memberlist's
+    /// LocalState); empty (the default) sends none. Called by the node's
+    /// protocol task itself, before every push-pull it may start or answer
+    /// (and at most about once a second otherwise): it must be quick, e.g.
+    /// clone a [`Bytes`] kept up to date elsewhere. With several hooks, the
+    /// first non-empty state is sent. It travels in the push-pull stream
+    /// frame ([`crate::NodeConfig::max_stream_frame`]; see also
+    /// [`crate::NodeConfig::compression`]).
+    fn local_state(&self) -> Bytes {
+        Bytes::new()
+    }
+
+    /// A peer's application state from a push-pull exchange (memberlist's
+    /// MergeRemoteState); `join` tells whether the peer was joining. Only
+    /// non-empty states are reported. Runs on the hook's task.
+    fn merge_remote_state(&self, _from: &NodeName, _join: bool, _state: &Bytes) {}
 }
 
 /// Turns the event stream into connect/disconnect calls, each at most once

@@ -8,11 +8,20 @@
 //! - a TCP listener on the same port for push-pull full-state exchange,
 //!   one length-capped frame each way with timeouts;
 //! - the core's timers in a min-heap driving one `sleep_until`;
+//! - optional mutual TLS under the push-pull stream ([`TlsConfig`]);
 //! - optional LAN discovery by multicast heartbeat ([`MulticastConfig`]).
 //!
 //! Applications use [`Node`]: start it from a [`NodeConfig`], read
 //! [`Node::members`], [`Node::subscribe`] to events, implement [`Hooks`]
 //! for connect/disconnect callbacks, [`Node::leave`] and [`Node::shutdown`].
+//!
+//! Application data rides the same gossip (memberlist's delegates, Serf's
+//! user events and queries): [`Node::broadcast`] reaches every member once
+//! ([`Node::subscribe_user`], [`Hooks::on_broadcast`]); [`Node::query`]
+//! gathers the answers of the members a [`QueryFilter`] addresses
+//! ([`Hooks::on_query`], [`Node::respond`]); [`Hooks::local_state`] travels
+//! in every push-pull and arrives at [`Hooks::merge_remote_state`].
+//! [`NodeConfig::compression`] LZ4-compresses large frames.
 //!
 //! With [`NodeConfig::heal`] set, the node also runs the partition-heal
 //! layer ([`gossamer_heal`]): after a network cut is over it decides which
@@ -40,16 +49,22 @@ pub mod multicast;
 mod node;
 pub mod stream;
 mod timers;
+pub mod tls;
 pub mod transport;
+mod user;
 
+pub use bytes::Bytes;
 pub use config::{NodeConfig, Preset};
-pub use error::{NodeStopped, StartError, StreamError};
-pub use gossamer_core::{Config, Event, Member, Metrics};
+pub use error::{NetError, NodeStopped, StartError, StreamError};
+pub use gossamer_core::{Config, Event, Member, Metrics, QueryId, UserError, UserEvent};
 pub use gossamer_heal::{HealConfig, HealEvent};
+pub use gossamer_wire::{QueryFilter, UserKey};
 pub use heal::HealSubscription;
 pub use hooks::Hooks;
 pub use metrics::{NetMetrics, NodeMetrics};
-pub use multicast::MulticastConfig;
+pub use multicast::{MulticastConfig, MulticastInterface};
 pub use node::{Node, Subscription};
 pub use timers::TimerQueue;
+pub use tls::{PemSource, TlsConfig, TlsError};
 pub use transport::SocketOptions;
+pub use user::{QueryOutcome, UserSubscription};

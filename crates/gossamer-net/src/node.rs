@@ -1,14 +1,14 @@
 //! The embedding API: a handle to a running node.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use gossamer_core::{Event, Member, Swim};
+use gossamer_core::{Event, Member, QueryId, Swim, UserEvent};
 use gossamer_heal::{core_adapter, Heal, HealEvent};
-use gossamer_wire::{ClusterLabel, FrameCodec, Keyring, Metadata, NodeId, NodeName};
+use gossamer_wire::{ClusterLabel, FrameCodec, Keyring, Metadata, NodeId, NodeName, QueryFilter};
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 use tokio::sync::{broadcast, mpsc, oneshot, Semaphore};
@@ -20,12 +20,13 @@ use tracing::Instrument;
 
 use crate::config::NodeConfig;
 use crate::driver::{Command, Driver, Multicast, RefusalLog, StreamLimits};
-use crate::error::{NodeStopped, StartError};
+use crate::error::{NetError, NodeStopped, StartError};
 use crate::fault::Blocklist;
 use crate::heal::{HealLayer, HealSubscription};
 use crate::metrics::{NetCounters, NodeMetrics};
 use crate::multicast::{self, JoinLimiter};
 use crate::transport::{bind_pair, with_port};
+use crate::user::{QueryOutcome, UserLayer, UserSubscription};
 
 /// A running gossamer node. Cheap to clone; the node stops when
 /// [`Node::shutdown`] is called or when the last handle is dropped.
@@ -54,6 +55,11 @@ struct Inner {
     commands: mpsc::Sender<Command>,
     events: broadcast::Sender<Event>,
     heal_events: broadcast::Sender<HealEvent>,
+    /// Weak, so that subscriptions end when the driver (the one strong
+    /// sender) stops, even while handles remain.
+    user_events: broadcast::WeakSender<UserEvent>,
+    /// See [`Node::max_user_item_len`].
+    max_user_item_len: usize,
     /// Shared with the driver; only `block`/`unblock_all` write it.
     #[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
     blocked: Blocklist,
@@ -71,6 +77,9 @@ impl Node {
     /// Binds the sockets, starts the protocol and joins the seeds.
     pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
         config.validate()?;
+        // Certificates are read before anything is bound: a bad file is a
+        // start error, not a node that refuses every stream.
+        let tls = config.tls.as_ref().map(|tls| tls.load()).transpose()?;
         let (udp, tcp) = bind_pair(config.bind, config.sockets)?;
         let bound = udp.local_addr().map_err(|source| StartError::Bind { what: "udp", addr: config.bind, source })?;
         let advertise = match config.advertise {
@@ -85,6 +94,9 @@ impl Node {
         if let Some(secret) = &config.secret {
             codec = codec.with_keyring(Arc::new(Keyring::new(secret.clone(), &mut rng)));
         }
+        if let Some(threshold) = config.compression {
+            codec = codec.with_compression(threshold);
+        }
         // The core gets the datagram codec (it derives its own stream codec);
         // the runtime caps what it reads from streams with `max_stream_frame`.
         let stream_codec = codec.clone().with_max_frame_len(config.max_stream_frame)?;
@@ -94,6 +106,7 @@ impl Node {
             None => config.protocol.clone(),
         };
         let mut swim = Swim::new(id.clone(), protocol, codec.clone(), swim_rng, Duration::ZERO)?;
+        let max_user_item_len = swim.max_user_item_len();
         let (heal_events, _) = broadcast::channel(config.event_capacity);
         let heal = match &config.heal {
             Some(heal_config) => {
@@ -109,16 +122,9 @@ impl Node {
 
         let multicast = match &config.multicast {
             Some(mcast) => {
-                let interface = match (mcast.interface, advertise.ip()) {
-                    (Some(ip), _) => ip,
-                    (None, IpAddr::V4(ip)) => ip,
-                    (None, IpAddr::V6(_)) => {
-                        return Err(StartError::Config {
-                            field: "multicast.interface",
-                            reason: "required when the node advertises an IPv6 address".into(),
-                        })
-                    }
-                };
+                let interface = mcast
+                    .resolve_interface(advertise)
+                    .map_err(|e| StartError::Config { field: "multicast.interface", reason: e.to_string() })?;
                 let sockets = multicast::open(mcast, interface).map_err(StartError::Multicast)?;
                 tracing::info!(group = %sockets.target, %interface, "multicast discovery on");
                 Some(Multicast {
@@ -135,13 +141,19 @@ impl Node {
         if !config.metadata.is_empty() {
             swim.set_metadata(Duration::ZERO, config.metadata.clone());
         }
+        let (user_events, _) = broadcast::channel(config.event_capacity);
+        let mut user = UserLayer::new(user_events.clone(), config.hooks.clone());
+        // The join's push-pull carries the application state too.
+        user.refresh_state(&mut swim);
         if !config.seeds.is_empty() {
             swim.join(Duration::ZERO, &config.seeds);
         }
 
         let (events, _) = broadcast::channel(config.event_capacity);
+        let (answers, answers_rx) = mpsc::channel(256);
         for hooks in &config.hooks {
             tokio::spawn(crate::hooks::run(config.name.clone(), hooks.clone(), events.subscribe()));
+            tokio::spawn(crate::user::run_hooks(hooks.clone(), user_events.subscribe(), answers.clone()));
             if heal.is_some() {
                 tokio::spawn(crate::heal::run_hooks(hooks.clone(), heal_events.subscribe()));
             }
@@ -159,6 +171,7 @@ impl Node {
                 timeout: config.stream_timeout,
                 inbound: Arc::new(Semaphore::new(config.max_inbound_streams)),
                 outbound: Arc::new(Semaphore::new(config.max_inbound_streams)),
+                tls,
             },
             events: events.clone(),
             commands: commands_rx,
@@ -167,6 +180,8 @@ impl Node {
             refusals: RefusalLog::default(),
             heal,
             blocked: blocked.clone(),
+            user,
+            answers: answers_rx,
         };
         let span = tracing::info_span!("node", name = %config.name);
         let task = tokio::spawn(driver.run().instrument(span));
@@ -176,6 +191,8 @@ impl Node {
                 commands,
                 events,
                 heal_events,
+                user_events: user_events.downgrade(),
+                max_user_item_len,
                 blocked,
                 task: Mutex::new(Some(task)),
                 leave_timeout: config.leave_timeout,
@@ -214,6 +231,88 @@ impl Node {
     /// unless [`NodeConfig::heal`] is set.
     pub fn subscribe_heal(&self) -> HealSubscription {
         HealSubscription { rx: self.inner.heal_events.subscribe() }
+    }
+
+    /// Application events from now on ([`UserEvent`]): other members'
+    /// broadcasts, queries addressed to this node (answer them with
+    /// [`Node::respond`], or through [`crate::Hooks::on_query`]), the answers
+    /// to this node's queries and peers' application state. Lag behaves as
+    /// for [`Node::subscribe`]: see [`UserSubscription`].
+    pub fn subscribe_user(&self) -> UserSubscription {
+        let rx = match self.inner.user_events.upgrade() {
+            Some(events) => events.subscribe(),
+            // The node has stopped: a subscription that says so at once.
+            None => broadcast::channel(1).1,
+        };
+        UserSubscription { rx }
+    }
+
+    /// Broadcasts `payload` under `key` to every other member (memberlist's
+    /// user broadcasts, Serf's user events); returns its version. Members
+    /// deliver it once ([`crate::Hooks::on_broadcast`],
+    /// [`Node::subscribe_user`]); this node does not deliver its own. A
+    /// broadcast still spreading under the same key is replaced by the new
+    /// one. The key is 1 to 64 bytes; key and payload together must fit
+    /// [`Node::max_user_item_len`].
+    ///
+    /// ```no_run
+    /// # async fn demo(node: gossamer_net::Node) -> Result<(), gossamer_net::NetError> {
+    /// let version = node.broadcast("config/flags", b"dark-mode=on".to_vec()).await?;
+    /// assert!(version >= 1);
+    /// # Ok(()) }
+    /// ```
+    pub async fn broadcast(&self, key: &str, payload: impl Into<Vec<u8>>) -> Result<u64, NetError> {
+        let (key, payload) = (key.to_owned(), payload.into());
+        Ok(self.ask(|reply| Command::Broadcast { key, payload, reply }).await??)
+    }
+
+    /// Asks the members `filter` addresses (this node included, if it
+    /// matches) and gathers their answers ([`crate::Hooks::on_query`] or
+    /// [`Node::respond`]) for `timeout` (Serf's queries). Resolves at the
+    /// deadline with who answered what and who stayed silent. The returned
+    /// future owns what it needs, so it can be spawned; dropping it only
+    /// stops the waiting.
+    ///
+    /// ```no_run
+    /// # async fn demo(node: gossamer_net::Node) -> Result<(), gossamer_net::NetError> {
+    /// use gossamer_net::QueryFilter;
+    /// let filter = QueryFilter { nodes: vec![], tags: vec![("role".into(), "db".into())] };
+    /// let outcome = node.query("lag", Vec::new(), filter, std::time::Duration::from_secs(2)).await?;
+    /// for (from, answer) in &outcome.responses {
+    ///     println!("{from}: {answer:?}");
+    /// }
+    /// println!("no answer from {:?}", outcome.missing);
+    /// # Ok(()) }
+    /// ```
+    pub fn query(
+        &self,
+        name: &str,
+        payload: impl Into<Vec<u8>>,
+        filter: QueryFilter,
+        timeout: Duration,
+    ) -> impl std::future::Future<Output = Result<QueryOutcome, NetError>> + Send + 'static {
+        let (name, payload) = (name.to_owned(), payload.into());
+        let commands = self.inner.commands.clone();
+        async move {
+            let (reply, outcome) = oneshot::channel();
+            commands.send(Command::Query { name, payload, filter, timeout, reply }).await.map_err(|_| NodeStopped)?;
+            Ok(outcome.await.map_err(|_| NodeStopped)??)
+        }
+    }
+
+    /// Answers the query `id` of `origin` (from a [`UserEvent::Query`]):
+    /// one datagram to the asker. Each query is answered at most once, and
+    /// only before its timeout; the answer must fit one datagram.
+    pub async fn respond(&self, id: QueryId, origin: &NodeName, payload: impl Into<Vec<u8>>) -> Result<(), NetError> {
+        let (origin, payload) = (origin.clone(), payload.into());
+        Ok(self.ask(|reply| Command::Respond { id, origin, payload, reply }).await??)
+    }
+
+    /// The largest broadcast or query accepted, in encoded bytes (key,
+    /// payload and a few dozen bytes of framing): the share of one datagram
+    /// reserved for application items (`Config::user_share` of the MTU).
+    pub fn max_user_item_len(&self) -> usize {
+        self.inner.max_user_item_len
     }
 
     /// Fault injection: treat `addrs` (peers' advertised addresses) as

@@ -47,7 +47,8 @@ async fn cluster_forms_detects_a_crash_sees_the_restart_and_a_leave() {
             && status_of(&b, "c@127.0.0.1").await.map(|s| s.0) == Some(MemberStatus::Dead)
     })
     .await;
-    assert_eq!(hooks.disconnects.load(Ordering::SeqCst), 1);
+    // Hooks run on their own task, after the member table changed: wait for them too.
+    eventually("a's hooks saw c disconnect", || async { hooks.disconnects.load(Ordering::SeqCst) == 1 }).await;
     let m = a.metrics().await.unwrap();
     assert!(m.core.probes > 0 && m.core.messages_in > 0 && m.core.bytes_out > 0, "{m:?}");
     assert_eq!(m.core.dead, 1, "{m:?}");

@@ -49,7 +49,12 @@ fn join_request(codec: &FrameCodec, name: &str, addr: SocketAddr) -> Vec<u8> {
         status: MemberStatus::Alive,
         metadata: Metadata::new(),
     };
-    let packet = Packet::new(Message::PushPullRequest(PushPull { join: true, members: vec![me], app_state: vec![] }));
+    let packet = Packet::new(Message::PushPullRequest(PushPull {
+        join: true,
+        members: vec![me],
+        app_state: vec![],
+        user_ltime: 0,
+    }));
     let mut out = BytesMut::new();
     codec.encode(&packet, &mut out).unwrap();
     out.to_vec()

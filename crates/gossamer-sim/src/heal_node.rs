@@ -20,7 +20,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::error::SimError;
 use crate::node::{name_index, node_addr, HealNote, NodeCounters, NodeFactory, NodeOutput, SimNode};
-use crate::swim_node::{view, SwimFactory, SwimNode};
+use crate::swim_node::{counters, user_output, view, SwimFactory, SwimNode};
 
 /// A timer of a node that may run the heal layer: one of the core's, or
 /// the heal layer's tick.
@@ -149,6 +149,10 @@ impl HealNode {
                     }
                     NodeOutput::View { member, status }
                 }
+                Output::User(event) => match user_output(event) {
+                    Some(output) => output,
+                    None => continue,
+                },
             });
         }
         let due = self.heal.next_deadline().max(now + MIN_TICK_GAP);
@@ -206,13 +210,12 @@ impl SimNode for HealNode {
         self.swim.has_left()
     }
     fn counters(&self) -> NodeCounters {
-        let m = self.swim.metrics();
-        NodeCounters {
-            probes: m.probes,
-            suspicions_raised: m.suspicions,
-            refutations: m.refutations,
-            rejected: m.rejected,
-        }
+        counters(&self.swim)
+    }
+    fn broadcast(&mut self, now: Time, key: &str, payload: Vec<u8>) -> Result<u64, String> {
+        let version = self.swim.broadcast(now, key, payload).map_err(|e| e.to_string());
+        self.settle(now);
+        version
     }
     fn poll_output(&mut self) -> Option<NodeOutput<NodeTimer>> {
         self.out.pop_front()
@@ -293,6 +296,9 @@ fn wrap(output: NodeOutput<Timer>) -> NodeOutput<NodeTimer> {
         NodeOutput::View { member, status } => NodeOutput::View { member, status },
         NodeOutput::Removed { member, dead_for } => NodeOutput::Removed { member, dead_for },
         NodeOutput::Heal(note) => NodeOutput::Heal(note),
+        NodeOutput::Delivered { origin, key, version, payload } => {
+            NodeOutput::Delivered { origin, key, version, payload }
+        }
     }
 }
 
@@ -329,6 +335,9 @@ impl SimNode for ScenarioNode {
     }
     fn counters(&self) -> NodeCounters {
         each!(self, n => n.counters())
+    }
+    fn broadcast(&mut self, now: Time, key: &str, payload: Vec<u8>) -> Result<u64, String> {
+        each!(self, n => n.broadcast(now, key, payload))
     }
     fn poll_output(&mut self) -> Option<NodeOutput<NodeTimer>> {
         match self {

@@ -67,12 +67,12 @@ pub use nodeset::NodeSet;
 pub use plot::{render_svg, write_svg};
 pub use queue::EventQueue;
 pub use report::{
-    Accuracy, AssertionResult, FaultReport, HealReport, HealTiming, Measure, Performance, Report, Sample,
-    SwimPrediction, Traffic,
+    Accuracy, AssertionResult, BaselineComparison, BroadcastReport, FaultReport, HealReport, HealTiming, Measure,
+    Percentiles, Performance, Report, Sample, SwimPrediction, Traffic,
 };
 pub use scenario::{
     AssertSpec, AutocleanSpec, ClusterSpec, FaultAction, FaultRef, FaultSpec, HealSpec, NetworkSpec, Preset,
-    ProtocolSpec, QuorumName, QuorumSpec, Scenario,
+    ProtocolSpec, QuorumName, QuorumSpec, Scenario, DEFAULT_BROADCAST_PAYLOAD, MAX_BROADCAST_PAYLOAD,
 };
 pub use sim::{node_rng, Simulation};
 pub use swim_node::{SwimFactory, SwimNode};

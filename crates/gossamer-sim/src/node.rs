@@ -57,6 +57,18 @@ pub enum NodeOutput<T> {
     },
     /// The heal layer reported a partition or a decision.
     Heal(HealNote),
+    /// The node delivered another member's application broadcast
+    /// (`UserEvent::Broadcast`) to its application.
+    Delivered {
+        /// The member that broadcast it.
+        origin: NodeName,
+        /// Its key.
+        key: String,
+        /// Its version (per origin).
+        version: u64,
+        /// The application's bytes.
+        payload: Bytes,
+    },
 }
 
 /// What a node's heal layer (gossamer-heal) reported, for the report and
@@ -93,6 +105,12 @@ pub struct NodeCounters {
     pub refutations: u64,
     /// Frames refused (bad label, checksum, malformed...).
     pub rejected: u64,
+    /// Application items (broadcasts) piggybacked on outgoing packets.
+    pub user_items_sent: u64,
+    /// Application items delivered to the application.
+    pub user_items_delivered: u64,
+    /// Application items dropped because their queue was full.
+    pub user_items_dropped: u64,
 }
 
 impl std::ops::AddAssign for NodeCounters {
@@ -101,6 +119,9 @@ impl std::ops::AddAssign for NodeCounters {
         self.suspicions_raised += o.suspicions_raised;
         self.refutations += o.refutations;
         self.rejected += o.rejected;
+        self.user_items_sent += o.user_items_sent;
+        self.user_items_delivered += o.user_items_delivered;
+        self.user_items_dropped += o.user_items_dropped;
     }
 }
 
@@ -130,6 +151,13 @@ pub trait SimNode {
     /// Protocol counters, if the node keeps any.
     fn counters(&self) -> NodeCounters {
         NodeCounters::default()
+    }
+    /// The application broadcasts `payload` under `key` to every member;
+    /// the broadcast's version, or why it was refused. Nodes without
+    /// application data refuse every broadcast.
+    fn broadcast(&mut self, now: Time, key: &str, payload: Vec<u8>) -> Result<u64, String> {
+        let _ = (now, key, payload);
+        Err("this node does not support broadcasts".to_owned())
     }
 }
 

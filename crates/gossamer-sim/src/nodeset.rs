@@ -56,6 +56,11 @@ impl NodeSet {
         self.items.iter().any(|i| matches!(i, Item::RandomCount(_) | Item::RandomFraction(_)))
     }
 
+    /// True if the set names no node at all (`NodeSet::of(&[])`).
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
     /// True if the set names every node.
     pub fn is_all(&self) -> bool {
         self.items.contains(&Item::All)

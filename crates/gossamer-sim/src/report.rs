@@ -191,6 +191,127 @@ pub struct HealTiming {
     pub converged: Option<Measure>,
 }
 
+/// Nearest-rank percentiles of a set of delays, in protocol periods.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Percentiles {
+    /// How many values.
+    pub count: u64,
+    /// Median.
+    pub p50: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+impl Percentiles {
+    /// The percentiles of `values` (`None` if empty).
+    ///
+    /// ```
+    /// use gossamer_sim::Percentiles;
+    /// let p = Percentiles::of((1..=100).map(f64::from).collect()).unwrap();
+    /// assert_eq!((p.count, p.p50, p.p99, p.max), (100, 50.0, 99.0, 100.0));
+    /// assert!(Percentiles::of(Vec::new()).is_none());
+    /// ```
+    pub fn of(mut values: Vec<f64>) -> Option<Self> {
+        if values.is_empty() {
+            return None;
+        }
+        values.sort_by(f64::total_cmp);
+        let rank = |q: f64| values[((q * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1];
+        Some(Self { count: values.len() as u64, p50: rank(0.5), p99: rank(0.99), max: values[values.len() - 1] })
+    }
+}
+
+impl fmt::Display for Percentiles {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "p50 {:.2} / p99 {:.2} / max {:.2} periods (n={})", self.p50, self.p99, self.max, self.count)
+    }
+}
+
+/// What the application broadcasts of the `broadcast` faults did.
+///
+/// A broadcast is *counted* unless its origin went down within one period
+/// of sending it (it may never have left the origin). Its *receivers* are
+/// the nodes running from the instant it was sent to the end of the run
+/// without a restart, its origin excepted.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BroadcastReport {
+    /// Broadcasts the core accepted.
+    pub sent: u64,
+    /// Broadcasts the core refused (too large, or the node was leaving).
+    pub refused: u64,
+    /// Broadcasts not attempted: the origin was down at its instant.
+    pub skipped: u64,
+    /// Accepted broadcasts whose origin went down within one period.
+    pub origin_lost: u64,
+    /// Deliveries (`UserEvent::Broadcast`) recorded, at every node.
+    pub deliveries: u64,
+    /// Deliveries the cores counted (`Metrics::user_items_delivered`,
+    /// summed): the same figure seen from the other side.
+    pub core_deliveries: u64,
+    /// Deliveries of a broadcast a node (in the same run of it) had
+    /// already delivered: the core promises none.
+    pub duplicates: u64,
+    /// Deliveries whose payload (or origin, key, version) matched no
+    /// broadcast sent.
+    pub corrupt: u64,
+    /// (counted broadcast, receiver) pairs.
+    pub pairs: u64,
+    /// Of those, delivered.
+    pub delivered_pairs: u64,
+    /// `delivered_pairs / pairs` (1 when there are no pairs).
+    pub coverage: f64,
+    /// Counted broadcasts that reached every receiver.
+    pub complete: u64,
+    /// Counted broadcasts that missed a receiver.
+    pub incomplete: u64,
+    /// Per complete broadcast: from sending to its last receiver.
+    pub full_delivery: Option<Percentiles>,
+    /// Per delivered pair: from sending to delivery.
+    pub latency: Option<Percentiles>,
+    /// Mean encoded size of one broadcast item, bytes.
+    pub item_bytes: f64,
+    /// Application items piggybacked, summed over every node.
+    pub user_items_sent: u64,
+    /// Application items dropped from full queues, summed over every node.
+    pub user_items_dropped: u64,
+    /// Item bytes piggybacked per delivery (`user_items_sent ×
+    /// item_bytes / deliveries`): the dissemination's own cost, frame
+    /// headers excluded.
+    pub item_bytes_per_delivery: f64,
+    /// Deliveries per virtual period, from the first broadcast to the last
+    /// delivery.
+    pub deliveries_per_period: f64,
+}
+
+/// The run against the same scenario without broadcasts (the
+/// `detection_unaffected_by_broadcasts` assertion's baseline). Means are
+/// over the crash faults (first detection) and the crash and leave faults
+/// (all know) measured in both runs, in periods.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BaselineComparison {
+    /// Crash faults compared for first detection.
+    pub crashes: u64,
+    /// Mean first detection with broadcasts.
+    pub first_detection: Option<f64>,
+    /// ... in the baseline.
+    pub first_detection_baseline: Option<f64>,
+    /// Crash and leave faults compared for "all members know".
+    pub departures: u64,
+    /// Mean time until all know, with broadcasts.
+    pub all_know: Option<f64>,
+    /// ... in the baseline.
+    pub all_know_baseline: Option<f64>,
+    /// Detection faults measured in one run only (a difference in itself).
+    pub unmatched: u64,
+    /// Extra bytes sent (datagrams and streams) per delivery, compared to
+    /// the baseline: the whole cost of the broadcasts, headers included.
+    pub extra_bytes_per_delivery: Option<f64>,
+    /// Why there is no baseline, if there is none.
+    pub error: Option<String>,
+}
+
 /// Whether one assertion held.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AssertionResult {
@@ -242,6 +363,11 @@ pub struct Report {
     pub single_cluster_at_end: bool,
     /// What the heal layer did (`None`: the scenario ran plain SWIM).
     pub heal: Option<HealReport>,
+    /// What application broadcasts did (`None`: no `broadcast` fault).
+    pub broadcasts: Option<BroadcastReport>,
+    /// Detection compared with the same run without broadcasts (`None`
+    /// unless a `detection_unaffected_by_broadcasts` assertion asked).
+    pub baseline: Option<BaselineComparison>,
     /// Assertions.
     pub assertions: Vec<AssertionResult>,
     /// All assertions held.
@@ -358,6 +484,43 @@ impl fmt::Display for Report {
                 ] {
                     writeln!(f, "        {label:<18} {}", opt(m))?;
                 }
+            }
+        }
+        if let Some(b) = &self.broadcasts {
+            writeln!(
+                f,
+                "broadcasts: {} sent ({} refused, {} skipped: origin down, {} origin lost within a period); {} deliveries ({} counted by the cores), {} duplicates, {} corrupt",
+                b.sent, b.refused, b.skipped, b.origin_lost, b.deliveries, b.core_deliveries, b.duplicates, b.corrupt
+            )?;
+            writeln!(
+                f,
+                "    coverage {:.4} ({} of {} broadcast/receiver pairs); {} broadcasts complete, {} incomplete",
+                b.coverage, b.delivered_pairs, b.pairs, b.complete, b.incomplete
+            )?;
+            writeln!(f, "    time to full delivery  {}", b.full_delivery.map_or("none".to_owned(), |p| p.to_string()))?;
+            writeln!(f, "    delivery latency       {}", b.latency.map_or("none".to_owned(), |p| p.to_string()))?;
+            writeln!(
+                f,
+                "    {:.0} B per item, {} items piggybacked, {} dropped: {:.1} item bytes per delivery; {:.1} deliveries per period",
+                b.item_bytes, b.user_items_sent, b.user_items_dropped, b.item_bytes_per_delivery, b.deliveries_per_period
+            )?;
+        }
+        if let Some(c) = &self.baseline {
+            let mean = |m: Option<f64>| m.map_or("none".to_owned(), |v| format!("{v:.2}"));
+            match &c.error {
+                Some(e) => writeln!(f, "baseline without broadcasts: not run ({e})")?,
+                None => writeln!(
+                    f,
+                    "baseline without broadcasts: mean first detection {} vs {} periods ({} crashes); mean all know {} vs {} periods ({} crashes/leaves; {} unmatched); {} extra bytes per delivery",
+                    mean(c.first_detection),
+                    mean(c.first_detection_baseline),
+                    c.crashes,
+                    mean(c.all_know),
+                    mean(c.all_know_baseline),
+                    c.departures,
+                    c.unmatched,
+                    mean(c.extra_bytes_per_delivery)
+                )?,
             }
         }
         let p = &self.performance;

@@ -267,6 +267,9 @@ pub struct HealSpec {
     pub comeback_quorum: Option<f64>,
     /// Deaths this close together are presumed on the same side.
     pub correlation_window: Option<Span>,
+    /// How long before a heal a member may have stopped looking alive and
+    /// still count on our side.
+    pub verdict_grace: Option<Span>,
     /// `"off"`, `"last_known"` or an expected cluster size.
     pub quorum: Option<QuorumSpec>,
 }
@@ -285,6 +288,7 @@ impl Default for HealSpec {
             probe_interval: None,
             comeback_quorum: None,
             correlation_window: None,
+            verdict_grace: None,
             quorum: None,
         }
     }
@@ -306,6 +310,7 @@ impl HealSpec {
             probe_interval: span(self.probe_interval, d.probe_interval),
             comeback_quorum: self.comeback_quorum.unwrap_or(d.comeback_quorum),
             correlation_window: span(self.correlation_window, d.correlation_window),
+            verdict_grace: span(self.verdict_grace, d.verdict_grace),
             quorum: self.quorum.map_or(d.quorum, QuorumSpec::to_quorum),
             autoclean: match self.autoclean {
                 None => d.autoclean,
@@ -453,7 +458,30 @@ pub enum FaultAction {
         /// Who.
         nodes: NodeSet,
     },
+    /// Each of the nodes (those up at that moment) broadcasts one
+    /// application item (`Swim::broadcast`), at an instant drawn
+    /// uniformly within `spread` of the fault (from an RNG stream of its
+    /// own, so that the other faults' random picks do not change when
+    /// broadcasts are added or removed). Every delivery is recorded; see
+    /// the report's broadcast section and the `broadcasts_delivered`
+    /// and `detection_unaffected_by_broadcasts` assertions.
+    Broadcast {
+        /// Who broadcasts (`"all"`, `"random(N)"`, ...).
+        nodes: NodeSet,
+        /// Window the broadcasts are spread over (default: all at once).
+        spread: Option<Span>,
+        /// Payload bytes of each broadcast (default 32).
+        payload: Option<usize>,
+    },
 }
+
+/// Payload size of a broadcast fault that does not give one.
+pub const DEFAULT_BROADCAST_PAYLOAD: usize = 32;
+
+/// Largest broadcast payload a scenario may ask for: no datagram is
+/// larger (the core refuses, and the report counts, any item above its
+/// share of one packet, `Swim::max_user_item_len`).
+pub const MAX_BROADCAST_PAYLOAD: usize = 65_507;
 
 impl FaultAction {
     /// Short name of the kind.
@@ -469,6 +497,7 @@ impl FaultAction {
             FaultAction::Heal => "heal",
             FaultAction::Join { .. } => "join",
             FaultAction::Leave { .. } => "leave",
+            FaultAction::Broadcast { .. } => "broadcast",
         }
     }
 
@@ -478,7 +507,8 @@ impl FaultAction {
             | FaultAction::Restart { nodes }
             | FaultAction::Pause { nodes, .. }
             | FaultAction::Slow { nodes, .. }
-            | FaultAction::Leave { nodes } => vec![nodes],
+            | FaultAction::Leave { nodes }
+            | FaultAction::Broadcast { nodes, .. } => vec![nodes],
             FaultAction::Partition { groups } => groups.iter().collect(),
             FaultAction::OneWay { from, to } => vec![from, to],
             FaultAction::Flap { a, b, .. } => vec![a, b],
@@ -627,6 +657,34 @@ pub enum AssertSpec {
         /// Bound.
         count: u64,
     },
+    /// Every broadcast (of every `broadcast` fault) reached every node
+    /// running from the broadcast to the end of the run (its origin
+    /// excepted) within `periods`, exactly once and intact. Broadcasts
+    /// whose origin went down within one period of sending them are not
+    /// counted (they may never have left it); at least one broadcast must
+    /// be counted.
+    BroadcastsDelivered {
+        /// Bound on the time to reach every such node, in protocol periods.
+        periods: f64,
+        /// Fraction of (broadcast, node) pairs that must be delivered
+        /// (default 1.0: all).
+        coverage: Option<f64>,
+    },
+    /// The same scenario without its broadcasts (every `broadcast` fault
+    /// emptied, same seed) is run first as a baseline; the mean first
+    /// detection of the crashes and the mean time until every member knows
+    /// of the crashes and leaves must each stay within `tolerance`
+    /// (relative, default 0.1) of the baseline's, or within `min_periods`
+    /// (default 1.0) when that is larger. Means over all such faults:
+    /// single detection times vary by about a period from run to run
+    /// whatever the load (probing is round-robin from random offsets), so
+    /// only their means can show a systematic slowdown.
+    DetectionUnaffectedByBroadcasts {
+        /// Relative tolerance (default 0.1).
+        tolerance: Option<f64>,
+        /// Absolute tolerance floor, in periods (default 1.0).
+        min_periods: Option<f64>,
+    },
     /// Heal layer: every node up from the fault to the end forgot the
     /// fault's (crashed) nodes within `periods` of the fault, and no node
     /// forgot one before holding it dead for the `autoclean` timeout.
@@ -660,7 +718,9 @@ impl AssertSpec {
             | AssertSpec::SingleClusterAtEnd
             | AssertSpec::HealsPerNodeAtMost { .. }
             | AssertSpec::DetectionsAtMost { .. }
-            | AssertSpec::FalseRemovalsAtMost { .. } => None,
+            | AssertSpec::FalseRemovalsAtMost { .. }
+            | AssertSpec::BroadcastsDelivered { .. }
+            | AssertSpec::DetectionUnaffectedByBroadcasts { .. } => None,
         }
     }
 
@@ -678,6 +738,11 @@ impl AssertSpec {
                 | AssertSpec::Majority { .. }
                 | AssertSpec::AutocleanWithin { .. }
         )
+    }
+
+    /// True for the assertions about application broadcasts.
+    pub fn needs_broadcasts(&self) -> bool {
+        matches!(self, AssertSpec::BroadcastsDelivered { .. } | AssertSpec::DetectionUnaffectedByBroadcasts { .. })
     }
 
     /// The groups an assertion names.
@@ -769,6 +834,56 @@ impl Scenario {
         Ok(set.resolve(self.total_nodes(), &mut rng))
     }
 
+    /// Whether any fault broadcasts.
+    pub fn has_broadcasts(&self) -> bool {
+        self.faults.iter().any(|f| matches!(f.action, FaultAction::Broadcast { .. }))
+    }
+
+    /// The same scenario without application broadcasts: every
+    /// `broadcast` fault keeps its place (so fault indices stay what the
+    /// assertions say) but names no node, and the broadcast assertions are
+    /// dropped. Broadcast picks draw from an RNG stream of their own, so
+    /// every other random choice of the run is the same.
+    ///
+    /// ```
+    /// use gossamer_sim::{FaultAction, Scenario};
+    /// let s = Scenario::from_toml(r#"
+    ///     name = "b"
+    ///     nodes = 8
+    ///     duration = "40 periods"
+    ///     [[fault]]
+    ///     at = "10 periods"
+    ///     kind = "broadcast"
+    ///     nodes = "all"
+    ///     spread = "5 periods"
+    ///     [[fault]]
+    ///     at = "20 periods"
+    ///     kind = "crash"
+    ///     nodes = [7]
+    ///     [[assert]]
+    ///     kind = "broadcasts_delivered"
+    ///     periods = 10
+    ///     [[assert]]
+    ///     kind = "all_know_within"
+    ///     fault = 1
+    ///     periods = 15
+    /// "#).unwrap();
+    /// let base = s.without_broadcasts();
+    /// assert_eq!(base.faults.len(), 2);
+    /// assert!(matches!(&base.faults[0].action, FaultAction::Broadcast { nodes, .. } if nodes.is_empty()));
+    /// assert_eq!(base.asserts.len(), 1);
+    /// ```
+    pub fn without_broadcasts(&self) -> Scenario {
+        let mut s = self.clone();
+        for f in &mut s.faults {
+            if let FaultAction::Broadcast { nodes, .. } = &mut f.action {
+                *nodes = NodeSet::of(&[]);
+            }
+        }
+        s.asserts.retain(|a| !a.needs_broadcasts());
+        s
+    }
+
     /// Nodes at the start plus every node a `join` fault adds.
     pub fn total_nodes(&self) -> u32 {
         let joined: u64 =
@@ -811,6 +926,11 @@ impl Scenario {
                 FaultAction::Join { count: 0 } => {
                     return Err(SimError::invalid(format!("fault {i}: join count must be at least 1")))
                 }
+                FaultAction::Broadcast { payload: Some(len), .. } if *len > MAX_BROADCAST_PAYLOAD => {
+                    return Err(SimError::invalid(format!(
+                        "fault {i}: a broadcast payload of {len} bytes cannot fit one datagram"
+                    )))
+                }
                 _ => {}
             }
         }
@@ -822,6 +942,39 @@ impl Scenario {
                 if self.resolve_fault(r).is_none() {
                     return Err(SimError::invalid(format!("assertion {i}: no such fault ({r:?})")));
                 }
+            }
+            if a.needs_broadcasts() && !self.has_broadcasts() {
+                return Err(SimError::invalid(format!("assertion {i}: needs a `broadcast` fault")));
+            }
+            let bad_number = |x: f64, low: f64, high: f64| x.is_nan() || x < low || x > high;
+            match *a {
+                AssertSpec::BroadcastsDelivered { periods, coverage }
+                    if bad_number(periods, f64::MIN_POSITIVE, f64::MAX)
+                        || coverage.is_some_and(|c| bad_number(c, 0.0, 1.0)) =>
+                {
+                    return Err(SimError::invalid(format!(
+                        "assertion {i}: periods must be positive and coverage within 0..=1"
+                    )));
+                }
+                AssertSpec::DetectionUnaffectedByBroadcasts { tolerance, min_periods } => {
+                    if tolerance.is_some_and(|t| bad_number(t, 0.0, f64::MAX))
+                        || min_periods.is_some_and(|p| bad_number(p, 0.0, f64::MAX))
+                    {
+                        return Err(SimError::invalid(format!(
+                            "assertion {i}: tolerance and min_periods must not be negative"
+                        )));
+                    }
+                    if !self
+                        .faults
+                        .iter()
+                        .any(|f| matches!(f.action, FaultAction::Crash { .. } | FaultAction::Leave { .. }))
+                    {
+                        return Err(SimError::invalid(format!(
+                            "assertion {i}: needs a crash or leave fault to compare"
+                        )));
+                    }
+                }
+                _ => {}
             }
             if a.needs_heal() && !self.heal.as_ref().is_some_and(|h| h.enabled) {
                 return Err(SimError::invalid(format!("assertion {i}: needs an enabled [heal] section")));

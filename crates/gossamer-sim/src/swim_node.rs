@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use gossamer_core::{Config, Event, Output, Swim, Time, Timer};
+use gossamer_core::{Config, Event, Output, Swim, Time, Timer, UserEvent};
 use gossamer_wire::{ClusterLabel, FrameCodec, MemberStatus, NodeId};
 use rand_chacha::ChaCha8Rng;
 
@@ -18,6 +18,35 @@ impl SwimNode {
     /// The wrapped state machine.
     pub fn swim(&self) -> &Swim<ChaCha8Rng> {
         &self.0
+    }
+}
+
+/// What the simulator records of an application event: broadcast
+/// deliveries (the simulator issues no queries and sets no push-pull
+/// state, so the other kinds never occur and are skipped).
+pub(crate) fn user_output<T>(event: UserEvent) -> Option<NodeOutput<T>> {
+    match event {
+        UserEvent::Broadcast { origin, key, version, payload } => {
+            Some(NodeOutput::Delivered { origin, key: key.as_str().to_owned(), version, payload })
+        }
+        UserEvent::Query { .. }
+        | UserEvent::QueryResponse { .. }
+        | UserEvent::QueryDone { .. }
+        | UserEvent::RemoteState { .. } => None,
+    }
+}
+
+/// The counters the report sums, from the core's metrics.
+pub(crate) fn counters(swim: &Swim<ChaCha8Rng>) -> NodeCounters {
+    let m = swim.metrics();
+    NodeCounters {
+        probes: m.probes,
+        suspicions_raised: m.suspicions,
+        refutations: m.refutations,
+        rejected: m.rejected,
+        user_items_sent: m.user_items_sent,
+        user_items_delivered: m.user_items_delivered,
+        user_items_dropped: m.user_items_dropped,
     }
 }
 
@@ -59,24 +88,27 @@ impl SimNode for SwimNode {
         self.0.has_left()
     }
     fn counters(&self) -> NodeCounters {
-        let m = self.0.metrics();
-        NodeCounters {
-            probes: m.probes,
-            suspicions_raised: m.suspicions,
-            refutations: m.refutations,
-            rejected: m.rejected,
-        }
+        counters(&self.0)
+    }
+    fn broadcast(&mut self, now: Time, key: &str, payload: Vec<u8>) -> Result<u64, String> {
+        self.0.broadcast(now, key, payload).map_err(|e| e.to_string())
     }
     fn poll_output(&mut self) -> Option<NodeOutput<Timer>> {
-        Some(match self.0.poll_output()? {
-            Output::Datagram { to, bytes } => NodeOutput::Datagram { to, bytes },
-            Output::PushPull { to, request } => NodeOutput::PushPull { to, request },
-            Output::SetTimer { at, timer } => NodeOutput::SetTimer { at, timer },
-            Output::Event(e) => {
-                let (member, status) = view(e);
-                NodeOutput::View { member, status }
-            }
-        })
+        loop {
+            return Some(match self.0.poll_output()? {
+                Output::Datagram { to, bytes } => NodeOutput::Datagram { to, bytes },
+                Output::PushPull { to, request } => NodeOutput::PushPull { to, request },
+                Output::SetTimer { at, timer } => NodeOutput::SetTimer { at, timer },
+                Output::Event(e) => {
+                    let (member, status) = view(e);
+                    NodeOutput::View { member, status }
+                }
+                Output::User(event) => match user_output(event) {
+                    Some(output) => output,
+                    None => continue,
+                },
+            });
+        }
     }
 }
 

@@ -7,6 +7,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::Command;
 use std::rc::Rc;
+use std::time::Duration;
 
 use gossamer_sim::{Report, Scenario, Simulation};
 
@@ -140,6 +141,63 @@ fn heal_while_crash() {
     assert_eq!(heal.removals, 60);
     assert!(heal.earliest_removal.unwrap().ms >= 90_000.0, "{heal:?}");
     assert!(r.single_cluster_at_end);
+}
+
+#[test]
+fn heal_immediate() {
+    let (_, heal) = assert_heal_passes("heal-immediate.toml");
+    let t = reconnection(&heal, 1);
+    assert_eq!((t.participants, t.decided_by, t.rejoined_by), (6, 6, 2));
+}
+
+/// When the small side of a 4/2 split declared its last peer across the
+/// cut dead, from a run whose cut heals only at the very end (the trace's
+/// `view N sees M Dead` lines).
+fn last_small_side_death(text: &str, seed: u64) -> Duration {
+    let mut s = Scenario::from_toml(text).unwrap();
+    s.seed = seed;
+    s.faults[1].at = gossamer_sim::Span::Periods(149.0);
+    let buf = SharedBuf::default();
+    Simulation::new(s).unwrap().trace_to(buf.clone()).run();
+    let trace = String::from_utf8(buf.0.borrow().clone()).unwrap();
+    let us = trace
+        .lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // "<µs> view <node> sees <member> Dead"
+            let crosses = f.len() == 6 && f[1] == "view" && f[2].parse::<u32>().is_ok_and(|n| n >= 4) && f[5] == "Dead";
+            (crosses && f[4].parse::<u32>().is_ok_and(|n| n < 4)).then(|| f[0].parse::<u64>().unwrap())
+        })
+        .max()
+        .expect("the small side declares the big side dead");
+    Duration::from_micros(us)
+}
+
+/// Issue #7: a cut healing right when the small side declares its last
+/// peer dead (its `Confirm` crosses into the big side, which briefly holds
+/// one of its own dead, while the small side still suspects others of the
+/// big side). Whatever the seed and the exact moment, every node must
+/// compute the same sides: the four win, the two rejoin.
+#[test]
+fn heal_at_the_moment_of_the_last_death_agrees_whatever_the_timing() {
+    let text = std::fs::read_to_string(scenario_path("heal-immediate.toml")).unwrap();
+    let mut failures = Vec::new();
+    for seed in [1, 2, 3, 4, 5, 7] {
+        let last = last_small_side_death(&text, seed);
+        for offset_ms in [-1000i64, -400, -100, 0, 1, 50, 300, 800] {
+            let at = Duration::from_millis((last.as_millis() as i64 + offset_ms) as u64);
+            let mut s = Scenario::from_toml(&text).unwrap();
+            s.seed = seed;
+            s.faults[1].at = gossamer_sim::Span::Time(at);
+            let r = Simulation::new(s).unwrap().run();
+            if !r.passed {
+                let failed: Vec<String> =
+                    r.assertions.iter().filter(|a| !a.passed).map(|a| a.description.clone()).collect();
+                failures.push(format!("seed {seed}, heal at {at:?} (last death {offset_ms:+} ms): {failed:?}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} runs disagree:\n{}", failures.len(), failures.join("\n"));
 }
 
 /// The heal assertions can fail: the same runs with the wrong expectations.

@@ -33,6 +33,22 @@ fn samples() -> Vec<(&'static str, Packet)> {
         Update::Confirm(Confirm { node: "d@h".parse().unwrap(), incarnation: 9, from: b.name.clone() }),
         Update::Leave(Leave { node: "e@h".parse().unwrap(), incarnation: 2 }),
     ];
+    let user_items = vec![
+        Update::User(UserBroadcast {
+            origin: a.name.clone(),
+            key: UserKey::new("config/flags").unwrap(),
+            version: 3,
+            payload: b"feature-x=on".to_vec(),
+        }),
+        Update::Query(Query {
+            origin: a.clone(),
+            id: 77,
+            name: UserKey::new("health").unwrap(),
+            payload: b"?".to_vec(),
+            filter: QueryFilter { nodes: vec![b.name.clone()], tags: vec![("role".into(), "db".into())] },
+            timeout_ms: 2000,
+        }),
+    ];
     let push_pull = PushPull {
         join: true,
         members: vec![
@@ -40,6 +56,7 @@ fn samples() -> Vec<(&'static str, Packet)> {
             MemberState { node: b.clone(), incarnation: 4, status: MemberStatus::Suspect, metadata: meta },
         ],
         app_state: b"app".to_vec(),
+        user_ltime: 4096,
     };
     vec![
         ("ping", Packet::new(Message::Ping(Ping { seq: 1, target: b.name.clone(), from: a.clone() }))),
@@ -54,6 +71,11 @@ fn samples() -> Vec<(&'static str, Packet)> {
         ("heartbeat", Packet::new(Message::Heartbeat(Heartbeat { node: a, incarnation: 7, metadata_digest: 0xdead }))),
         ("push-pull-request", Packet::new(Message::PushPullRequest(push_pull.clone()))),
         ("push-pull-response", Packet::new(Message::PushPullResponse(push_pull))),
+        ("user-items", Packet { message: Message::Gossip, updates: user_items }),
+        (
+            "query-response",
+            Packet::new(Message::QueryResponse(QueryResponse { id: 77, from: b.name, payload: b"ok".to_vec() })),
+        ),
     ]
 }
 
@@ -63,6 +85,9 @@ fn write_frames(dir: &Path, prefix: &str, codec: &FrameCodec) -> std::io::Result
         let mut frame = BytesMut::new();
         codec.encode(&packet, &mut frame).expect("samples encode");
         assert_eq!(codec.decode(&frame).expect("samples decode"), packet);
+        if codec.compression_threshold().is_some() && frame[3] & FLAG_COMPRESSED == 0 {
+            continue; // compression did not pay: the same frame as the uncompressed seed
+        }
         std::fs::write(dir.join(format!("{prefix}-{name}")), &frame)?;
     }
     Ok(())
@@ -79,6 +104,9 @@ fn main() -> std::io::Result<()> {
     write_frames(&root.join("frame_decode"), "plain", &plain)?;
     write_frames(&root.join("decrypt_decode"), "plain", &plain)?;
     write_frames(&root.join("decrypt_decode"), "sealed", &sealed)?;
+    // Every body over 16 bytes compressed when that pays (FLAG_COMPRESSED).
+    write_frames(&root.join("frame_decode"), "compressed", &plain.clone().with_compression(16))?;
+    write_frames(&root.join("decrypt_decode"), "sealed-compressed", &sealed.with_compression(16))?;
     println!("seed corpus written under {}", root.display());
     Ok(())
 }

@@ -17,6 +17,7 @@ use crate::message::{
     PushPull, Suspect, Update,
 };
 use crate::metadata::{Metadata, MetadataError, MAX_METADATA_BYTES, MAX_METADATA_ENTRIES, MAX_METADATA_KEY_LEN};
+use crate::user::{Query, QueryFilter, QueryResponse, UserBroadcast, UserKey, UserKeyError};
 
 /// bincode's varint markers: below 251 a byte is its own value.
 const SINGLE_BYTE_MAX: u8 = 250;
@@ -38,6 +39,7 @@ pub(crate) enum BodyError {
     Utf8,
     Name(NameError),
     Metadata(MetadataError),
+    UserKey(UserKeyError),
 }
 
 impl fmt::Display for BodyError {
@@ -51,6 +53,7 @@ impl fmt::Display for BodyError {
             BodyError::Utf8 => f.write_str("string is not UTF-8"),
             BodyError::Name(e) => e.fmt(f),
             BodyError::Metadata(e) => e.fmt(f),
+            BodyError::UserKey(e) => e.fmt(f),
         }
     }
 }
@@ -550,6 +553,98 @@ macro_rules! struct_codec {
     )*};
 }
 
+/// Opaque application bytes (a payload, a state): the length, then the
+/// bytes, as bincode writes both a `Vec<u8>` and `serialize_bytes`. Decoding
+/// copies at most what the frame holds.
+impl Encode for Vec<u8> {
+    #[inline]
+    fn encoded_len(&self) -> usize {
+        bytes_len(self)
+    }
+    #[inline]
+    fn encode(&self, out: &mut Writer<'_>) {
+        put_bytes(out, self)
+    }
+}
+
+impl Decode for Vec<u8> {
+    #[inline]
+    fn decode(r: &mut Reader<'_>) -> Result<Self, BodyError> {
+        Ok(r.bytes()?.to_vec())
+    }
+}
+
+impl Encode for String {
+    fn encoded_len(&self) -> usize {
+        bytes_len(self.as_bytes())
+    }
+    fn encode(&self, out: &mut Writer<'_>) {
+        put_bytes(out, self.as_bytes())
+    }
+}
+
+impl Decode for String {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, BodyError> {
+        Ok(r.str()?.to_owned())
+    }
+}
+
+impl Encode for UserKey {
+    fn encoded_len(&self) -> usize {
+        bytes_len(self.as_str().as_bytes())
+    }
+    fn encode(&self, out: &mut Writer<'_>) {
+        put_bytes(out, self.as_str().as_bytes())
+    }
+}
+
+impl Decode for UserKey {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, BodyError> {
+        UserKey::new(r.str()?).map_err(BodyError::UserKey)
+    }
+}
+
+/// Fewest bytes a `NodeName` takes: its length and one byte.
+const MIN_NAME_LEN: usize = 2;
+/// Fewest bytes a filter tag takes: two empty strings.
+const MIN_TAG_LEN: usize = 2;
+
+impl Encode for QueryFilter {
+    fn encoded_len(&self) -> usize {
+        varint_len(self.nodes.len() as u64)
+            + self.nodes.iter().map(Encode::encoded_len).sum::<usize>()
+            + varint_len(self.tags.len() as u64)
+            + self.tags.iter().map(|(k, v)| k.encoded_len() + v.encoded_len()).sum::<usize>()
+    }
+    fn encode(&self, out: &mut Writer<'_>) {
+        put_varint(out, self.nodes.len() as u64);
+        for node in &self.nodes {
+            node.encode(out);
+        }
+        put_varint(out, self.tags.len() as u64);
+        for (key, value) in &self.tags {
+            key.encode(out);
+            value.encode(out);
+        }
+    }
+}
+
+impl Decode for QueryFilter {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, BodyError> {
+        let count = r.len()?;
+        let mut nodes = Vec::with_capacity(r.capacity(count, MIN_NAME_LEN));
+        for _ in 0..count {
+            nodes.push(NodeName::decode(r)?);
+        }
+        let count = r.len()?;
+        let mut tags = Vec::with_capacity(r.capacity(count, MIN_TAG_LEN));
+        for _ in 0..count {
+            tags.push((String::decode(r)?, String::decode(r)?));
+        }
+        Ok(QueryFilter { nodes, tags })
+    }
+}
+
 struct_codec! {
     NodeId { name, addr }
     Ping { seq, target, from }
@@ -562,6 +657,9 @@ struct_codec! {
     Suspect { node, incarnation, from }
     Confirm { node, incarnation, from }
     Leave { node, incarnation }
+    UserBroadcast { origin, key, version, payload }
+    Query { origin, id, name, payload, filter, timeout_ms }
+    QueryResponse { id, from, payload }
 }
 
 /// Fewest bytes a `MemberState` takes: 2-byte name, V4 address, incarnation, status, metadata.
@@ -574,6 +672,7 @@ impl Encode for PushPull {
         1 + varint_len(self.members.len() as u64)
             + self.members.iter().map(Encode::encoded_len).sum::<usize>()
             + bytes_len(&self.app_state)
+            + self.user_ltime.encoded_len()
     }
     fn encode(&self, out: &mut Writer<'_>) {
         self.join.encode(out);
@@ -582,6 +681,7 @@ impl Encode for PushPull {
             member.encode(out);
         }
         put_bytes(out, &self.app_state);
+        self.user_ltime.encode(out);
     }
 }
 
@@ -594,7 +694,8 @@ impl Decode for PushPull {
             members.push(MemberState::decode(r)?);
         }
         let app_state = r.bytes()?.to_vec();
-        Ok(PushPull { join, members, app_state })
+        let user_ltime = u64::decode(r)?;
+        Ok(PushPull { join, members, app_state, user_ltime })
     }
 }
 
@@ -633,7 +734,7 @@ macro_rules! enum_codec {
     };
 }
 
-enum_codec!(Update { 0 => Alive(a), 1 => Suspect(s), 2 => Confirm(c), 3 => Leave(l) });
+enum_codec!(Update { 0 => Alive(a), 1 => Suspect(s), 2 => Confirm(c), 3 => Leave(l), 4 => User(u), 5 => Query(q) });
 enum_codec!(Message {
     0 => Ping(p),
     1 => Ack(a),
@@ -642,7 +743,8 @@ enum_codec!(Message {
     4 => Gossip,
     5 => Heartbeat(h),
     6 => PushPullRequest(p),
-    7 => PushPullResponse(p)
+    7 => PushPullResponse(p),
+    8 => QueryResponse(q)
 });
 
 #[inline]

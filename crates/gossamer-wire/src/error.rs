@@ -26,7 +26,8 @@ pub enum DecodeError {
         /// The frame's version.
         theirs: u8,
     },
-    /// Flag bits this version does not know (e.g. compression from a newer peer).
+    /// Flag bits this version does not know (from a newer peer; a peer that
+    /// predates compression reports a compressed frame this way).
     #[error("unknown frame flags {0:#04x}")]
     UnknownFlags(u8),
     /// The frame belongs to another cluster.
@@ -76,6 +77,20 @@ pub enum DecodeError {
     /// Bytes left over after the message.
     #[error("{0} trailing bytes after the message body")]
     TrailingBytes(usize),
+    /// A compressed body that does not inflate (corrupt LZ4 block, or an
+    /// output shorter than announced).
+    #[error("compressed body does not decompress: {0}")]
+    Decompress(String),
+    /// A compressed body announcing more bytes than the codec accepts (its
+    /// frame cap) or than LZ4 can produce from the bytes present: refused
+    /// before allocating.
+    #[error("compressed body announces {len} bytes, the limit is {max}")]
+    DecompressedTooLarge {
+        /// Announced uncompressed length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
 }
 
 /// Why a packet could not be encoded.

@@ -6,13 +6,27 @@
 //! offset  size  field
 //! 0       2     magic "GS"
 //! 2       1     protocol version
-//! 3       1     flags (bit 0: encrypted; others must be zero)
+//! 3       1     flags (bit 0: encrypted, bit 1: compressed; others must be zero)
 //! 4       1     label length L (0..=255)
 //! 5       L     cluster label
 //! 5+L     4     payload length (u32, little endian)
 //! 9+L     4     CRC32 of every other byte of the frame (u32, little endian)
 //! 13+L    n     payload: the body, or nonce ‖ sealed body ‖ tag
 //! ```
+//!
+//! A compressed body (flag bit 1, see [`FrameCodec::with_compression`]) is
+//! `uncompressed length (u32, little endian) ‖ LZ4 block`; compression
+//! comes first and sealing second, so a sealed frame's ciphertext holds the
+//! compressed body. The decoder refuses an announced length above its frame
+//! cap (or above what LZ4 can expand the bytes present to) before it
+//! allocates anything, so a small frame cannot inflate into a large buffer.
+//!
+//! Compatibility: a peer built before compression existed knows only the
+//! encrypted flag and refuses a compressed frame with
+//! [`DecodeError::UnknownFlags`] (`unknown frame flags 0x02`, or `0x03`
+//! when sealed) instead of misreading it; frames at or below the threshold,
+//! and every frame of a codec without compression, stay readable by it. So
+//! turn compression on only once every member runs this version.
 //!
 //! A sealed payload is XChaCha20-Poly1305 over the body with bytes
 //! `0..5+L` (magic through label) as associated data; the CRC covers the
@@ -31,8 +45,8 @@ use bytes::BytesMut;
 use serde::Serialize;
 
 use crate::body::{decode_updates, varint_len, BodyError, Decode, Encode, Reader, Writer};
-use crate::crc::frame_crc;
-use crate::crypto::{Keyring, ENCRYPTION_OVERHEAD, NONCE_LEN};
+use crate::crc::FrameCrc;
+use crate::crypto::{Keyring, ENCRYPTION_OVERHEAD, NONCE_LEN, TAG_LEN};
 use crate::error::{ConfigError, DecodeError, EncodeError};
 use crate::message::{Message, Packet, PacketRef, Update};
 
@@ -43,7 +57,16 @@ pub const MAGIC: [u8; 2] = *b"GS";
 pub const PROTOCOL_VERSION: u8 = 1;
 /// Flag: the payload is sealed with the cluster secret.
 pub const FLAG_ENCRYPTED: u8 = 0x01;
-const KNOWN_FLAGS: u8 = FLAG_ENCRYPTED;
+/// Flag: the body is LZ4-compressed, behind its uncompressed length.
+pub const FLAG_COMPRESSED: u8 = 0x02;
+const KNOWN_FLAGS: u8 = FLAG_ENCRYPTED | FLAG_COMPRESSED;
+/// Bytes of the uncompressed-length prefix of a compressed body.
+const COMPRESSED_PREFIX: usize = 4;
+/// Most an LZ4 block can expand: each extra length byte stands for at most
+/// 255 output bytes, so `n` bytes never decompress to more than this.
+const fn lz4_expansion_bound(n: usize) -> usize {
+    n.saturating_mul(255).saturating_add(64)
+}
 /// Default budget of a compound datagram: fits a 1500-byte Ethernet MTU
 /// with room for IP/UDP headers and tunnels.
 pub const DEFAULT_MTU: usize = 1400;
@@ -122,6 +145,10 @@ pub struct FrameCodec {
     keyring: Option<Arc<Keyring>>,
     accept_plaintext: bool,
     max_frame_len: usize,
+    /// Bodies longer than this are compressed (`None`: never).
+    compress_above: Option<usize>,
+    /// The checksum's hasher, CPU features detected once (see `crc`).
+    crc: FrameCrc,
 }
 
 impl fmt::Debug for FrameCodec {
@@ -131,6 +158,7 @@ impl fmt::Debug for FrameCodec {
             .field("encrypted", &self.keyring.is_some())
             .field("accept_plaintext", &self.accept_plaintext)
             .field("max_frame_len", &self.max_frame_len)
+            .field("compress_above", &self.compress_above)
             .finish()
     }
 }
@@ -144,7 +172,46 @@ impl FrameCodec {
             let mask = u64::MAX.checked_shr(64 - 8 * label.0.len() as u32).unwrap_or(0);
             (u64::from_le_bytes(word), mask)
         });
-        Self { label, label_word, keyring: None, accept_plaintext: true, max_frame_len: MAX_DATAGRAM }
+        let crc = FrameCrc::new(&label.0);
+        Self {
+            label,
+            label_word,
+            keyring: None,
+            accept_plaintext: true,
+            max_frame_len: MAX_DATAGRAM,
+            compress_above: None,
+            crc,
+        }
+    }
+
+    /// Compresses (LZ4, [`FLAG_COMPRESSED`]) every body longer than
+    /// `threshold` bytes, when that actually makes it shorter; sealed frames
+    /// are compressed before sealing. Off by default. Decoding accepts
+    /// compressed frames whatever this setting; peers built before
+    /// compression refuse them (see the module docs), so enable it only
+    /// once the whole cluster can read them. Bodies longer than the frame
+    /// cap are never compressed (the receiver would refuse to inflate them).
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use gossamer_wire::*;
+    ///
+    /// let codec = FrameCodec::new(ClusterLabel::new("prod").unwrap()).with_compression(512);
+    /// let state = PushPull { join: false, members: vec![], app_state: vec![7; 4096], user_ltime: 0 };
+    /// let packet = Packet::new(Message::PushPullRequest(state));
+    /// let mut buf = BytesMut::new();
+    /// let len = codec.encode(&packet, &mut buf).unwrap();
+    /// assert!(len < 1024 && buf[3] & FLAG_COMPRESSED != 0);
+    /// assert_eq!(codec.decode(&buf).unwrap(), packet);
+    /// ```
+    pub fn with_compression(mut self, threshold: usize) -> Self {
+        self.compress_above = Some(threshold);
+        self
+    }
+
+    /// Bodies longer than this are compressed; `None` when compression is off.
+    pub fn compression_threshold(&self) -> Option<usize> {
+        self.compress_above
     }
 
     /// Seals every frame with the keyring's primary key and, from now on,
@@ -219,7 +286,8 @@ impl FrameCodec {
     }
 
     /// Appends the frame of `body`, whose encoded length is `body_len`. The
-    /// frame is sized once and written in place: no growth, no re-measuring.
+    /// frame is sized once and written in place: no growth, no re-measuring
+    /// (unless the body is compressed, which takes two scratch buffers).
     fn encode_sized<T: Encode + ?Sized>(
         &self,
         body: &T,
@@ -227,27 +295,66 @@ impl FrameCodec {
         max: usize,
         out: &mut BytesMut,
     ) -> Result<usize, EncodeError> {
+        if let Some(threshold) = self.compress_above {
+            if body_len > threshold && body_len <= self.max_frame_len {
+                if let Some(packed) = compress(body, body_len) {
+                    return self.write_frame(FLAG_COMPRESSED, packed.len(), max, out, |to| to.copy_from_slice(&packed));
+                }
+            }
+        }
+        self.write_frame(0, body_len, max, out, |to| {
+            let mut writer = Writer::new(to);
+            body.encode(&mut writer);
+            debug_assert!(writer.is_full(), "encoded_len disagrees with encode");
+        })
+    }
+
+    /// Appends a frame with `flags` (besides encryption) whose body of
+    /// `body_len` bytes `fill` writes, then seals and checksums it.
+    #[inline]
+    fn write_frame(
+        &self,
+        flags: u8,
+        body_len: usize,
+        max: usize,
+        out: &mut BytesMut,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Result<usize, EncodeError> {
         let total = self.overhead() + body_len;
         if total > max {
             return Err(EncodeError::TooLarge { len: total, max });
         }
         let start = out.len();
         out.resize(start + total, 0);
+        let body_at = start + self.body_offset();
+        fill(&mut out[body_at..body_at + body_len]);
+        self.close_frame(flags, out, start)
+    }
+
+    /// Where the body starts in a frame: after the header and, when
+    /// sealed, the nonce.
+    #[inline]
+    fn body_offset(&self) -> usize {
+        self.header_len() + if self.keyring.is_some() { NONCE_LEN } else { 0 }
+    }
+
+    /// Completes the frame `out[start..]`, whose body is in place (with
+    /// room for nonce and tag when sealed): writes the header, seals and
+    /// checksums. On failure the frame is removed from `out`.
+    #[inline]
+    fn close_frame(&self, flags: u8, out: &mut BytesMut, start: usize) -> Result<usize, EncodeError> {
         let frame = &mut out[start..];
+        let total = frame.len();
         let label = self.label.0.as_slice();
         let len_at = 5 + label.len();
         let payload_at = len_at + 8;
         frame[..2].copy_from_slice(&MAGIC);
         frame[2] = PROTOCOL_VERSION;
-        frame[3] = if self.keyring.is_some() { FLAG_ENCRYPTED } else { 0 };
+        frame[3] = flags | if self.keyring.is_some() { FLAG_ENCRYPTED } else { 0 };
         frame[4] = label.len() as u8;
         frame[5..len_at].copy_from_slice(label);
         let payload_len = (total - payload_at) as u32; // total <= max_frame_len <= u32::MAX
         frame[len_at..len_at + 4].copy_from_slice(&payload_len.to_le_bytes());
-        let body_at = payload_at + if self.keyring.is_some() { NONCE_LEN } else { 0 };
-        let mut writer = Writer::new(&mut frame[body_at..body_at + body_len]);
-        body.encode(&mut writer);
-        debug_assert!(writer.is_full(), "encoded_len disagrees with encode");
         if let Some(keyring) = &self.keyring {
             let (head, payload) = frame.split_at_mut(payload_at);
             if keyring.seal(&head[..len_at], payload).is_err() {
@@ -255,7 +362,7 @@ impl FrameCodec {
                 return Err(EncodeError::Encrypt);
             }
         }
-        let crc = frame_crc(frame, len_at + 4);
+        let crc = self.crc.frame(frame, len_at + 4);
         frame[len_at + 4..payload_at].copy_from_slice(&crc.to_le_bytes());
         Ok(total)
     }
@@ -302,15 +409,46 @@ impl FrameCodec {
     /// ```
     #[inline]
     pub fn decode_into(&self, frame: &[u8], scratch: &mut Vec<u8>, packet: &mut Packet) -> Result<(), DecodeError> {
+        packet.message = self.decode_parts(frame, scratch, &mut packet.updates)?;
+        Ok(())
+    }
+
+    /// As [`FrameCodec::decode_into`], but the message is returned and only
+    /// the updates go into a reused list (cleared first): a receive loop
+    /// that hands the message on by value need not move a whole [`Packet`]
+    /// in and out of its state. On error `updates` holds some valid but
+    /// unspecified content.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use gossamer_wire::*;
+    ///
+    /// let codec = FrameCodec::new(ClusterLabel::new("prod").unwrap());
+    /// let leave = Update::Leave(Leave { node: "b@h".parse().unwrap(), incarnation: 2 });
+    /// let ack = Message::Ack(Ack { seq: 7, from: "a@h".parse().unwrap() });
+    /// let mut buf = BytesMut::new();
+    /// codec.encode(&Packet { message: ack.clone(), updates: vec![leave.clone()] }, &mut buf).unwrap();
+    ///
+    /// let (mut updates, mut scratch) = (Vec::new(), Vec::new());
+    /// assert_eq!(codec.decode_parts(&buf, &mut scratch, &mut updates).unwrap(), ack);
+    /// assert_eq!(updates, vec![leave]);
+    /// ```
+    #[inline]
+    pub fn decode_parts(
+        &self,
+        frame: &[u8],
+        scratch: &mut Vec<u8>,
+        updates: &mut Vec<Update>,
+    ) -> Result<Message, DecodeError> {
         let body = self.open(frame, scratch).map_err(|error| refused(error, frame.len()))?;
         let mut reader = Reader::new(body);
-        packet.message = Message::decode(&mut reader).map_err(|error| malformed(error, frame.len()))?;
-        packet.updates.clear();
-        decode_updates(&mut reader, &mut packet.updates).map_err(|error| malformed(error, frame.len()))?;
+        let message = Message::decode(&mut reader).map_err(|error| malformed(error, frame.len()))?;
+        updates.clear();
+        decode_updates(&mut reader, updates).map_err(|error| malformed(error, frame.len()))?;
         if reader.remaining() != 0 {
             return Err(refused(DecodeError::TrailingBytes(reader.remaining()), frame.len()));
         }
-        Ok(())
+        Ok(message)
     }
 
     /// Checks the header and the checksum and, if sealed, decrypts into
@@ -324,13 +462,17 @@ impl FrameCodec {
         let crc_at = header.payload_at - 4;
         let (head, payload) = frame.split_at(header.payload_at);
         let expected = u32::from_le_bytes(head[crc_at..].try_into().expect("4 bytes"));
-        let actual = frame_crc(frame, crc_at);
+        let actual = self.crc.frame(frame, crc_at);
         if expected != actual {
             return Err(DecodeError::Checksum { expected, actual });
         }
         if !header.encrypted {
             if !self.accept_plaintext {
                 return Err(DecodeError::NotEncrypted);
+            }
+            if header.compressed {
+                self.decompress(payload, scratch)?;
+                return Ok(&scratch[..]);
             }
             return Ok(payload);
         }
@@ -343,7 +485,39 @@ impl FrameCodec {
         }
         let aad = &frame[..crc_at - 4];
         keyring.open(aad, payload, scratch).map_err(|()| DecodeError::WrongKey)?;
+        if header.compressed {
+            let compressed = std::mem::take(scratch);
+            self.decompress(&compressed, scratch)?;
+        }
         Ok(&scratch[..])
+    }
+
+    /// Inflates a compressed body into `out`. The announced length is
+    /// checked against the frame cap and against what LZ4 could possibly
+    /// expand the bytes present to before anything is allocated, and the
+    /// output must come out exactly that long.
+    #[cold]
+    fn decompress(&self, input: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
+        let Some((prefix, block)) = input.split_first_chunk::<COMPRESSED_PREFIX>() else {
+            return Err(DecodeError::Decompress(format!(
+                "compressed body of {} bytes is shorter than its length prefix",
+                input.len()
+            )));
+        };
+        let len = u32::from_le_bytes(*prefix) as usize;
+        let max = self.max_frame_len.min(lz4_expansion_bound(block.len()));
+        if len > max {
+            return Err(DecodeError::DecompressedTooLarge { len, max });
+        }
+        out.clear();
+        out.resize(len, 0);
+        match lz4_flex::block::decompress_into(block, out) {
+            Ok(written) if written == len => Ok(()),
+            Ok(written) => {
+                Err(DecodeError::Decompress(format!("inflated to {written} bytes, the prefix announced {len}")))
+            }
+            Err(error) => Err(DecodeError::Decompress(error.to_string())),
+        }
     }
 
     /// For streams: given the first bytes of a frame, the frame's total
@@ -384,8 +558,8 @@ impl FrameCodec {
             let payload_len = u32::from_le_bytes(head[len_at..len_at + 4].try_into().expect("4 bytes"));
             let payload_at = len_at + 8;
             if fixed_ok && label_ok && payload_at as u64 + payload_len as u64 <= self.max_frame_len as u64 {
-                let encrypted = head[3] & FLAG_ENCRYPTED != 0;
-                return Ok(Header { payload_at, payload_len: payload_len as usize, encrypted });
+                let (encrypted, compressed) = (head[3] & FLAG_ENCRYPTED != 0, head[3] & FLAG_COMPRESSED != 0);
+                return Ok(Header { payload_at, payload_len: payload_len as usize, encrypted, compressed });
             }
         }
         self.check_header_in_order(frame)
@@ -427,7 +601,12 @@ impl FrameCodec {
         if payload_at as u64 + payload_len as u64 > self.max_frame_len as u64 {
             return Err(DecodeError::TooLarge { len: payload_len as u64, max: self.max_frame_len as u32 });
         }
-        Ok(Header { payload_at, payload_len: payload_len as usize, encrypted: flags & FLAG_ENCRYPTED != 0 })
+        Ok(Header {
+            payload_at,
+            payload_len: payload_len as usize,
+            encrypted: flags & FLAG_ENCRYPTED != 0,
+            compressed: flags & FLAG_COMPRESSED != 0,
+        })
     }
 
     /// Starts a compound packet of `message` plus as many updates as fit in
@@ -456,6 +635,60 @@ impl FrameCodec {
         let updates = Vec::with_capacity(((budget - used) / 32).clamp(4, 256));
         Ok(CompoundBuilder { codec: self, message, updates, budget, used })
     }
+
+    /// Starts a compound packet of `message` written straight into `out`:
+    /// the streaming variant of [`FrameCodec::compound`] for hot send
+    /// paths. Updates are appended to `out` as they are pushed, either as
+    /// [`Update`]s or as bytes encoded beforehand ([`Update::encode_into`],
+    /// e.g. once when an update is queued rather than on every send), so
+    /// the builder keeps no list and allocates nothing once `out` has its
+    /// capacity. The frame is byte for byte what [`FrameCodec::compound`]
+    /// builds from the same updates. Fails if `message` alone does not fit
+    /// in `budget`; dropping the writer without [`CompoundWriter::finish`]
+    /// removes the partial frame from `out`.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use gossamer_wire::*;
+    ///
+    /// let codec = FrameCodec::new(ClusterLabel::default());
+    /// let ack = Message::Ack(Ack { seq: 1, from: "a@h".parse().unwrap() });
+    /// let update = Update::Leave(Leave { node: "b@h".parse().unwrap(), incarnation: 3 });
+    /// let mut encoded = Vec::new();
+    /// update.encode_into(&mut encoded); // e.g. once, when the update is queued
+    ///
+    /// let mut out = BytesMut::new();
+    /// let mut packet = codec.compound_into(&ack, DEFAULT_MTU, &mut out).unwrap();
+    /// assert!(packet.push(&update));
+    /// assert!(packet.push_encoded(&encoded));
+    /// let report = packet.finish().unwrap();
+    /// assert_eq!(report.updates, 2);
+    /// assert_eq!(codec.decode(&out).unwrap().updates, vec![update.clone(), update]);
+    /// ```
+    pub fn compound_into<'a>(
+        &'a self,
+        message: &Message,
+        budget: usize,
+        out: &'a mut BytesMut,
+    ) -> Result<CompoundWriter<'a>, EncodeError> {
+        let budget = budget.min(self.max_frame_len);
+        let message_len = message.encoded_len();
+        let used = self.overhead() + message_len + COUNT_RESERVE;
+        if used > budget {
+            return Err(EncodeError::TooLarge { len: used, max: budget });
+        }
+        let start = out.len();
+        // Room for the whole frame now (up to a datagram's worth): pushing
+        // a datagram's updates never grows the buffer.
+        out.reserve(budget.min(MAX_DATAGRAM));
+        let body_at = start + self.body_offset();
+        let count_at = body_at + message_len;
+        out.resize(count_at + 1, 0);
+        let mut writer = Writer::new(&mut out[body_at..count_at]);
+        message.encode(&mut writer);
+        debug_assert!(writer.is_full(), "encoded_len disagrees with encode");
+        Ok(CompoundWriter { codec: self, out, start, count_at, count: 0, budget, used, open: true })
+    }
 }
 
 /// Logs why a frame was refused (off the hot path) and passes the error on.
@@ -476,6 +709,32 @@ struct Header {
     payload_at: usize,
     payload_len: usize,
     encrypted: bool,
+    compressed: bool,
+}
+
+/// `body` LZ4-compressed behind its length, if that is shorter than `body_len`.
+#[cold]
+fn compress<T: Encode + ?Sized>(body: &T, body_len: usize) -> Option<Vec<u8>> {
+    let mut plain = vec![0u8; body_len];
+    let mut writer = Writer::new(&mut plain);
+    body.encode(&mut writer);
+    debug_assert!(writer.is_full(), "encoded_len disagrees with encode");
+    compress_bytes(&plain)
+}
+
+/// `plain` LZ4-compressed behind its length, if that is shorter.
+#[cold]
+fn compress_bytes(plain: &[u8]) -> Option<Vec<u8>> {
+    let len = u32::try_from(plain.len()).ok()?;
+    let mut packed = vec![0u8; COMPRESSED_PREFIX + lz4_flex::block::get_maximum_output_size(plain.len())];
+    packed[..COMPRESSED_PREFIX].copy_from_slice(&len.to_le_bytes());
+    let written = lz4_flex::block::compress_into(plain, &mut packed[COMPRESSED_PREFIX..]).ok()?;
+    let total = COMPRESSED_PREFIX + written;
+    if total >= plain.len() {
+        return None;
+    }
+    packed.truncate(total);
+    Some(packed)
 }
 
 /// Bytes `value` takes in a frame body.
@@ -556,5 +815,124 @@ impl<'a> CompoundBuilder<'a> {
         debug_assert_eq!(body_len, body.encoded_len());
         let bytes = self.codec.encode_sized(&body, body_len, self.budget, out)?;
         Ok(PackReport { updates: self.updates.len(), bytes })
+    }
+}
+
+/// A compound packet written straight into the caller's buffer, from
+/// [`FrameCodec::compound_into`]: the message first, then each update as it
+/// is pushed. Accounting is [`CompoundBuilder`]'s (the count's varint is
+/// reserved at its largest), so the frame never exceeds the budget. In the
+/// buffer the count takes one byte; the rare packet of more than 250
+/// updates has its updates moved by two bytes when finished.
+#[derive(Debug)]
+pub struct CompoundWriter<'a> {
+    codec: &'a FrameCodec,
+    out: &'a mut BytesMut,
+    /// Where the frame starts in `out`.
+    start: usize,
+    /// Where the update count's byte is in `out`; updates follow it.
+    count_at: usize,
+    count: usize,
+    budget: usize,
+    /// Frame bytes so far, counting the count's varint at its largest.
+    used: usize,
+    /// False once finished: dropping an open writer removes its frame.
+    open: bool,
+}
+
+impl CompoundWriter<'_> {
+    /// Whether `len` more bytes of update fit.
+    #[inline]
+    fn fits(&self, len: usize) -> bool {
+        self.count < MAX_UPDATES_PER_PACKET && self.used + len <= self.budget
+    }
+
+    /// Adds `update` if it fits; returns whether it did.
+    pub fn push(&mut self, update: &Update) -> bool {
+        let len = update.encoded_len();
+        if !self.fits(len) {
+            return false;
+        }
+        let at = self.out.len();
+        self.out.resize(at + len, 0);
+        let mut writer = Writer::new(&mut self.out[at..]);
+        update.encode(&mut writer);
+        debug_assert!(writer.is_full(), "encoded_len disagrees with encode");
+        self.used += len;
+        self.count += 1;
+        true
+    }
+
+    /// Adds an update already encoded by [`Update::encode_into`] if it
+    /// fits; returns whether it did. The bytes are copied as they are:
+    /// anything else than one whole encoded update makes a frame that
+    /// receivers refuse as malformed.
+    #[inline]
+    pub fn push_encoded(&mut self, encoded: &[u8]) -> bool {
+        if encoded.is_empty() || !self.fits(encoded.len()) {
+            return false;
+        }
+        self.out.extend_from_slice(encoded);
+        self.used += encoded.len();
+        self.count += 1;
+        true
+    }
+
+    /// Bytes still free in the budget.
+    pub fn remaining(&self) -> usize {
+        self.budget - self.used
+    }
+
+    /// Updates packed so far.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// True when no update is packed yet.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Writes the count and the header, compresses (if the codec does and
+    /// it pays), seals (if the codec does) and checksums the frame.
+    pub fn finish(mut self) -> Result<PackReport, EncodeError> {
+        self.open = false;
+        let (codec, start, count_at, count) = (self.codec, self.start, self.count_at, self.count);
+        let out = &mut *self.out;
+        let count_len = varint_len(count as u64);
+        if count_len > 1 {
+            let end = out.len();
+            out.resize(end + count_len - 1, 0);
+            out.copy_within(count_at + 1..end, count_at + count_len);
+        }
+        let mut writer = Writer::new(&mut out[count_at..count_at + count_len]);
+        (count as u64).encode(&mut writer);
+        let body_at = start + codec.body_offset();
+        let body_len = out.len() - body_at;
+        if let Some(threshold) = codec.compress_above {
+            if body_len > threshold && body_len <= codec.max_frame_len {
+                if let Some(packed) = compress_bytes(&out[body_at..]) {
+                    out.truncate(start);
+                    let bytes = codec.write_frame(FLAG_COMPRESSED, packed.len(), self.budget, out, |to| {
+                        to.copy_from_slice(&packed)
+                    })?;
+                    return Ok(PackReport { updates: count, bytes });
+                }
+            }
+        }
+        if codec.keyring.is_some() {
+            out.resize(out.len() + TAG_LEN, 0);
+        }
+        debug_assert!(out.len() - start <= self.budget);
+        let bytes = codec.close_frame(0, out, start)?;
+        Ok(PackReport { updates: count, bytes })
+    }
+}
+
+impl Drop for CompoundWriter<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            self.out.truncate(self.start);
+        }
     }
 }

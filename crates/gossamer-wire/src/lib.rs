@@ -9,6 +9,11 @@
 //! frame's own bytes hold (strings are borrowed from the frame, sequence
 //! preallocation is capped).
 //!
+//! Besides membership, packets carry application items: user broadcasts
+//! and queries ride as [`Update::User`] and [`Update::Query`], answers
+//! travel as [`Message::QueryResponse`]. Large frames (push-pull state) can
+//! be LZ4-compressed, see [`FrameCodec::with_compression`].
+//!
 //! ```
 //! use bytes::BytesMut;
 //! use gossamer_wire::*;
@@ -37,12 +42,13 @@ mod frame;
 mod identity;
 mod message;
 mod metadata;
+mod user;
 
 pub use crypto::{Keyring, SecretKey, ENCRYPTION_OVERHEAD, KEY_LEN, NONCE_LEN, TAG_LEN};
 pub use error::{ConfigError, DecodeError, EncodeError};
 pub use frame::{
-    encoded_len, ClusterLabel, CompoundBuilder, FrameCodec, PackReport, DEFAULT_MAX_STREAM_FRAME, DEFAULT_MTU,
-    FIXED_HEADER_LEN, FLAG_ENCRYPTED, MAGIC, MAX_DATAGRAM, PROTOCOL_VERSION,
+    encoded_len, ClusterLabel, CompoundBuilder, CompoundWriter, FrameCodec, PackReport, DEFAULT_MAX_STREAM_FRAME,
+    DEFAULT_MTU, FIXED_HEADER_LEN, FLAG_COMPRESSED, FLAG_ENCRYPTED, MAGIC, MAX_DATAGRAM, PROTOCOL_VERSION,
 };
 pub use identity::{Incarnation, NameError, NodeId, NodeName, MAX_NAME_LEN};
 pub use message::{
@@ -50,3 +56,4 @@ pub use message::{
     SeqNo, Suspect, Update,
 };
 pub use metadata::{Metadata, MetadataError, MAX_METADATA_BYTES, MAX_METADATA_ENTRIES, MAX_METADATA_KEY_LEN};
+pub use user::{Query, QueryFilter, QueryResponse, UserBroadcast, UserKey, UserKeyError, MAX_USER_KEY_LEN};

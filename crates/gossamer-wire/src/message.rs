@@ -1,6 +1,7 @@
 //! The messages nodes exchange. A datagram carries one [`Packet`]: a primary
 //! [`Message`] plus as many piggybacked membership [`Update`]s as fit its
-//! budget (SWIM's infection-style dissemination).
+//! budget (SWIM's infection-style dissemination), and application items
+//! (see `user`).
 
 use serde::{Deserialize, Serialize};
 
@@ -8,6 +9,7 @@ use crate::bounded::{bounded_seq, opaque_bytes};
 
 use crate::identity::{Incarnation, NodeId, NodeName};
 use crate::metadata::Metadata;
+use crate::user::{Query, QueryResponse, UserBroadcast};
 
 /// Probe sequence number; matches an `Ack`/`Nack` to its `Ping`/`PingReq`.
 pub type SeqNo = u32;
@@ -107,6 +109,11 @@ pub struct PushPull {
     /// Opaque application state (memberlist's LocalState); empty if unused.
     #[serde(with = "opaque_bytes")]
     pub app_state: Vec<u8>,
+    /// The sender's Lamport clock of application items (broadcast
+    /// versions and query ids are its ticks): the receiver advances its own
+    /// clock to at least this, so a node that joins or restarts stamps its
+    /// next items above everything the cluster has seen. Zero if unused.
+    pub user_ltime: u64,
 }
 
 /// "`node` is alive at `incarnation`, with this metadata". Also how a member
@@ -153,7 +160,10 @@ pub struct Leave {
     pub incarnation: Incarnation,
 }
 
-/// A membership change, piggybacked on whatever packet goes out next.
+/// A membership change, piggybacked on whatever packet goes out next, or
+/// an application item riding the same machinery. New kinds are only ever
+/// appended, so the encodings of the older ones never change (an older
+/// peer refuses a packet holding a newer kind as malformed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Update {
     /// See [`Alive`].
@@ -164,6 +174,10 @@ pub enum Update {
     Confirm(Confirm),
     /// See [`Leave`].
     Leave(Leave),
+    /// An application broadcast; see [`UserBroadcast`].
+    User(UserBroadcast),
+    /// An application query; see [`Query`].
+    Query(Query),
 }
 
 impl Update {
@@ -174,24 +188,72 @@ impl Update {
         crate::body::Encode::encoded_len(self)
     }
 
-    /// The member the update is about.
+    /// Appends this update's encoding to `out`: exactly the bytes it takes
+    /// in a frame body ([`Update::encoded_len`] of them), ready for
+    /// [`crate::CompoundWriter::push_encoded`]. Encode a queued update once
+    /// and send those bytes as often as it is piggybacked.
+    ///
+    /// ```
+    /// use gossamer_wire::{Leave, Update};
+    /// let update = Update::Leave(Leave { node: "a@h".parse().unwrap(), incarnation: 3 });
+    /// let mut bytes = Vec::new();
+    /// update.encode_into(&mut bytes);
+    /// assert_eq!(bytes.len(), update.encoded_len());
+    /// assert_eq!(Update::from_encoded(&bytes).unwrap(), update);
+    /// ```
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        use crate::body::Encode;
+        let (at, len) = (out.len(), self.encoded_len());
+        out.resize(at + len, 0);
+        let mut writer = crate::body::Writer::new(&mut out[at..]);
+        self.encode(&mut writer);
+        debug_assert!(writer.is_full(), "encoded_len disagrees with encode");
+    }
+
+    /// Decodes one update written by [`Update::encode_into`]; the bytes
+    /// must hold exactly one. Total, like every decoder of this crate.
+    pub fn from_encoded(bytes: &[u8]) -> Result<Self, crate::DecodeError> {
+        use crate::body::Decode;
+        let mut reader = crate::body::Reader::new(bytes);
+        let update = Update::decode(&mut reader).map_err(|e| crate::DecodeError::Malformed(e.to_string()))?;
+        if reader.remaining() != 0 {
+            return Err(crate::DecodeError::TrailingBytes(reader.remaining()));
+        }
+        Ok(update)
+    }
+
+    /// The member the update is about; for an application item, the
+    /// member it comes from (its origin).
     pub fn node_name(&self) -> &NodeName {
         match self {
             Update::Alive(a) => &a.node.name,
             Update::Suspect(s) => &s.node,
             Update::Confirm(c) => &c.node,
             Update::Leave(l) => &l.node,
+            Update::User(b) => &b.origin,
+            Update::Query(q) => &q.origin.name,
         }
     }
 
-    /// The incarnation the update is about.
+    /// The incarnation the update is about. Application items have none:
+    /// they give the number that orders them instead (a broadcast's
+    /// version, a query's id), which says nothing about the origin's
+    /// incarnation.
     pub fn incarnation(&self) -> Incarnation {
         match self {
             Update::Alive(a) => a.incarnation,
             Update::Suspect(s) => s.incarnation,
             Update::Confirm(c) => c.incarnation,
             Update::Leave(l) => l.incarnation,
+            Update::User(b) => b.version,
+            Update::Query(q) => q.id,
         }
+    }
+
+    /// True for application items ([`Update::User`], [`Update::Query`]),
+    /// which are not membership changes.
+    pub fn is_user(&self) -> bool {
+        matches!(self, Update::User(_) | Update::Query(_))
     }
 }
 
@@ -214,6 +276,8 @@ pub enum Message {
     PushPullRequest(PushPull),
     /// Answers a push-pull exchange (stream only).
     PushPullResponse(PushPull),
+    /// Answers a [`Query`], sent straight to its origin.
+    QueryResponse(QueryResponse),
 }
 
 /// What one frame carries: a primary message and piggybacked updates.

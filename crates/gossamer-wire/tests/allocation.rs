@@ -38,6 +38,9 @@ const ALLOWED: usize = 64 << 10;
 const GOSSIP: u8 = 4;
 const PUSH_PULL_REQUEST: u8 = 6;
 const UPDATE_ALIVE: u8 = 0;
+const UPDATE_USER: u8 = 4;
+const UPDATE_QUERY: u8 = 5;
+const QUERY_RESPONSE: u8 = 8;
 
 /// Bodies that are valid up to one absurd length prefix, then end.
 fn hostile_bodies() -> Vec<(&'static str, Vec<u8>)> {
@@ -57,6 +60,26 @@ fn hostile_bodies() -> Vec<(&'static str, Vec<u8>)> {
         bodies.push(("metadata", [alive.clone(), varint(claim)].concat()));
         // A metadata value's length after a one-byte key
         bodies.push(("metadata value", [alive, varint(1), varint(1), b"k".to_vec(), varint(claim)].concat()));
+        // UserBroadcast.payload: origin "a@h", key "k", version 1, then the payload length
+        let user =
+            [vec![GOSSIP, 1, UPDATE_USER], varint(3), b"a@h".to_vec(), varint(1), b"k".to_vec(), vec![1]].concat();
+        bodies.push(("broadcast payload", [user, varint(claim), vec![1, 2]].concat()));
+        // Query: origin "a@h" at 127.0.0.1:1, id 1, name "q", empty payload, then the filter's node count
+        let query = [
+            vec![GOSSIP, 1, UPDATE_QUERY],
+            varint(3),
+            b"a@h".to_vec(),
+            vec![0, 127, 0, 0, 1, 1, 1],
+            varint(1),
+            b"q".to_vec(),
+            vec![0],
+        ]
+        .concat();
+        bodies.push(("query filter nodes", [query.clone(), varint(claim)].concat()));
+        // ... and the tag count after no nodes
+        bodies.push(("query filter tags", [query, vec![0], varint(claim), vec![1, b'a']].concat()));
+        // QueryResponse.payload: id 1, from "a@h", then the payload length
+        bodies.push(("query response", [vec![QUERY_RESPONSE, 1], varint(3), b"a@h".to_vec(), varint(claim)].concat()));
     }
     bodies
 }
@@ -75,6 +98,14 @@ fn huge_claimed_lengths_in_tiny_frames_do_not_allocate() {
     let Update::Alive(alive) = &decoded.updates[0] else { panic!("{decoded:?}") };
     assert_eq!(alive.metadata.get("k"), Some(&b"vv"[..]));
 
+    let user = [vec![GOSSIP, 1, UPDATE_USER], varint(3), b"a@h".to_vec(), varint(1), b"k".to_vec(), vec![1]].concat();
+    let decoded = plain.decode(&frame_around(b"prod", 0, &[user, varint(2), vec![7, 8]].concat())).unwrap();
+    let Update::User(user) = &decoded.updates[0] else { panic!("{decoded:?}") };
+    assert_eq!((user.key.as_str(), user.version, &user.payload[..]), ("k", 1, &[7u8, 8][..]));
+    let response = [vec![QUERY_RESPONSE, 1], varint(3), b"a@h".to_vec(), varint(1), vec![9], vec![0]].concat();
+    let decoded = plain.decode(&frame_around(b"prod", 0, &response)).unwrap();
+    assert!(matches!(&decoded.message, Message::QueryResponse(r) if r.id == 1 && r.payload == [9]), "{decoded:?}");
+
     let mut scratch = Vec::with_capacity(1024);
     for (what, body) in hostile_bodies() {
         LARGEST.store(0, Ordering::Relaxed);
@@ -86,6 +117,18 @@ fn huge_claimed_lengths_in_tiny_frames_do_not_allocate() {
         assert!(matches!(plain_result, Err(DecodeError::Malformed(_))), "{what}: {plain_result:?}");
         assert!(matches!(sealed_result, Err(DecodeError::Malformed(_))), "{what}: {sealed_result:?}");
         assert!(largest <= ALLOWED, "{what}: decoding a {}-byte body allocated {largest} bytes at once", body.len());
+    }
+
+    // Decompression bombs: a compressed body announcing far more than its
+    // bytes could inflate to (or than the cap) is refused before allocating.
+    let stream = plain_codec(ClusterLabel::new("prod").unwrap());
+    for announced in [u32::MAX, DEFAULT_MAX_STREAM_FRAME as u32, 1 << 20] {
+        let body = [&announced.to_le_bytes()[..], &[0x1f, 0, 1, 0, 0]].concat();
+        LARGEST.store(0, Ordering::Relaxed);
+        let result = stream.decode(&frame_around(b"prod", FLAG_COMPRESSED, &body));
+        let largest = LARGEST.load(Ordering::Relaxed);
+        assert!(matches!(result, Err(DecodeError::DecompressedTooLarge { .. })), "{announced}: {result:?}");
+        assert!(largest <= ALLOWED, "announced {announced}: allocated {largest} bytes at once");
     }
 }
 

@@ -133,3 +133,79 @@ fn unusual_metadata_encodings_decode_like_bincode() {
         }
     }
 }
+
+/// The application items (appended variants) at varint size steps, and
+/// keys that break the key bound on the wire: both decoders agree, and the
+/// encodings of the older variants are untouched (their tags did not move).
+#[test]
+fn application_items_match_bincode_and_bad_keys_are_refused_by_both() {
+    let codec = plain_codec(ClusterLabel::new("prod").unwrap());
+    let origin = NodeId::new("a@h".parse().unwrap(), std::net::SocketAddr::from(([127, 0, 0, 1], 7946)));
+    for n in [0u64, 250, 251, 0xffff, 0x1_0000, u64::MAX] {
+        let filter = QueryFilter { nodes: vec!["b@h".parse().unwrap()], tags: vec![("role".into(), "db".into())] };
+        let packet = Packet {
+            message: Message::QueryResponse(QueryResponse {
+                id: n,
+                from: "b@h".parse().unwrap(),
+                payload: vec![1; 300],
+            }),
+            updates: vec![
+                Update::User(UserBroadcast {
+                    origin: "a@h".parse().unwrap(),
+                    key: UserKey::new(&"k".repeat(64)).unwrap(),
+                    version: n,
+                    payload: vec![2; n.min(300) as usize],
+                }),
+                Update::Query(Query {
+                    origin: origin.clone(),
+                    id: n,
+                    name: UserKey::new("q").unwrap(),
+                    payload: vec![],
+                    filter,
+                    timeout_ms: n.min(u32::MAX as u64) as u32,
+                }),
+            ],
+        };
+        let ours = body_of(&codec, &packet);
+        assert_eq!(ours, bincode::serde::encode_to_vec(&packet, config()).unwrap(), "n = {n}");
+        assert_eq!(bincode_decode(&ours), Some(packet.clone()));
+        assert_eq!(codec.decode(&encode(&codec, &packet)).unwrap(), packet);
+    }
+    // Tags 4 (User), 5 (Query) and 8 (QueryResponse): the older ones keep 0..=3 and 0..=7.
+    let leave = Update::Leave(Leave { node: "a@h".parse().unwrap(), incarnation: 1 });
+    assert_eq!(bincode::serde::encode_to_vec(&leave, config()).unwrap()[0], 3);
+    // A user broadcast whose key is empty or 65 bytes: refused by both decoders.
+    for key in [String::new(), "k".repeat(65)] {
+        let body = [vec![4, 1, 4], varint(3), b"a@h".to_vec(), varint(key.len() as u64), key.into_bytes(), vec![1, 0]]
+            .concat();
+        assert_eq!(bincode_decode(&body), None);
+        let err = codec.decode(&frame_around(b"prod", 0, &body)).unwrap_err();
+        assert!(matches!(err, DecodeError::Malformed(ref m) if m.contains("user key")), "{err:?}");
+    }
+    let valid = [vec![4, 1, 4], varint(3), b"a@h".to_vec(), varint(1), b"k".to_vec(), vec![1, 0]].concat();
+    assert!(bincode_decode(&valid).is_some());
+    assert!(codec.decode(&frame_around(b"prod", 0, &valid)).is_ok());
+}
+
+/// The push-pull's trailing Lamport clock (`user_ltime`) at varint size
+/// steps: both encoders agree, and a body cut before it (the format of
+/// peers without the field) is refused by both decoders.
+#[test]
+fn push_pull_clock_matches_bincode_and_is_required() {
+    let codec = plain_codec(ClusterLabel::new("prod").unwrap());
+    let me = NodeId::new("a@h".parse().unwrap(), std::net::SocketAddr::from(([127, 0, 0, 1], 7946)));
+    let member = MemberState { node: me, incarnation: 3, status: MemberStatus::Alive, metadata: Metadata::new() };
+    for user_ltime in [0u64, 250, 251, 0xffff, 0x1_0000, u32::MAX as u64 + 1, u64::MAX] {
+        let state = PushPull { join: true, members: vec![member.clone()], app_state: b"app".to_vec(), user_ltime };
+        let packet = Packet::new(Message::PushPullResponse(state));
+        let ours = body_of(&codec, &packet);
+        assert_eq!(ours, bincode::serde::encode_to_vec(&packet, config()).unwrap(), "user_ltime = {user_ltime}");
+        assert_eq!(bincode_decode(&ours), Some(packet.clone()));
+        assert_eq!(codec.decode(&encode(&codec, &packet)).unwrap(), packet);
+        // Without the clock (and the empty update list after it).
+        let clock_len = varint(user_ltime).len();
+        let cut = &ours[..ours.len() - 1 - clock_len];
+        assert_eq!(bincode_decode(cut), None);
+        assert!(codec.decode(&frame_around(b"prod", 0, cut)).is_err(), "user_ltime = {user_ltime}");
+    }
+}

@@ -115,8 +115,8 @@ proptest! {
     }
 
     #[test]
-    fn unknown_flags_are_refused(packet in packet(), extra in 1u8..=0x7f) {
-        let unknown = extra << 1; // any bit but FLAG_ENCRYPTED
+    fn unknown_flags_are_refused(packet in packet(), extra in 1u8..=0x3f) {
+        let unknown = extra << 2; // any bit but FLAG_ENCRYPTED and FLAG_COMPRESSED
         for (codec, mut frame) in both_frames(&packet) {
             frame[3] |= unknown;
             fix_crc(&mut frame);

@@ -153,7 +153,8 @@ fn encode_refuses_a_packet_over_the_cap_and_leaves_the_buffer_alone() {
             metadata: Metadata::new(),
         });
     }
-    let packet = Packet::new(Message::PushPullRequest(PushPull { join: true, members, app_state: vec![] }));
+    let packet =
+        Packet::new(Message::PushPullRequest(PushPull { join: true, members, app_state: vec![], user_ltime: 0 }));
     let mut out = BytesMut::from(&b"keep"[..]);
     let err = codec.encode(&packet, &mut out).unwrap_err();
     assert!(matches!(err, EncodeError::TooLarge { max: 200, .. }), "{err:?}");

@@ -7,11 +7,11 @@
 //! up late still forms. Multicast (`mcast`) is not a polled strategy: it is
 //! the runtime's heartbeat, configured through [`multicast_config`].
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use gossamer_discovery::{build, ConfigError, DiscoveryConfig, DiscoveryRunner, McastConfig, RunnerHandle};
-use gossamer_net::{MulticastConfig, Node};
+use gossamer_net::{MulticastConfig, MulticastInterface, Node};
 use tokio::task::JoinHandle;
 
 /// Running discovery for one node. Dropping it leaves the tasks running
@@ -122,19 +122,27 @@ pub async fn start_with_discovery(
 }
 
 /// The runtime's multicast settings from the discovery crate's `[mcast]`
-/// table. IPv4 only: the group must be an IPv4 multicast address.
+/// table. The group may be IPv4 or IPv6; `iface` is an address of the
+/// group's family (for IPv6, the interface holding it is looked up when the
+/// node starts).
 pub fn multicast_config(m: &McastConfig) -> Result<MulticastConfig, ConfigError> {
     let invalid =
         |key: &str, value: String, reason: &str| ConfigError::Invalid { key: key.into(), value, reason: reason.into() };
-    let group = match m.group {
-        IpAddr::V4(g) if g.is_multicast() => g,
-        other => return Err(invalid("discovery.mcast.group", other.to_string(), "not an IPv4 multicast group")),
-    };
+    let group = m.group;
+    if !group.is_multicast() {
+        return Err(invalid("discovery.mcast.group", group.to_string(), "not a multicast group"));
+    }
     let interface = match m.iface {
         None => None,
-        Some(IpAddr::V4(ip)) if ip.is_unspecified() => None,
-        Some(IpAddr::V4(ip)) => Some(ip),
-        Some(other) => return Err(invalid("discovery.mcast.iface", other.to_string(), "must be an IPv4 address")),
+        Some(ip) if ip.is_unspecified() => None,
+        Some(ip) if ip.is_ipv4() == group.is_ipv4() => Some(MulticastInterface::Addr(ip)),
+        Some(other) => {
+            return Err(invalid(
+                "discovery.mcast.iface",
+                other.to_string(),
+                "must be of the group's family (IPv4/IPv6)",
+            ))
+        }
     };
     let config = MulticastConfig {
         group,
@@ -159,6 +167,13 @@ mod tests {
         assert_eq!(c.interface, Some("127.0.0.1".parse().unwrap()));
         assert_eq!(c.interval, Duration::from_millis(250));
         assert_eq!((c.group, c.port, c.ttl, c.loopback), ("239.192.0.1".parse().unwrap(), 7947, 1, true));
+
+        // An IPv6 group with an IPv6 interface address.
+        let v6 =
+            McastConfig { group: "ff12::6773:6d72".parse().unwrap(), iface: Some("fd00::7".parse().unwrap()), ..m };
+        let c = multicast_config(&v6).unwrap();
+        assert_eq!(c.interface, Some(MulticastInterface::Addr("fd00::7".parse().unwrap())));
+        assert!(c.group.is_ipv6());
 
         let bad = McastConfig { group: "10.0.0.1".parse().unwrap(), ..McastConfig::default() };
         assert!(multicast_config(&bad).unwrap_err().to_string().contains("discovery.mcast.group"));

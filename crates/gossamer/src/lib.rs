@@ -62,6 +62,55 @@
 //! # Ok(()) }
 //! ```
 
+//! Application data (memberlist's delegates, Serf's user events and
+//! queries): broadcasts reach every other member once, queries gather the
+//! answers of the members a filter addresses, and each node's application
+//! state travels in push-pull exchanges. Compressing large frames is one
+//! setting ([`NodeConfig::compression`]). Two nodes on loopback, run as a
+//! doc test:
+//!
+//! ```
+//! use std::time::Duration;
+//! use gossamer::{Bytes, Hooks, Member, Node, NodeConfig, NodeId, Preset, QueryFilter, UserEvent, UserKey};
+//!
+//! /// Answers the "version" query.
+//! struct Versions;
+//! impl Hooks for Versions {
+//!     fn on_connect(&self, _: &Member) {}
+//!     fn on_disconnect(&self, _: &Member) {}
+//!     fn on_query(&self, _origin: &NodeId, name: &UserKey, _payload: &Bytes) -> Option<Bytes> {
+//!         (name.as_str() == "version").then(|| Bytes::from_static(b"1.4.2"))
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut a = NodeConfig::new("a@127.0.0.1", "127.0.0.1:0".parse()?, Preset::Local)?;
+//! a.hooks.push(std::sync::Arc::new(Versions));
+//! let a = Node::start(a).await?;
+//! let mut b = NodeConfig::new("b@127.0.0.1", "127.0.0.1:0".parse()?, Preset::Local)?;
+//! b.seeds = vec![a.addr()];
+//! let b = Node::start(b).await?;
+//! let mut from_b = a.subscribe_user();
+//! while b.members().await?.len() < 2 {
+//!     tokio::time::sleep(Duration::from_millis(20)).await;
+//! }
+//!
+//! b.broadcast("leader", b"b@127.0.0.1".to_vec()).await?;
+//! match from_b.recv().await {
+//!     Some(UserEvent::Broadcast { origin, key, payload, .. }) => {
+//!         assert_eq!((origin.as_str(), key.as_str(), &payload[..]), ("b@127.0.0.1", "leader", &b"b@127.0.0.1"[..]));
+//!     }
+//!     other => panic!("{other:?}"),
+//! }
+//!
+//! let outcome = b.query("version", Vec::new(), QueryFilter::everyone(), Duration::from_millis(500)).await?;
+//! assert_eq!(outcome.responses, vec![("a@127.0.0.1".parse()?, Bytes::from_static(b"1.4.2"))]);
+//! assert_eq!(outcome.missing, vec!["b@127.0.0.1".parse()?], "b has no hook: it never answers");
+//! a.shutdown().await;
+//! b.shutdown().await;
+//! # Ok(()) }
+//! ```
+
 #[cfg(feature = "discovery")]
 mod discover;
 
@@ -81,7 +130,9 @@ pub use gossamer_net as net;
 pub use gossamer_wire as wire;
 
 pub use gossamer_core::{Config, Event, Member, Metrics};
+pub use gossamer_core::{QueryId, UserError, UserEvent};
 pub use gossamer_net::{
-    Hooks, MulticastConfig, NetMetrics, Node, NodeConfig, NodeMetrics, NodeStopped, Preset, StartError, Subscription,
+    Bytes, Hooks, MulticastConfig, NetError, NetMetrics, Node, NodeConfig, NodeMetrics, NodeStopped, Preset,
+    QueryOutcome, StartError, Subscription, UserSubscription,
 };
-pub use gossamer_wire::{MemberStatus, Metadata, NodeId, NodeName, SecretKey};
+pub use gossamer_wire::{MemberStatus, Metadata, NodeId, NodeName, QueryFilter, SecretKey, UserKey};

@@ -5,8 +5,6 @@
 //!
 //! Each test uses its own three loopback addresses, so the tests can run in parallel.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -114,7 +112,7 @@ async fn start_on_one_port(ips: &[IpAddr; 3]) -> (Vec<Node>, u16) {
 async fn dns_a_records_form_one_cluster() {
     let ips = ips(1);
     let (nodes, port) = start_on_one_port(&ips).await;
-    let dns = common::dns::TestDns::start().await;
+    let dns = gossamer_testkit::dns::TestDns::start().await;
     dns.set_a("nodes.gossamer.test.", &ips).await;
 
     let mut cfg = discovery(StrategyKind::Dns);
@@ -132,7 +130,7 @@ async fn dns_a_records_form_one_cluster() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn etcd_registrations_form_one_cluster() {
-    let Some(etcd) = common::etcd::start().await else { return };
+    let Some(etcd) = gossamer_testkit::etcd::start().await else { return };
     let ips = ips(2);
     let mut cfg = discovery(StrategyKind::Etcd);
     cfg.etcd.server = vec![etcd.url.clone()];
@@ -180,7 +178,8 @@ async fn k8s_endpointslices_form_one_cluster() {
                            "ports": [ {{ "name": "gossip", "protocol": "UDP", "port": {port} }} ] }} ] }}"#,
         endpoints.join(",")
     );
-    let api = common::k8s_api::FakeK8s::start(TARGET, TOKEN, slices).await;
+    let api = gossamer_testkit::http::FakeApi::start().await;
+    api.route(TARGET, 200, &slices);
     let token_file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(token_file.path(), format!("{TOKEN}\n")).unwrap();
 
@@ -195,14 +194,13 @@ async fn k8s_endpointslices_form_one_cluster() {
 
     let took = until_one_cluster("k8s", &nodes, &names(&ips)).await;
     eprintln!("k8s: one cluster of 3 after {took:?}");
-    // The stand-in answers 401 without the token, so a success means the token was sent.
     until_every_runner_found_peers("k8s", &discovering).await;
     let seen = api.seen.lock().unwrap().clone();
     assert!(seen.len() >= 3, "each node polls the API: {seen:?}");
     let bearer = format!("Bearer {TOKEN}");
     for s in &seen {
         assert_eq!(s.target, TARGET);
-        assert_eq!(s.authorization.as_deref(), Some(bearer.as_str()));
+        assert_eq!(s.headers.get("authorization"), Some(&bearer));
     }
     shutdown(nodes, discovering).await;
 }

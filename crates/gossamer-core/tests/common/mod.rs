@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use gossamer_core::{Config, Event, Member, Output, Signal, Swim, Time, Timer};
+use gossamer_core::{Config, Event, Member, Output, Signal, Swim, Time, Timer, UserEvent};
 use gossamer_wire::{ClusterLabel, FrameCodec, MemberStatus, NodeId, NodeName};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -56,6 +56,8 @@ pub struct Node {
     pub events: Vec<(Time, Event)>,
     /// Every signal (the feed is on in these tests), with the time.
     pub signals: Vec<(Time, Signal)>,
+    /// Every application event, with the time.
+    pub user: Vec<(Time, UserEvent)>,
     /// Group for partitions: packets between different groups are dropped.
     pub group: u32,
     /// Extra delay on everything this node sends (a slow member).
@@ -106,6 +108,7 @@ impl Net {
                 generation: 0,
                 events: Vec::new(),
                 signals: Vec::new(),
+                user: Vec::new(),
                 group: 0,
                 extra_delay: Duration::ZERO,
             });
@@ -194,6 +197,7 @@ impl Net {
                 },
                 Output::SetTimer { at, timer } => self.schedule(at, What::Timer { node: i, generation, timer }),
                 Output::Event(event) => self.nodes[i].events.push((self.now, event)),
+                Output::User(event) => self.nodes[i].user.push((self.now, event)),
             }
         }
     }

@@ -106,6 +106,17 @@ impl Heal {
                 sides.push(returned);
             }
         }
+        // A report can mislead as much as our own view right after a heal:
+        // the other side's view may hold some of its own members dead by
+        // our side's verdicts crossing the link, and so split that side
+        // into reports sharing no member. Each publisher claimed its side as
+        // it stood before the heal: a publisher and the coordinator it
+        // named are on one side.
+        for (publisher, claim) in &episode.claims {
+            if !ours.contains(publisher) && !ours.contains(&claim.coordinator) {
+                link(&mut sides, publisher, &claim.coordinator);
+            }
+        }
         let foreign: Vec<&Claim> = episode.claims.values().filter(|c| !ours.contains(&c.coordinator)).collect();
         if sides.is_empty() && foreign.is_empty() {
             return;
@@ -167,5 +178,26 @@ impl Heal {
             self.push_command(HealCommand::Rejoin { seeds });
         }
         self.learnt_ids.clear();
+    }
+}
+
+/// Puts `a` and `b` on one side: merges their sides, or adds the one on no
+/// side yet to the other's, or makes a side of the two.
+fn link(sides: &mut Vec<Side>, a: &NodeName, b: &NodeName) {
+    let find = |sides: &[Side], n: &NodeName| sides.iter().position(|s| s.contains(n));
+    match (find(sides, a), find(sides, b)) {
+        (Some(i), Some(j)) if i != j => {
+            let merged = sides.remove(j);
+            let i = if j < i { i - 1 } else { i };
+            sides[i].extend(merged);
+        }
+        (Some(_), Some(_)) => {}
+        (Some(i), None) => {
+            sides[i].insert(b.clone());
+        }
+        (None, Some(j)) => {
+            sides[j].insert(a.clone());
+        }
+        (None, None) => sides.push([a.clone(), b.clone()].into()),
     }
 }

@@ -211,11 +211,13 @@ impl Heal {
         if id.name == self.local.name {
             return;
         }
+        let from_afar = !declared_by.is_empty() && declared_by.iter().all(|n| self.off_our_side(now, n));
         let Some(record) = self.members.get_mut(&id.name) else {
             let death = (status == MemberStatus::Dead).then(|| Death {
                 at: now,
                 by: declared_by.iter().cloned().collect(),
                 incarnation,
+                foreign: false,
             });
             debug!(member = %id.name, ?status, "heal: new member record");
             let record = MemberRecord {
@@ -226,6 +228,7 @@ impl Heal {
                 since: now,
                 death,
                 returned_at: None,
+                unalive_since: (status != MemberStatus::Alive).then_some(now),
             };
             self.members.insert(id.name.clone(), record);
             return;
@@ -237,17 +240,53 @@ impl Heal {
             record.status = status;
             record.since = now;
         }
+        let unalive_since = record.unalive_since;
+        match (was == MemberStatus::Alive, status == MemberStatus::Alive) {
+            (true, false) => record.unalive_since = Some(now),
+            (false, true) => record.unalive_since = None,
+            _ => {}
+        }
+        // A suspect member cut off from us that refutes the suspicion once
+        // the link is back never died here, yet it comes back as surely as
+        // a dead one: it belongs to another side of the heal.
+        let grace = self.config.verdict_grace;
+        let lately_ours = was == MemberStatus::Alive || unalive_since.is_some_and(|t| now.saturating_sub(t) <= grace);
+        if was == MemberStatus::Suspect
+            && status == MemberStatus::Alive
+            && unalive_since.is_some_and(|t| now.saturating_sub(t) > grace)
+        {
+            record.returned_at = Some(now);
+            if let Some(episode) = self.episode.as_mut() {
+                episode.returned.insert(id.name.clone());
+            }
+        }
         match (was, status) {
             (MemberStatus::Dead, MemberStatus::Dead) => {
                 if let Some(death) = record.death.as_mut() {
+                    if death.by.is_empty() {
+                        // The first confirmers (the core reports them right
+                        // after the death itself).
+                        death.foreign = from_afar && unalive_since.is_some_and(|t| death.at.saturating_sub(t) <= grace);
+                    } else if !declared_by.is_empty() {
+                        death.foreign &= from_afar;
+                    }
                     death.by.extend(declared_by.iter().cloned());
                     death.incarnation = death.incarnation.max(incarnation);
                 }
             }
             (_, MemberStatus::Dead) => {
-                record.death = Some(Death { at: now, by: declared_by.iter().cloned().collect(), incarnation });
+                let foreign = from_afar && lately_ours;
+                if foreign {
+                    debug!(member = %id.name, by = ?declared_by, "heal: a verdict from across the cut about one of ours");
+                }
+                record.death = Some(Death { at: now, by: declared_by.iter().cloned().collect(), incarnation, foreign });
             }
             (MemberStatus::Dead, after) if is_live(after) => {
+                if record.death.as_ref().is_some_and(|d| d.foreign) {
+                    // One of ours refuted the other side's verdict: it
+                    // never left our side.
+                    return;
+                }
                 record.returned_at = Some(now);
                 if let Some(episode) = self.episode.as_mut() {
                     episode.returned.insert(id.name.clone());
@@ -401,7 +440,7 @@ impl Heal {
                     .filter(|(_, r)| r.is_live() && r.returned_at.is_some_and(|t| t >= horizon))
                     .map(|(name, _)| name.clone())
                     .collect();
-                let mut ours = self.summary().live;
+                let mut ours = self.side_before_heal(now, horizon);
                 ours.retain(|n| !exclude.contains(n) && !returned.contains(n));
                 if let Some(claim) = Claim::of(self.claim_seq + 1, &ours).filter(|_| self.config.autoheal) {
                     self.claim_seq += 1;
@@ -418,6 +457,53 @@ impl Heal {
             }
         };
         self.episode.insert(episode)
+    }
+
+    /// Our side as it stood before the heal began, which the view at
+    /// `now` no longer shows: the first crossing messages carry the other
+    /// side's verdicts about our members (a `Confirm` sent the moment that
+    /// side declared its last peer dead, suspicions from its views merged
+    /// by push-pull), and our members need a moment to refute them.
+    ///
+    /// The heal began, as far as this node can tell, at its first sign
+    /// since `horizon`: a member coming back, a death declared only by
+    /// members we hold dead (a verdict from across the cut, see
+    /// [`Death::foreign`]), or `now`. Our side is this node, the members
+    /// alive now, those suspect since no earlier than `verdict_grace`
+    /// before that first sign, and those dead by a verdict from across
+    /// the cut. A member suspect for longer was cut off from us, even if
+    /// our side had not declared it dead yet: counting it would make our
+    /// side look larger than it was, and name a coordinator it never had.
+    fn side_before_heal(&self, now: Time, horizon: Time) -> Side {
+        let foreign_deaths = self
+            .members
+            .values()
+            .filter_map(|r| r.death.as_ref().filter(|d| d.foreign && d.at >= horizon).map(|d| d.at));
+        let returns = self.members.values().filter_map(|r| r.returned_at.filter(|&t| t >= horizon && r.is_live()));
+        let began = foreign_deaths.chain(returns).fold(now, Time::min);
+        let cutoff = began.saturating_sub(self.config.verdict_grace);
+        let mut side = Side::new();
+        side.insert(self.local.name.clone());
+        for (name, record) in &self.members {
+            let ours = match record.status {
+                MemberStatus::Alive => true,
+                MemberStatus::Suspect => record.unalive_since.is_none_or(|t| t >= cutoff),
+                MemberStatus::Dead => record.death.as_ref().is_some_and(|d| d.foreign && d.at >= horizon),
+                MemberStatus::Left => false,
+            };
+            if ours {
+                side.insert(name.clone());
+            }
+        }
+        side
+    }
+
+    /// Whether member `name` was on another side of a cut as of `now`:
+    /// held dead, or back from the dead lately. This node and members it
+    /// never heard of are not.
+    fn off_our_side(&self, now: Time, name: &NodeName) -> bool {
+        let horizon = now.saturating_sub(self.config.settle.saturating_add(self.config.correlation_window));
+        self.members.get(name).is_some_and(|r| !r.is_live() || r.returned_at.is_some_and(|t| t >= horizon))
     }
 
     fn summary(&self) -> ViewSummary {
@@ -455,7 +541,7 @@ impl Heal {
         let mut theirs = Side::new();
         let mut declarers = death.by.clone();
         for (other, record) in &self.members {
-            if let Some(d) = record.death.as_ref().filter(|d| d.at.abs_diff(death.at) <= window) {
+            if let Some(d) = record.death.as_ref().filter(|d| !d.foreign && d.at.abs_diff(death.at) <= window) {
                 if record.status == MemberStatus::Dead || record.returned_at.is_some_and(|t| t >= d.at) {
                     theirs.insert(other.clone());
                     declarers.extend(d.by.iter().cloned());

@@ -73,6 +73,7 @@ impl<F: NodeFactory> Simulation<F> {
         }
         slot.state = state;
         slot.down_at = Some(self.now);
+        self.bcast.stopped(node, slot.generation, self.now);
         slot.generation += 1;
         slot.leaving_since = None;
         self.views.clear_observer(node);
@@ -200,6 +201,13 @@ impl<F: NodeFactory> Simulation<F> {
                     self.queue.push(now, Ev::LeaveCheck { node: x, generation });
                 }
                 (v.clone(), format!("leave {}", list(&v)), Time::MAX)
+            }
+            FaultAction::Broadcast { nodes, spread, payload } => {
+                let v = self.schedule_broadcasts(i, nodes, *spread);
+                let over = spread.map_or(Time::ZERO, |s| s.resolve(self.cfg.period));
+                let len = payload.unwrap_or(crate::scenario::DEFAULT_BROADCAST_PAYLOAD);
+                let what = format!("{} broadcast {len} B each", list(&v));
+                (v, format!("{what} within {}", spread.map_or("an instant".to_owned(), |s| s.to_string())), now + over)
             }
         };
         trace!(self, "fault {i} {description}");

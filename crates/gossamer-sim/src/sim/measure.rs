@@ -276,12 +276,24 @@ impl<F: NodeFactory> Simulation<F> {
             period,
         };
         let heal = self.heal.report(&ctx);
+        let broadcasts = self.broadcast_report(&self.stats.counters);
+        let baseline = match &self.baseline {
+            Baseline::Done(base) => Some(super::broadcast::compare(
+                &faults,
+                &self.stats.traffic,
+                broadcasts.as_ref().map_or(0, |b| b.deliveries),
+                base,
+            )),
+            Baseline::None | Baseline::Pending(_) => None,
+        };
         let assertions: Vec<AssertionResult> = self
             .scenario
             .asserts
             .iter()
             .map(|a| {
-                if a.needs_heal() || matches!(a, AssertSpec::FalseRemovalsAtMost { .. }) {
+                if a.needs_broadcasts() {
+                    super::broadcast::evaluate(a, broadcasts.as_ref(), baseline.as_ref())
+                } else if a.needs_heal() || matches!(a, AssertSpec::FalseRemovalsAtMost { .. }) {
                     let (description, (passed, detail)) = self.heal.evaluate(a, &ctx);
                     AssertionResult { description, passed, detail }
                 } else {
@@ -305,6 +317,8 @@ impl<F: NodeFactory> Simulation<F> {
             swim_prediction: SwimPrediction::for_members(max_members),
             single_cluster_at_end: single_cluster,
             heal,
+            broadcasts,
+            baseline,
             passed: assertions.iter().all(|a| a.passed),
             assertions,
             samples: std::mem::take(&mut self.samples),

@@ -16,13 +16,14 @@ use crate::error::SimError;
 use crate::heal_node::{HealFactory, ScenarioFactory};
 use crate::network::{LinkModel, Network, Transmission};
 use crate::node::{node_addr, node_id, node_index, NodeCounters, NodeFactory, NodeOutput, SimNode};
-use crate::nodeset::Members;
+use crate::nodeset::{Members, NodeSet};
 use crate::queue::EventQueue;
 use crate::report::{
     Accuracy, AssertionResult, FaultReport, Measure, Performance, Report, Sample, SwimPrediction, Traffic,
 };
 use crate::scenario::{AssertSpec, FaultAction, Scenario};
 use crate::swim_node::SwimFactory;
+use crate::units::Span;
 use crate::views::Views;
 
 /// RNG stream of the network.
@@ -54,6 +55,7 @@ enum Ev<T> {
     Fault(usize),
     LeaveCheck { node: u32, generation: u32 },
     Sample,
+    Broadcast { node: u32, fault: usize, lagged: bool },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,6 +149,18 @@ pub struct Simulation<F: NodeFactory = ScenarioFactory> {
     out: Vec<NodeOutput<<F::Node as SimNode>::Timer>>,
     errors: Vec<String>,
     heal: HealLog,
+    bcast: BroadcastLog,
+    baseline: Baseline,
+}
+
+/// The run without broadcasts that `detection_unaffected_by_broadcasts`
+/// compares with.
+enum Baseline {
+    None,
+    /// Run at the start of [`Simulation::run`] (before this run's nodes
+    /// take memory).
+    Pending(Box<dyn FnOnce() -> Result<Report, SimError>>),
+    Done(Box<Result<Report, String>>),
 }
 
 impl Simulation<ScenarioFactory> {
@@ -160,7 +174,14 @@ impl Simulation<ScenarioFactory> {
             Some(heal) => ScenarioFactory::Heal(HealFactory::new(config, heal, label)?),
             None => ScenarioFactory::Swim(SwimFactory::new(config, label)?),
         };
-        Self::with_factory(scenario, factory)
+        let wants_baseline =
+            scenario.asserts.iter().any(|a| matches!(a, AssertSpec::DetectionUnaffectedByBroadcasts { .. }));
+        let base = scenario.without_broadcasts();
+        let mut sim = Self::with_factory(scenario, factory)?;
+        if wants_baseline {
+            sim.baseline = Baseline::Pending(Box::new(move || Ok(Simulation::new(base)?.run())));
+        }
+        Ok(sim)
     }
 }
 
@@ -179,11 +200,13 @@ macro_rules! trace {
 }
 
 // After the macro: textual scope makes `trace!` visible to these modules.
+mod broadcast;
 mod heal;
 mod lifecycle;
 mod measure;
 mod streams;
 
+use broadcast::BroadcastLog;
 use heal::HealLog;
 use measure::Tracker;
 
@@ -235,8 +258,20 @@ impl<F: NodeFactory> Simulation<F> {
             out: Vec::new(),
             errors: Vec::new(),
             heal,
+            bcast: BroadcastLog::new(scenario.has_broadcasts(), scenario.seed),
+            baseline: Baseline::None,
             scenario,
         })
+    }
+
+    /// The run of the same scenario without broadcasts
+    /// ([`Scenario::without_broadcasts`], same seed) that the
+    /// `detection_unaffected_by_broadcasts` assertion compares with.
+    /// [`Simulation::new`] runs it by itself; a simulation built with
+    /// [`Simulation::with_factory`] needs it given here.
+    pub fn with_baseline(mut self, baseline: Report) -> Self {
+        self.baseline = Baseline::Done(Box::new(Ok(baseline)));
+        self
     }
 
     /// Writes the full event trace (deterministic bytes for a given
@@ -248,6 +283,10 @@ impl<F: NodeFactory> Simulation<F> {
 
     /// Runs to the end of the scenario's duration and reports.
     pub fn run(mut self) -> Report {
+        self.baseline = match std::mem::replace(&mut self.baseline, Baseline::None) {
+            Baseline::Pending(run) => Baseline::Done(Box::new(run().map_err(|e| e.to_string()))),
+            other => other,
+        };
         let wall = Instant::now();
         let n = self.scenario.nodes;
         self.add_slots(n);
@@ -373,6 +412,12 @@ impl<F: NodeFactory> Simulation<F> {
                 let next = self.now + self.cfg.sample_every;
                 self.queue.push(next, Ev::Sample);
             }
+            // The application calls in when the node runs: a paused node
+            // broadcasts when it resumes, a slow one late, a down one not.
+            Ev::Broadcast { node, fault, mut lagged } => match self.gate(node, &mut lagged) {
+                Gate::Defer(at) => self.queue.push(at, Ev::Broadcast { node, fault, lagged }),
+                Gate::Drop | Gate::Run => self.broadcast(node, fault),
+            },
         }
     }
 
@@ -413,6 +458,9 @@ impl<F: NodeFactory> Simulation<F> {
                 NodeOutput::Heal(note) => {
                     trace!(self, "heal {n} {note:?}");
                     self.heal.note(self.now, n, note);
+                }
+                NodeOutput::Delivered { origin, key, version, payload } => {
+                    self.delivered(n, origin, key, version, payload)
                 }
             }
         }

@@ -73,7 +73,31 @@ pub fn update() -> impl Strategy<Value = Update> {
             from
         })),
         (node_name(), any::<u64>()).prop_map(|(node, incarnation)| Update::Leave(Leave { node, incarnation })),
+        (node_name(), user_key(), any::<u64>(), vec(any::<u8>(), 0..64))
+            .prop_map(|(origin, key, version, payload)| Update::User(UserBroadcast { origin, key, version, payload })),
+        query().prop_map(Update::Query),
     ]
+}
+
+/// Valid user keys and query names: short ASCII, up to the limit, non-ASCII.
+pub fn user_key() -> impl Strategy<Value = UserKey> {
+    prop_oneof![
+        4 => "[a-z][a-z0-9/_-]{0,15}",
+        1 => "[ -~]{1,64}",
+        1 => "[a-zé日本ß ]{1,21}",
+    ]
+    .prop_map(|s| UserKey::new(&s).expect("strategy yields valid keys"))
+}
+
+pub fn query_filter() -> impl Strategy<Value = QueryFilter> {
+    (vec(node_name(), 0..4), vec(("[a-z]{0,8}", "[a-zé0-9]{0,8}"), 0..4))
+        .prop_map(|(nodes, tags)| QueryFilter { nodes, tags })
+}
+
+pub fn query() -> impl Strategy<Value = Query> {
+    (node_id(), any::<u64>(), user_key(), vec(any::<u8>(), 0..64), query_filter(), any::<u32>()).prop_map(
+        |(origin, id, name, payload, filter, timeout_ms)| Query { origin, id, name, payload, filter, timeout_ms },
+    )
 }
 
 pub fn push_pull() -> impl Strategy<Value = PushPull> {
@@ -85,8 +109,9 @@ pub fn push_pull() -> impl Strategy<Value = PushPull> {
             0..6,
         ),
         vec(any::<u8>(), 0..64),
+        any::<u64>(),
     )
-        .prop_map(|(join, members, app_state)| PushPull { join, members, app_state })
+        .prop_map(|(join, members, app_state, user_ltime)| PushPull { join, members, app_state, user_ltime })
 }
 
 pub fn message() -> impl Strategy<Value = Message> {
@@ -109,6 +134,8 @@ pub fn message() -> impl Strategy<Value = Message> {
         }),
         push_pull().prop_map(Message::PushPullRequest),
         push_pull().prop_map(Message::PushPullResponse),
+        (any::<u64>(), node_name(), vec(any::<u8>(), 0..64))
+            .prop_map(|(id, from, payload)| Message::QueryResponse(QueryResponse { id, from, payload })),
     ]
 }
 

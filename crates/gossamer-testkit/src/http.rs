@@ -1,6 +1,6 @@
-//! A minimal HTTP/1.1 server on 127.0.0.1 (optionally HTTPS) standing in for HTTP APIs that do not exist
-//! here (Kubernetes, Rancher metadata): canned (status, body) per request target, every request recorded
-//! so tests can check the path, query and headers the strategy sent.
+//! A minimal HTTP/1.1 server on 127.0.0.1 (optionally HTTPS) standing in for HTTP APIs that cannot run
+//! here (Kubernetes, Rancher metadata): canned (status, body) per request target, answered with the real
+//! API's JSON, and every request recorded so tests can check the path, query and headers a strategy sent.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -9,17 +9,21 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-/// One recorded request: path with query, and lower-cased headers.
+/// One recorded request.
 #[derive(Debug, Clone)]
 pub struct Seen {
+    /// Path with query.
     pub target: String,
+    /// Headers, names lower-cased.
     pub headers: HashMap<String, String>,
 }
 
 /// A minimal HTTP/1.1 server: canned (status, body) per request target, one request per connection.
 pub struct FakeApi {
+    /// `http://127.0.0.1:<port>` (or `https://`).
     pub url: String,
     routes: Arc<Mutex<HashMap<String, (u16, String)>>>,
+    /// Every request served so far, in arrival order.
     pub seen: Arc<Mutex<Vec<Seen>>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -66,15 +70,16 @@ async fn serve_one<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 impl FakeApi {
+    /// Starts a plain HTTP server with no routes (every target answers the Kubernetes 404 `Status`).
     pub async fn start() -> Self {
         Self::start_with(None).await
     }
 
     /// With `tls`, the server speaks HTTPS (like a real API server) and the URL is `https://`.
     pub async fn start_with(tls: Option<TlsAcceptor>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind fake API listener");
         let scheme = if tls.is_some() { "https" } else { "http" };
-        let url = format!("{scheme}://{}", listener.local_addr().unwrap());
+        let url = format!("{scheme}://{}", listener.local_addr().expect("fake API address"));
         let routes: Arc<Mutex<HashMap<String, (u16, String)>>> = Arc::default();
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let (r, s) = (routes.clone(), seen.clone());
@@ -96,11 +101,13 @@ impl FakeApi {
         FakeApi { url, routes, seen, task }
     }
 
+    /// Answers `target` (path with query, exactly) with `status` and `body`.
     pub fn route(&self, target: &str, status: u16, body: &str) {
-        self.routes.lock().unwrap().insert(target.to_string(), (status, body.to_string()));
+        self.routes.lock().expect("routes lock").insert(target.to_string(), (status, body.to_string()));
     }
 
+    /// The latest request served; panics if none arrived.
     pub fn last(&self) -> Seen {
-        self.seen.lock().unwrap().last().cloned().expect("no request reached the fake API")
+        self.seen.lock().expect("seen lock").last().cloned().expect("no request reached the fake API")
     }
 }

@@ -1,6 +1,7 @@
 //! A real etcd (Debian's `etcd-server`, /usr/bin/etcd) started on 127.0.0.1 with free ports and its
 //! own data dir, killed by a guard. Missing binary: the test fails (CI installs it) unless
-//! GOSSAMER_SKIP_ETCD=1.
+//! GOSSAMER_SKIP_ETCD=1. Readiness is probed with a raw HTTP/1.1 request to the v3 JSON gateway, so the
+//! fixture does not depend on the client under test.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -36,20 +37,20 @@ fn etcd_binary() -> Option<PathBuf> {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port()
 }
 
 fn spawn(bin: &Path) -> Etcd {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("etcd data dir");
     let (client, peer) = (free_port(), free_port());
     let url = format!("http://127.0.0.1:{client}");
     let peer_url = format!("http://127.0.0.1:{peer}");
     let child = Command::new(bin)
-        .args(["--name", "gossamer-e2e", "--data-dir"])
+        .args(["--name", "gossamer-test", "--data-dir"])
         .arg(dir.path().join("data"))
         .args(["--listen-client-urls", &url, "--advertise-client-urls", &url])
         .args(["--listen-peer-urls", &peer_url, "--initial-advertise-peer-urls", &peer_url])
-        .args(["--initial-cluster", &format!("gossamer-e2e={peer_url}"), "--log-level", "error"])
+        .args(["--initial-cluster", &format!("gossamer-test={peer_url}"), "--log-level", "error"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
