@@ -13,73 +13,17 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
+use gossamer_testkit::netns::VethPair;
 
 /// Bound on each phase (join, split, heal); the agents use the local
 /// preset (1 s protocol period) and a 1 s settle, so each takes seconds.
 const PHASE_DEADLINE: Duration = Duration::from_secs(120);
 
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip").args(args).output().map_err(|e| format!("cannot run `ip`: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!("`ip {}` failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
-    }
-}
-
-/// Two namespaces joined by a veth pair whose `b` end can be taken down
-/// and up; both namespaces (and so the pair) are deleted on drop, also
-/// when the test fails.
-struct Split {
-    names: [String; 2],
-    veth_b: String,
-}
-
-impl Split {
-    const ADDRS: [&'static str; 2] = ["10.203.78.1", "10.203.78.2"];
-
-    fn create() -> Result<Self, String> {
-        let pid = std::process::id() % 100_000;
-        let split = Split { names: [format!("gshA{pid}"), format!("gshB{pid}")], veth_b: format!("vh{pid}b") };
-        let [a, b] = &split.names;
-        // Created one by one so that Drop removes whatever exists.
-        ip(&["netns", "add", a])?;
-        ip(&["netns", "add", b])?;
-        let va = format!("vh{pid}a");
-        ip(&["link", "add", &va, "type", "veth", "peer", "name", &split.veth_b])?;
-        ip(&["link", "set", &va, "netns", a])?;
-        ip(&["link", "set", &split.veth_b, "netns", b])?;
-        for (n, dev, addr) in [(a, &va, Self::ADDRS[0]), (b, &split.veth_b, Self::ADDRS[1])] {
-            ip(&["-n", n, "addr", "add", &format!("{addr}/24"), "dev", dev])?;
-            ip(&["-n", n, "link", "set", dev, "up"])?;
-            ip(&["-n", n, "link", "set", "lo", "up"])?;
-        }
-        Ok(split)
-    }
-
-    fn prefix(&self, side: usize) -> Vec<String> {
-        vec!["ip".into(), "netns".into(), "exec".into(), self.names[side].clone()]
-    }
-
-    /// Link down (`up = false`) or up. Down, nothing crosses: side `b` has
-    /// no route to `a`, and `a`'s end has no carrier. The addresses stay,
-    /// so each side's agents still reach one another.
-    fn set_link(&self, up: bool) {
-        ip(&["-n", &self.names[1], "link", "set", &self.veth_b, if up { "up" } else { "down" }]).unwrap();
-    }
-}
-
-impl Drop for Split {
-    fn drop(&mut self) {
-        for n in &self.names {
-            let _ = ip(&["netns", "del", n]);
-        }
-    }
-}
+/// The two sides' addresses, each inside its own namespace.
+const ADDRS: [&str; 2] = ["10.203.78.1", "10.203.78.2"];
 
 /// Statuses of the members `agent` lists, by name (empty while it does
 /// not answer).
@@ -153,7 +97,7 @@ fn wait(what: &str, agents: &[&Agent], mut check: impl FnMut() -> bool) -> Durat
 
 #[test]
 fn agents_split_by_a_real_link_cut_heal_into_one_cluster() {
-    let split = match Split::create() {
+    let split = match VethPair::create("h", [&["10.203.78.1/24"], &["10.203.78.2/24"]]) {
         Ok(split) => split,
         Err(reason) => {
             println!("SKIPPED agents_split_by_a_real_link_cut_heal_into_one_cluster: {reason}");
@@ -162,7 +106,7 @@ fn agents_split_by_a_real_link_cut_heal_into_one_cluster() {
     };
     let dir = test_dir("heal-netns");
     let heal = "[heal]\nsettle = \"1s\"\nprobe_interval = \"1s\"\nhold_down = \"5s\"\n";
-    let addr = |side: usize, port: u16| -> SocketAddr { format!("{}:{port}", Split::ADDRS[side]).parse().unwrap() };
+    let addr = |side: usize, port: u16| -> SocketAddr { format!("{}:{port}", ADDRS[side]).parse().unwrap() };
     let first = addr(0, 7946);
     // Side 0 (three agents) wins whatever the names: it is the larger.
     // Side 1's names sort first, so a tie-break on names alone would get
@@ -171,9 +115,9 @@ fn agents_split_by_a_real_link_cut_heal_into_one_cluster() {
     let agents: Vec<Agent> = layout
         .iter()
         .map(|&(side, port, short)| {
-            let name = format!("{short}@{}", Split::ADDRS[side]);
+            let name = format!("{short}@{}", ADDRS[side]);
             let seeds = if addr(side, port) == first { vec![] } else { vec![first] };
-            Agent::spawn_in(&dir, &name, addr(side, port), &seeds, "heal-netns", heal, split.prefix(side))
+            Agent::spawn_in(&dir, &name, addr(side, port), &seeds, "heal-netns", heal, split.exec_prefix(side))
         })
         .collect();
     let all: Vec<&Agent> = agents.iter().collect();
@@ -183,13 +127,13 @@ fn agents_split_by_a_real_link_cut_heal_into_one_cluster() {
     wait("five agents see five alive", &all, || all.iter().all(|a| a.alive_count() == 5));
     assert!(all.iter().all(|a| heals(a).is_empty()), "no heal before any partition");
 
-    split.set_link(false);
+    split.set_link(1, false).expect("take the link down");
     let took = wait("each side holds the other dead", &all, || {
         big.iter().all(|a| sees_all_dead(a, small)) && small.iter().all(|a| sees_all_dead(a, big))
     });
     eprintln!("split seen by every agent {took:?} after the link went down");
     // Healed at once: the last verdicts may still be crossing.
-    split.set_link(true);
+    split.set_link(1, true).expect("bring the link up");
     let healed_at = Instant::now();
     let one_cluster = wait("one cluster again, and every agent logged its heal decision", &all, || {
         all.iter().all(|a| a.alive_count() == 5 && !heals(a).is_empty())

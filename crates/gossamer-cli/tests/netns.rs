@@ -7,69 +7,18 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::process::Command;
 
 use common::*;
+use gossamer_testkit::netns::VethPair;
 
-/// Two namespaces and a veth pair, removed on drop.
-struct Namespaces {
-    names: [String; 2],
-    links: [String; 2],
-}
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip").args(args).output().map_err(|e| format!("cannot run `ip`: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!("`ip {}` failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
-    }
-}
-
-impl Namespaces {
-    fn create(tag: &str) -> Result<Self, String> {
-        let pid = std::process::id() % 100_000;
-        let ns = Namespaces {
-            names: [format!("gsm{tag}a{pid}"), format!("gsm{tag}b{pid}")],
-            // Tagged too: tests of this file run in parallel.
-            links: [format!("vg{tag}{pid}a"), format!("vg{tag}{pid}b")],
-        };
-        let [a, b] = &ns.names;
-        let [va, vb] = &ns.links;
-        ip(&["netns", "add", a])?;
-        ip(&["netns", "add", b])?;
-        ip(&["link", "add", va, "type", "veth", "peer", "name", vb])?;
-        ip(&["link", "set", va, "netns", a])?;
-        ip(&["link", "set", vb, "netns", b])?;
-        for (n, dev, addr, addr6) in
-            [(a, va, "10.203.77.1/24", "fd77:203::1/64"), (b, vb, "10.203.77.2/24", "fd77:203::2/64")]
-        {
-            ip(&["-n", n, "addr", "add", addr, "dev", dev])?;
-            // nodad: usable at once, without duplicate address detection.
-            ip(&["-n", n, "addr", "add", addr6, "dev", dev, "nodad"])?;
-            ip(&["-n", n, "link", "set", dev, "up"])?;
-            ip(&["-n", n, "link", "set", "lo", "up"])?;
-        }
-        Ok(ns)
-    }
-
-    fn prefix(&self, i: usize) -> Vec<String> {
-        vec!["ip".into(), "netns".into(), "exec".into(), self.names[i].clone()]
-    }
-}
-
-impl Drop for Namespaces {
-    fn drop(&mut self) {
-        for n in &self.names {
-            // Deleting a namespace also deletes the veth end inside it.
-            let _ = ip(&["netns", "del", n]);
-        }
-    }
+/// Both namespaces get an IPv4 and an IPv6 (ULA) address.
+fn namespaces(tag: &str) -> Result<VethPair, String> {
+    VethPair::create(tag, [&["10.203.77.1/24", "fd77:203::1/64"], &["10.203.77.2/24", "fd77:203::2/64"]])
 }
 
 #[test]
 fn multicast_between_two_network_namespaces() {
-    let ns = match Namespaces::create("m") {
+    let ns = match namespaces("m") {
         Ok(ns) => ns,
         Err(reason) => {
             println!("SKIPPED multicast_between_two_network_namespaces: {reason}");
@@ -80,8 +29,8 @@ fn multicast_between_two_network_namespaces() {
     let extra = |iface: &str| format!("[multicast]\ninterface = \"{iface}\"\ninterval_ms = 300\n");
     let a_addr: SocketAddr = "10.203.77.1:7946".parse().unwrap();
     let b_addr: SocketAddr = "10.203.77.2:7946".parse().unwrap();
-    let a = Agent::spawn_in(&dir, "a@10.203.77.1", a_addr, &[], "netns", &extra("10.203.77.1"), ns.prefix(0));
-    let b = Agent::spawn_in(&dir, "b@10.203.77.2", b_addr, &[], "netns", &extra("10.203.77.2"), ns.prefix(1));
+    let a = Agent::spawn_in(&dir, "a@10.203.77.1", a_addr, &[], "netns", &extra("10.203.77.1"), ns.exec_prefix(0));
+    let b = Agent::spawn_in(&dir, "b@10.203.77.2", b_addr, &[], "netns", &extra("10.203.77.2"), ns.exec_prefix(1));
     eventually("the agents in two namespaces find each other by multicast", &[&a, &b], || {
         a.alive_count() == 2 && b.alive_count() == 2
     });
@@ -93,7 +42,7 @@ fn multicast_between_two_network_namespaces() {
 
 #[test]
 fn ipv6_multicast_between_two_network_namespaces() {
-    let ns = match Namespaces::create("6") {
+    let ns = match namespaces("6") {
         Ok(ns) => ns,
         Err(reason) => {
             println!("SKIPPED ipv6_multicast_between_two_network_namespaces: {reason}");
@@ -108,8 +57,8 @@ fn ipv6_multicast_between_two_network_namespaces() {
         |iface: &str| format!("[multicast]\ngroup = \"ff12::6773:6d72\"\ninterface = \"{iface}\"\ninterval_ms = 300\n");
     let a_addr: SocketAddr = "[fd77:203::1]:7946".parse().unwrap();
     let b_addr: SocketAddr = "[fd77:203::2]:7946".parse().unwrap();
-    let a = Agent::spawn_in(&dir, "a@fd77:203::1", a_addr, &[], "netns6", &extra(&ns.links[0]), ns.prefix(0));
-    let b = Agent::spawn_in(&dir, "b@fd77:203::2", b_addr, &[], "netns6", &extra(&ns.links[1]), ns.prefix(1));
+    let a = Agent::spawn_in(&dir, "a@fd77:203::1", a_addr, &[], "netns6", &extra(ns.link(0)), ns.exec_prefix(0));
+    let b = Agent::spawn_in(&dir, "b@fd77:203::2", b_addr, &[], "netns6", &extra(ns.link(1)), ns.exec_prefix(1));
     eventually("the agents in two namespaces find each other by IPv6 multicast", &[&a, &b], || {
         a.alive_count() == 2 && b.alive_count() == 2
     });

@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use gossamer_net::{MulticastConfig, Node};
+use gossamer_testkit::netns::VethPair;
 
 fn free_udp_port() -> u16 {
     std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -49,74 +50,13 @@ async fn nodes_without_seeds_find_each_other_by_heartbeat() {
     }
 }
 
-/// Two network namespaces joined by a veth pair with IPv6 ULA addresses
-/// (fd77:7946::1 and ::2, existing only inside them); removed on drop.
-struct Namespaces {
-    names: [String; 2],
-    links: [String; 2],
-}
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = std::process::Command::new("ip").args(args).output().map_err(|e| format!("cannot run `ip`: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!("`ip {}` failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
-    }
-}
-
-impl Namespaces {
-    fn create() -> Result<Self, String> {
-        let pid = std::process::id() % 100_000;
-        let ns = Namespaces {
-            names: [format!("gsn6a{pid}"), format!("gsn6b{pid}")],
-            links: [format!("vg6{pid}a"), format!("vg6{pid}b")],
-        };
-        let [a, b] = &ns.names;
-        let [va, vb] = &ns.links;
-        ip(&["netns", "add", a])?;
-        ip(&["netns", "add", b])?;
-        ip(&["link", "add", va, "type", "veth", "peer", "name", vb])?;
-        ip(&["link", "set", va, "netns", a])?;
-        ip(&["link", "set", vb, "netns", b])?;
-        for (n, dev, addr) in [(a, va, "fd77:7946::1/64"), (b, vb, "fd77:7946::2/64")] {
-            // nodad: usable at once, no duplicate address detection wait.
-            ip(&["-n", n, "addr", "add", addr, "dev", dev, "nodad"])?;
-            ip(&["-n", n, "link", "set", dev, "up"])?;
-            ip(&["-n", n, "link", "set", "lo", "up"])?;
-        }
-        Ok(ns)
-    }
-
-    /// Moves the calling thread (only it) into namespace `i`: every socket
-    /// it creates afterwards lives there.
-    fn enter(&self, i: usize) -> std::io::Result<()> {
-        use std::os::fd::AsRawFd;
-        let file = std::fs::File::open(format!("/var/run/netns/{}", self.names[i]))?;
-        // SAFETY: a valid namespace fd; CLONE_NEWNET only changes this thread.
-        if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Namespaces {
-    fn drop(&mut self) {
-        for n in &self.names {
-            // Deleting a namespace also deletes the veth end inside it.
-            let _ = ip(&["netns", "del", n]);
-        }
-    }
-}
-
 /// What a node in a namespace saw: member names, heartbeats heard, joins.
 type Seen = (Vec<String>, u64, u64);
 
 /// Runs a node in namespace `i` on its own thread and runtime until it
 /// sees two alive members.
 fn node_in_namespace(
-    ns: std::sync::Arc<Namespaces>,
+    ns: std::sync::Arc<VethPair>,
     i: usize,
     name: &'static str,
     bind: &'static str,
@@ -149,7 +89,7 @@ fn node_in_namespace(
 #[test]
 fn ipv6_multicast_between_two_network_namespaces() {
     init_tracing();
-    let ns = match Namespaces::create() {
+    let ns = match VethPair::create("n6", [&["fd77:7946::1/64"], &["fd77:7946::2/64"]]) {
         Ok(ns) => std::sync::Arc::new(ns),
         Err(reason) => {
             println!("SKIPPED ipv6_multicast_between_two_network_namespaces: {reason}");
@@ -158,13 +98,15 @@ fn ipv6_multicast_between_two_network_namespaces() {
     };
     // One node names its interface, the other leaves it to its advertised
     // address (looked up among the namespace's interfaces).
-    let by_name = Some(gossamer_net::MulticastInterface::Name(ns.links[0].clone()));
+    let by_name = Some(gossamer_net::MulticastInterface::Name(ns.link(0).to_owned()));
     let a = node_in_namespace(ns.clone(), 0, "a@fd77:7946::1", "[fd77:7946::1]:7946", by_name);
     let b = node_in_namespace(ns.clone(), 1, "b@fd77:7946::2", "[fd77:7946::2]:7946", None);
     let (a_seen, b_seen) = (a.join().expect("node a"), b.join().expect("node b"));
     let both = vec!["a@fd77:7946::1".to_string(), "b@fd77:7946::2".to_string()];
     assert_eq!(a_seen.0, both);
     assert_eq!(b_seen.0, both);
-    assert!(a_seen.1 > 0 && b_seen.1 > 0, "both heard heartbeats over IPv6 multicast: {a_seen:?} {b_seen:?}");
+    // The first heartbeat heard triggers a join, after which the other node
+    // may stop before hearing one itself: at least one side must have.
+    assert!(a_seen.1 + b_seen.1 > 0, "a heartbeat crossed over IPv6 multicast: {a_seen:?} {b_seen:?}");
     assert!(a_seen.2 + b_seen.2 >= 1, "the cluster formed by a multicast-triggered join (no seeds)");
 }

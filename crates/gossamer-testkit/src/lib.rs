@@ -5,9 +5,10 @@
 //! ([`dns::TestDns`], hickory-server in process), a real etcd process
 //! ([`etcd::start`], Debian's `etcd-server`) and a minimal HTTP/1.1 server
 //! with canned JSON answers for APIs that cannot run here ([`http::FakeApi`]:
-//! Kubernetes, Rancher metadata). Everything listens on 127.0.0.1 with
-//! ephemeral ports and stops when dropped. Not published: a dev-dependency
-//! only.
+//! Kubernetes, Rancher metadata), all listening on 127.0.0.1 with ephemeral
+//! ports; and two network namespaces joined by a veth pair
+//! ([`netns::VethPair`]) for multicast and real link cuts. Each stops or is
+//! removed when dropped. Not published: a dev-dependency only.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -24,3 +25,4 @@
 pub mod dns;
 pub mod etcd;
 pub mod http;
+pub mod netns;

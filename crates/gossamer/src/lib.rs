@@ -132,7 +132,8 @@ pub use gossamer_wire as wire;
 pub use gossamer_core::{Config, Event, Member, Metrics};
 pub use gossamer_core::{QueryId, UserError, UserEvent};
 pub use gossamer_net::{
-    Bytes, Hooks, MulticastConfig, NetError, NetMetrics, Node, NodeConfig, NodeMetrics, NodeStopped, Preset,
-    QueryOutcome, StartError, Subscription, UserSubscription,
+    Bytes, HealConfig, HealEvent, HealSubscription, Hooks, MulticastConfig, MulticastInterface, NetError, NetMetrics,
+    Node, NodeConfig, NodeMetrics, NodeStopped, PemSource, Preset, QueryOutcome, StartError, Subscription, TlsConfig,
+    TlsError, UserSubscription,
 };
 pub use gossamer_wire::{MemberStatus, Metadata, NodeId, NodeName, QueryFilter, SecretKey, UserKey};
