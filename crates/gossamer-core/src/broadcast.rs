@@ -8,7 +8,8 @@
 //! churning. The key index is touched only when an update is queued or
 //! retired.
 //!
-//! Each update is encoded once, when it is queued, and its bytes are what
+//! Each update is encoded once, when it is queued (or queued as the bytes it
+//! arrived in, when forwarded unchanged), and its bytes are what
 //! every send copies into the packet (an update goes out up to
 //! `4 × log2(n)` times). A slot keeps its byte buffer when its update is
 //! retired or sent out, so a queue that keeps churning at a steady size
@@ -123,6 +124,30 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> BroadcastQueue<K, S> {
     /// Queues `update` under `key`, replacing any pending update under the
     /// same key; returns true if the key was not pending (the queue grew).
     pub(crate) fn push_keyed(&mut self, key: K, update: Update) -> bool {
+        let (slot, id, grew) = self.place(key);
+        let encoded = &mut self.items[slot as usize].encoded;
+        encoded.clear();
+        update.encode_into(encoded);
+        self.queued(slot, id);
+        grew
+    }
+
+    /// As [`BroadcastQueue::push_keyed`], for an update already encoded
+    /// (exactly as [`Update::encode_into`] writes it), e.g. one received
+    /// and forwarded unchanged: its bytes are copied, not re-encoded.
+    pub(crate) fn push_encoded(&mut self, key: K, encoded: &[u8]) -> bool {
+        let (slot, id, grew) = self.place(key);
+        let place = &mut self.items[slot as usize].encoded;
+        place.clear();
+        place.extend_from_slice(encoded);
+        self.queued(slot, id);
+        grew
+    }
+
+    /// Puts `key`'s place in the queue; its bytes are the caller's to
+    /// write, then [`BroadcastQueue::queued`] lists it. Returns the place,
+    /// the update's id and whether the key was not pending.
+    fn place(&mut self, key: K) -> (u32, u64, bool) {
         let id = self.next_id;
         self.next_id += 1;
         let mut grew = false;
@@ -153,14 +178,15 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> BroadcastQueue<K, S> {
                 slot
             }
         };
-        let encoded = &mut self.items[slot as usize].encoded;
-        encoded.clear();
-        update.encode_into(encoded);
+        (slot, id, grew)
+    }
+
+    /// Lists the update `id` just written in `slot` as never sent.
+    fn queued(&mut self, slot: u32, id: u64) {
         self.enqueue(0, slot, id);
         if self.entries > 2 * self.live + 64 {
             self.compact();
         }
-        grew
     }
 
     /// Drops the pending update under `key`, if any (e.g. the member was

@@ -3,8 +3,23 @@
 //! a hash index from name to slot. About 120 bytes per member: the public
 //! [`Member`], the time of its last status change, and a boxed death record
 //! only for the dead.
+//!
+//! The name index hashes with [`foldhash`] rather than std's SipHash: a
+//! member lookup by name is on the path of every piggybacked update, and
+//! SipHash cost about as much as the rest of the lookup (issue #8). The
+//! trade-off is DoS resistance: SipHash is keyed to resist an attacker who
+//! picks keys to collide, foldhash is randomly seeded per table (a fresh
+//! per-table seed on top of a per-process one, never derived from the
+//! node's RNG, so the simulator's decisions do not depend on it) and
+//! designed for *minimal* DoS resistance only. That is enough here: names
+//! come from frames that carried this cluster's label (and, with a keyring,
+//! authenticated encryption), so whoever can make up names is already a
+//! member; and the index decides nothing by its iteration order, only
+//! whether a name is known.
 
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
+
+use foldhash::fast::RandomState;
 
 use gossamer_wire::{Incarnation, MemberStatus, Metadata, NodeId, NodeName};
 use hashbrown::HashTable;
@@ -110,7 +125,7 @@ impl MemberTable {
             slots: Vec::new(),
             free: Vec::new(),
             index: HashTable::new(),
-            hasher: RandomState::new(),
+            hasher: RandomState::default(),
             counts: [0; 4],
         }
     }

@@ -31,20 +31,30 @@ impl<R: RngCore> Swim<R> {
     /// Applies one membership update under the precedence rules; a change
     /// is queued for dissemination and reported as an event.
     pub(crate) fn apply_update(&mut self, now: Time, update: Update) {
+        self.apply_received(now, update, None);
+    }
+
+    /// As [`Swim::apply_update`], for an update that arrived as `encoded`
+    /// (exactly what [`Update::encode_into`] writes for it, if known): a
+    /// change is queued as those bytes, not encoded again.
+    pub(crate) fn apply_received(&mut self, now: Time, update: Update, encoded: Option<&[u8]>) {
         if update.is_user() {
             // Application items are not membership: their own path.
             self.on_user_update(now, update);
             return;
         }
-        if update.node_name() == &self.local.name {
+        // One lookup serves both questions: this node is always in the
+        // table, so "about this node" is "found at this node's slot".
+        let found = self.members.find(update.node_name());
+        if found == Some(self.self_slot) {
             self.about_self(now, update);
             return;
         }
         match update {
-            Update::Alive(alive) => self.on_alive(now, alive),
-            Update::Suspect(suspect) => self.on_suspect(now, suspect),
-            Update::Confirm(confirm) => self.on_confirm(now, confirm),
-            Update::Leave(leave) => self.on_leave(now, leave),
+            Update::Alive(alive) => self.on_alive(now, alive, found, encoded),
+            Update::Suspect(suspect) => self.on_suspect(now, suspect, found, encoded),
+            Update::Confirm(confirm) => self.on_confirm(now, confirm, found, encoded),
+            Update::Leave(leave) => self.on_leave(now, leave, found, encoded),
             Update::User(_) | Update::Query(_) => {}
         }
     }
@@ -96,12 +106,26 @@ impl<R: RngCore> Swim<R> {
         self.signals.push_with(|| Signal::Refuted { incarnation: next, claim });
     }
 
+    /// Queues `update` about the member in `slot`, as `encoded` if those
+    /// are its bytes as received.
+    fn forward(&mut self, slot: Slot, update: Update, encoded: Option<&[u8]>) {
+        match encoded {
+            Some(bytes) => {
+                debug_assert_eq!(bytes.len(), update.encoded_len(), "kept bytes are the update's encoding");
+                self.queue.push_encoded(slot, bytes);
+            }
+            None => {
+                self.queue.push_keyed(slot, update);
+            }
+        }
+    }
+
     fn member_of(&self, slot: Slot) -> Member {
         self.members.get(slot).expect("slot was just looked up").member.clone()
     }
 
-    fn on_alive(&mut self, now: Time, alive: Alive) {
-        let Some(slot) = self.members.find(&alive.node.name) else {
+    fn on_alive(&mut self, now: Time, alive: Alive, found: Option<Slot>, encoded: Option<&[u8]>) {
+        let Some(slot) = found else {
             let member = Member {
                 id: alive.node.clone(),
                 incarnation: alive.incarnation,
@@ -111,7 +135,7 @@ impl<R: RngCore> Swim<R> {
             let slot = self.members.insert(member.clone(), now);
             self.order.insert(&mut self.rng, slot);
             tracing::debug!(member = %alive.node, incarnation = alive.incarnation, "member joined");
-            self.queue.push_keyed(slot, Update::Alive(alive));
+            self.forward(slot, Update::Alive(alive), encoded);
             self.emit(Event::MemberJoined(member));
             return;
         };
@@ -122,26 +146,31 @@ impl<R: RngCore> Swim<R> {
         let previous = entry.member.status;
         let changed = entry.member.metadata != alive.metadata || entry.member.id.addr != alive.node.addr;
         entry.member.incarnation = alive.incarnation;
-        entry.member.metadata = alive.metadata.clone();
-        entry.member.id.addr = alive.node.addr;
+        if changed {
+            entry.member.metadata.clone_from(&alive.metadata);
+            entry.member.id.addr = alive.node.addr;
+        }
         entry.death = None;
         self.members.set_status(slot, MemberStatus::Alive, now);
-        self.suspicions.remove(&slot);
+        if previous == MemberStatus::Suspect {
+            self.suspicions.remove(&slot);
+        }
         if matches!(previous, MemberStatus::Dead | MemberStatus::Left) {
             self.order.insert(&mut self.rng, slot);
         }
-        self.queue.push_keyed(slot, Update::Alive(alive));
-        let member = self.member_of(slot);
+        self.forward(slot, Update::Alive(alive), encoded);
+        // A newer incarnation with nothing else new (a refuted suspicion
+        // elsewhere, a rejoin) is no event: no copy of the member either.
         match previous {
-            MemberStatus::Suspect | MemberStatus::Dead => self.emit(Event::MemberRecovered(member)),
-            MemberStatus::Left => self.emit(Event::MemberJoined(member)),
-            MemberStatus::Alive if changed => self.emit(Event::MemberUpdated(member)),
+            MemberStatus::Suspect | MemberStatus::Dead => self.emit(Event::MemberRecovered(self.member_of(slot))),
+            MemberStatus::Left => self.emit(Event::MemberJoined(self.member_of(slot))),
+            MemberStatus::Alive if changed => self.emit(Event::MemberUpdated(self.member_of(slot))),
             MemberStatus::Alive => {}
         }
     }
 
-    fn on_suspect(&mut self, now: Time, suspect: Suspect) {
-        let Some(slot) = self.members.find(&suspect.node) else { return };
+    fn on_suspect(&mut self, now: Time, suspect: Suspect, found: Option<Slot>, encoded: Option<&[u8]>) {
+        let Some(slot) = found else { return };
         let entry = self.members.get_mut(slot).expect("found");
         match entry.member.status {
             MemberStatus::Alive if suspect.incarnation >= entry.member.incarnation => {
@@ -149,7 +178,7 @@ impl<R: RngCore> Swim<R> {
                 self.members.set_status(slot, MemberStatus::Suspect, now);
                 self.start_suspicion(now, slot, &suspect);
                 tracing::debug!(member = %suspect.node, incarnation = suspect.incarnation, from = %suspect.from, "suspected");
-                self.queue.push_keyed(slot, Update::Suspect(suspect));
+                self.forward(slot, Update::Suspect(suspect), encoded);
                 let member = self.member_of(slot);
                 self.emit(Event::MemberSuspected(member));
             }
@@ -157,7 +186,7 @@ impl<R: RngCore> Swim<R> {
                 // Suspected again at a newer incarnation: a fresh suspicion.
                 entry.member.incarnation = suspect.incarnation;
                 self.start_suspicion(now, slot, &suspect);
-                self.queue.push_keyed(slot, Update::Suspect(suspect));
+                self.forward(slot, Update::Suspect(suspect), encoded);
             }
             MemberStatus::Suspect if suspect.incarnation == entry.member.incarnation => {
                 // Lifeguard: an independent accuser shortens the timeout.
@@ -165,7 +194,7 @@ impl<R: RngCore> Swim<R> {
                 if suspicion.confirm(&suspect.from) {
                     let (at, id) = (suspicion.deadline, suspicion.id);
                     self.set_timer(at, TimerKind::Suspicion { slot, id });
-                    self.queue.push_keyed(slot, Update::Suspect(suspect));
+                    self.forward(slot, Update::Suspect(suspect), encoded);
                 }
             }
             _ => {}
@@ -187,8 +216,8 @@ impl<R: RngCore> Swim<R> {
         self.set_timer(at, TimerKind::Suspicion { slot, id });
     }
 
-    fn on_confirm(&mut self, now: Time, confirm: Confirm) {
-        let Some(slot) = self.members.find(&confirm.node) else { return };
+    fn on_confirm(&mut self, now: Time, confirm: Confirm, found: Option<Slot>, encoded: Option<&[u8]>) {
+        let Some(slot) = found else { return };
         let entry = self.members.get_mut(slot).expect("found");
         let declare = match entry.member.status {
             MemberStatus::Alive | MemberStatus::Suspect => confirm.incarnation >= entry.member.incarnation,
@@ -221,7 +250,7 @@ impl<R: RngCore> Swim<R> {
         self.suspicions.remove(&slot);
         tracing::info!(member = %confirm.node, incarnation = confirm.incarnation, by = %confirm.from, "member failed");
         let confirmed = self.signals.enabled().then(|| (confirm.incarnation, confirm.from.clone()));
-        self.queue.push_keyed(slot, Update::Confirm(confirm));
+        self.forward(slot, Update::Confirm(confirm), encoded);
         let member = self.member_of(slot);
         let id = confirmed.is_some().then(|| member.id.clone());
         self.emit(Event::MemberFailed(member));
@@ -230,8 +259,8 @@ impl<R: RngCore> Swim<R> {
         }
     }
 
-    fn on_leave(&mut self, now: Time, leave: Leave) {
-        let Some(slot) = self.members.find(&leave.node) else { return };
+    fn on_leave(&mut self, now: Time, leave: Leave, found: Option<Slot>, encoded: Option<&[u8]>) {
+        let Some(slot) = found else { return };
         let entry = self.members.get_mut(slot).expect("found");
         if entry.member.status == MemberStatus::Left {
             if leave.incarnation > entry.member.incarnation {
@@ -247,7 +276,7 @@ impl<R: RngCore> Swim<R> {
         self.members.set_status(slot, MemberStatus::Left, now);
         self.suspicions.remove(&slot);
         tracing::info!(member = %leave.node, incarnation = leave.incarnation, "member left");
-        self.queue.push_keyed(slot, Update::Leave(leave));
+        self.forward(slot, Update::Leave(leave), encoded);
         let member = self.member_of(slot);
         self.emit(Event::MemberLeft(member));
     }

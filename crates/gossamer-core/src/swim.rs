@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use gossamer_wire::{
     Alive, DecodeError, FrameCodec, Incarnation, Leave, MemberStatus, Message, Metadata, NodeId, NodeName, SeqNo,
-    Update, DEFAULT_MAX_STREAM_FRAME,
+    Update, UpdateBytes, DEFAULT_MAX_STREAM_FRAME,
 };
 use rand_core::RngCore;
 
@@ -98,6 +98,8 @@ pub struct Swim<R: RngCore> {
     scratch: Vec<u8>,
     /// The list every datagram's updates are decoded into (see `handle_datagram`).
     received: Vec<Update>,
+    /// Their bytes as they arrived (see `handle_datagram`).
+    received_bytes: UpdateBytes,
     buf: BytesMut,
     keys: Vec<Key>,
     pub(crate) sampled: Vec<Slot>,
@@ -160,6 +162,7 @@ impl<R: RngCore> Swim<R> {
             user: UserState::new(),
             scratch: Vec::new(),
             received: Vec::new(),
+            received_bytes: UpdateBytes::new(),
             buf: BytesMut::new(),
             keys: Vec::new(),
             sampled: Vec::new(),
@@ -206,18 +209,25 @@ impl<R: RngCore> Swim<R> {
         // One update list is decoded into again and again: it keeps its
         // capacity, so a datagram with piggybacked updates allocates
         // nothing (issue #8).
+        // The updates' bytes are kept as they came: one forwarded unchanged
+        // is queued as those bytes instead of being encoded again.
         let mut updates = std::mem::take(&mut self.received);
-        let message = match self.codec.decode_parts(bytes, &mut self.scratch, &mut updates) {
-            Ok(message) => message,
-            Err(error) => {
-                self.received = updates;
-                self.reject(now, from, "datagram", &error);
-                return;
-            }
-        };
+        let message =
+            match self.codec.decode_parts_keeping(bytes, &mut self.scratch, &mut updates, &mut self.received_bytes) {
+                Ok(message) => message,
+                Err(error) => {
+                    self.received = updates;
+                    self.reject(now, from, "datagram", &error);
+                    return;
+                }
+            };
         // Updates first, so the message is handled against fresh state.
-        for update in updates.drain(..) {
-            self.apply_update(now, update);
+        if !updates.is_empty() {
+            let kept = std::mem::take(&mut self.received_bytes);
+            for (i, update) in updates.drain(..).enumerate() {
+                self.apply_received(now, update, kept.get(i));
+            }
+            self.received_bytes = kept;
         }
         self.received = updates;
         match message {
@@ -586,7 +596,9 @@ impl<R: RngCore> Swim<R> {
             }
         }
         keys.retain(|key| self.queue.get(key).is_some_and(|encoded| packet.push_encoded(encoded)));
-        user_keys.retain(|key| self.user.queue.get(key).is_some_and(|encoded| packet.push_encoded(encoded)));
+        if !user_keys.is_empty() {
+            user_keys.retain(|key| self.user.queue.get(key).is_some_and(|encoded| packet.push_encoded(encoded)));
+        }
         match packet.finish() {
             Ok(report) => {
                 let bytes = self.buf.split().freeze();

@@ -14,7 +14,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use crate::identity::{NameError, NodeId, NodeName, MAX_NAME_LEN};
 use crate::message::{
     Ack, Alive, Confirm, Heartbeat, Leave, MemberState, MemberStatus, Message, Nack, Packet, PacketRef, Ping, PingReq,
-    PushPull, Suspect, Update,
+    PushPull, Suspect, Update, UpdateBytes,
 };
 use crate::metadata::{Metadata, MetadataError, MAX_METADATA_BYTES, MAX_METADATA_ENTRIES, MAX_METADATA_KEY_LEN};
 use crate::user::{Query, QueryFilter, QueryResponse, UserBroadcast, UserKey, UserKeyError};
@@ -61,11 +61,15 @@ impl fmt::Display for BodyError {
 /// A cursor over the body bytes; strings are borrowed from it.
 pub(crate) struct Reader<'a> {
     buf: &'a [u8],
+    /// Set when something was read in a valid form other than the one the
+    /// encoder writes (a varint longer than needed, metadata keys out of
+    /// order or repeated): re-encoding would not give the bytes read.
+    noncanonical: bool,
 }
 
 impl<'a> Reader<'a> {
     pub(crate) fn new(buf: &'a [u8]) -> Self {
-        Self { buf }
+        Self { buf, noncanonical: false }
     }
 
     /// Bytes not consumed yet.
@@ -98,9 +102,13 @@ impl<'a> Reader<'a> {
     fn u64(&mut self) -> Result<u64, BodyError> {
         match self.byte()? {
             b @ 0..=SINGLE_BYTE_MAX => Ok(b as u64),
-            U16_BYTE => Ok(u16::from_le_bytes(self.array()?) as u64),
-            U32_BYTE => Ok(u32::from_le_bytes(self.array()?) as u64),
-            U64_BYTE => Ok(u64::from_le_bytes(self.array()?)),
+            U16_BYTE => Ok(self.long_u16()? as u64),
+            U32_BYTE => Ok(self.long_u32()? as u64),
+            U64_BYTE => {
+                let n = u64::from_le_bytes(self.array()?);
+                self.noncanonical |= n <= u64::from(u32::MAX);
+                Ok(n)
+            }
             marker => Err(BodyError::Varint { marker, ty: "u64" }),
         }
     }
@@ -109,8 +117,8 @@ impl<'a> Reader<'a> {
     fn u32(&mut self) -> Result<u32, BodyError> {
         match self.byte()? {
             b @ 0..=SINGLE_BYTE_MAX => Ok(b as u32),
-            U16_BYTE => Ok(u16::from_le_bytes(self.array()?) as u32),
-            U32_BYTE => Ok(u32::from_le_bytes(self.array()?)),
+            U16_BYTE => Ok(self.long_u16()? as u32),
+            U32_BYTE => self.long_u32(),
             marker => Err(BodyError::Varint { marker, ty: "u32" }),
         }
     }
@@ -119,9 +127,25 @@ impl<'a> Reader<'a> {
     fn u16(&mut self) -> Result<u16, BodyError> {
         match self.byte()? {
             b @ 0..=SINGLE_BYTE_MAX => Ok(b as u16),
-            U16_BYTE => Ok(u16::from_le_bytes(self.array()?)),
+            U16_BYTE => self.long_u16(),
             marker => Err(BodyError::Varint { marker, ty: "u16" }),
         }
+    }
+
+    /// The two bytes after a `U16_BYTE` marker.
+    #[inline]
+    fn long_u16(&mut self) -> Result<u16, BodyError> {
+        let n = u16::from_le_bytes(self.array()?);
+        self.noncanonical |= n <= u16::from(SINGLE_BYTE_MAX);
+        Ok(n)
+    }
+
+    /// The four bytes after a `U32_BYTE` marker.
+    #[inline]
+    fn long_u32(&mut self) -> Result<u32, BodyError> {
+        let n = u32::from_le_bytes(self.array()?);
+        self.noncanonical |= n <= u32::from(u16::MAX);
+        Ok(n)
     }
 
     #[inline]
@@ -500,6 +524,8 @@ impl Metadata {
     /// keys overwrite and the bounds are checked as they arrive.
     #[cold]
     fn decode_by_insert(r: &mut Reader<'_>, len: usize) -> Result<Self, BodyError> {
+        // Only input the encoder would not write comes this way.
+        r.noncanonical = true;
         let mut meta = Metadata::new();
         for _ in 0..len {
             let key = r.str()?;
@@ -796,6 +822,40 @@ pub(crate) fn decode_updates(r: &mut Reader<'_>, updates: &mut Vec<Update>) -> R
     decode_update_list(r, updates)
 }
 
+/// As [`decode_updates`], also keeping each membership update's bytes as
+/// received in `kept` (cleared first) when they are exactly its canonical
+/// encoding (see [`UpdateBytes::get`]).
+#[inline(always)]
+pub(crate) fn decode_updates_keeping(
+    r: &mut Reader<'_>,
+    updates: &mut Vec<Update>,
+    kept: &mut UpdateBytes,
+) -> Result<(), BodyError> {
+    kept.clear();
+    if let Some((0, rest)) = r.buf.split_first() {
+        r.buf = rest;
+        return Ok(());
+    }
+    let count = r.len()?;
+    updates.reserve(r.capacity(count, MIN_UPDATE_LEN));
+    // Spans are offsets into the update list; the list is copied once at
+    // the end (one copy, not one per update).
+    let list = r.buf;
+    let mut any = false;
+    for _ in 0..count {
+        let start = (list.len() - r.buf.len()) as u32;
+        r.noncanonical = false;
+        updates.push(Update::decode(r)?);
+        let keep = !r.noncanonical && updates.last().is_some_and(|update| !update.is_user());
+        any |= keep;
+        kept.spans.push(keep.then(|| (start, (list.len() - r.buf.len()) as u32)));
+    }
+    if any {
+        kept.bytes.extend_from_slice(&list[..list.len() - r.buf.len()]);
+    }
+    Ok(())
+}
+
 #[inline]
 fn decode_update_list(r: &mut Reader<'_>, updates: &mut Vec<Update>) -> Result<(), BodyError> {
     let count = r.len()?;
@@ -812,6 +872,66 @@ fn decode_update_list(r: &mut Reader<'_>, updates: &mut Vec<Update>) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn encoded(update: &Update) -> Vec<u8> {
+        let mut out = Vec::new();
+        update.encode_into(&mut out);
+        out
+    }
+
+    /// Decodes an update list (count byte first) keeping the bytes.
+    fn keep(list: &[u8]) -> (Vec<Update>, UpdateBytes) {
+        let (mut updates, mut kept) = (Vec::new(), UpdateBytes::new());
+        decode_updates_keeping(&mut Reader::new(list), &mut updates, &mut kept).unwrap();
+        (updates, kept)
+    }
+
+    #[test]
+    fn kept_update_bytes_are_exactly_the_encoding() {
+        let mut metadata = Metadata::new();
+        metadata.insert("a", "1").unwrap();
+        metadata.insert("b", "2").unwrap();
+        let node = NodeId::new("a@h".parse().unwrap(), "127.0.0.1:7946".parse().unwrap());
+        let alive = Update::Alive(Alive { node, incarnation: 300, metadata });
+        let leave = Update::Leave(Leave { node: "b@h".parse().unwrap(), incarnation: 7 });
+        let user = Update::User(UserBroadcast {
+            origin: "a@h".parse().unwrap(),
+            key: "k".parse().unwrap(),
+            version: 1,
+            payload: vec![1, 2, 3],
+        });
+        let mut list = vec![3];
+        for update in [&alive, &user, &leave] {
+            list.extend(encoded(update));
+        }
+        let (updates, kept) = keep(&list);
+        assert_eq!(updates, [alive.clone(), user, leave.clone()]);
+        assert_eq!(kept.get(0), Some(&encoded(&alive)[..]));
+        assert_eq!(kept.get(1), None, "application items are not kept");
+        assert_eq!(kept.get(2), Some(&encoded(&leave)[..]));
+        assert_eq!(kept.get(3), None);
+
+        // The incarnation 7 as a three-byte varint: valid, not canonical.
+        let mut long = encoded(&leave);
+        long.pop();
+        long.extend([U16_BYTE, 7, 0]);
+        let (updates, kept) = keep(&[[1].as_slice(), &long].concat());
+        assert_eq!((updates, kept.get(0)), (vec![leave], None));
+
+        // Metadata keys out of order: the same length, other bytes.
+        let mut swapped = encoded(&alive);
+        let at = swapped.len() - 8;
+        swapped[at..].rotate_left(4);
+        let (updates, kept) = keep(&[[1].as_slice(), &swapped].concat());
+        assert_eq!((updates, kept.get(0)), (vec![alive.clone()], None));
+
+        // A repeated key (the last value wins).
+        let mut parts = encoded(&alive);
+        parts.truncate(parts.len() - 9); // drop count and entries
+        parts.extend([3, 1, b'a', 1, b'9', 1, b'a', 1, b'1', 1, b'b', 1, b'2']);
+        let (updates, kept) = keep(&[[1].as_slice(), &parts].concat());
+        assert_eq!((updates, kept.get(0)), (vec![alive], None));
+    }
 
     fn naive(bytes: &[u8]) -> bool {
         bytes.iter().all(|b| (0x21..=0x7e).contains(b))

@@ -44,11 +44,11 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use serde::Serialize;
 
-use crate::body::{decode_updates, varint_len, BodyError, Decode, Encode, Reader, Writer};
+use crate::body::{decode_updates, decode_updates_keeping, varint_len, BodyError, Decode, Encode, Reader, Writer};
 use crate::crc::FrameCrc;
 use crate::crypto::{Keyring, ENCRYPTION_OVERHEAD, NONCE_LEN, TAG_LEN};
 use crate::error::{ConfigError, DecodeError, EncodeError};
-use crate::message::{Message, Packet, PacketRef, Update};
+use crate::message::{Message, Packet, PacketRef, Update, UpdateBytes};
 
 /// First two bytes of every frame.
 pub const MAGIC: [u8; 2] = *b"GS";
@@ -445,6 +445,45 @@ impl FrameCodec {
         let message = Message::decode(&mut reader).map_err(|error| malformed(error, frame.len()))?;
         updates.clear();
         decode_updates(&mut reader, updates).map_err(|error| malformed(error, frame.len()))?;
+        if reader.remaining() != 0 {
+            return Err(refused(DecodeError::TrailingBytes(reader.remaining()), frame.len()));
+        }
+        Ok(message)
+    }
+
+    /// As [`FrameCodec::decode_parts`], and also keeps the bytes of each
+    /// membership update as it arrived in `kept`, so a node that forwards
+    /// an update unchanged can queue them instead of encoding it again
+    /// (see [`UpdateBytes::get`] for which updates are kept).
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use gossamer_wire::*;
+    ///
+    /// let codec = FrameCodec::new(ClusterLabel::new("prod").unwrap());
+    /// let leave = Update::Leave(Leave { node: "b@h".parse().unwrap(), incarnation: 2 });
+    /// let mut buf = BytesMut::new();
+    /// codec.encode(&Packet { message: Message::Gossip, updates: vec![leave.clone()] }, &mut buf).unwrap();
+    ///
+    /// let (mut updates, mut scratch, mut kept) = (Vec::new(), Vec::new(), UpdateBytes::new());
+    /// codec.decode_parts_keeping(&buf, &mut scratch, &mut updates, &mut kept).unwrap();
+    /// let mut encoded = Vec::new();
+    /// leave.encode_into(&mut encoded);
+    /// assert_eq!(kept.get(0), Some(&encoded[..]));
+    /// ```
+    #[inline]
+    pub fn decode_parts_keeping(
+        &self,
+        frame: &[u8],
+        scratch: &mut Vec<u8>,
+        updates: &mut Vec<Update>,
+        kept: &mut UpdateBytes,
+    ) -> Result<Message, DecodeError> {
+        let body = self.open(frame, scratch).map_err(|error| refused(error, frame.len()))?;
+        let mut reader = Reader::new(body);
+        let message = Message::decode(&mut reader).map_err(|error| malformed(error, frame.len()))?;
+        updates.clear();
+        decode_updates_keeping(&mut reader, updates, kept).map_err(|error| malformed(error, frame.len()))?;
         if reader.remaining() != 0 {
             return Err(refused(DecodeError::TrailingBytes(reader.remaining()), frame.len()));
         }

@@ -280,6 +280,41 @@ pub enum Message {
     QueryResponse(QueryResponse),
 }
 
+/// The bytes of a datagram's membership updates as they arrived, kept by
+/// [`FrameCodec::decode_parts_keeping`](crate::FrameCodec::decode_parts_keeping)
+/// so that a node forwarding an update unchanged can queue these bytes
+/// instead of encoding the update again. Reused from datagram to datagram,
+/// it keeps its capacity.
+#[derive(Debug, Clone, Default)]
+pub struct UpdateBytes {
+    pub(crate) bytes: Vec<u8>,
+    /// Per decoded update, its range in `bytes`, if kept.
+    pub(crate) spans: Vec<Option<(u32, u32)>>,
+}
+
+impl UpdateBytes {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The bytes of update `i` of the list last decoded: exactly what
+    /// [`Update::encode_into`] writes for that update. `None` for an
+    /// application item, for an update that arrived in a valid but
+    /// non-canonical encoding (a varint longer than needed, metadata keys
+    /// out of order or repeated), and for `i` out of range: encode those.
+    pub fn get(&self, i: usize) -> Option<&[u8]> {
+        let (start, end) = (*self.spans.get(i)?)?;
+        self.bytes.get(start as usize..end as usize)
+    }
+
+    /// Forgets what was kept.
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.spans.clear();
+    }
+}
+
 /// What one frame carries: a primary message and piggybacked updates.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Packet {
