@@ -8,17 +8,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
 use common::*;
 use gossamer_net::{Node, NodeConfig};
-use gossamer_wire::{
-    ClusterLabel, DecodeError, FrameCodec, Keyring, MemberState, MemberStatus, Message, Metadata, NodeId, Packet,
-    PushPull, SecretKey,
-};
+use gossamer_wire::{ClusterLabel, DecodeError, FrameCodec, Keyring, Message, Packet, SecretKey};
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 const SECRET: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 const OTHER_SECRET: &str = "ff0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
@@ -39,39 +33,6 @@ fn client_codec(label: &str, secret: Option<&str>) -> FrameCodec {
         }
         None => codec,
     }
-}
-
-/// A join request from `name` (its own state first, as the wire requires).
-fn join_request(codec: &FrameCodec, name: &str, addr: SocketAddr) -> Vec<u8> {
-    let me = MemberState {
-        node: NodeId::new(name.parse().unwrap(), addr),
-        incarnation: 1,
-        status: MemberStatus::Alive,
-        metadata: Metadata::new(),
-    };
-    let packet = Packet::new(Message::PushPullRequest(PushPull {
-        join: true,
-        members: vec![me],
-        app_state: vec![],
-        user_ltime: 0,
-    }));
-    let mut out = BytesMut::new();
-    codec.encode(&packet, &mut out).unwrap();
-    out.to_vec()
-}
-
-/// Sends `bytes` on a fresh connection to `to` and reads until the node
-/// closes it (bounded by [`DEADLINE`]): what the node answered.
-async fn exchange(to: SocketAddr, bytes: &[u8]) -> Vec<u8> {
-    let mut s = TcpStream::connect(to).await.unwrap();
-    // The node may cut a bad stream off before all of it is written.
-    let _ = s.write_all(bytes).await;
-    // Then close our side: a short request ends here, it does not stall.
-    let _ = s.shutdown().await;
-    let mut answer = Vec::new();
-    // A reset counts as "closed": all that matters is what was sent first.
-    let _ = tokio::time::timeout(DEADLINE, s.read_to_end(&mut answer)).await.expect("the node closes the stream");
-    answer
 }
 
 async fn names(node: &Node) -> Vec<String> {

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use common::{all_see_alive, config, eventually, DEADLINE};
+use common::{all_see_alive, config, eventually, exchange, join_request, DEADLINE};
 use gossamer_net::{Node, NodeConfig, StartError, TlsConfig, TlsError};
 use rcgen::{BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -107,35 +107,8 @@ fn sorted(names: &[&str]) -> Vec<String> {
 
 /// A plaintext gossamer join request (cluster "test", no key).
 fn plain_join_request(name: &str) -> Vec<u8> {
-    use gossamer_wire::{
-        ClusterLabel, FrameCodec, MemberState, MemberStatus, Message, Metadata, NodeId, Packet, PushPull,
-    };
-    let codec = FrameCodec::new(ClusterLabel::new("test").unwrap());
-    let me = MemberState {
-        node: NodeId::new(name.parse().unwrap(), "127.0.0.1:9".parse().unwrap()),
-        incarnation: 1,
-        status: MemberStatus::Alive,
-        metadata: Metadata::new(),
-    };
-    let packet = Packet::new(Message::PushPullRequest(PushPull {
-        join: true,
-        members: vec![me],
-        app_state: vec![],
-        user_ltime: 0,
-    }));
-    let mut out = bytes::BytesMut::new();
-    codec.encode(&packet, &mut out).unwrap();
-    out.to_vec()
-}
-
-/// Sends `bytes` in plain TCP and reads until the node closes: its answer.
-async fn plain_exchange(to: SocketAddr, bytes: &[u8]) -> Vec<u8> {
-    let mut s = TcpStream::connect(to).await.unwrap();
-    let _ = s.write_all(bytes).await;
-    let _ = s.shutdown().await;
-    let mut answer = Vec::new();
-    let _ = tokio::time::timeout(DEADLINE, s.read_to_end(&mut answer)).await.expect("the node closes the stream");
-    answer
+    let codec = gossamer_wire::FrameCodec::new(gossamer_wire::ClusterLabel::new("test").unwrap());
+    join_request(&codec, name, "127.0.0.1:9".parse().unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -169,7 +142,7 @@ async fn tls_nodes_of_one_ca_sync_through_push_pull() {
     // a burst of them, and nothing it said is merged.
     let before = a.metrics().await.unwrap().net.streams_refused;
     for i in 0..5 {
-        let answer = plain_exchange(a.addr(), &plain_join_request(&format!("plain{i}@127.0.0.1"))).await;
+        let answer = exchange(a.addr(), &plain_join_request(&format!("plain{i}@127.0.0.1"))).await;
         // At most a TLS alert record (content type 21), never a frame.
         assert!(answer.is_empty() || answer[0] == 0x15, "a plaintext request gets no answer: {answer:02x?}");
     }

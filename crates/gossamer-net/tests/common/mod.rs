@@ -60,3 +60,38 @@ pub async fn all_see_alive(nodes: &[&Node], n: usize) -> bool {
     }
     true
 }
+
+/// A join request from `name` (its own state first, as the wire requires).
+pub fn join_request(codec: &gossamer_wire::FrameCodec, name: &str, addr: SocketAddr) -> Vec<u8> {
+    use gossamer_wire::{MemberState, Message, Metadata, NodeId, Packet, PushPull};
+    let me = MemberState {
+        node: NodeId::new(name.parse().unwrap(), addr),
+        incarnation: 1,
+        status: MemberStatus::Alive,
+        metadata: Metadata::new(),
+    };
+    let packet = Packet::new(Message::PushPullRequest(PushPull {
+        join: true,
+        members: vec![me],
+        app_state: vec![],
+        user_ltime: 0,
+    }));
+    let mut out = bytes::BytesMut::new();
+    codec.encode(&packet, &mut out).unwrap();
+    out.to_vec()
+}
+
+/// Sends `bytes` on a fresh connection to `to` and reads until the node
+/// closes it (bounded by [`DEADLINE`]): what the node answered.
+pub async fn exchange(to: SocketAddr, bytes: &[u8]) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(to).await.unwrap();
+    // The node may cut a bad stream off before all of it is written.
+    let _ = s.write_all(bytes).await;
+    // Then close our side: a short request ends here, it does not stall.
+    let _ = s.shutdown().await;
+    let mut answer = Vec::new();
+    // A reset counts as "closed": all that matters is what was sent first.
+    let _ = tokio::time::timeout(DEADLINE, s.read_to_end(&mut answer)).await.expect("the node closes the stream");
+    answer
+}
