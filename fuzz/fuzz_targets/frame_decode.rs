@@ -5,7 +5,7 @@
 #![no_main]
 
 use bytes::BytesMut;
-use gossamer_wire::{ClusterLabel, FrameCodec, MAGIC, PROTOCOL_VERSION};
+use gossamer_wire::{frame_checksum, ClusterLabel, FrameCodec, MAGIC, PROTOCOL_VERSION};
 use libfuzzer_sys::fuzz_target;
 
 const LABEL: &[u8] = b"fuzz";
@@ -15,15 +15,14 @@ fn frame_around(body: &[u8]) -> Vec<u8> {
     let mut frame = Vec::with_capacity(body.len() + 32);
     frame.extend_from_slice(&MAGIC);
     frame.push(PROTOCOL_VERSION);
+    frame.extend_from_slice(&[0; 4]); // the checksum, below
     frame.push(0);
     frame.push(LABEL.len() as u8);
     frame.extend_from_slice(LABEL);
     frame.extend_from_slice(&(body.len() as u32).to_le_bytes());
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(&frame);
-    crc.update(body);
-    frame.extend_from_slice(&crc.finalize().to_le_bytes());
     frame.extend_from_slice(body);
+    let crc = frame_checksum(&frame).expect("a whole header");
+    frame[3..7].copy_from_slice(&crc.to_le_bytes());
     frame
 }
 

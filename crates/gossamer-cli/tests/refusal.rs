@@ -60,7 +60,7 @@ fn garbage_flood_neither_crashes_nor_grows_the_agent() {
         let mut datagram: Vec<u8> = (0..len).map(|j| (x.rotate_left(j as u32 % 32) >> 3) as u8).collect();
         if i % 2 == 0 && datagram.len() > 5 {
             // Our magic and version, so the garbage gets past the first check.
-            datagram[..4].copy_from_slice(b"GS\x01\x01");
+            datagram[..4].copy_from_slice(&[b'G', b'S', gossamer::wire::PROTOCOL_VERSION, 0x01]);
         }
         socket.send_to(&datagram, a.addr).unwrap();
         if i % 500 == 0 {

@@ -4,13 +4,10 @@
 
 use std::time::Duration;
 
-use gossamer_wire::{FrameCodec, FIXED_HEADER_LEN};
+use gossamer_wire::{header_len, FrameCodec, HEADER_PREFIX_LEN};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::error::StreamError;
-
-/// Bytes that hold magic, version, flags and the label length.
-const PREFIX: usize = 5;
 
 /// Reads exactly one frame from `stream`, refusing it by its header when
 /// `codec` would (the codec's `max_frame_len` is the size cap). The whole
@@ -24,15 +21,15 @@ pub async fn read_frame<S: AsyncRead + Unpin>(
 }
 
 async fn read_frame_inner<S: AsyncRead + Unpin>(stream: &mut S, codec: &FrameCodec) -> Result<Vec<u8>, StreamError> {
-    let mut buf = vec![0u8; PREFIX];
+    let mut buf = vec![0u8; HEADER_PREFIX_LEN];
     read_exact(stream, &mut buf).await?;
     // The prefix alone is enough to refuse another protocol or version.
     if let Some(total) = codec.frame_len(&buf)? {
         return finish(stream, buf, total, codec).await;
     }
-    let header = FIXED_HEADER_LEN + buf[4] as usize;
+    let header = header_len(&buf).expect("the prefix is read whole");
     buf.resize(header, 0);
-    read_exact(stream, &mut buf[PREFIX..]).await?;
+    read_exact(stream, &mut buf[HEADER_PREFIX_LEN..]).await?;
     match codec.frame_len(&buf)? {
         Some(total) => finish(stream, buf, total, codec).await,
         None => Err(StreamError::Closed),
@@ -126,7 +123,7 @@ mod tests {
         let c = codec("prod");
         let mut f = frame(&c);
         // Claim a 1 GiB payload: the cap refuses it without reading further.
-        let len_at = 5 + 4;
+        let len_at = gossamer_wire::header_len(&f).unwrap() - 4;
         f[len_at..len_at + 4].copy_from_slice(&(1u32 << 30).to_le_bytes());
         let (mut a, mut b) = tokio::io::duplex(1 << 16);
         write_frame(&mut a, &f, Duration::from_secs(5)).await.unwrap();

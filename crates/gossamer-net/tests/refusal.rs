@@ -94,7 +94,7 @@ fn garbage(i: u32, foreign: &[u8], valid: &[u8]) -> Vec<u8> {
         }
         // Our magic and version, then noise.
         _ => {
-            let mut v = b"GS\x01\x00".to_vec();
+            let mut v = vec![b'G', b'S', gossamer_wire::PROTOCOL_VERSION, 0];
             v.extend((0..64).map(|_| next() as u8));
             v
         }
@@ -156,11 +156,10 @@ async fn oversized_and_garbage_streams_are_refused() {
 
     // A header claiming a 1 GiB frame: refused by the cap, nothing buffered.
     let mut header = Vec::new();
-    header.extend_from_slice(b"GS\x01\x00");
-    header.push(4);
+    // Magic, version, checksum (not checked before the length), no flags, label "test".
+    header.extend_from_slice(&[b'G', b'S', gossamer_wire::PROTOCOL_VERSION, 0, 0, 0, 0, 0, 4]);
     header.extend_from_slice(b"test");
     header.extend_from_slice(&(1u32 << 30).to_le_bytes());
-    header.extend_from_slice(&0u32.to_le_bytes());
     let mut s = tokio::net::TcpStream::connect(a.addr()).await.unwrap();
     s.write_all(&header).await.unwrap();
     let mut buf = [0u8; 64];

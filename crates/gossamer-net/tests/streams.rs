@@ -144,11 +144,10 @@ async fn push_pull_with_a_wrong_key_or_label_is_refused_and_nothing_is_merged() 
 
 /// A header of cluster "test" (no flags) declaring a `len`-byte payload.
 fn header_claiming(len: u32) -> Vec<u8> {
-    let mut h = b"GS\x01\x00".to_vec();
-    h.push(4);
+    // Magic, version, checksum (checked only once the body is in), no flags, label.
+    let mut h = vec![b'G', b'S', gossamer_wire::PROTOCOL_VERSION, 0, 0, 0, 0, 0, 4];
     h.extend_from_slice(b"test");
     h.extend_from_slice(&len.to_le_bytes());
-    h.extend_from_slice(&0u32.to_le_bytes());
     h
 }
 
@@ -176,7 +175,7 @@ async fn oversized_claims_and_garbage_are_cut_off_and_the_node_keeps_serving() {
 
     // Garbage of several shapes: another protocol, our magic then noise, a
     // header of an unknown version, an empty stream.
-    let mut noise = b"GS\x01\x00".to_vec();
+    let mut noise = vec![b'G', b'S', gossamer_wire::PROTOCOL_VERSION, 0];
     noise.extend((0..=255u8).cycle().take(4096));
     let mut newer = header_claiming(16);
     newer[2] = 0x7f;

@@ -85,7 +85,7 @@ fn write_frames(dir: &Path, prefix: &str, codec: &FrameCodec) -> std::io::Result
         let mut frame = BytesMut::new();
         codec.encode(&packet, &mut frame).expect("samples encode");
         assert_eq!(codec.decode(&frame).expect("samples decode"), packet);
-        if codec.compression_threshold().is_some() && frame[3] & FLAG_COMPRESSED == 0 {
+        if codec.compression_threshold().is_some() && frame[FLAGS_AT] & FLAG_COMPRESSED == 0 {
             continue; // compression did not pay: the same frame as the uncompressed seed
         }
         std::fs::write(dir.join(format!("{prefix}-{name}")), &frame)?;

@@ -54,7 +54,7 @@ pub enum DecodeError {
         /// Bytes present after the header.
         actual: usize,
     },
-    /// The CRC32 does not match: corrupted in transit.
+    /// The CRC32C does not match: corrupted in transit.
     #[error("checksum mismatch: header says {expected:#010x}, frame hashes to {actual:#010x}")]
     Checksum {
         /// CRC in the header.

@@ -6,13 +6,19 @@
 //! offset  size  field
 //! 0       2     magic "GS"
 //! 2       1     protocol version
-//! 3       1     flags (bit 0: encrypted, bit 1: compressed; others must be zero)
-//! 4       1     label length L (0..=255)
-//! 5       L     cluster label
-//! 5+L     4     payload length (u32, little endian)
-//! 9+L     4     CRC32 of every other byte of the frame (u32, little endian)
+//! 3       4     CRC32C of every byte after this field (u32, little endian)
+//! 7       1     flags (bit 0: encrypted, bit 1: compressed; others must be zero)
+//! 8       1     label length L (0..=255)
+//! 9       L     cluster label
+//! 9+L     4     payload length (u32, little endian)
 //! 13+L    n     payload: the body, or nonce ‖ sealed body ‖ tag
 //! ```
+//!
+//! Magic and version come first and stay there in every version, so any
+//! build can name the version of a frame it cannot read. The checksum
+//! follows them and covers the rest of the frame in one piece, which a
+//! hardware CRC32C hashes in a single call (see `crc.rs`); magic and
+//! version need no checksum, since anything but the exact bytes is refused.
 //!
 //! A compressed body (flag bit 1, see [`FrameCodec::with_compression`]) is
 //! `uncompressed length (u32, little endian) ‖ LZ4 block`; compression
@@ -28,9 +34,10 @@
 //! and every frame of a codec without compression, stay readable by it. So
 //! turn compression on only once every member runs this version.
 //!
-//! A sealed payload is XChaCha20-Poly1305 over the body with bytes
-//! `0..5+L` (magic through label) as associated data; the CRC covers the
-//! sealed bytes, so corruption in transit is told apart from a wrong key.
+//! A sealed payload is XChaCha20-Poly1305 over the body with magic,
+//! version, flags, label length and label (the header without checksum and
+//! payload length) as associated data; the CRC covers the sealed bytes, so
+//! corruption in transit is told apart from a wrong key.
 //!
 //! The header is checked in that order, so the error names the first thing
 //! wrong: another protocol, another version, another cluster, a length the
@@ -45,7 +52,7 @@ use bytes::BytesMut;
 use serde::Serialize;
 
 use crate::body::{decode_updates, decode_updates_keeping, varint_len, BodyError, Decode, Encode, Reader, Writer};
-use crate::crc::FrameCrc;
+use crate::crc::{checksum, CHECKSUMMED_FROM, CHECKSUM_AT};
 use crate::crypto::{Keyring, ENCRYPTION_OVERHEAD, NONCE_LEN, TAG_LEN};
 use crate::error::{ConfigError, DecodeError, EncodeError};
 use crate::message::{Message, Packet, PacketRef, Update, UpdateBytes};
@@ -53,8 +60,10 @@ use crate::message::{Message, Packet, PacketRef, Update, UpdateBytes};
 /// First two bytes of every frame.
 pub const MAGIC: [u8; 2] = *b"GS";
 /// The protocol version this crate speaks. Raised on any incompatible change
-/// to the header or the body encoding.
-pub const PROTOCOL_VERSION: u8 = 1;
+/// to the header or the body encoding. Version 2: the checksum is CRC32C
+/// (was IEEE CRC32) and sits right after the version, covering the rest of
+/// the frame (see `crc.rs`); push-pull carries the sender's Lamport clock.
+pub const PROTOCOL_VERSION: u8 = 2;
 /// Flag: the payload is sealed with the cluster secret.
 pub const FLAG_ENCRYPTED: u8 = 0x01;
 /// Flag: the body is LZ4-compressed, behind its uncompressed length.
@@ -76,6 +85,17 @@ pub const MAX_DATAGRAM: usize = 65_507;
 pub const DEFAULT_MAX_STREAM_FRAME: usize = 32 << 20;
 /// Header bytes besides the label.
 pub const FIXED_HEADER_LEN: usize = 13;
+/// Offset of the flags byte.
+pub const FLAGS_AT: usize = 7;
+/// Offset of the label length byte; the label follows it.
+const LABEL_LEN_AT: usize = 8;
+/// Bytes a stream reader needs before it knows the header's length: magic
+/// through the label length byte (see [`header_len`]).
+pub const HEADER_PREFIX_LEN: usize = LABEL_LEN_AT + 1;
+const LABEL_AT: usize = 9;
+/// Longest associated data of a sealed frame: magic, version, flags, label
+/// length and a 255-byte label.
+const MAX_AAD_LEN: usize = 5 + 255;
 /// Reserved for the update count's varint (up to 65,535 updates).
 const COUNT_RESERVE: usize = 3;
 const MAX_UPDATES_PER_PACKET: usize = 65_535;
@@ -147,8 +167,6 @@ pub struct FrameCodec {
     max_frame_len: usize,
     /// Bodies longer than this are compressed (`None`: never).
     compress_above: Option<usize>,
-    /// The checksum's hasher, CPU features detected once (see `crc`).
-    crc: FrameCrc,
 }
 
 impl fmt::Debug for FrameCodec {
@@ -172,7 +190,6 @@ impl FrameCodec {
             let mask = u64::MAX.checked_shr(64 - 8 * label.0.len() as u32).unwrap_or(0);
             (u64::from_le_bytes(word), mask)
         });
-        let crc = FrameCrc::new(&label.0);
         Self {
             label,
             label_word,
@@ -180,7 +197,6 @@ impl FrameCodec {
             accept_plaintext: true,
             max_frame_len: MAX_DATAGRAM,
             compress_above: None,
-            crc,
         }
     }
 
@@ -201,7 +217,7 @@ impl FrameCodec {
     /// let packet = Packet::new(Message::PushPullRequest(state));
     /// let mut buf = BytesMut::new();
     /// let len = codec.encode(&packet, &mut buf).unwrap();
-    /// assert!(len < 1024 && buf[3] & FLAG_COMPRESSED != 0);
+    /// assert!(len < 1024 && buf[FLAGS_AT] & FLAG_COMPRESSED != 0);
     /// assert_eq!(codec.decode(&buf).unwrap(), packet);
     /// ```
     pub fn with_compression(mut self, threshold: usize) -> Self {
@@ -346,24 +362,24 @@ impl FrameCodec {
         let frame = &mut out[start..];
         let total = frame.len();
         let label = self.label.0.as_slice();
-        let len_at = 5 + label.len();
-        let payload_at = len_at + 8;
+        let len_at = LABEL_AT + label.len();
+        let payload_at = len_at + 4;
         frame[..2].copy_from_slice(&MAGIC);
         frame[2] = PROTOCOL_VERSION;
-        frame[3] = flags | if self.keyring.is_some() { FLAG_ENCRYPTED } else { 0 };
-        frame[4] = label.len() as u8;
-        frame[5..len_at].copy_from_slice(label);
+        frame[FLAGS_AT] = flags | if self.keyring.is_some() { FLAG_ENCRYPTED } else { 0 };
+        frame[LABEL_LEN_AT] = label.len() as u8;
+        frame[LABEL_AT..len_at].copy_from_slice(label);
         let payload_len = (total - payload_at) as u32; // total <= max_frame_len <= u32::MAX
-        frame[len_at..len_at + 4].copy_from_slice(&payload_len.to_le_bytes());
+        frame[len_at..payload_at].copy_from_slice(&payload_len.to_le_bytes());
         if let Some(keyring) = &self.keyring {
-            let (head, payload) = frame.split_at_mut(payload_at);
-            if keyring.seal(&head[..len_at], payload).is_err() {
+            let (aad, aad_len) = associated_data(frame, len_at);
+            if keyring.seal(&aad[..aad_len], &mut frame[payload_at..]).is_err() {
                 out.truncate(start);
                 return Err(EncodeError::Encrypt);
             }
         }
-        let crc = self.crc.frame(frame, len_at + 4);
-        frame[len_at + 4..payload_at].copy_from_slice(&crc.to_le_bytes());
+        let crc = checksum(&frame[CHECKSUMMED_FROM..]);
+        frame[CHECKSUM_AT..CHECKSUMMED_FROM].copy_from_slice(&crc.to_le_bytes());
         Ok(total)
     }
 
@@ -498,10 +514,9 @@ impl FrameCodec {
         if actual != header.payload_len {
             return Err(DecodeError::LengthMismatch { declared: header.payload_len, actual });
         }
-        let crc_at = header.payload_at - 4;
-        let (head, payload) = frame.split_at(header.payload_at);
-        let expected = u32::from_le_bytes(head[crc_at..].try_into().expect("4 bytes"));
-        let actual = self.crc.frame(frame, crc_at);
+        let payload = &frame[header.payload_at..];
+        let expected = u32::from_le_bytes(frame[CHECKSUM_AT..CHECKSUMMED_FROM].try_into().expect("4 bytes"));
+        let actual = checksum(&frame[CHECKSUMMED_FROM..]);
         if expected != actual {
             return Err(DecodeError::Checksum { expected, actual });
         }
@@ -522,8 +537,8 @@ impl FrameCodec {
                 payload.len()
             )));
         }
-        let aad = &frame[..crc_at - 4];
-        keyring.open(aad, payload, scratch).map_err(|()| DecodeError::WrongKey)?;
+        let (aad, aad_len) = associated_data(frame, header.payload_at - 4);
+        keyring.open(&aad[..aad_len], payload, scratch).map_err(|()| DecodeError::WrongKey)?;
         if header.compressed {
             let compressed = std::mem::take(scratch);
             self.decompress(&compressed, scratch)?;
@@ -578,26 +593,26 @@ impl FrameCodec {
         // Fast path: a whole, well-formed header of this cluster, as nearly
         // every frame has; anything else is re-checked field by field below.
         let label = self.label.0.as_slice();
-        let len_at = 5 + label.len();
-        if let Some(head) = frame.get(..len_at + 8) {
-            // Magic, version, flags (known bits only) and label length, as one word and a byte.
+        let len_at = LABEL_AT + label.len();
+        let payload_at = len_at + 4;
+        if let Some(head) = frame.get(..payload_at) {
+            // Magic and version as one word (the checksum's first byte masked out), flags (known
+            // bits only) and label length.
             let fixed = u32::from_le_bytes(head[..4].try_into().expect("4 bytes"));
-            let expected = u32::from_le_bytes([MAGIC[0], MAGIC[1], PROTOCOL_VERSION, KNOWN_FLAGS]);
-            let fixed_ok = fixed & !expected & 0xff00_0000 == 0
-                && fixed & 0x00ff_ffff == expected & 0x00ff_ffff
-                && head[4] as usize == label.len();
-            let label_ok = match self.label_word {
-                // head has len_at + 8 >= 13 bytes, so 8 bytes from offset 5 are there.
-                Some((word, mask)) => {
-                    let found = u64::from_le_bytes(head[5..13].try_into().expect("8 bytes"));
-                    (found ^ word) & mask == 0
+            let expected = u32::from_le_bytes([MAGIC[0], MAGIC[1], PROTOCOL_VERSION, 0]);
+            let flags = head[FLAGS_AT];
+            let fixed_ok = fixed & 0x00ff_ffff == expected
+                && flags & !KNOWN_FLAGS == 0
+                && head[LABEL_LEN_AT] as usize == label.len();
+            let label_ok = match (self.label_word, frame.get(LABEL_AT..LABEL_AT + 8)) {
+                (Some((word, mask)), Some(found)) => {
+                    (u64::from_le_bytes(found.try_into().expect("8 bytes")) ^ word) & mask == 0
                 }
-                None => &head[5..len_at] == label,
+                _ => &head[LABEL_AT..len_at] == label,
             };
-            let payload_len = u32::from_le_bytes(head[len_at..len_at + 4].try_into().expect("4 bytes"));
-            let payload_at = len_at + 8;
+            let payload_len = u32::from_le_bytes(head[len_at..payload_at].try_into().expect("4 bytes"));
             if fixed_ok && label_ok && payload_at as u64 + payload_len as u64 <= self.max_frame_len as u64 {
-                let (encrypted, compressed) = (head[3] & FLAG_ENCRYPTED != 0, head[3] & FLAG_COMPRESSED != 0);
+                let (encrypted, compressed) = (flags & FLAG_ENCRYPTED != 0, flags & FLAG_COMPRESSED != 0);
                 return Ok(Header { payload_at, payload_len: payload_len as usize, encrypted, compressed });
             }
         }
@@ -614,28 +629,28 @@ impl FrameCodec {
                 return Err(DecodeError::VersionMismatch { ours: PROTOCOL_VERSION, theirs: version });
             }
         }
-        if let Some(&flags) = frame.get(3) {
+        if let Some(&flags) = frame.get(FLAGS_AT) {
             if flags & !KNOWN_FLAGS != 0 {
                 return Err(DecodeError::UnknownFlags(flags));
             }
         }
-        if frame.len() < 5 {
+        if frame.len() <= LABEL_LEN_AT {
             return Err(DecodeError::Truncated { len: frame.len(), need: FIXED_HEADER_LEN });
         }
-        let flags = frame[3];
-        let label_len = frame[4] as usize;
+        let flags = frame[FLAGS_AT];
+        let label_len = frame[LABEL_LEN_AT] as usize;
         let payload_at = FIXED_HEADER_LEN + label_len;
         if frame.len() < payload_at {
             return Err(DecodeError::Truncated { len: frame.len(), need: payload_at });
         }
-        let label = &frame[5..5 + label_len];
+        let label = &frame[LABEL_AT..LABEL_AT + label_len];
         if label != self.label.0.as_slice() {
             return Err(DecodeError::LabelMismatch {
                 expected: String::from_utf8_lossy(&self.label.0).into_owned(),
                 found: String::from_utf8_lossy(label).into_owned(),
             });
         }
-        let len_at = 5 + label_len;
+        let len_at = LABEL_AT + label_len;
         let payload_len = u32::from_le_bytes(frame[len_at..len_at + 4].try_into().expect("4 bytes"));
         if payload_at as u64 + payload_len as u64 > self.max_frame_len as u64 {
             return Err(DecodeError::TooLarge { len: payload_len as u64, max: self.max_frame_len as u32 });
@@ -728,6 +743,37 @@ impl FrameCodec {
         debug_assert!(writer.is_full(), "encoded_len disagrees with encode");
         Ok(CompoundWriter { codec: self, out, start, count_at, count: 0, budget, used, open: true })
     }
+}
+
+/// The length of a frame's header (label included) from its first
+/// [`HEADER_PREFIX_LEN`] bytes, so a stream reader can read exactly the
+/// header, have [`FrameCodec::frame_len`] check it, and only then read the
+/// body. `None` while `prefix` is shorter than that.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use gossamer_wire::*;
+///
+/// let codec = FrameCodec::new(ClusterLabel::new("prod").unwrap());
+/// let mut buf = BytesMut::new();
+/// codec.encode(&Packet::new(Message::Gossip), &mut buf).unwrap();
+/// assert_eq!(header_len(&buf[..HEADER_PREFIX_LEN]), Some(FIXED_HEADER_LEN + 4));
+/// assert_eq!(header_len(&buf[..3]), None);
+/// ```
+pub fn header_len(prefix: &[u8]) -> Option<usize> {
+    prefix.get(LABEL_LEN_AT).map(|&label_len| FIXED_HEADER_LEN + label_len as usize)
+}
+
+/// The associated data of a sealed frame whose length field is at
+/// `len_at`: magic and version, then flags, label length and label (the
+/// checksum between them is computed after sealing, so it cannot be part
+/// of it). Returned as a stack buffer and its length.
+fn associated_data(frame: &[u8], len_at: usize) -> ([u8; MAX_AAD_LEN], usize) {
+    let mut aad = [0u8; MAX_AAD_LEN];
+    aad[..CHECKSUM_AT].copy_from_slice(&frame[..CHECKSUM_AT]);
+    let rest = &frame[FLAGS_AT..len_at];
+    aad[CHECKSUM_AT..CHECKSUM_AT + rest.len()].copy_from_slice(rest);
+    (aad, CHECKSUM_AT + rest.len())
 }
 
 /// Logs why a frame was refused (off the hot path) and passes the error on.

@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+use compact_bytes::CompactBytes;
 use compact_str::CompactString;
 use serde::de::{MapAccess, Visitor};
 
@@ -37,8 +38,11 @@ pub enum MetadataError {
 ///
 /// Stored as its own wire encoding (the entries in key order, each key and
 /// value with its length): decoding an `Alive` copies the entries in one
-/// allocation and encoding copies them back, with no per-entry node or
-/// buffer. Lookups scan at most [`MAX_METADATA_ENTRIES`] entries.
+/// piece and encoding copies them back, with no per-entry node or buffer.
+/// Up to 23 encoded bytes (one or two short tags, e.g. `zone=eu-west-1a`)
+/// are kept inline, so such metadata costs no allocation when decoded and
+/// no heap block per member. Lookups scan at most [`MAX_METADATA_ENTRIES`]
+/// entries.
 ///
 /// ```
 /// use gossamer_wire::Metadata;
@@ -53,7 +57,7 @@ pub struct Metadata {
     count: u8,
     /// The entries in strictly increasing key order, in the body encoding
     /// with minimal varints, so equal maps have equal bytes. Keys are UTF-8.
-    encoded: Vec<u8>,
+    encoded: CompactBytes,
 }
 
 impl Metadata {
@@ -147,7 +151,7 @@ impl Metadata {
             push_bytes(&mut encoded, key.as_bytes());
             push_bytes(&mut encoded, value);
         }
-        Self { count: entries.len() as u8, encoded }
+        Self { count: entries.len() as u8, encoded: CompactBytes::from(encoded) }
     }
 
     /// The entries as the body encoding writes them (after their count).
@@ -159,7 +163,7 @@ impl Metadata {
     /// keys of valid UTF-8, minimal varints, every bound respected.
     pub(crate) fn from_encoded(count: usize, encoded: &[u8]) -> Self {
         debug_assert!(count <= MAX_METADATA_ENTRIES);
-        Self { count: count as u8, encoded: encoded.to_vec() }
+        Self { count: count as u8, encoded: CompactBytes::new(encoded) }
     }
 }
 

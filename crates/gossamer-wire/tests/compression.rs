@@ -46,7 +46,7 @@ fn large_bodies_are_compressed_and_round_trip_plain_and_sealed() {
         let codec = codec.with_compression(1024);
         assert_eq!(codec.compression_threshold(), Some(1024));
         let compressed = frame(&codec, &packet);
-        assert_ne!(compressed[3] & FLAG_COMPRESSED, 0);
+        assert_ne!(compressed[FLAGS_AT] & FLAG_COMPRESSED, 0);
         assert!(compressed.len() * 3 < uncompressed.len(), "{} vs {}", compressed.len(), uncompressed.len());
         assert_eq!(codec.decode(&compressed).unwrap(), packet);
         let mut scratch = Vec::new();
@@ -66,7 +66,7 @@ fn small_or_incompressible_bodies_are_sent_as_they_are() {
     let codec = plain_codec(ClusterLabel::new("prod").unwrap()).with_compression(1024);
     let small = big_state(3);
     let frame_small = frame(&codec, &small);
-    assert_eq!(frame_small[3] & FLAG_COMPRESSED, 0);
+    assert_eq!(frame_small[FLAGS_AT] & FLAG_COMPRESSED, 0);
     assert_eq!(frame_small, frame(&plain_codec(ClusterLabel::new("prod").unwrap()), &small));
     // Random bytes do not shrink: sent uncompressed though over the threshold.
     let mut noise = vec![0u8; 4096];
@@ -84,7 +84,7 @@ fn small_or_incompressible_bodies_are_sent_as_they_are() {
         user_ltime: 0,
     }));
     let frame_random = frame(&codec, &random);
-    assert_eq!(frame_random[3] & FLAG_COMPRESSED, 0);
+    assert_eq!(frame_random[FLAGS_AT] & FLAG_COMPRESSED, 0);
     assert_eq!(codec.decode(&frame_random).unwrap(), random);
 }
 
@@ -114,19 +114,19 @@ fn a_peer_without_compression_refuses_compressed_frames_by_their_flag() {
     let packet = big_state(100);
     for codec in [plain_codec(ClusterLabel::default()), encrypted_codec(ClusterLabel::default(), key(1))] {
         let compressed = frame(&codec.clone().with_compression(64), &packet);
-        let flags = compressed[3];
+        let flags = compressed[FLAGS_AT];
         assert_ne!(flags & !OLD_KNOWN_FLAGS, 0, "an old peer sees an unknown flag in {flags:#04x}");
         let message = DecodeError::UnknownFlags(flags).to_string();
         assert!(message.contains("unknown frame flags 0x0"), "{message}");
         // This version names an unknown flag the same way.
         let mut newer = compressed.clone();
-        newer[3] |= 0x04;
+        newer[FLAGS_AT] |= 0x04;
         fix_crc(&mut newer);
-        assert_eq!(codec.decode(&newer).unwrap_err(), DecodeError::UnknownFlags(newer[3]));
+        assert_eq!(codec.decode(&newer).unwrap_err(), DecodeError::UnknownFlags(newer[FLAGS_AT]));
         // And the uncompressed frames of a codec without compression are
         // exactly what the old peer produced and read.
         let plain_frame = frame(&codec, &packet);
-        assert_eq!(plain_frame[3] & !OLD_KNOWN_FLAGS, 0);
+        assert_eq!(plain_frame[FLAGS_AT] & !OLD_KNOWN_FLAGS, 0);
     }
 }
 
@@ -177,7 +177,7 @@ proptest! {
     fn damaged_compressed_frames_never_panic(packet in packet(), at in any::<prop::sample::Index>(), byte in any::<u8>()) {
         let codec = plain_codec(ClusterLabel::new("prod").unwrap()).with_compression(0);
         let good = frame(&codec, &packet);
-        prop_assume!(good[3] & FLAG_COMPRESSED != 0);
+        prop_assume!(good[FLAGS_AT] & FLAG_COMPRESSED != 0);
         // Damage the compressed body behind a valid header and CRC.
         let mut body = good[FIXED_HEADER_LEN + 4..].to_vec();
         let at = at.index(body.len());

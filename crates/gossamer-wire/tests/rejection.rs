@@ -118,10 +118,10 @@ proptest! {
     fn unknown_flags_are_refused(packet in packet(), extra in 1u8..=0x3f) {
         let unknown = extra << 2; // any bit but FLAG_ENCRYPTED and FLAG_COMPRESSED
         for (codec, mut frame) in both_frames(&packet) {
-            frame[3] |= unknown;
+            frame[FLAGS_AT] |= unknown;
             fix_crc(&mut frame);
-            prop_assert_eq!(codec.decode(&frame).unwrap_err(), DecodeError::UnknownFlags(frame[3]));
-            prop_assert_eq!(codec.frame_len(&frame[..4]).unwrap_err(), DecodeError::UnknownFlags(frame[3]));
+            prop_assert_eq!(codec.decode(&frame).unwrap_err(), DecodeError::UnknownFlags(frame[FLAGS_AT]));
+            prop_assert_eq!(codec.frame_len(&frame[..FLAGS_AT + 1]).unwrap_err(), DecodeError::UnknownFlags(frame[FLAGS_AT]));
         }
     }
 
@@ -132,13 +132,13 @@ proptest! {
         let declared = (cap - header) as u64 + excess;
         let declared = declared.min(u32::MAX as u64);
         let mut frame = frame_around(b"prod", 0, &[]);
-        frame[9..13].copy_from_slice(&(declared as u32).to_le_bytes());
+        frame[13..17].copy_from_slice(&(declared as u32).to_le_bytes());
         fix_crc(&mut frame);
         let expected = DecodeError::TooLarge { len: declared, max: cap as u32 };
         prop_assert_eq!(codec.decode(&frame).unwrap_err(), expected.clone());
         prop_assert_eq!(codec.frame_len(&frame).unwrap_err(), expected);
         // The largest acceptable length is only waited for.
-        frame[9..13].copy_from_slice(&((cap - header) as u32).to_le_bytes());
+        frame[13..17].copy_from_slice(&((cap - header) as u32).to_le_bytes());
         prop_assert_eq!(codec.frame_len(&frame).unwrap(), Some(cap));
     }
 }
@@ -210,11 +210,13 @@ fn header_errors_come_in_header_order() {
     assert_eq!(codec.decode(b"XY\x09\xff").unwrap_err(), DecodeError::BadMagic { found: *b"XY" });
     assert_eq!(codec.frame_len(b"G").unwrap(), None);
     assert!(matches!(codec.decode(b"GS\x09\xff").unwrap_err(), DecodeError::VersionMismatch { theirs: 9, .. }));
-    assert_eq!(codec.decode(b"GS\x01\xff").unwrap_err(), DecodeError::UnknownFlags(0xff));
+    // The checksum (4 bytes) comes before the flags.
+    let unknown_flags = [b'G', b'S', PROTOCOL_VERSION, 0, 0, 0, 0, 0xff];
+    assert_eq!(codec.decode(&unknown_flags).unwrap_err(), DecodeError::UnknownFlags(0xff));
     let mut frame = frame_around(b"test", 0, b"garbage");
     assert!(matches!(codec.decode(&frame).unwrap_err(), DecodeError::LabelMismatch { .. }));
     frame = frame_around(b"prod", 0, b"garbage");
-    let crc_at = FIXED_HEADER_LEN + 4 - 4;
+    let crc_at = 3;
     frame[crc_at] ^= 1;
     assert!(matches!(codec.decode(&frame).unwrap_err(), DecodeError::Checksum { .. }));
     let mut longer = frame_around(b"prod", 0, b"garbage");

@@ -24,7 +24,7 @@ proptest! {
     fn encrypted_packets_round_trip(packet in packet(), label in label(), key_byte in any::<u8>()) {
         let codec = encrypted_codec(label, key(key_byte));
         let frame = encode(&codec, &packet);
-        prop_assert_eq!(frame[3] & FLAG_ENCRYPTED, FLAG_ENCRYPTED);
+        prop_assert_eq!(frame[FLAGS_AT] & FLAG_ENCRYPTED, FLAG_ENCRYPTED);
         prop_assert_eq!(frame.len(), codec.overhead() + encoded_len(&packet));
         let mut scratch = Vec::new();
         prop_assert_eq!(codec.decode_with_scratch(&frame, &mut scratch).unwrap(), packet.clone());

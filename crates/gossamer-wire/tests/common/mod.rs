@@ -177,27 +177,20 @@ pub fn frame_around(label: &[u8], flags: u8, body: &[u8]) -> Vec<u8> {
     let mut frame = Vec::new();
     frame.extend_from_slice(&MAGIC);
     frame.push(PROTOCOL_VERSION);
+    frame.extend_from_slice(&[0; 4]);
     frame.push(flags);
     frame.push(label.len() as u8);
     frame.extend_from_slice(label);
     frame.extend_from_slice(&(body.len() as u32).to_le_bytes());
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(&frame);
-    crc.update(body);
-    frame.extend_from_slice(&crc.finalize().to_le_bytes());
     frame.extend_from_slice(body);
+    fix_crc(&mut frame);
     frame
 }
 
 /// Recomputes the CRC of a frame whose header was edited.
 pub fn fix_crc(frame: &mut [u8]) {
-    let label_len = frame[4] as usize;
-    let crc_at = 9 + label_len;
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(&frame[..crc_at]);
-    crc.update(&frame[crc_at + 4..]);
-    let crc = crc.finalize();
-    frame[crc_at..crc_at + 4].copy_from_slice(&crc.to_le_bytes());
+    let crc = frame_checksum(frame).expect("a whole checksum field");
+    frame[3..7].copy_from_slice(&crc.to_le_bytes());
 }
 
 /// A seeded RNG for keyrings (nonce prefixes) in tests.
