@@ -395,7 +395,7 @@ impl<R: RngCore> Swim<R> {
         let id = self.user.clock.saturating_add(1);
         let query =
             Query { origin: self.local.clone(), id, name, payload: payload.into(), filter: filter.clone(), timeout_ms };
-        let update = Update::Query(query);
+        let update = Update::Query(Box::new(query));
         self.check_fits(&update)?;
         let Update::Query(query) = update else { unreachable!("built above") };
         self.witness_user_time(id);

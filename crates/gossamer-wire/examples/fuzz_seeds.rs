@@ -40,14 +40,14 @@ fn samples() -> Vec<(&'static str, Packet)> {
             version: 3,
             payload: b"feature-x=on".to_vec(),
         }),
-        Update::Query(Query {
+        Update::Query(Box::new(Query {
             origin: a.clone(),
             id: 77,
             name: UserKey::new("health").unwrap(),
             payload: b"?".to_vec(),
             filter: QueryFilter { nodes: vec![b.name.clone()], tags: vec![("role".into(), "db".into())] },
             timeout_ms: 2000,
-        }),
+        })),
     ];
     let push_pull = PushPull {
         join: true,

@@ -635,6 +635,25 @@ const MIN_NAME_LEN: usize = 2;
 /// Fewest bytes a filter tag takes: two empty strings.
 const MIN_TAG_LEN: usize = 2;
 
+/// A boxed value travels as the value itself (for rare, large variants).
+impl<T: Encode + ?Sized> Encode for Box<T> {
+    #[inline]
+    fn encoded_len(&self) -> usize {
+        (**self).encoded_len()
+    }
+    #[inline]
+    fn encode(&self, out: &mut Writer<'_>) {
+        (**self).encode(out)
+    }
+}
+
+impl<T: Decode> Decode for Box<T> {
+    #[inline]
+    fn decode(r: &mut Reader<'_>) -> Result<Self, BodyError> {
+        T::decode(r).map(Box::new)
+    }
+}
+
 impl Encode for QueryFilter {
     fn encoded_len(&self) -> usize {
         varint_len(self.nodes.len() as u64)

@@ -156,14 +156,14 @@ fn application_items_match_bincode_and_bad_keys_are_refused_by_both() {
                     version: n,
                     payload: vec![2; n.min(300) as usize],
                 }),
-                Update::Query(Query {
+                Update::Query(Box::new(Query {
                     origin: origin.clone(),
                     id: n,
                     name: UserKey::new("q").unwrap(),
                     payload: vec![],
                     filter,
                     timeout_ms: n.min(u32::MAX as u64) as u32,
-                }),
+                })),
             ],
         };
         let ours = body_of(&codec, &packet);

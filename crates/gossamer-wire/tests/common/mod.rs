@@ -75,7 +75,7 @@ pub fn update() -> impl Strategy<Value = Update> {
         (node_name(), any::<u64>()).prop_map(|(node, incarnation)| Update::Leave(Leave { node, incarnation })),
         (node_name(), user_key(), any::<u64>(), vec(any::<u8>(), 0..64))
             .prop_map(|(origin, key, version, payload)| Update::User(UserBroadcast { origin, key, version, payload })),
-        query().prop_map(Update::Query),
+        query().prop_map(|q| Update::Query(Box::new(q))),
     ]
 }
 
