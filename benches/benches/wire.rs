@@ -9,34 +9,9 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use gossamer_benches::wire_fixtures::{backlog, id, pack_encoded, ping, pre_encoded};
 use gossamer_wire::*;
-use rand::{Rng, SeedableRng};
-
-fn id(i: u32) -> NodeId {
-    let ip = format!("10.0.{}.{}", i / 250, i % 250 + 1);
-    NodeId::new(format!("node-{i}@{ip}").parse().unwrap(), format!("{ip}:7946").parse().unwrap())
-}
-
-/// A realistic gossip backlog: mostly suspicions and confirmations, some
-/// alives with a little metadata, some leaves.
-fn backlog() -> Vec<Update> {
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
-    let mut meta = Metadata::new();
-    meta.insert("zone", b"eu-west-1a".to_vec()).unwrap();
-    (0..200)
-        .map(|i| {
-            let node = id(i);
-            let incarnation = rng.random_range(1..1000);
-            let from = id(rng.random_range(0..1000)).name;
-            match rng.random_range(0..10) {
-                0..=3 => Update::Suspect(Suspect { node: node.name, incarnation, from }),
-                4..=6 => Update::Confirm(Confirm { node: node.name, incarnation, from }),
-                7..=8 => Update::Alive(Alive { node, incarnation, metadata: meta.clone() }),
-                _ => Update::Leave(Leave { node: node.name, incarnation }),
-            }
-        })
-        .collect()
-}
+use rand::SeedableRng;
 
 fn codecs() -> [(&'static str, FrameCodec); 2] {
     let label = ClusterLabel::new("prod").unwrap();
@@ -58,27 +33,8 @@ fn pack(codec: &FrameCodec, message: &Message, updates: &[Update], budget: usize
     builder.finish(out).unwrap().bytes
 }
 
-/// As [`pack`], through the streaming writer with updates encoded
-/// beforehand (what the core's dissemination queue does: each update is
-/// encoded once when queued, then copied into every packet it rides).
-fn pack_encoded(
-    codec: &FrameCodec,
-    message: &Message,
-    encoded: &[Vec<u8>],
-    budget: usize,
-    out: &mut BytesMut,
-) -> usize {
-    let mut writer = codec.compound_into(message, budget, out).unwrap();
-    for update in encoded {
-        if !writer.push_encoded(update) {
-            break;
-        }
-    }
-    writer.finish().unwrap().bytes
-}
-
 fn bench_wire(c: &mut Criterion) {
-    let ping = Message::Ping(Ping { seq: 42, target: id(2).name, from: id(1) });
+    let ping = ping();
     let ack = Message::Ack(Ack { seq: 42, from: id(2).name });
     let gossip = Message::Ping(Ping { seq: 43, target: id(3).name, from: id(1) });
     let updates = backlog();
@@ -110,6 +66,15 @@ fn bench_wire(c: &mut Criterion) {
                     codec.decode_with_scratch(&buf, &mut scratch).unwrap()
                 })
             });
+            // The core's receive path: the message by value, updates into a reused list.
+            let mut update_list = Vec::new();
+            group.bench_function(BenchmarkId::new("encode+decode_parts", name), |b| {
+                b.iter(|| {
+                    buf.clear();
+                    codec.encode(black_box(&packet), &mut buf).unwrap();
+                    codec.decode_parts(&buf, &mut scratch, &mut update_list).unwrap()
+                })
+            });
         }
 
         buf.clear();
@@ -135,14 +100,7 @@ fn bench_wire(c: &mut Criterion) {
                 codec.decode_with_scratch(&buf, &mut scratch).unwrap()
             })
         });
-        let encoded: Vec<Vec<u8>> = updates
-            .iter()
-            .map(|update| {
-                let mut bytes = Vec::new();
-                update.encode_into(&mut bytes);
-                bytes
-            })
-            .collect();
+        let encoded = pre_encoded(&updates);
         let mut again = BytesMut::new();
         pack_encoded(&codec, &gossip, &encoded, DEFAULT_MTU, &mut again);
         assert_eq!(again.len(), len, "the same packet from pre-encoded updates");

@@ -2,3 +2,4 @@
 //! several of them share.
 
 pub mod counting;
+pub mod wire_fixtures;

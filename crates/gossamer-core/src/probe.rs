@@ -54,6 +54,28 @@ impl ProbeOrder {
         }
     }
 
+    /// Room for `additional` more members (a bulk adoption reserves once).
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.order.reserve_exact(additional);
+    }
+
+    /// Appends a member to the round without placing it at random: only
+    /// for a bulk adoption, which ends with [`ProbeOrder::shuffle_rest`].
+    pub(crate) fn push_unshuffled(&mut self, slot: Slot) {
+        self.order.push(slot);
+    }
+
+    /// Shuffles the rest of the round (old and new members alike), so that
+    /// members added by [`ProbeOrder::push_unshuffled`] end up at uniformly
+    /// random positions of it, as [`ProbeOrder::insert`] would place them.
+    pub(crate) fn shuffle_rest(&mut self, rng: &mut impl RngCore) {
+        let rest = &mut self.order[self.cursor..];
+        for i in (1..rest.len()).rev() {
+            let j = below(rng, i + 1);
+            rest.swap(i, j);
+        }
+    }
+
     /// Adds a member at a random position of the remaining round.
     pub(crate) fn insert(&mut self, rng: &mut impl RngCore, slot: Slot) {
         self.order.push(slot);

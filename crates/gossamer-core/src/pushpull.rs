@@ -176,6 +176,7 @@ impl<R: RngCore> Swim<R> {
     /// response frame to write back, or `None` if the request was refused
     /// (wrong label, key, version, malformed: logged).
     pub fn handle_push_pull_request(&mut self, now: Time, from: SocketAddr, frame: &[u8]) -> Option<bytes::Bytes> {
+        self.tick(now);
         self.stats.messages_in += 1;
         self.stats.bytes_in += frame.len() as u64;
         let state = match self.stream_codec.decode(frame) {
@@ -199,6 +200,7 @@ impl<R: RngCore> Swim<R> {
 
     /// The response to an [`Output::PushPull`](crate::Output::PushPull) this node started.
     pub fn handle_push_pull_response(&mut self, now: Time, from: SocketAddr, frame: &[u8]) {
+        self.tick(now);
         self.pending_push_pulls.retain(|&a| a != from);
         self.stats.messages_in += 1;
         self.stats.bytes_in += frame.len() as u64;
@@ -213,7 +215,8 @@ impl<R: RngCore> Swim<R> {
     }
 
     /// The stream for an [`Output::PushPull`](crate::Output::PushPull) failed or timed out.
-    pub fn push_pull_failed(&mut self, _now: Time, to: SocketAddr) {
+    pub fn push_pull_failed(&mut self, now: Time, to: SocketAddr) {
+        self.tick(now);
         self.pending_push_pulls.retain(|&a| a != to);
         self.stats.push_pull_failures += 1;
         tracing::debug!(%to, "push-pull failed");

@@ -46,6 +46,20 @@ impl<R: RngCore> Swim<R> {
         // One lookup serves both questions: this node is always in the
         // table, so "about this node" is "found at this node's slot".
         let found = self.members.find(update.node_name());
+        self.apply_found(now, update, encoded, found);
+    }
+
+    /// As [`Swim::apply_received`], with the member's slot already looked
+    /// up (`handle_datagram` looks up a whole packet's updates first). A
+    /// slot found stays right: applying updates never removes a member.
+    /// `None` is looked up again, as an earlier update of the same packet
+    /// may have added the member.
+    pub(crate) fn apply_found(&mut self, now: Time, update: Update, encoded: Option<&[u8]>, found: Option<Slot>) {
+        if update.is_user() {
+            self.on_user_update(now, update);
+            return;
+        }
+        let found = found.or_else(|| self.members.find(update.node_name()));
         if found == Some(self.self_slot) {
             self.about_self(now, update);
             return;
@@ -150,7 +164,7 @@ impl<R: RngCore> Swim<R> {
             entry.member.metadata.clone_from(&alive.metadata);
             entry.member.id.addr = alive.node.addr;
         }
-        entry.death = None;
+        self.members.set_death(slot, None);
         self.members.set_status(slot, MemberStatus::Alive, now);
         if previous == MemberStatus::Suspect {
             self.suspicions.remove(&slot);
@@ -229,9 +243,9 @@ impl<R: RngCore> Swim<R> {
                 entry.member.incarnation = confirm.incarnation;
                 // Another confirmer of the same death: evidence for the
                 // heal layer, nothing to disseminate.
-                let added = entry.death.as_mut().is_some_and(|death| death.add_confirmer(&confirm.from));
+                let added = self.members.death_mut(slot).is_some_and(|death| death.add_confirmer(&confirm.from));
                 if added {
-                    let member = entry.member.id.clone();
+                    let member = self.members.get(slot).expect("found").member.id.clone();
                     self.signals.push_with(|| Signal::DeathConfirmed {
                         member,
                         incarnation: confirm.incarnation,
@@ -245,7 +259,7 @@ impl<R: RngCore> Swim<R> {
             return;
         }
         entry.member.incarnation = confirm.incarnation;
-        entry.death = Some(Box::new(Death::new(now, confirm.from.clone())));
+        self.members.set_death(slot, Some(Death::new(now, confirm.from.clone())));
         self.members.set_status(slot, MemberStatus::Dead, now);
         self.suspicions.remove(&slot);
         tracing::info!(member = %confirm.node, incarnation = confirm.incarnation, by = %confirm.from, "member failed");
@@ -272,7 +286,7 @@ impl<R: RngCore> Swim<R> {
             return;
         }
         entry.member.incarnation = leave.incarnation;
-        entry.death = None;
+        self.members.set_death(slot, None);
         self.members.set_status(slot, MemberStatus::Left, now);
         self.suspicions.remove(&slot);
         tracing::info!(member = %leave.node, incarnation = leave.incarnation, "member left");

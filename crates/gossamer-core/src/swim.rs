@@ -100,9 +100,16 @@ pub struct Swim<R: RngCore> {
     received: Vec<Update>,
     /// Their bytes as they arrived (see `handle_datagram`).
     received_bytes: UpdateBytes,
+    /// Their members' slots, looked up before they are applied (see `handle_datagram`).
+    found: Vec<Option<Slot>>,
     buf: BytesMut,
     keys: Vec<Key>,
     pub(crate) sampled: Vec<Slot>,
+    /// The latest `now` any input carried (see [`Swim::wake_gossip`]).
+    pub(crate) clock: Time,
+    /// Set while the gossip timer sleeps: the tick it skipped (see
+    /// [`Swim::wake_gossip`]).
+    gossip_idle: Option<Time>,
 }
 
 pub(crate) fn after(now: Time, d: Duration) -> Time {
@@ -163,9 +170,12 @@ impl<R: RngCore> Swim<R> {
             scratch: Vec::new(),
             received: Vec::new(),
             received_bytes: UpdateBytes::new(),
+            found: Vec::new(),
             buf: BytesMut::new(),
             keys: Vec::new(),
             sampled: Vec::new(),
+            clock: now,
+            gossip_idle: None,
         };
         swim.queue.push_keyed(swim.self_slot, swim.self_alive());
         // Start each periodic task at a random phase so that nodes started
@@ -204,6 +214,7 @@ impl<R: RngCore> Swim<R> {
 
     /// A datagram arrived. Bad bytes are counted and logged, never fatal.
     pub fn handle_datagram(&mut self, now: Time, from: SocketAddr, bytes: &[u8]) {
+        self.tick(now);
         self.stats.messages_in += 1;
         self.stats.bytes_in += bytes.len() as u64;
         // One update list is decoded into again and again: it keeps its
@@ -223,11 +234,21 @@ impl<R: RngCore> Swim<R> {
             };
         // Updates first, so the message is handled against fresh state.
         if !updates.is_empty() {
+            // Every update's member is looked up first, in one tight loop:
+            // the lookups are independent, so their cache misses (the
+            // index, then the member's slot: in a large cluster each is a
+            // trip to memory) overlap instead of queueing up one after
+            // the other between the rules' branches (issue #8).
+            let mut found = std::mem::take(&mut self.found);
+            found.clear();
+            let members = &self.members;
+            found.extend(updates.iter().map(|u| if u.is_user() { None } else { members.find(u.node_name()) }));
             let kept = std::mem::take(&mut self.received_bytes);
             for (i, update) in updates.drain(..).enumerate() {
-                self.apply_received(now, update, kept.get(i));
+                self.apply_found(now, update, kept.get(i), found[i]);
             }
             self.received_bytes = kept;
+            self.found = found;
         }
         self.received = updates;
         match message {
@@ -272,6 +293,7 @@ impl<R: RngCore> Swim<R> {
 
     /// A timer requested through [`Output::SetTimer`] is due.
     pub fn handle_timer(&mut self, now: Time, timer: Timer) {
+        self.tick(now);
         match timer.0 {
             TimerKind::Periodic { task, token } => {
                 let Some(due) = self.timers.due(task, token) else { return };
@@ -289,7 +311,14 @@ impl<R: RngCore> Swim<R> {
                     Periodic::Reconnect => self.reconnect(now),
                 }
                 let next = self.period(task);
-                self.arm(task, after(now, next));
+                if task == Periodic::Gossip && self.queue.is_empty() && self.user.queue.is_empty() {
+                    // Nothing to gossip: the timer sleeps until something
+                    // is queued, instead of waking every gossip interval
+                    // for nothing (see `wake_gossip`).
+                    self.gossip_idle = Some(after(now, next));
+                } else {
+                    self.arm(task, after(now, next));
+                }
             }
             TimerKind::ProbeTimeout { seq } => self.probe_timeout(now, seq),
             TimerKind::Suspicion { slot, id } => self.suspicion_timer(now, slot, id),
@@ -322,7 +351,7 @@ impl<R: RngCore> Swim<R> {
     /// are also remembered and retried on a slow timer while this node is
     /// alone, so a split cluster finds itself again.
     pub fn join(&mut self, now: Time, seeds: &[SocketAddr]) {
-        let _ = now;
+        self.tick(now);
         for &seed in seeds {
             if seed == self.local.addr {
                 continue;
@@ -338,7 +367,7 @@ impl<R: RngCore> Swim<R> {
     /// e.g. with a member held dead to see whether a partition is over.
     /// Unlike [`Swim::join`], the peer is not remembered as a seed.
     pub fn push_pull(&mut self, now: Time, peer: SocketAddr) {
-        let _ = now;
+        self.tick(now);
         if peer != self.local.addr {
             self.start_push_pull(peer, false);
         }
@@ -348,6 +377,7 @@ impl<R: RngCore> Swim<R> {
     /// node, e.g. after the heal layer decided this side of a partition
     /// must restart its membership, or after it left.
     pub fn rejoin(&mut self, now: Time, seeds: &[SocketAddr]) {
+        self.tick(now);
         let next = self.incarnation().max(self.max_self_incarnation_seen) + 1;
         self.leaving = None;
         self.set_own_incarnation(next, now);
@@ -359,6 +389,7 @@ impl<R: RngCore> Swim<R> {
     /// Leave gracefully: disseminate `Leave`; the driver keeps running the
     /// node until [`Swim::has_left`] (or a deadline) before shutting down.
     pub fn leave(&mut self, now: Time) {
+        self.tick(now);
         if self.leaving.is_some() {
             return;
         }
@@ -381,6 +412,7 @@ impl<R: RngCore> Swim<R> {
 
     /// Replace this node's metadata; gossiped with a raised incarnation.
     pub fn set_metadata(&mut self, now: Time, metadata: Metadata) {
+        self.tick(now);
         let next = self.incarnation() + 1;
         if let Some(entry) = self.members.get_mut(self.self_slot) {
             entry.member.metadata = metadata;
@@ -400,11 +432,50 @@ impl<R: RngCore> Swim<R> {
     /// The next thing to do, if any. Drain after every input.
     pub fn poll_output(&mut self) -> Option<Output> {
         let output = self.outputs.pop_front();
-        if output.is_none() && self.outputs.capacity() > 256 {
-            // Drained after a burst (a large push-pull): give the memory back.
-            self.outputs.shrink_to(32);
+        if output.is_none() {
+            if let Some(wake) = self.wake_gossip() {
+                return Some(wake);
+            }
+            if self.outputs.capacity() > 256 {
+                // Drained after a burst (a large push-pull): give the memory back.
+                self.outputs.shrink_to(32);
+            }
         }
         output
+    }
+
+    /// Notes the time of an input (every public input calls it first).
+    pub(crate) fn tick(&mut self, now: Time) {
+        self.clock = self.clock.max(now);
+    }
+
+    /// Wakes the sleeping gossip timer once something is queued.
+    ///
+    /// A gossip tick that finds both queues empty does not re-arm the
+    /// timer (most ticks of a quiet cluster: at 200 ms they were five
+    /// wake-ups per member per period for nothing, nearly half of all the
+    /// events of a 10,000-node simulation). Once an input queued something,
+    /// the drain of its outputs ends here and re-arms the timer at the first
+    /// tick of the old schedule after that input: every gossip happens at
+    /// the instant it happened when the timer never slept, and a tick that
+    /// would have found nothing to send simply does not happen.
+    fn wake_gossip(&mut self) -> Option<Output> {
+        let skipped = self.gossip_idle?;
+        if self.queue.is_empty() && self.user.queue.is_empty() {
+            return None;
+        }
+        self.gossip_idle = None;
+        let at = if self.clock < skipped {
+            skipped
+        } else {
+            // Ticks up to the input's instant found nothing to send.
+            let period = self.config.gossip_interval.as_nanos().max(1);
+            let behind = (self.clock - skipped).as_nanos() / period + 1;
+            let late = behind.saturating_mul(period).min(u128::from(u64::MAX)) as u64;
+            skipped.saturating_add(Duration::from_nanos(late))
+        };
+        let timer = self.timers.arm(Periodic::Gossip, at);
+        Some(Output::SetTimer { at, timer })
     }
 
     /// Every member known, this node included.
@@ -412,10 +483,95 @@ impl<R: RngCore> Swim<R> {
         self.members.iter().map(|(_, e)| &e.member)
     }
 
+    /// Adopts `members` as known and alive, on the caller's word: a bulk
+    /// insert for a node that starts inside a cluster it already knows,
+    /// such as an embedder restoring a persisted membership snapshot, or
+    /// the simulator starting from a cluster that converged long ago (to
+    /// study failure detection at 10,000 nodes without simulating the join
+    /// storm first). Returns how many members were added.
+    ///
+    /// Each member is added as [`MemberStatus::Alive`] at its given
+    /// incarnation and with its metadata. Members the caller holds
+    /// [`Dead`](MemberStatus::Dead) or [`Left`](MemberStatus::Left) are
+    /// skipped (nothing vouches for them); a `Suspect` one is adopted alive
+    /// (the suspicion was someone else's, and probing will tell). This node
+    /// and members already known are skipped too: what this node learnt
+    /// itself wins over the caller's word.
+    ///
+    /// Nothing is queued for dissemination (the cluster already knows these
+    /// members; the newest word about each reaches this node through gossip
+    /// and push-pull as usual) and no [`Event`] is emitted (the caller
+    /// knows what it handed in). The only outputs are two
+    /// [`Output::SetTimer`]s: push-pull and reconnect run less often in a
+    /// larger cluster, so those two timers are re-armed at a random phase
+    /// of their new, stretched period, as in a cluster that has been
+    /// running for a while. Adopted members join the probe round at random
+    /// positions (drawn from this node's RNG), are probed in the normal
+    /// course, and one that does not answer is suspected and declared dead
+    /// like any other member.
+    ///
+    /// It is fast: room in the member table, its index and the probe order
+    /// is reserved once for the iterator's lower size bound, and a member
+    /// with a short (inline) name and no metadata costs no allocation.
+    ///
+    /// ```
+    /// use gossamer_core::{Config, Member, Swim};
+    /// use gossamer_wire::{ClusterLabel, FrameCodec, MemberStatus, Metadata, NodeId};
+    /// use rand::SeedableRng;
+    /// use std::time::Duration;
+    ///
+    /// let id = |i: u32| NodeId::new(format!("n{i}").parse().unwrap(), format!("127.0.0.1:{}", 7000 + i).parse().unwrap());
+    /// let codec = FrameCodec::new(ClusterLabel::new("demo").unwrap());
+    /// let rng = rand::rngs::StdRng::seed_from_u64(1);
+    /// let mut swim = Swim::new(id(0), Config::lan(), codec, rng, Duration::ZERO).unwrap();
+    ///
+    /// // A snapshot of the cluster, this node included (it is skipped).
+    /// let snapshot = (0..100).map(|i| Member {
+    ///     id: id(i),
+    ///     incarnation: 3,
+    ///     status: MemberStatus::Alive,
+    ///     metadata: Metadata::new(),
+    /// });
+    /// assert_eq!(swim.adopt_members(Duration::ZERO, snapshot), 99);
+    /// assert_eq!(swim.members().count(), 100);
+    /// assert_eq!(swim.member(&"n42".parse().unwrap()).unwrap().incarnation, 3);
+    /// // Nothing to disseminate: the cluster already knows them.
+    /// assert_eq!(swim.metrics().queued_updates, 1, "only this node's own alive");
+    /// ```
+    pub fn adopt_members(&mut self, now: Time, members: impl IntoIterator<Item = Member>) -> usize {
+        self.tick(now);
+        let members = members.into_iter();
+        let expected = members.size_hint().0;
+        self.members.reserve(expected);
+        self.order.reserve(expected);
+        let mut added = 0;
+        for member in members {
+            if matches!(member.status, MemberStatus::Dead | MemberStatus::Left) {
+                continue;
+            }
+            // This node is in the table: it is skipped like any known member.
+            if let Some(slot) = self.members.insert_if_new(Member { status: MemberStatus::Alive, ..member }, now) {
+                self.order.push_unshuffled(slot);
+                added += 1;
+            }
+        }
+        if added > 0 {
+            self.order.shuffle_rest(&mut self.rng);
+            for task in [Periodic::PushPull, Periodic::Reconnect] {
+                let period = self.period(task);
+                let phase = Duration::from_nanos(self.rng.next_u64() % (period.as_nanos() as u64).max(1));
+                self.arm(task, after(now, phase));
+            }
+            tracing::debug!(added, members = self.members.len(), "members adopted");
+        }
+        added
+    }
+
     /// Declare `name` left on an operator's word (`cluster force-leave`),
     /// for a member that is gone for good; gossiped like a leave. Returns
     /// whether the member is known (and now left).
     pub fn force_leave(&mut self, now: Time, name: &NodeName) -> bool {
+        self.tick(now);
         if name == &self.local.name {
             self.leave(now);
             return true;
@@ -433,6 +589,7 @@ impl<R: RngCore> Swim<R> {
     /// members and members alive or suspect are not (a live member would be
     /// back with its next gossip; [`Swim::force_leave`] it first).
     pub fn remove(&mut self, now: Time, name: &NodeName) -> bool {
+        self.tick(now);
         let Some(slot) = self.members.find(name) else { return false };
         let removable =
             self.members.get(slot).is_some_and(|e| matches!(e.member.status, MemberStatus::Dead | MemberStatus::Left));
@@ -510,7 +667,7 @@ impl<R: RngCore> Swim<R> {
 
     /// When and by whom `name` was declared dead, while it is dead.
     pub fn death(&self, name: &NodeName) -> Option<&Death> {
-        self.members.find(name).and_then(|slot| self.members.get(slot)).and_then(|e| e.death.as_deref())
+        self.members.find(name).and_then(|slot| self.members.death(slot))
     }
 
     /// Other members that are alive or suspect.

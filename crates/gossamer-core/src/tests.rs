@@ -453,6 +453,61 @@ fn periodic_timer_twice_or_early_is_harmless() {
     assert!(drain(&mut c).is_empty());
 }
 
+#[test]
+fn idle_gossip_timer_sleeps_and_wakes_on_its_old_schedule() {
+    let (mut c, out) = fresh_with_timers();
+    apply(&mut c, Time::ZERO, alive("a", 2, 0));
+    let interval = Config::lan().gossip_interval;
+    // Gossip until the queue is empty: the last tick re-arms nothing.
+    let (mut at, mut timer) = periodic(&out, Periodic::Gossip).unwrap();
+    let mut ticks = 0;
+    let skipped = loop {
+        c.handle_timer(at, timer);
+        ticks += 1;
+        assert!(ticks < 100, "the queue never drained");
+        match periodic(&drain(&mut c), Periodic::Gossip) {
+            Some((next, t)) => {
+                assert_eq!(next, at + interval, "on schedule while there is something to send");
+                (at, timer) = (next, t);
+            }
+            None => break at + interval,
+        }
+    };
+    assert_eq!(c.metrics().queued_updates, 0);
+    // Inputs that queue nothing leave it asleep.
+    let probe = Message::Ping(Ping { seq: 7, target: name("me"), from: id("a", 2) });
+    c.handle_datagram(skipped + interval, addr(2), &frame(&Packet::new(probe)));
+    assert!(periodic(&drain(&mut c), Periodic::Gossip).is_none());
+    // Something queued between two ticks of the old schedule: it wakes at the next one.
+    let later = skipped + interval * 2 + interval / 2;
+    let heard = Packet { message: Message::Gossip, updates: vec![alive("b", 3, 0)] };
+    c.handle_datagram(later, addr(2), &frame(&heard));
+    let (wake, timer) = periodic(&drain(&mut c), Periodic::Gossip).expect("woken");
+    assert_eq!(wake, skipped + interval * 3);
+    c.handle_timer(wake, timer);
+    let sent = drain(&mut c);
+    assert!(decode_datagrams(&sent).iter().any(|(_, p)| p.message == Message::Gossip), "it gossips at once");
+    assert_eq!(periodic(&sent, Periodic::Gossip).map(|(t, _)| t), Some(wake + interval));
+}
+
+#[test]
+fn gossip_queued_before_the_skipped_tick_waits_for_it() {
+    let (mut c, out) = fresh_with_timers();
+    let interval = Config::lan().gossip_interval;
+    let (mut at, mut timer) = periodic(&out, Periodic::Gossip).unwrap();
+    apply(&mut c, at, alive("a", 2, 0));
+    let skipped = loop {
+        c.handle_timer(at, timer);
+        match periodic(&drain(&mut c), Periodic::Gossip) {
+            Some(next) => (at, timer) = next,
+            None => break at + interval,
+        }
+    };
+    // Queued at the very instant of the last tick: the tick it skipped is still ahead.
+    c.set_metadata(at, Metadata::new());
+    assert_eq!(periodic(&drain(&mut c), Periodic::Gossip).map(|(t, _)| t), Some(skipped));
+}
+
 /// A core with members a, b, c, d whose probe timer fired once: returns
 /// the core, the probed member's address and the outputs.
 fn probing() -> (Core, SocketAddr, Vec<Output>, Time) {

@@ -356,6 +356,7 @@ impl<R: RngCore> Swim<R> {
     /// assert_eq!((delivered[0].1.as_str(), delivered[0].2, &delivered[0].3[..]), ("leader", 1, &b"a:7001"[..]));
     /// ```
     pub fn broadcast(&mut self, now: Time, key: &str, payload: impl Into<Vec<u8>>) -> Result<u64, UserError> {
+        self.tick(now);
         let _ = now;
         if self.leaving.is_some() {
             return Err(UserError::Leaving);
@@ -384,6 +385,7 @@ impl<R: RngCore> Swim<R> {
         filter: QueryFilter,
         timeout: Duration,
     ) -> Result<QueryId, UserError> {
+        self.tick(now);
         if self.leaving.is_some() {
             return Err(UserError::Leaving);
         }
@@ -420,6 +422,7 @@ impl<R: RngCore> Swim<R> {
         origin: &NodeName,
         payload: impl Into<Vec<u8>>,
     ) -> Result<(), UserError> {
+        self.tick(now);
         let unknown = || UserError::UnknownQuery { id, origin: origin.clone() };
         let (addr, deadline) = *self.user.answerable.get(&(origin.clone(), id)).ok_or_else(unknown)?;
         if now > deadline {

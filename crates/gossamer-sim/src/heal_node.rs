@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use gossamer_core::{Config, Output, Swim, Time, Timer};
+use gossamer_core::{Config, Member, Output, Swim, Time, Timer};
 use gossamer_heal::{core_adapter, Heal, HealConfig, HealHandler};
 use gossamer_wire::{ClusterLabel, FrameCodec, MemberStatus, NodeId, NodeName};
 use rand_chacha::ChaCha8Rng;
@@ -198,6 +198,13 @@ impl SimNode for HealNode {
         }
         self.settle(now);
     }
+    fn adopt_converged(&mut self, now: Time, members: &[Member]) -> Result<(), String> {
+        self.swim.adopt_members(now, members.iter().cloned());
+        // Adopting emits no events: tell the heal layer what the core knows.
+        core_adapter::observe_all(&mut self.heal, &self.swim, now);
+        self.settle(now);
+        Ok(())
+    }
     fn join(&mut self, now: Time, seeds: &[SocketAddr]) {
         self.swim.join(now, seeds);
         self.settle(now);
@@ -326,6 +333,9 @@ impl SimNode for ScenarioNode {
     }
     fn join(&mut self, now: Time, seeds: &[SocketAddr]) {
         each!(self, n => n.join(now, seeds))
+    }
+    fn adopt_converged(&mut self, now: Time, members: &[Member]) -> Result<(), String> {
+        each!(self, n => n.adopt_converged(now, members))
     }
     fn leave(&mut self, now: Time) {
         each!(self, n => n.leave(now))

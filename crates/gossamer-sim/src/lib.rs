@@ -72,7 +72,7 @@ pub use report::{
 };
 pub use scenario::{
     AssertSpec, AutocleanSpec, ClusterSpec, FaultAction, FaultRef, FaultSpec, HealSpec, NetworkSpec, Preset,
-    ProtocolSpec, QuorumName, QuorumSpec, Scenario, DEFAULT_BROADCAST_PAYLOAD, MAX_BROADCAST_PAYLOAD,
+    ProtocolSpec, QuorumName, QuorumSpec, Scenario, Start, DEFAULT_BROADCAST_PAYLOAD, MAX_BROADCAST_PAYLOAD,
 };
 pub use sim::{node_rng, Simulation};
 pub use swim_node::{SwimFactory, SwimNode};

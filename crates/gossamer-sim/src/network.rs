@@ -227,7 +227,7 @@ impl Flap {
         if now < self.start || now >= self.until || self.half.is_zero() {
             return false;
         }
-        ((now - self.start).as_nanos() / self.half.as_nanos()) % 2 == 0
+        ((now - self.start).as_nanos() / self.half.as_nanos()) & 1 == 0
     }
 }
 

@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use bytes::Bytes;
-use gossamer_core::Time;
+use gossamer_core::{Member, Time};
 use gossamer_wire::{MemberStatus, NodeId, NodeName};
 use rand_chacha::ChaCha8Rng;
 
@@ -142,6 +142,15 @@ pub trait SimNode {
     fn handle_timer(&mut self, now: Time, timer: Self::Timer);
     /// Join a cluster through `seeds`.
     fn join(&mut self, now: Time, seeds: &[SocketAddr]);
+    /// Start as a member of a cluster that converged long ago
+    /// (`start = "converged"`): know every node of `members` (this node
+    /// among them, skipped) as alive, as after a completed join, without
+    /// contacting anyone. Nodes that cannot start this way refuse, and the
+    /// run reports the error.
+    fn adopt_converged(&mut self, now: Time, members: &[Member]) -> Result<(), String> {
+        let _ = (now, members);
+        Err("this node cannot start inside a converged cluster".to_owned())
+    }
     /// Start a graceful leave.
     fn leave(&mut self, now: Time);
     /// The leave has had its chance to spread.

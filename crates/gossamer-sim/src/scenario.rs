@@ -79,6 +79,9 @@ pub struct Scenario {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClusterSpec {
+    /// How the initial nodes start: joining through the seeds (the
+    /// default) or as one cluster that converged long ago.
+    pub start: Start,
     /// Nodes `0..seeds` are the join seeds (node 0 starts alone).
     pub seeds: u32,
     /// Nodes boot at random instants within this window.
@@ -98,6 +101,7 @@ pub struct ClusterSpec {
 impl Default for ClusterSpec {
     fn default() -> Self {
         Self {
+            start: Start::Join,
             seeds: 1,
             join_spread: Span::ZERO,
             label: "sim".into(),
@@ -106,6 +110,42 @@ impl Default for ClusterSpec {
             fp_grace: Span::Periods(60.0),
         }
     }
+}
+
+/// How the initial nodes of a scenario start (`[cluster] start`).
+///
+/// ```
+/// use gossamer_sim::{Scenario, Start};
+/// let s = Scenario::from_toml(r#"
+///     name = "big"
+///     nodes = 100
+///     duration = "30 periods"
+///     [cluster]
+///     start = "converged"
+/// "#).unwrap();
+/// assert_eq!(s.cluster.start, Start::Converged);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Start {
+    /// Node 0 starts alone and every other node joins through the seeds
+    /// (a push-pull with them) at a random instant of `join_spread`; the
+    /// membership then spreads by gossip. Realistic for a cluster's birth,
+    /// but every node learning every other is O(n²) updates: at 10,000
+    /// nodes this join storm is nearly all of a run's cost and memory.
+    #[default]
+    Join,
+    /// The initial nodes start at time zero as one cluster that converged
+    /// long ago: each already knows every other initial node alive at
+    /// incarnation 0 (through `Swim::adopt_members`), as after a completed
+    /// join; no join traffic, no seed contacted. This is for studying
+    /// failure detection, partitions and heals at scale as they happen in
+    /// a long-running cluster, without simulating its birth first. Nodes
+    /// that come later (`join` faults, restarts) join through the seeds as
+    /// usual. With a `[heal]` section, each node's heal layer is brought up
+    /// to date with the adopted members at the start. Not with
+    /// `join_spread`: everyone is there from the start.
+    Converged,
 }
 
 /// A protocol profile.
@@ -908,6 +948,12 @@ impl Scenario {
         if self.cluster.seeds == 0 || self.cluster.seeds > self.nodes {
             return Err(SimError::invalid("cluster.seeds must be within 1..=nodes"));
         }
+        if self.cluster.start == Start::Converged && !self.cluster.join_spread.resolve(config.probe_interval).is_zero()
+        {
+            return Err(SimError::invalid(
+                "cluster.join_spread has no meaning with start = \"converged\" (every node is there from the start)",
+            ));
+        }
         for (i, f) in self.faults.iter().enumerate() {
             for set in f.action.node_sets() {
                 if let Some(max) = set.max_explicit() {
@@ -1081,6 +1127,20 @@ mod tests {
         for (i, text) in bad.iter().enumerate() {
             assert!(Scenario::from_toml(text).is_err(), "variant {i} should be refused");
         }
+    }
+
+    #[test]
+    fn start_parses_and_is_validated() {
+        let base = "name = \"c\"\nnodes = 8\nduration = \"10 periods\"\n[cluster]\n";
+        let parse = |extra: &str| Scenario::from_toml(&format!("{base}{extra}"));
+        assert_eq!(parse("").unwrap().cluster.start, Start::Join, "joining is the default");
+        assert_eq!(parse("start = \"join\"").unwrap().cluster.start, Start::Join);
+        assert_eq!(parse("start = \"converged\"").unwrap().cluster.start, Start::Converged);
+        assert!(parse("start = \"warm\"").is_err(), "unknown start");
+        let spread = parse("start = \"converged\"\njoin_spread = \"5 periods\"").unwrap_err();
+        assert!(spread.to_string().contains("join_spread"), "{spread}");
+        assert!(parse("start = \"join\"\njoin_spread = \"5 periods\"").is_ok());
+        assert!(parse("start = \"converged\"\njoin_spread = \"0s\"").is_ok());
     }
 
     const HEAL: &str = r#"

@@ -142,6 +142,35 @@ impl Views {
         }
     }
 
+    /// Every node of `nodes` sees every other one alive: the views of a
+    /// converged start, set in one pass instead of one [`Views::set`] per
+    /// pair (10^8 of them at 10,000 nodes). The observers must know
+    /// nothing yet.
+    pub(crate) fn all_alive(&mut self, nodes: &[u32]) {
+        let Some(&max) = nodes.iter().max() else { return };
+        self.grow(max as usize + 1);
+        let words = max as usize / 64 + 1;
+        let mut known = vec![0u64; words];
+        for &s in nodes {
+            known[(s / 64) as usize] |= 1 << (s % 64);
+        }
+        let others = nodes.len() as u32 - 1;
+        for &o in nodes {
+            let ob = &mut self.observers[o as usize];
+            debug_assert!(ob.known_iter().next().is_none(), "observer {o} already has views");
+            ob.known.clone_from(&known);
+            ob.known[(o / 64) as usize] &= !(1 << (o % 64));
+            ob.not_alive.clear();
+        }
+        for &s in nodes {
+            self.counts[s as usize][0] += others;
+            if self.live[s as usize] {
+                self.alive_views_of_live += u64::from(others);
+            }
+        }
+        self.totals[0] += nodes.len() as u64 * u64::from(others);
+    }
+
     /// `o` forgot `s` (autoclean); returns what it believed.
     pub(crate) fn forget(&mut self, o: u32, s: u32) -> Option<MemberStatus> {
         let old = self.observers.get(o as usize)?.get(s)?;
@@ -257,6 +286,40 @@ mod tests {
         assert_eq!(v.forget(0, 2), None);
         assert_eq!(v.totals(), [2, 0, 1, 0]);
         assert_eq!(v.known_by(0).collect::<Vec<_>>(), vec![(1, Alive)]);
+    }
+
+    #[test]
+    fn all_alive_matches_pairwise_sets() {
+        let nodes = [0, 2, 3, 64, 130];
+        let (mut bulk, mut pairwise) = (Views::default(), Views::default());
+        for v in [&mut bulk, &mut pairwise] {
+            for &i in &nodes {
+                v.set_live(i, true);
+            }
+        }
+        bulk.all_alive(&nodes);
+        for &o in &nodes {
+            for &s in &nodes {
+                if o != s {
+                    pairwise.set(o, s, Alive);
+                }
+            }
+        }
+        assert!(bulk.converged() && pairwise.converged());
+        assert_eq!(bulk.totals(), pairwise.totals());
+        for &o in &nodes {
+            assert_eq!(bulk.known_by(o).collect::<Vec<_>>(), pairwise.known_by(o).collect::<Vec<_>>());
+            assert_eq!(bulk.believers(o), 4);
+        }
+        assert_eq!(bulk.get(1, 0), None, "nodes outside the set know nothing");
+        // Crashing one keeps the counters consistent with the pairwise ones.
+        for v in [&mut bulk, &mut pairwise] {
+            v.set_live(64, false);
+            v.clear_observer(64);
+            v.set(0, 64, Dead);
+        }
+        assert_eq!(bulk.totals(), pairwise.totals());
+        assert_eq!(bulk.converged(), pairwise.converged());
     }
 
     #[test]

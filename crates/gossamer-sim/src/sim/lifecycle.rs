@@ -1,6 +1,9 @@
 //! Nodes coming and going (boot, crash, restart, graceful leave) and the
 //! fault schedule that drives them and the network's cuts.
 
+use gossamer_core::Member;
+use gossamer_wire::Metadata;
+
 use super::*;
 
 impl<F: NodeFactory> Simulation<F> {
@@ -59,6 +62,47 @@ impl<F: NodeFactory> Simulation<F> {
                 self.errors.push(format!("node {node} could not be created: {e}"));
             }
         }
+    }
+
+    /// `start = "converged"`: nodes `0..n` are created at time zero, each
+    /// knowing every other alive at incarnation 0 (`adopt_converged`), and
+    /// the views say so; no join, no seed contacted. Each node's outputs
+    /// (its timers) are drained in index order, after every view is set.
+    pub(super) fn start_converged(&mut self, n: u32) {
+        let members: Vec<Member> = (0..n)
+            .map(|i| Member { id: node_id(i), incarnation: 0, status: MemberStatus::Alive, metadata: Metadata::new() })
+            .collect();
+        self.account_live_time();
+        let now = self.now;
+        let mut started = Vec::with_capacity(n as usize);
+        for i in 0..n {
+            let rng = node_rng(self.scenario.seed, i, 0);
+            let created = self.factory.create(node_id(i), rng, now).map_err(|e| e.to_string()).and_then(|mut node| {
+                node.adopt_converged(now, &members)?;
+                Ok(node)
+            });
+            match created {
+                Ok(node) => {
+                    let slot = &mut self.slots[i as usize];
+                    slot.node = Some(node);
+                    slot.state = State::Up;
+                    slot.up_since = now;
+                    self.views.set_live(i, true);
+                    started.push(i);
+                }
+                Err(e) => {
+                    tracing::error!(target: "gossamer_sim", node = i, "node could not be created: {e}");
+                    self.errors.push(format!("node {i} could not be created: {e}"));
+                }
+            }
+        }
+        drop(members);
+        self.views.all_alive(&started);
+        trace!(self, "converged start: {} nodes", started.len());
+        for i in started {
+            self.drain(i);
+        }
+        self.check_convergence();
     }
 
     pub(super) fn stop(&mut self, node: u32, state: State) {

@@ -302,6 +302,8 @@ impl<F: NodeFactory> Simulation<F> {
             })
             .collect();
         let wall_secs = wall.as_secs_f64();
+        let setup_secs = self.stats.setup.as_secs_f64().min(wall_secs);
+        let per_sec = |secs: f64| if secs > 0.0 { node_periods / secs } else { 0.0 };
         let max_members = self.slots.len() as u64;
         Report {
             scenario: self.scenario.name.clone(),
@@ -324,8 +326,10 @@ impl<F: NodeFactory> Simulation<F> {
             samples: std::mem::take(&mut self.samples),
             performance: Performance {
                 wall_secs,
+                setup_secs,
                 events: self.stats.events,
-                node_periods_per_sec: if wall_secs > 0.0 { node_periods / wall_secs } else { 0.0 },
+                node_periods_per_sec: per_sec(wall_secs),
+                run_node_periods_per_sec: per_sec(wall_secs - setup_secs),
             },
         }
     }

@@ -21,7 +21,7 @@ use crate::queue::EventQueue;
 use crate::report::{
     Accuracy, AssertionResult, FaultReport, Measure, Performance, Report, Sample, SwimPrediction, Traffic,
 };
-use crate::scenario::{AssertSpec, FaultAction, Scenario};
+use crate::scenario::{AssertSpec, FaultAction, Scenario, Start};
 use crate::swim_node::SwimFactory;
 use crate::units::Span;
 use crate::views::Views;
@@ -107,6 +107,8 @@ struct Stats {
     last_live_change: Time,
     counters: NodeCounters,
     events: u64,
+    /// Wall time spent building the initial nodes before the first event.
+    setup: Duration,
 }
 
 struct Resolved {
@@ -290,14 +292,22 @@ impl<F: NodeFactory> Simulation<F> {
         let wall = Instant::now();
         let n = self.scenario.nodes;
         self.add_slots(n);
-        for i in 0..n {
-            let at = if i == 0 || self.cfg.join_spread.is_zero() {
-                Time::ZERO
-            } else {
-                Duration::from_nanos(self.picks.random_range(0..=self.cfg.join_spread.as_nanos() as u64))
-            };
-            self.queue.push(at, Ev::Boot { node: i });
+        match self.scenario.cluster.start {
+            Start::Join => {
+                for i in 0..n {
+                    let at = if i == 0 || self.cfg.join_spread.is_zero() {
+                        Time::ZERO
+                    } else {
+                        Duration::from_nanos(self.picks.random_range(0..=self.cfg.join_spread.as_nanos() as u64))
+                    };
+                    self.queue.push(at, Ev::Boot { node: i });
+                }
+            }
+            Start::Converged => self.start_converged(n),
         }
+        // A converged start builds every node and its full member table
+        // here; a joining one boots them as events of the run.
+        self.stats.setup = wall.elapsed();
         for (i, &at) in self.cfg.fault_times.clone().iter().enumerate() {
             self.queue.push(at, Ev::Fault(i));
         }
