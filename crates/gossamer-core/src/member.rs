@@ -236,6 +236,23 @@ impl MemberTable {
         Some(entry)
     }
 
+    /// A dead member chosen at random, or `None` if none is dead. Drawn
+    /// from the death records (every dead member has one, and only they
+    /// do), so the reconnect timer costs O(dead), not a scan of the
+    /// living: a random-slot sample nearly always misses when few of many
+    /// members are dead, and its fallback walked the whole table. The
+    /// records' order depends only on the operations applied (a fixed
+    /// hasher), so the choice is a function of the RNG, as the simulator
+    /// needs.
+    pub(crate) fn random_dead(&self, rng: &mut impl RngCore) -> Option<Slot> {
+        debug_assert_eq!(self.deaths.len(), self.count(MemberStatus::Dead), "one death record per dead member");
+        let n = self.deaths.len();
+        if n == 0 {
+            return None;
+        }
+        self.deaths.keys().nth((rng.next_u64() % n as u64) as usize).copied()
+    }
+
     /// The death record of the member in `slot`, while it is dead.
     pub(crate) fn death(&self, slot: Slot) -> Option<&Death> {
         self.deaths.get(&slot)
@@ -397,6 +414,25 @@ mod tests {
         assert!(t.death(a).is_none(), "a removed member's death record goes with it");
         assert_eq!(t.insert_if_new(member("c", MemberStatus::Alive), Time::ZERO), Some(a), "freed slot reused");
         assert!(t.death(a).is_none());
+    }
+
+    #[test]
+    fn random_dead_draws_every_dead_member_and_only_them() {
+        let mut t = MemberTable::new();
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        assert_eq!(t.random_dead(&mut rng), None);
+        let slots: Vec<Slot> =
+            (0..50).map(|i| t.insert(member(&format!("m{i}"), MemberStatus::Alive), Time::ZERO)).collect();
+        assert_eq!(t.random_dead(&mut rng), None, "nobody dead");
+        let dead = [slots[3], slots[17], slots[42]];
+        for &slot in &dead {
+            t.set_death(slot, Some(Death::new(Time::ZERO, "x".parse().unwrap())));
+            t.set_status(slot, MemberStatus::Dead, Time::ZERO);
+        }
+        let drawn: std::collections::BTreeSet<Slot> = (0..200).filter_map(|_| t.random_dead(&mut rng)).collect();
+        assert_eq!(drawn, dead.into_iter().collect(), "each dead member in turn, no living one");
+        t.remove(slots[17]);
+        assert!((0..50).all(|_| t.random_dead(&mut rng) != Some(slots[17])), "a removed member is not drawn");
     }
 
     #[test]

@@ -96,11 +96,8 @@ impl<R: RngCore> Swim<R> {
         self.pending_push_pulls.clear();
         self.reconnect_pings.clear();
         if self.leaving.is_none() {
-            let mut picked = std::mem::take(&mut self.sampled);
-            self.members.sample(&mut self.rng, 1, &mut picked, |_, e| e.member.status == MemberStatus::Dead);
-            let dead = picked.first().and_then(|&slot| self.members.get(slot)).map(|e| e.member.id.clone());
-            self.sampled = picked;
-            if let Some(node) = dead {
+            let dead = self.members.random_dead(&mut self.rng).and_then(|slot| self.members.get(slot));
+            if let Some(node) = dead.map(|e| e.member.id.clone()) {
                 tracing::debug!(member = %node, "reconnect: pinging a dead member");
                 let seq = self.next_seq();
                 self.reconnect_pings.push((seq, node.addr));
@@ -134,6 +131,11 @@ impl<R: RngCore> Swim<R> {
         let expired_after = |retention: std::time::Duration, since: Time| {
             !retention.is_zero() && now.saturating_sub(since) >= retention
         };
+        if self.members.count(MemberStatus::Dead) + self.members.count(MemberStatus::Left) == 0 {
+            // Nothing to forget: no scan of the living (each reconnect tick
+            // used to walk all 100,000 members of a healthy cluster).
+            return;
+        }
         let me = self.self_slot;
         let expired: Vec<_> = self
             .members

@@ -357,7 +357,6 @@ impl<R: RngCore> Swim<R> {
     /// ```
     pub fn broadcast(&mut self, now: Time, key: &str, payload: impl Into<Vec<u8>>) -> Result<u64, UserError> {
         self.tick(now);
-        let _ = now;
         if self.leaving.is_some() {
             return Err(UserError::Leaving);
         }
