@@ -308,7 +308,7 @@ impl MemberTable {
     }
 
     /// Occupied slots in slot order (deterministic, unlike the index).
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (Slot, &Entry)> + '_ {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (Slot, &Entry)> + Clone + '_ {
         self.slots.iter().enumerate().filter_map(|(i, e)| e.as_ref().map(|e| (i as Slot, e)))
     }
 

@@ -13,8 +13,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use crate::identity::{NameError, NodeId, NodeName, MAX_NAME_LEN};
 use crate::message::{
-    Ack, Alive, Confirm, Heartbeat, Leave, MemberState, MemberStatus, Message, Nack, Packet, PacketRef, Ping, PingReq,
-    PushPull, Suspect, Update, UpdateBytes,
+    Ack, Alive, Confirm, Heartbeat, Leave, MemberState, MemberStateRef, MemberStatus, Message, Nack, Packet, PacketRef,
+    Ping, PingReq, PushPull, PushPullRef, Suspect, Update, UpdateBytes,
 };
 use crate::metadata::{Metadata, MetadataError, MAX_METADATA_BYTES, MAX_METADATA_ENTRIES, MAX_METADATA_KEY_LEN};
 use crate::user::{Query, QueryFilter, QueryResponse, UserBroadcast, UserKey, UserKeyError};
@@ -487,17 +487,25 @@ impl Decode for Metadata {
         // encoder writes) are taken as they are, checked entry by entry in
         // the order `Metadata::insert` checks them.
         let start = r.buf;
-        let (mut prev, mut size, mut canonical_len) = ("", 0, 0);
+        // Read through a copy of the cursor, which stays in registers.
+        let mut local = Reader { buf: start, noncanonical: false };
+        let (mut prev, mut size, mut canonical_len): (&[u8], _, _) = (&[], 0, 0);
         for count in 0..len {
-            let key = r.str()?;
-            let value = r.bytes()?;
+            // Keys are compared as bytes (the order of `str`'s `Ord`) and
+            // only checked to be UTF-8: the usual printable ASCII key in a
+            // few word operations, anything else by the full check.
+            let key = local.bytes()?;
+            if !is_plain_ascii(key) && std::str::from_utf8(key).is_err() {
+                return Err(BodyError::Utf8);
+            }
+            let value = local.bytes()?;
             if count > 0 && key <= prev {
                 // Unsorted or repeated keys: build the map as inserting them in turn would.
                 r.buf = start;
                 return Metadata::decode_by_insert(r, len);
             }
             if key.is_empty() || key.len() > MAX_METADATA_KEY_LEN {
-                return Err(BodyError::Metadata(MetadataError::BadKey(key.to_owned())));
+                return Err(bad_key(key));
             }
             size += key.len() + value.len();
             if size > MAX_METADATA_BYTES {
@@ -506,17 +514,24 @@ impl Decode for Metadata {
             if count >= MAX_METADATA_ENTRIES {
                 return Err(BodyError::Metadata(MetadataError::TooManyEntries));
             }
-            canonical_len += bytes_len(key.as_bytes()) + bytes_len(value);
+            canonical_len += bytes_len(key) + bytes_len(value);
             prev = key;
         }
-        let used = &start[..start.len() - r.buf.len()];
+        let used = &start[..start.len() - local.buf.len()];
         if used.len() != canonical_len {
             // A length written with a longer varint than needed: re-encode.
             r.buf = start;
             return Metadata::decode_by_insert(r, len);
         }
+        (r.buf, r.noncanonical) = (local.buf, r.noncanonical | local.noncanonical);
         Ok(Metadata::from_encoded(len, used))
     }
+}
+
+/// The error for a key of a bad length (its bytes are UTF-8, checked).
+#[cold]
+fn bad_key(key: &[u8]) -> BodyError {
+    BodyError::Metadata(MetadataError::BadKey(String::from_utf8_lossy(key).into_owned()))
 }
 
 impl Metadata {
@@ -691,7 +706,6 @@ impl Decode for QueryFilter {
 }
 
 struct_codec! {
-    NodeId { name, addr }
     Ping { seq, target, from }
     Ack { seq, from }
     Nack { seq, from }
@@ -705,6 +719,31 @@ struct_codec! {
     UserBroadcast { origin, key, version, payload }
     Query { origin, id, name, payload, filter, timeout_ms }
     QueryResponse { id, from, payload }
+}
+
+impl Encode for NodeId {
+    #[inline]
+    fn encoded_len(&self) -> usize {
+        self.name.encoded_len() + self.addr.encoded_len()
+    }
+    #[inline]
+    fn encode(&self, out: &mut Writer<'_>) {
+        self.name.encode(out);
+        self.addr.encode(out);
+    }
+}
+
+/// Its fields in order, as `struct_codec!` reads them, through a copy of
+/// the cursor that stays in registers.
+impl Decode for NodeId {
+    #[inline]
+    fn decode(r: &mut Reader<'_>) -> Result<Self, BodyError> {
+        let mut local = Reader { buf: r.buf, noncanonical: false };
+        let name = NodeName::decode(&mut local)?;
+        let addr = SocketAddr::decode(&mut local)?;
+        (r.buf, r.noncanonical) = (local.buf, r.noncanonical | local.noncanonical);
+        Ok(NodeId { name, addr })
+    }
 }
 
 /// Fewest bytes a `MemberState` takes: 2-byte name, V4 address, incarnation, status, metadata.
@@ -727,6 +766,35 @@ impl Encode for PushPull {
         }
         put_bytes(out, &self.app_state);
         self.user_ltime.encode(out);
+    }
+}
+
+impl<'a, I: Iterator<Item = MemberStateRef<'a>> + Clone> Encode for PushPullRef<'_, I> {
+    fn encoded_len(&self) -> usize {
+        let member_len = |m: MemberStateRef<'_>| {
+            m.node.encoded_len() + m.incarnation.encoded_len() + m.status.encoded_len() + m.metadata.encoded_len()
+        };
+        // Message variant, join, members, app state, clock, then an empty update list.
+        1 + 1
+            + varint_len(self.count as u64)
+            + self.members.clone().map(member_len).sum::<usize>()
+            + bytes_len(self.app_state)
+            + self.user_ltime.encoded_len()
+            + 1
+    }
+    fn encode(&self, out: &mut Writer<'_>) {
+        out.put_u8(if self.response { 7 } else { 6 });
+        self.join.encode(out);
+        put_varint(out, self.count as u64);
+        for member in self.members.clone() {
+            member.node.encode(out);
+            member.incarnation.encode(out);
+            member.status.encode(out);
+            member.metadata.encode(out);
+        }
+        put_bytes(out, self.app_state);
+        self.user_ltime.encode(out);
+        put_varint(out, 0);
     }
 }
 
@@ -864,7 +932,7 @@ pub(crate) fn decode_updates_keeping(
     for _ in 0..count {
         let start = (list.len() - r.buf.len()) as u32;
         r.noncanonical = false;
-        updates.push(Update::decode(r)?);
+        push_update(r, updates)?;
         let keep = !r.noncanonical && updates.last().is_some_and(|update| !update.is_user());
         any |= keep;
         kept.spans.push(keep.then(|| (start, (list.len() - r.buf.len()) as u32)));
@@ -883,9 +951,63 @@ fn decode_update_list(r: &mut Reader<'_>, updates: &mut Vec<Update>) -> Result<(
     }
     updates.reserve(r.capacity(count, MIN_UPDATE_LEN));
     for _ in 0..count {
-        updates.push(Update::decode(r)?);
+        push_update(r, updates)?;
     }
     Ok(())
+}
+
+/// Decodes one update onto the end of `updates`: byte for byte what
+/// [`Update::decode`] reads, but each variant is pushed from its fields
+/// where it is decoded, instead of coming back as a `Result<Update, _>`
+/// that is then moved again into the list. The variants made of names and
+/// numbers read through a copy of the cursor that stays in registers.
+#[inline(always)]
+fn push_update(r: &mut Reader<'_>, updates: &mut Vec<Update>) -> Result<(), BodyError> {
+    match r.u32()? {
+        0 => {
+            let node = NodeId::decode(r)?;
+            let incarnation = r.u64()?;
+            let metadata = Metadata::decode(r)?;
+            updates.push(Update::Alive(Alive { node, incarnation, metadata }));
+        }
+        1 => {
+            let mut local = Reader { buf: r.buf, noncanonical: false };
+            let node = NodeName::decode(&mut local)?;
+            let incarnation = local.u64()?;
+            let from = NodeName::decode(&mut local)?;
+            (r.buf, r.noncanonical) = (local.buf, r.noncanonical | local.noncanonical);
+            updates.push(Update::Suspect(Suspect { node, incarnation, from }));
+        }
+        2 => {
+            let mut local = Reader { buf: r.buf, noncanonical: false };
+            let node = NodeName::decode(&mut local)?;
+            let incarnation = local.u64()?;
+            let from = NodeName::decode(&mut local)?;
+            (r.buf, r.noncanonical) = (local.buf, r.noncanonical | local.noncanonical);
+            updates.push(Update::Confirm(Confirm { node, incarnation, from }));
+        }
+        3 => {
+            let mut local = Reader { buf: r.buf, noncanonical: false };
+            let node = NodeName::decode(&mut local)?;
+            let incarnation = local.u64()?;
+            (r.buf, r.noncanonical) = (local.buf, r.noncanonical | local.noncanonical);
+            updates.push(Update::Leave(Leave { node, incarnation }));
+        }
+        index => updates.push(decode_user_update(r, index)?),
+    }
+    Ok(())
+}
+
+/// The application updates (and the error for an unknown variant): rare,
+/// so kept out of the membership updates' loop.
+#[cold]
+#[inline(never)]
+fn decode_user_update(r: &mut Reader<'_>, index: u32) -> Result<Update, BodyError> {
+    Ok(match index {
+        4 => Update::User(Decode::decode(r)?),
+        5 => Update::Query(Decode::decode(r)?),
+        index => return Err(BodyError::Variant { ty: "Update", index }),
+    })
 }
 
 #[cfg(test)]
@@ -950,6 +1072,79 @@ mod tests {
         parts.extend([3, 1, b'a', 1, b'9', 1, b'a', 1, b'1', 1, b'b', 1, b'2']);
         let (updates, kept) = keep(&[[1].as_slice(), &parts].concat());
         assert_eq!((updates, kept.get(0)), (vec![alive], None));
+    }
+
+    /// `push_update` reads exactly what `Update::decode` reads, and fails where it fails.
+    #[test]
+    fn pushed_updates_decode_as_updates_do() {
+        let node = NodeId::new("a@h".parse().unwrap(), "127.0.0.1:7946".parse().unwrap());
+        let mut metadata = Metadata::new();
+        metadata.insert("zone", "eu").unwrap();
+        let updates = [
+            Update::Alive(Alive { node, incarnation: 300, metadata }),
+            Update::Suspect(Suspect { node: "b@h".parse().unwrap(), incarnation: 1, from: "c@h".parse().unwrap() }),
+            Update::Confirm(Confirm {
+                node: "d@h".parse().unwrap(),
+                incarnation: 70_000,
+                from: "e@h".parse().unwrap(),
+            }),
+            Update::Leave(Leave { node: "f@h".parse().unwrap(), incarnation: u64::MAX }),
+            Update::User(UserBroadcast {
+                origin: "g@h".parse().unwrap(),
+                key: "k".parse().unwrap(),
+                version: 2,
+                payload: vec![1, 2],
+            }),
+        ];
+        for update in &updates {
+            let bytes = encoded(update);
+            for end in 0..=bytes.len() {
+                let mut tail = bytes[..end].to_vec();
+                tail.push(0xaa); // a byte after the cut, which both may read
+                let (mut a, mut b) = (Reader::new(&tail), Reader::new(&tail));
+                let mut pushed = Vec::new();
+                let result = push_update(&mut a, &mut pushed);
+                let expected = Update::decode(&mut b);
+                match (result, expected) {
+                    (Ok(()), Ok(decoded)) => {
+                        assert_eq!((&pushed[..], a.remaining()), (&[decoded][..], b.remaining()));
+                    }
+                    (Err(x), Err(y)) => assert_eq!(x.to_string(), y.to_string()),
+                    (x, y) => panic!("{update:?} cut at {end}: {x:?} but {y:?}"),
+                }
+            }
+        }
+        for tag in [6u8, 250] {
+            let (x, y) =
+                (push_update(&mut Reader::new(&[tag]), &mut Vec::new()), Update::decode(&mut Reader::new(&[tag])));
+            assert_eq!(x.unwrap_err().to_string(), y.unwrap_err().to_string());
+        }
+    }
+
+    #[test]
+    fn metadata_keys_need_only_be_utf8() {
+        let decode = |entries: &[(&[u8], &[u8])]| {
+            let mut bytes = vec![entries.len() as u8];
+            for (key, value) in entries {
+                bytes.extend([key.len() as u8].iter().chain(*key).chain([value.len() as u8].iter()).chain(*value));
+            }
+            let mut r = Reader::new(&bytes);
+            Metadata::decode(&mut r).map(|meta| (meta, r.remaining(), r.noncanonical))
+        };
+        // Printable ASCII, a space, a control character, other UTF-8: all valid keys, in byte order.
+        let keys: [&[u8]; 4] = [b"a\tb", b"a b", b"zone", "\u{e9}t\u{e9}".as_bytes()];
+        let (meta, left, noncanonical) = decode(&keys.map(|key| (key, &b"v"[..]))).unwrap();
+        assert_eq!((left, noncanonical), (0, false));
+        let mut expected = Metadata::new();
+        for key in keys {
+            expected.insert(std::str::from_utf8(key).unwrap(), "v").unwrap();
+        }
+        assert_eq!(meta, expected);
+        // Not UTF-8, wherever it is.
+        for key in [&[0xff][..], b"ab\xc3", b"0123456789\x80"] {
+            assert!(matches!(decode(&[(key, b"v")]), Err(BodyError::Utf8)), "{key:?}");
+            assert!(matches!(decode(&[(b"a", b"v"), (key, b"v")]), Err(BodyError::Utf8)), "{key:?}");
+        }
     }
 
     fn naive(bytes: &[u8]) -> bool {

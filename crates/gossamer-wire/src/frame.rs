@@ -55,7 +55,7 @@ use crate::body::{decode_updates, decode_updates_keeping, varint_len, BodyError,
 use crate::crc::{checksum, CHECKSUMMED_FROM, CHECKSUM_AT};
 use crate::crypto::{Keyring, ENCRYPTION_OVERHEAD, NONCE_LEN, TAG_LEN};
 use crate::error::{ConfigError, DecodeError, EncodeError};
-use crate::message::{Message, Packet, PacketRef, Update, UpdateBytes};
+use crate::message::{clear_updates, MemberStateRef, Message, Packet, PacketRef, PushPullRef, Update, UpdateBytes};
 
 /// First two bytes of every frame.
 pub const MAGIC: [u8; 2] = *b"GS";
@@ -297,6 +297,54 @@ impl FrameCodec {
         self.encode_body(&PacketRef { message, updates }, self.max_frame_len, out)
     }
 
+    /// Appends a push-pull frame (a [`Message::PushPullResponse`] if
+    /// `response`, else a request) whose members are read from `members`,
+    /// byte for byte the frame of the equivalent [`PushPull`](crate::PushPull) packet, with
+    /// no copy of the members: a node encodes its full state straight from
+    /// its member table. The iterator is walked three times (count, size,
+    /// write), so it must yield the same members each time; the sender's
+    /// own state goes first (see [`PushPull::members`](crate::PushPull::members)).
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use gossamer_wire::*;
+    ///
+    /// let codec = FrameCodec::new(ClusterLabel::new("prod").unwrap());
+    /// let me = MemberState {
+    ///     node: NodeId::new("a@h".parse().unwrap(), "127.0.0.1:7946".parse().unwrap()),
+    ///     incarnation: 3,
+    ///     status: MemberStatus::Alive,
+    ///     metadata: Metadata::new(),
+    /// };
+    /// let members = [me];
+    /// let borrowed = members.iter().map(|m| MemberStateRef {
+    ///     node: &m.node,
+    ///     incarnation: m.incarnation,
+    ///     status: m.status,
+    ///     metadata: &m.metadata,
+    /// });
+    /// let mut frame = BytesMut::new();
+    /// codec.encode_push_pull(false, true, borrowed, b"app", 9, &mut frame).unwrap();
+    ///
+    /// let owned = PushPull { join: true, members: members.to_vec(), app_state: b"app".to_vec(), user_ltime: 9 };
+    /// let mut expected = BytesMut::new();
+    /// codec.encode(&Packet::new(Message::PushPullRequest(owned)), &mut expected).unwrap();
+    /// assert_eq!(frame, expected);
+    /// ```
+    pub fn encode_push_pull<'a>(
+        &self,
+        response: bool,
+        join: bool,
+        members: impl Iterator<Item = MemberStateRef<'a>> + Clone,
+        app_state: &[u8],
+        user_ltime: u64,
+        out: &mut BytesMut,
+    ) -> Result<usize, EncodeError> {
+        let count = members.clone().count();
+        let body = PushPullRef { response, join, members, count, app_state, user_ltime };
+        self.encode_body(&body, self.max_frame_len, out)
+    }
+
     fn encode_body<T: Encode + ?Sized>(&self, body: &T, max: usize, out: &mut BytesMut) -> Result<usize, EncodeError> {
         self.encode_sized(body, body.encoded_len(), max, out)
     }
@@ -459,7 +507,7 @@ impl FrameCodec {
         let body = self.open(frame, scratch).map_err(|error| refused(error, frame.len()))?;
         let mut reader = Reader::new(body);
         let message = Message::decode(&mut reader).map_err(|error| malformed(error, frame.len()))?;
-        updates.clear();
+        clear_updates(updates);
         decode_updates(&mut reader, updates).map_err(|error| malformed(error, frame.len()))?;
         if reader.remaining() != 0 {
             return Err(refused(DecodeError::TrailingBytes(reader.remaining()), frame.len()));
@@ -498,7 +546,7 @@ impl FrameCodec {
         let body = self.open(frame, scratch).map_err(|error| refused(error, frame.len()))?;
         let mut reader = Reader::new(body);
         let message = Message::decode(&mut reader).map_err(|error| malformed(error, frame.len()))?;
-        updates.clear();
+        clear_updates(updates);
         decode_updates_keeping(&mut reader, updates, kept).map_err(|error| malformed(error, frame.len()))?;
         if reader.remaining() != 0 {
             return Err(refused(DecodeError::TrailingBytes(reader.remaining()), frame.len()));

@@ -75,6 +75,12 @@ impl NodeName {
         Self(CompactString::new(name))
     }
 
+    /// True when the name is stored inline (owns no heap block).
+    #[inline(always)]
+    pub(crate) fn is_inline(&self) -> bool {
+        !self.0.is_heap_allocated()
+    }
+
     /// The whole name.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -54,8 +54,8 @@ pub use frame::{
 };
 pub use identity::{Incarnation, NameError, NodeId, NodeName, MAX_NAME_LEN};
 pub use message::{
-    Ack, Alive, Confirm, Heartbeat, Leave, MemberState, MemberStatus, Message, Nack, Packet, Ping, PingReq, PushPull,
-    SeqNo, Suspect, Update, UpdateBytes,
+    Ack, Alive, Confirm, Heartbeat, Leave, MemberState, MemberStateRef, MemberStatus, Message, Nack, Packet, Ping,
+    PingReq, PushPull, SeqNo, Suspect, Update, UpdateBytes,
 };
 pub use metadata::{Metadata, MetadataError, MAX_METADATA_BYTES, MAX_METADATA_ENTRIES, MAX_METADATA_KEY_LEN};
 pub use user::{Query, QueryFilter, QueryResponse, UserBroadcast, UserKey, UserKeyError, MAX_USER_KEY_LEN};

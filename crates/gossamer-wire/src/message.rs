@@ -116,6 +116,34 @@ pub struct PushPull {
     pub user_ltime: u64,
 }
 
+/// A [`MemberState`] borrowed from wherever the sender keeps its members,
+/// for [`FrameCodec::encode_push_pull`](crate::FrameCodec::encode_push_pull):
+/// a node with 100,000 members writes its full state without first copying
+/// every member into a [`PushPull`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemberStateRef<'a> {
+    /// Who.
+    pub node: &'a NodeId,
+    /// The incarnation the status is about.
+    pub incarnation: Incarnation,
+    /// What the sender believes.
+    pub status: MemberStatus,
+    /// The member's metadata at that incarnation.
+    pub metadata: &'a Metadata,
+}
+
+/// A push-pull message whose members are read from an iterator, encoded
+/// byte for byte as the [`Packet`] of the equivalent [`PushPull`] (no
+/// piggybacked updates).
+pub(crate) struct PushPullRef<'a, I> {
+    pub response: bool,
+    pub join: bool,
+    pub members: I,
+    pub count: usize,
+    pub app_state: &'a [u8],
+    pub user_ltime: u64,
+}
+
 /// "`node` is alive at `incarnation`, with this metadata". Also how a member
 /// refutes a suspicion and how it announces new metadata: both raise its
 /// incarnation, so the metadata is versioned by the incarnation.
@@ -256,6 +284,41 @@ impl Update {
     /// which are not membership changes.
     pub fn is_user(&self) -> bool {
         matches!(self, Update::User(_) | Update::Query(_))
+    }
+
+    /// True when dropping this update frees nothing: every name and the
+    /// metadata are stored inline (the other fields are plain values), and
+    /// it is not an application item.
+    #[inline(always)]
+    fn owns_nothing(&self) -> bool {
+        // Every field named: a field added later must be considered here.
+        match self {
+            Update::Alive(Alive { node: NodeId { name, addr: _ }, incarnation: _, metadata }) => {
+                name.is_inline() && metadata.is_inline()
+            }
+            Update::Suspect(Suspect { node, incarnation: _, from })
+            | Update::Confirm(Confirm { node, incarnation: _, from }) => node.is_inline() && from.is_inline(),
+            Update::Leave(Leave { node, incarnation: _ }) => node.is_inline(),
+            Update::User(_) | Update::Query(_) => false,
+        }
+    }
+}
+
+/// `updates.clear()`, cheaper for the usual list (that of the previous
+/// frame), whose updates hold only inline names and metadata: one quick
+/// pass finds nothing to free, and the list is emptied without dropping
+/// each update in turn.
+#[inline]
+pub(crate) fn clear_updates(updates: &mut Vec<Update>) {
+    if updates.iter().all(Update::owns_nothing) {
+        // SAFETY: 0 is at most the capacity, and there is nothing to
+        // initialise. The updates are forgotten, not dropped, which frees
+        // nothing since none of them owns a heap block (checked just above;
+        // `reused_update_lists_free_what_their_updates_own` in
+        // tests/allocation.rs covers both paths).
+        unsafe { updates.set_len(0) }
+    } else {
+        updates.clear();
     }
 }
 

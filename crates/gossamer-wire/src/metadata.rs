@@ -154,6 +154,12 @@ impl Metadata {
         Self { count: entries.len() as u8, encoded: CompactBytes::from(encoded) }
     }
 
+    /// True when the entries are stored inline (own no heap block).
+    #[inline(always)]
+    pub(crate) fn is_inline(&self) -> bool {
+        !self.encoded.spilled()
+    }
+
     /// The entries as the body encoding writes them (after their count).
     pub(crate) fn encoded_entries(&self) -> &[u8] {
         &self.encoded

@@ -4,6 +4,7 @@
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::*;
@@ -13,16 +14,33 @@ struct Counting;
 
 static LARGEST: AtomicUsize = AtomicUsize::new(0);
 
+thread_local! {
+    /// Bytes allocated and not freed yet by this thread (tests run in
+    /// parallel threads, so a global count would mix them up).
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+}
+
+fn count_live(delta: isize) {
+    let _ = LIVE.try_with(|live| live.set(live.get() + delta));
+}
+
+fn live() -> isize {
+    LIVE.with(Cell::get)
+}
+
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
+        count_live(layout.size() as isize);
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        count_live(-(layout.size() as isize));
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         LARGEST.fetch_max(new_size, Ordering::Relaxed);
+        count_live(new_size as isize - layout.size() as isize);
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -153,4 +171,48 @@ fn seal(codec: &FrameCodec, body: &[u8]) -> Vec<u8> {
     let mut frame = frame_around(label, FLAG_ENCRYPTED, &payload);
     fix_crc(&mut frame);
     frame
+}
+
+/// Decoding into a reused update list frees whatever the previous frame's
+/// updates held on the heap (long names, large metadata, application
+/// items), whichever of them holds it, and leaks nothing when none does.
+#[test]
+fn reused_update_lists_free_what_their_updates_own() {
+    let codec = plain_codec(ClusterLabel::new("prod").unwrap());
+    let short = |i: u32| -> NodeName { format!("n{i}@h").parse().unwrap() };
+    let long = |i: u32| -> NodeName { format!("a-name-too-long-to-be-inline-{i}@10.0.0.1").parse().unwrap() };
+    let addr = "127.0.0.1:7946".parse().unwrap();
+    let (mut small, mut large) = (Metadata::new(), Metadata::new());
+    small.insert("zone", "eu").unwrap();
+    large.insert("zone", "eu-west-1a-and-then-some-more").unwrap();
+    let inline = [
+        Update::Alive(Alive { node: NodeId::new(short(1), addr), incarnation: 1, metadata: small.clone() }),
+        Update::Suspect(Suspect { node: short(2), incarnation: 2, from: short(3) }),
+        Update::Confirm(Confirm { node: short(4), incarnation: 3, from: short(5) }),
+        Update::Leave(Leave { node: short(6), incarnation: 4 }),
+    ];
+    let owning = [
+        Update::Alive(Alive { node: NodeId::new(long(1), addr), incarnation: 1, metadata: small }),
+        Update::Alive(Alive { node: NodeId::new(short(1), addr), incarnation: 1, metadata: large }),
+        Update::Suspect(Suspect { node: long(2), incarnation: 2, from: short(3) }),
+        Update::Suspect(Suspect { node: short(2), incarnation: 2, from: long(3) }),
+        Update::Confirm(Confirm { node: long(4), incarnation: 3, from: short(5) }),
+        Update::Confirm(Confirm { node: short(4), incarnation: 3, from: long(5) }),
+        Update::Leave(Leave { node: long(6), incarnation: 4 }),
+        Update::User(UserBroadcast { origin: short(7), key: "k".parse().unwrap(), version: 1, payload: vec![1; 40] }),
+    ];
+    let frame = |updates: Vec<Update>| encode(&codec, &Packet { message: Message::Gossip, updates });
+    let plain = frame(inline.to_vec());
+    let (mut scratch, mut updates) = (Vec::new(), Vec::with_capacity(64));
+    for owner in owning {
+        let mixed = frame([&inline[..2], std::slice::from_ref(&owner), &inline[2..]].concat());
+        let before = live();
+        codec.decode_parts(&mixed, &mut scratch, &mut updates).unwrap();
+        assert!(live() > before, "{owner:?} holds a heap block");
+        assert_eq!(updates[2], owner);
+        codec.decode_parts(&plain, &mut scratch, &mut updates).unwrap();
+        assert_eq!(live(), before, "the block of {owner:?} is freed");
+        codec.decode_parts(&plain, &mut scratch, &mut updates).unwrap();
+        assert_eq!((live(), &updates[..]), (before, &inline[..]), "inline updates own nothing");
+    }
 }
