@@ -275,7 +275,18 @@ impl<R: RngCore> Swim<R> {
     }
 
     fn merge_one(&mut self, now: Time, remote: MemberState) {
-        let about_self = remote.node.name == self.local.name;
+        // One lookup serves the whole merge (this node is in the table).
+        let found = self.members.find(&remote.node.name);
+        let about_self = found == Some(self.self_slot);
+        // Nearly every entry of a periodic push-pull is a member alive at
+        // an incarnation we have already: no news under the precedence
+        // rules (`on_alive` would return at once), so no update is built.
+        if !about_self && remote.status == MemberStatus::Alive {
+            let known = found.and_then(|slot| self.members.get(slot));
+            if known.is_some_and(|e| remote.incarnation <= e.member.incarnation) {
+                return;
+            }
+        }
         let update = match remote.status {
             MemberStatus::Alive => {
                 Update::Alive(Alive { node: remote.node, incarnation: remote.incarnation, metadata: remote.metadata })
@@ -291,7 +302,7 @@ impl<R: RngCore> Swim<R> {
             // Merged as a suspicion, but the other side holds us dead.
             self.about_self_as(now, update, RefutedClaim::Dead);
         } else {
-            self.apply_update(now, update);
+            self.apply_found(now, update, None, found);
         }
     }
 
