@@ -12,7 +12,7 @@
 //!
 //! Opt-in:
 //! - `GOSSAMER_SIM_BENCH_10K=1` adds `large_converged_10000_nodes`,
-//!   large-converged.toml as shipped: ~70 s and ~12.5 GB peak per run, and
+//!   large-converged.toml as shipped: ~90 s and ~12.4 GB peak per run, and
 //!   criterion makes 12 runs (~15 minutes);
 //! - `GOSSAMER_SIM_BENCH_10K_JOIN=1` adds large.toml as shipped (10,000
 //!   nodes joining): every node learns 10,000 members through gossip, which

@@ -669,6 +669,10 @@ fn view_reveals_partition(
                 they_lost_ours = true;
             }
         }
+        if they_lost_ours && we_lost_theirs && (reporter_dead_here || they_lost_us) {
+            // The mutual case is settled: a split, whatever else the view holds.
+            return true;
+        }
     }
     let crosses_cut = reporter_dead_here || they_lost_us;
     if they_lost_ours && we_lost_theirs && crosses_cut {
