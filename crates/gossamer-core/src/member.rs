@@ -115,6 +115,21 @@ pub(crate) struct MemberTable {
     deaths: HashMap<Slot, Death, SlotHash>,
 }
 
+/// Puts `entry` in a freed slot, or in a new one at the end; its slot.
+fn place(slots: &mut Vec<Option<Entry>>, free: &mut Vec<Slot>, entry: Entry) -> Slot {
+    if let Some(slot) = free.pop() {
+        slots[slot as usize] = Some(entry);
+        return slot;
+    }
+    if slots.len() == slots.capacity() {
+        // Grow by an eighth rather than doubling: at 100,000 members the
+        // slack of doubling would cost more than the members themselves.
+        slots.reserve_exact((slots.len() / 8).max(16));
+    }
+    slots.push(Some(entry));
+    (slots.len() - 1) as Slot
+}
+
 fn status_index(status: MemberStatus) -> usize {
     match status {
         MemberStatus::Alive => 0,
@@ -148,23 +163,7 @@ impl MemberTable {
         debug_assert!(self.find(&member.id.name).is_none());
         let hash = self.hasher.hash_one(&member.id.name);
         self.counts[status_index(member.status)] += 1;
-        let entry = Entry { member, changed_ms: millis(now) };
-        let slot = match self.free.pop() {
-            Some(slot) => {
-                self.slots[slot as usize] = Some(entry);
-                slot
-            }
-            None => {
-                if self.slots.len() == self.slots.capacity() {
-                    // Grow by an eighth rather than doubling: at 100,000
-                    // members the slack of doubling would cost more than
-                    // the members themselves.
-                    self.slots.reserve_exact((self.slots.len() / 8).max(16));
-                }
-                self.slots.push(Some(entry));
-                (self.slots.len() - 1) as Slot
-            }
-        };
+        let slot = place(&mut self.slots, &mut self.free, Entry { member, changed_ms: millis(now) });
         let (slots, hasher) = (&self.slots, &self.hasher);
         self.index.insert_unique(hash, slot, |&s| {
             hasher.hash_one(&slots[s as usize].as_ref().expect("indexed slots are occupied").member.id.name)
@@ -205,20 +204,7 @@ impl MemberTable {
             hashbrown::hash_table::Entry::Vacant(vacant) => vacant,
         };
         self.counts[status_index(member.status)] += 1;
-        let entry = Entry { member, changed_ms: millis(now) };
-        let slot = match self.free.pop() {
-            Some(slot) => {
-                self.slots[slot as usize] = Some(entry);
-                slot
-            }
-            None => {
-                if self.slots.len() == self.slots.capacity() {
-                    self.slots.reserve_exact((self.slots.len() / 8).max(16));
-                }
-                self.slots.push(Some(entry));
-                (self.slots.len() - 1) as Slot
-            }
-        };
+        let slot = place(&mut self.slots, &mut self.free, Entry { member, changed_ms: millis(now) });
         vacant.insert(slot);
         Some(slot)
     }

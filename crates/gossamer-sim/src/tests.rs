@@ -5,11 +5,8 @@
 //! datagrams, streams, pauses, cuts, joins, leaves, bookkeeping) without
 //! depending on the protocol under test.
 
-use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
-use std::io::Write;
 use std::net::SocketAddr;
-use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -149,19 +146,6 @@ impl NodeFactory for EchoFactory {
     }
 }
 
-#[derive(Clone, Default)]
-struct SharedBuf(Rc<RefCell<Vec<u8>>>);
-
-impl Write for SharedBuf {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 fn run(toml: &str) -> Report {
     Simulation::with_factory(Scenario::from_toml(toml).unwrap(), EchoFactory).unwrap().run()
 }
@@ -169,10 +153,7 @@ fn run(toml: &str) -> Report {
 fn run_traced(toml: &str, seed: u64) -> (Report, Vec<u8>) {
     let mut s = Scenario::from_toml(toml).unwrap();
     s.seed = seed;
-    let buf = SharedBuf::default();
-    let report = Simulation::with_factory(s, EchoFactory).unwrap().trace_to(buf.clone()).run();
-    let bytes = buf.0.borrow().clone();
-    (report, bytes)
+    Simulation::with_factory(s, EchoFactory).unwrap().run_traced()
 }
 
 const LOSSY: &str = r#"

@@ -2,10 +2,7 @@
 //! the delivery records of the report, the broadcast assertions and the
 //! baseline comparison, against the real gossamer-core.
 
-use std::cell::RefCell;
-use std::io::Write;
 use std::path::PathBuf;
-use std::rc::Rc;
 
 use gossamer_sim::{Report, Scenario, ScenarioFactory, Simulation, SwimFactory};
 
@@ -129,29 +126,13 @@ fn broadcast_assertions_fail_when_they_should() {
     }
 }
 
-#[derive(Clone, Default)]
-struct SharedBuf(Rc<RefCell<Vec<u8>>>);
-
-impl Write for SharedBuf {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn broadcast_runs_are_deterministic() {
     let trace = |seed: u64| {
         let mut s = Scenario::from_toml(SMALL).unwrap();
         s.seed = seed;
         s.asserts.clear();
-        let buf = SharedBuf::default();
-        let r = Simulation::new(s).unwrap().trace_to(buf.clone()).run();
-        let bytes = buf.0.borrow().clone();
-        (r, bytes)
+        Simulation::new(s).unwrap().run_traced()
     };
     let ((r1, a), (r2, b), (_, c)) = (trace(8), trace(8), trace(9));
     assert!(a == b, "two runs with seed 8 differ");

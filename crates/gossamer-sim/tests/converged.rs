@@ -3,10 +3,6 @@
 //! crash is detected with no join storm first, and a run is still a pure
 //! function of its seed.
 
-use std::cell::RefCell;
-use std::io::Write;
-use std::rc::Rc;
-
 use gossamer_sim::{Report, Scenario, Simulation, Start};
 
 const CONVERGED: &str = r#"
@@ -41,26 +37,10 @@ const CONVERGED: &str = r#"
     count = 0
 "#;
 
-#[derive(Clone, Default)]
-struct SharedBuf(Rc<RefCell<Vec<u8>>>);
-
-impl Write for SharedBuf {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 fn traced(seed: u64) -> (Report, Vec<u8>) {
     let mut s = Scenario::from_toml(CONVERGED).unwrap();
     s.seed = seed;
-    let buf = SharedBuf::default();
-    let report = Simulation::new(s).unwrap().trace_to(buf.clone()).run();
-    let bytes = buf.0.borrow().clone();
-    (report, bytes)
+    Simulation::new(s).unwrap().run_traced()
 }
 
 #[test]

@@ -2,11 +2,8 @@
 //! runs) against the real gossamer-core (and gossamer-heal for the
 //! `heal-*` ones), plus determinism and the CLI.
 
-use std::cell::RefCell;
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::Command;
-use std::rc::Rc;
 use std::time::Duration;
 
 use gossamer_sim::{Report, Scenario, Simulation};
@@ -157,9 +154,7 @@ fn last_small_side_death(text: &str, seed: u64) -> Duration {
     let mut s = Scenario::from_toml(text).unwrap();
     s.seed = seed;
     s.faults[1].at = gossamer_sim::Span::Periods(149.0);
-    let buf = SharedBuf::default();
-    Simulation::new(s).unwrap().trace_to(buf.clone()).run();
-    let trace = String::from_utf8(buf.0.borrow().clone()).unwrap();
+    let trace = String::from_utf8(Simulation::new(s).unwrap().run_traced().1).unwrap();
     let us = trace
         .lines()
         .filter_map(|line| {
@@ -235,10 +230,7 @@ fn heal_runs_are_deterministic() {
     let run = |seed: u64| {
         let mut s = Scenario::from_file(scenario_path("heal-while-crash.toml")).unwrap();
         s.seed = seed;
-        let buf = SharedBuf::default();
-        let report = Simulation::new(s).unwrap().trace_to(buf.clone()).run();
-        let bytes = buf.0.borrow().clone();
-        (report, bytes)
+        Simulation::new(s).unwrap().run_traced()
     };
     let (r1, a) = run(5);
     let (r2, b) = run(5);
@@ -254,26 +246,10 @@ fn large_scenario_parses() {
     assert_eq!(s.nodes, 10_000);
 }
 
-#[derive(Clone, Default)]
-struct SharedBuf(Rc<RefCell<Vec<u8>>>);
-
-impl Write for SharedBuf {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 fn trace(seed: u64) -> (Report, Vec<u8>) {
     let mut s = Scenario::from_file(scenario_path("quickstart.toml")).unwrap();
     s.seed = seed;
-    let buf = SharedBuf::default();
-    let report = Simulation::new(s).unwrap().trace_to(buf.clone()).run();
-    let bytes = buf.0.borrow().clone();
-    (report, bytes)
+    Simulation::new(s).unwrap().run_traced()
 }
 
 #[test]

@@ -208,6 +208,20 @@ mod lifecycle;
 mod measure;
 mod streams;
 
+/// A trace sink the caller keeps a handle to (see [`Simulation::run_traced`]).
+#[derive(Clone, Default)]
+struct SharedBuf(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+
+impl Write for SharedBuf {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 use broadcast::BroadcastLog;
 use heal::HealLog;
 use measure::Tracker;
@@ -281,6 +295,24 @@ impl<F: NodeFactory> Simulation<F> {
     pub fn trace_to(mut self, sink: impl Write + 'static) -> Self {
         self.trace = Some(Box::new(std::io::BufWriter::new(sink)));
         self
+    }
+
+    /// Runs as [`Simulation::run`] with the trace kept in memory: the
+    /// report and the trace's bytes, e.g. to check that two runs of one
+    /// seed are the same byte for byte.
+    ///
+    /// ```
+    /// use gossamer_sim::{Scenario, Simulation};
+    /// let s = Scenario::from_toml("name = \"t\"\nnodes = 4\nduration = \"5 periods\"").unwrap();
+    /// let (report, trace) = Simulation::new(s.clone()).unwrap().run_traced();
+    /// assert!(report.passed && !trace.is_empty());
+    /// assert_eq!(trace, Simulation::new(s).unwrap().run_traced().1);
+    /// ```
+    pub fn run_traced(self) -> (Report, Vec<u8>) {
+        let buf = SharedBuf::default();
+        let report = self.trace_to(buf.clone()).run();
+        let bytes = buf.0.take();
+        (report, bytes)
     }
 
     /// Runs to the end of the scenario's duration and reports.
