@@ -115,6 +115,14 @@ pub(crate) struct MemberTable {
     deaths: HashMap<Slot, Death, SlotHash>,
 }
 
+/// Drops a comeback's death record: rare, and kept out of `set_status`,
+/// which every newer incarnation of a living member goes through.
+#[cold]
+#[inline(never)]
+fn forget_death(deaths: &mut HashMap<Slot, Death, SlotHash>, slot: Slot) {
+    deaths.remove(&slot);
+}
+
 /// Puts `entry` in a freed slot, or in a new one at the end; its slot.
 fn place(slots: &mut Vec<Option<Entry>>, free: &mut Vec<Slot>, entry: Entry) -> Slot {
     if let Some(slot) = free.pop() {
@@ -249,16 +257,12 @@ impl MemberTable {
         self.deaths.get_mut(&slot)
     }
 
-    /// Sets (a death) or clears (a recovery, a leave) the record of `slot`.
-    pub(crate) fn set_death(&mut self, slot: Slot, death: Option<Death>) {
-        match death {
-            Some(death) => {
-                self.deaths.insert(slot, death);
-            }
-            None => {
-                self.deaths.remove(&slot);
-            }
-        }
+    /// Records the death of the member in `slot` (before its status is set
+    /// to dead). [`MemberTable::set_status`] drops the record when the
+    /// member leaves that status, so the map is touched only on deaths and
+    /// comebacks, not by every newer incarnation of a living member.
+    pub(crate) fn record_death(&mut self, slot: Slot, death: Death) {
+        self.deaths.insert(slot, death);
     }
 
     pub(crate) fn get(&self, slot: Slot) -> Option<&Entry> {
@@ -272,9 +276,13 @@ impl MemberTable {
     }
 
     /// Changes a member's status, keeping the counts right.
+    #[inline]
     pub(crate) fn set_status(&mut self, slot: Slot, status: MemberStatus, now: Time) {
         if let Some(entry) = self.slots.get_mut(slot as usize).and_then(Option::as_mut) {
             if entry.member.status != status {
+                if entry.member.status == MemberStatus::Dead {
+                    forget_death(&mut self.deaths, slot);
+                }
                 self.counts[status_index(entry.member.status)] -= 1;
                 self.counts[status_index(status)] += 1;
                 entry.member.status = status;
@@ -394,7 +402,8 @@ mod tests {
         let b = t.insert_if_new(member("b", MemberStatus::Alive), Time::ZERO).unwrap();
         assert_eq!((t.find(&"a".parse().unwrap()), t.find(&"b".parse().unwrap())), (Some(a), Some(b)));
         assert_eq!((t.len(), t.count(MemberStatus::Alive)), (2, 2));
-        t.set_death(a, Some(Death::new(Time::ZERO, "b".parse().unwrap())));
+        t.record_death(a, Death::new(Time::ZERO, "b".parse().unwrap()));
+        t.set_status(a, MemberStatus::Dead, Time::ZERO);
         assert!(t.death(a).is_some());
         t.remove(a);
         assert!(t.death(a).is_none(), "a removed member's death record goes with it");
@@ -412,13 +421,16 @@ mod tests {
         assert_eq!(t.random_dead(&mut rng), None, "nobody dead");
         let dead = [slots[3], slots[17], slots[42]];
         for &slot in &dead {
-            t.set_death(slot, Some(Death::new(Time::ZERO, "x".parse().unwrap())));
+            t.record_death(slot, Death::new(Time::ZERO, "x".parse().unwrap()));
             t.set_status(slot, MemberStatus::Dead, Time::ZERO);
         }
         let drawn: std::collections::BTreeSet<Slot> = (0..200).filter_map(|_| t.random_dead(&mut rng)).collect();
         assert_eq!(drawn, dead.into_iter().collect(), "each dead member in turn, no living one");
         t.remove(slots[17]);
         assert!((0..50).all(|_| t.random_dead(&mut rng) != Some(slots[17])), "a removed member is not drawn");
+        t.set_status(slots[3], MemberStatus::Alive, Time::ZERO);
+        assert!(t.death(slots[3]).is_none(), "a comeback drops the death record");
+        assert!((0..50).all(|_| t.random_dead(&mut rng) == Some(slots[42])), "only the one still dead");
     }
 
     #[test]

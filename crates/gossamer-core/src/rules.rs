@@ -164,7 +164,6 @@ impl<R: RngCore> Swim<R> {
             entry.member.metadata.clone_from(&alive.metadata);
             entry.member.id.addr = alive.node.addr;
         }
-        self.members.set_death(slot, None);
         self.members.set_status(slot, MemberStatus::Alive, now);
         if previous == MemberStatus::Suspect {
             self.suspicions.remove(&slot);
@@ -259,7 +258,7 @@ impl<R: RngCore> Swim<R> {
             return;
         }
         entry.member.incarnation = confirm.incarnation;
-        self.members.set_death(slot, Some(Death::new(now, confirm.from.clone())));
+        self.members.record_death(slot, Death::new(now, confirm.from.clone()));
         self.members.set_status(slot, MemberStatus::Dead, now);
         self.suspicions.remove(&slot);
         tracing::info!(member = %confirm.node, incarnation = confirm.incarnation, by = %confirm.from, "member failed");
@@ -286,7 +285,6 @@ impl<R: RngCore> Swim<R> {
             return;
         }
         entry.member.incarnation = leave.incarnation;
-        self.members.set_death(slot, None);
         self.members.set_status(slot, MemberStatus::Left, now);
         self.suspicions.remove(&slot);
         tracing::info!(member = %leave.node, incarnation = leave.incarnation, "member left");
