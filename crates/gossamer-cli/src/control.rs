@@ -102,8 +102,10 @@ impl From<&Member> for MemberView {
     }
 }
 
-/// Counters, as printed by `gossamer metrics`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Counters, as printed by `gossamer metrics`. Fields missing from an
+/// agent of an older build read as zero.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct MetricsView {
     /// Alive members.
     pub alive: usize,
@@ -131,6 +133,28 @@ pub struct MetricsView {
     pub refutations: u64,
     /// Lifeguard health multiplier.
     pub health_multiplier: u32,
+    /// Indirect probes (ping-req) sent.
+    pub indirect_probes: u64,
+    /// Push-pull exchanges started.
+    pub push_pulls: u64,
+    /// Updates waiting in the dissemination queue.
+    pub queued_updates: usize,
+    /// Updates piggybacked on outgoing packets.
+    pub updates_sent: u64,
+    /// This node's incarnation.
+    pub incarnation: u64,
+    /// Application items (broadcasts, queries) waiting in their queue.
+    pub queued_user_items: usize,
+    /// Application items queued, this node's own and forwarded ones.
+    pub user_items_queued: u64,
+    /// Application items piggybacked on outgoing packets.
+    pub user_items_sent: u64,
+    /// Broadcasts and queries delivered to the application here.
+    pub user_items_delivered: u64,
+    /// Application items dropped because their queue was full.
+    pub user_items_dropped: u64,
+    /// Application items dropped as too old.
+    pub user_items_too_old: u64,
     /// Datagrams the OS refused.
     pub send_errors: u64,
     /// Push-pull streams accepted.
@@ -165,6 +189,17 @@ impl From<&NodeMetrics> for MetricsView {
             suspicions: c.suspicions,
             refutations: c.refutations,
             health_multiplier: c.health_multiplier,
+            indirect_probes: c.indirect_probes,
+            push_pulls: c.push_pulls,
+            queued_updates: c.queued_updates,
+            updates_sent: c.updates_sent,
+            incarnation: c.incarnation,
+            queued_user_items: c.queued_user_items,
+            user_items_queued: c.user_items_queued,
+            user_items_sent: c.user_items_sent,
+            user_items_delivered: c.user_items_delivered,
+            user_items_dropped: c.user_items_dropped,
+            user_items_too_old: c.user_items_too_old,
             send_errors: n.send_errors,
             streams_accepted: n.streams_accepted,
             streams_refused: n.streams_refused,

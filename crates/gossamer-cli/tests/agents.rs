@@ -26,7 +26,12 @@ fn agents_form_detect_a_kill_rejoin_and_leave() {
     let text = String::from_utf8_lossy(&status.stdout);
     assert!(text.contains("running_nodes") && text.contains("agent3@127.0.0.1"), "{text}");
     eventually("agent0 reports probes and four alive in its metrics", &refs, || {
-        agents[0].metrics().is_some_and(|m| m["probes"].as_u64().unwrap_or(0) > 0 && m["alive"] == 4)
+        agents[0].metrics().is_some_and(|m| {
+            m["probes"].as_u64().unwrap_or(0) > 0
+                && m["alive"] == 4
+                && m["updates_sent"].as_u64().unwrap_or(0) > 0
+                && m["incarnation"].is_u64()
+        })
     });
 
     // SIGKILL agent3: every other agent declares it dead.
