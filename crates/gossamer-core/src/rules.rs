@@ -31,13 +31,18 @@ impl<R: RngCore> Swim<R> {
     /// Applies one membership update under the precedence rules; a change
     /// is queued for dissemination and reported as an event.
     pub(crate) fn apply_update(&mut self, now: Time, update: Update) {
-        self.apply_received(now, update, None);
+        self.apply_found(now, update, None, None);
     }
 
     /// As [`Swim::apply_update`], for an update that arrived as `encoded`
-    /// (exactly what [`Update::encode_into`] writes for it, if known): a
-    /// change is queued as those bytes, not encoded again.
-    pub(crate) fn apply_received(&mut self, now: Time, update: Update, encoded: Option<&[u8]>) {
+    /// (exactly what [`Update::encode_into`] writes for it, if known: a
+    /// change is queued as those bytes, not encoded again), and whose
+    /// member's slot may have been looked up already (`handle_datagram`
+    /// looks up a large table's updates first, push-pull merges look each
+    /// entry up once). A slot found stays right: applying updates never
+    /// removes a member. `None` is looked up here, as an earlier update of
+    /// the same packet may have added the member.
+    pub(crate) fn apply_found(&mut self, now: Time, update: Update, encoded: Option<&[u8]>, found: Option<Slot>) {
         if update.is_user() {
             // Application items are not membership: their own path.
             self.on_user_update(now, update);
@@ -45,20 +50,6 @@ impl<R: RngCore> Swim<R> {
         }
         // One lookup serves both questions: this node is always in the
         // table, so "about this node" is "found at this node's slot".
-        let found = self.members.find(update.node_name());
-        self.apply_found(now, update, encoded, found);
-    }
-
-    /// As [`Swim::apply_received`], with the member's slot already looked
-    /// up (`handle_datagram` looks up a whole packet's updates first). A
-    /// slot found stays right: applying updates never removes a member.
-    /// `None` is looked up again, as an earlier update of the same packet
-    /// may have added the member.
-    pub(crate) fn apply_found(&mut self, now: Time, update: Update, encoded: Option<&[u8]>, found: Option<Slot>) {
-        if update.is_user() {
-            self.on_user_update(now, update);
-            return;
-        }
         let found = found.or_else(|| self.members.find(update.node_name()));
         if found == Some(self.self_slot) {
             self.about_self(now, update);

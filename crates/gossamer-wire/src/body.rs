@@ -769,15 +769,30 @@ impl Encode for PushPull {
     }
 }
 
+/// Field for field what `struct_codec!` writes for the owned `MemberState`.
+impl Encode for MemberStateRef<'_> {
+    #[inline]
+    fn encoded_len(&self) -> usize {
+        self.node.encoded_len()
+            + self.incarnation.encoded_len()
+            + self.status.encoded_len()
+            + self.metadata.encoded_len()
+    }
+    #[inline]
+    fn encode(&self, out: &mut Writer<'_>) {
+        self.node.encode(out);
+        self.incarnation.encode(out);
+        self.status.encode(out);
+        self.metadata.encode(out);
+    }
+}
+
 impl<'a, I: Iterator<Item = MemberStateRef<'a>> + Clone> Encode for PushPullRef<'_, I> {
     fn encoded_len(&self) -> usize {
-        let member_len = |m: MemberStateRef<'_>| {
-            m.node.encoded_len() + m.incarnation.encoded_len() + m.status.encoded_len() + m.metadata.encoded_len()
-        };
         // Message variant, join, members, app state, clock, then an empty update list.
         1 + 1
             + varint_len(self.count as u64)
-            + self.members.clone().map(member_len).sum::<usize>()
+            + self.members.clone().map(|m| m.encoded_len()).sum::<usize>()
             + bytes_len(self.app_state)
             + self.user_ltime.encoded_len()
             + 1
@@ -787,10 +802,7 @@ impl<'a, I: Iterator<Item = MemberStateRef<'a>> + Clone> Encode for PushPullRef<
         self.join.encode(out);
         put_varint(out, self.count as u64);
         for member in self.members.clone() {
-            member.node.encode(out);
-            member.incarnation.encode(out);
-            member.status.encode(out);
-            member.metadata.encode(out);
+            member.encode(out);
         }
         put_bytes(out, self.app_state);
         self.user_ltime.encode(out);

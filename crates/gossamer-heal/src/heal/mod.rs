@@ -674,10 +674,8 @@ fn view_reveals_partition(
             return true;
         }
     }
-    let crosses_cut = reporter_dead_here || they_lost_us;
-    if they_lost_ours && we_lost_theirs && crosses_cut {
-        return true;
-    }
+    // The mutual case was checked after every entry (its flags only ever
+    // turn true); what is left is the disjoint case.
     let ours_has_two = members.values().any(MemberRecord::is_live);
     ours_has_two && other_live_there && !shared
 }

@@ -33,17 +33,7 @@ impl<F: NodeFactory> Simulation<F> {
         match self.factory.create(node_id(node), rng, self.now) {
             Ok(n) => {
                 self.account_live_time();
-                let slot = &mut self.slots[node as usize];
-                if slot.state == State::Down {
-                    slot.restarted_at = Some(self.now);
-                }
-                slot.node = Some(n);
-                slot.state = State::Up;
-                slot.up_since = self.now;
-                slot.paused_until = Time::ZERO;
-                slot.lag = Duration::ZERO;
-                slot.leaving_since = None;
-                self.views.set_live(node, true);
+                self.install(node, n);
                 trace!(self, "boot {node} gen={generation}");
                 let seeds = self.seeds_for(node);
                 // A node boots only after every earlier event was handled,
@@ -57,11 +47,28 @@ impl<F: NodeFactory> Simulation<F> {
                 self.drain(node);
                 self.check_convergence();
             }
-            Err(e) => {
-                tracing::error!(target: "gossamer_sim", node, "node could not be created: {e}");
-                self.errors.push(format!("node {node} could not be created: {e}"));
-            }
+            Err(e) => self.creation_failed(node, &e),
         }
+    }
+
+    /// Puts a freshly created node in its slot, up from now on.
+    fn install(&mut self, node: u32, n: F::Node) {
+        let slot = &mut self.slots[node as usize];
+        if slot.state == State::Down {
+            slot.restarted_at = Some(self.now);
+        }
+        slot.node = Some(n);
+        slot.state = State::Up;
+        slot.up_since = self.now;
+        slot.paused_until = Time::ZERO;
+        slot.lag = Duration::ZERO;
+        slot.leaving_since = None;
+        self.views.set_live(node, true);
+    }
+
+    fn creation_failed(&mut self, node: u32, e: &dyn std::fmt::Display) {
+        tracing::error!(target: "gossamer_sim", node, "node could not be created: {e}");
+        self.errors.push(format!("node {node} could not be created: {e}"));
     }
 
     /// `start = "converged"`: nodes `0..n` are created at time zero, each
@@ -83,17 +90,10 @@ impl<F: NodeFactory> Simulation<F> {
             });
             match created {
                 Ok(node) => {
-                    let slot = &mut self.slots[i as usize];
-                    slot.node = Some(node);
-                    slot.state = State::Up;
-                    slot.up_since = now;
-                    self.views.set_live(i, true);
+                    self.install(i, node);
                     started.push(i);
                 }
-                Err(e) => {
-                    tracing::error!(target: "gossamer_sim", node = i, "node could not be created: {e}");
-                    self.errors.push(format!("node {i} could not be created: {e}"));
-                }
+                Err(e) => self.creation_failed(i, &e),
             }
         }
         drop(members);
