@@ -21,7 +21,7 @@ fn multicast_between_two_network_namespaces() {
     let ns = match namespaces("m") {
         Ok(ns) => ns,
         Err(reason) => {
-            println!("SKIPPED multicast_between_two_network_namespaces: {reason}");
+            gossamer_testkit::skip::skip("multicast_between_two_network_namespaces", &reason);
             return;
         }
     };
@@ -45,7 +45,7 @@ fn ipv6_multicast_between_two_network_namespaces() {
     let ns = match namespaces("6") {
         Ok(ns) => ns,
         Err(reason) => {
-            println!("SKIPPED ipv6_multicast_between_two_network_namespaces: {reason}");
+            gossamer_testkit::skip::skip("ipv6_multicast_between_two_network_namespaces", &reason);
             return;
         }
     };

@@ -97,7 +97,7 @@ fn ipv6_multicast_between_two_network_namespaces() {
     let ns = match VethPair::create("n6", [&["fd77:7946::1/64"], &["fd77:7946::2/64"]]) {
         Ok(ns) => std::sync::Arc::new(ns),
         Err(reason) => {
-            println!("SKIPPED ipv6_multicast_between_two_network_namespaces: {reason}");
+            gossamer_testkit::skip::skip("ipv6_multicast_between_two_network_namespaces", &reason);
             return;
         }
     };

@@ -84,7 +84,9 @@ async fn ready(url: &str) -> bool {
 pub async fn start() -> Option<Etcd> {
     let Some(bin) = etcd_binary() else {
         if std::env::var("GOSSAMER_SKIP_ETCD").as_deref() == Ok("1") {
-            eprintln!("etcd not found; skipped because GOSSAMER_SKIP_ETCD=1");
+            // libtest names the test's thread after the test.
+            let thread = std::thread::current();
+            crate::skip::skip(thread.name().unwrap_or("an etcd test"), "etcd not found and GOSSAMER_SKIP_ETCD=1");
             return None;
         }
         panic!(

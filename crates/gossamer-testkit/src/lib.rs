@@ -26,3 +26,4 @@ pub mod dns;
 pub mod etcd;
 pub mod http;
 pub mod netns;
+pub mod skip;

@@ -49,7 +49,6 @@ use std::fmt;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use serde::Serialize;
 
 use crate::body::{decode_updates, decode_updates_keeping, varint_len, BodyError, Decode, Encode, Reader, Writer};
 use crate::crc::{checksum, CHECKSUMMED_FROM, CHECKSUM_AT};
@@ -99,14 +98,6 @@ const MAX_AAD_LEN: usize = 5 + 255;
 /// Reserved for the update count's varint (up to 65,535 updates).
 const COUNT_RESERVE: usize = 3;
 const MAX_UPDATES_PER_PACKET: usize = 65_535;
-
-/// Upper bound on what bincode may claim while decoding; the real bound is
-/// the frame, since all strings and byte strings are borrowed from it.
-const BINCODE_LIMIT: usize = 1 << 30;
-
-fn bincode_config() -> impl bincode::config::Config {
-    bincode::config::standard().with_limit::<BINCODE_LIMIT>()
-}
 
 /// A cluster's label: frames from another cluster are refused before their
 /// body is looked at (memberlist's label, an Erlang cookie check).
@@ -870,22 +861,32 @@ fn compress_bytes(plain: &[u8]) -> Option<Vec<u8>> {
     Some(packed)
 }
 
-/// Bytes `value` takes in a frame body.
-pub fn encoded_len<T: Serialize + ?Sized>(value: &T) -> usize {
-    let mut counter = SizeCounter(0);
-    // Counting cannot fail for our types; a failure would show as size 0 and
-    // then as an encode error, never as an oversized packet.
-    let _ = bincode::serde::encode_into_writer(value, &mut counter, bincode_config());
-    counter.0
+/// Bytes `value` takes in a frame body, computed from its fields by the
+/// body codec itself (no encoding pass, no serde): what budget checks
+/// (`overhead() + encoded_len(..) <= mtu`) and tests need.
+pub fn encoded_len<T: BodyLen + ?Sized>(value: &T) -> usize {
+    value.body_len()
 }
 
-struct SizeCounter(usize);
+/// A value carried in a frame body ([`Packet`], [`Message`], [`Update`], and
+/// the messages and updates inside them), whose size [`encoded_len`]
+/// reports. Implemented by this crate only: the body encoding is its own.
+pub trait BodyLen: sealed::Sealed {
+    /// Bytes the value takes in a frame body.
+    #[doc(hidden)]
+    fn body_len(&self) -> usize;
+}
 
-impl bincode::enc::write::Writer for &mut SizeCounter {
-    fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
-        self.0 += bytes.len();
-        Ok(())
+impl<T: Encode + ?Sized> BodyLen for T {
+    fn body_len(&self) -> usize {
+        Encode::encoded_len(self)
     }
+}
+
+mod sealed {
+    /// Keeps [`super::BodyLen`] to the types of the body codec.
+    pub trait Sealed {}
+    impl<T: crate::body::Encode + ?Sized> Sealed for T {}
 }
 
 /// What [`CompoundBuilder::finish`] packed.

@@ -48,7 +48,7 @@ pub use crc::frame_checksum;
 pub use crypto::{Keyring, SecretKey, ENCRYPTION_OVERHEAD, KEY_LEN, NONCE_LEN, TAG_LEN};
 pub use error::{ConfigError, DecodeError, EncodeError};
 pub use frame::{
-    encoded_len, header_len, ClusterLabel, CompoundBuilder, CompoundWriter, FrameCodec, PackReport,
+    encoded_len, header_len, BodyLen, ClusterLabel, CompoundBuilder, CompoundWriter, FrameCodec, PackReport,
     DEFAULT_MAX_STREAM_FRAME, DEFAULT_MTU, FIXED_HEADER_LEN, FLAGS_AT, FLAG_COMPRESSED, FLAG_ENCRYPTED,
     HEADER_PREFIX_LEN, MAGIC, MAX_DATAGRAM, PROTOCOL_VERSION,
 };

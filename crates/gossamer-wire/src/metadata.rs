@@ -133,14 +133,17 @@ impl Metadata {
     /// A stable 32-bit digest, the same on every node for the same entries;
     /// multicast heartbeats carry it so a listener can tell when to re-fetch.
     pub fn digest(&self) -> u32 {
-        let mut hasher = crc32fast::Hasher::new();
+        // IEEE CRC32 (zlib's), not the frames' CRC32C: the digest is on the
+        // wire, and every node must compute the same one.
+        let mut hasher = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32IsoHdlc);
         for (k, v) in self.iter() {
             hasher.update(&(k.len() as u32).to_le_bytes());
             hasher.update(k.as_bytes());
             hasher.update(&(v.len() as u32).to_le_bytes());
             hasher.update(v);
         }
-        hasher.finalize()
+        // A 32-bit CRC in a u64: the cast drops only zero bits.
+        hasher.finalize() as u32
     }
 
     /// Entries already sorted by key, unique and within every bound.
@@ -229,5 +232,39 @@ impl<'de> Deserialize<'de> for Metadata {
             }
         }
         deserializer.deserialize_map(MetadataVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_is_ieee_crc32_of_the_length_prefixed_entries() {
+        // IEEE CRC32 bit by bit (reflected polynomial 0xEDB88320): the digest
+        // older nodes compute, which a change of CRC crate must not move.
+        fn reference(bytes: &[u8]) -> u32 {
+            let mut crc = !0u32;
+            for &byte in bytes {
+                crc ^= u32::from(byte);
+                for _ in 0..8 {
+                    crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+                }
+            }
+            !crc
+        }
+        assert_eq!(reference(b"123456789"), 0xCBF4_3926, "the standard check value");
+        assert_eq!(Metadata::new().digest(), 0);
+        let mut metadata = Metadata::new();
+        metadata.insert("zone", b"eu-1".to_vec()).unwrap();
+        metadata.insert("role", vec![0xff; 300]).unwrap();
+        let mut bytes = Vec::new();
+        for (k, v) in [("role", &[0xff; 300][..]), ("zone", b"eu-1")] {
+            bytes.extend_from_slice(&(k.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(k.as_bytes());
+            bytes.extend_from_slice(&(v.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(v);
+        }
+        assert_eq!(metadata.digest(), reference(&bytes));
     }
 }

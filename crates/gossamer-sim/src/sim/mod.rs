@@ -552,8 +552,10 @@ enum Gate {
     Defer(Time),
 }
 
+/// IEEE CRC32 of a datagram, for trace lines (the same value as earlier traces).
 fn crc(bytes: &[u8]) -> u32 {
-    crc32fast::hash(bytes)
+    // A 32-bit CRC in a u64: the cast drops only zero bits.
+    crc_fast::checksum(crc_fast::CrcAlgorithm::Crc32IsoHdlc, bytes) as u32
 }
 
 fn list(v: &[u32]) -> String {
