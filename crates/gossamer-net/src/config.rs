@@ -88,6 +88,14 @@ pub struct NodeConfig {
     /// Shared cluster secret: frames are sealed with it, and unsealed or
     /// wrongly sealed frames are refused.
     pub secret: Option<SecretKey>,
+    /// More cluster keys, accepted on receive from the start (the keyring
+    /// of memberlist/Serf). Without `secret`, the first of them is the
+    /// primary (the key frames are sealed with). Empty by default. Keys
+    /// rotate live with [`crate::Node::install_key`], [`crate::Node::use_key`]
+    /// and [`crate::Node::remove_key`], or cluster-wide with
+    /// [`crate::Node::cluster_keys`]; a node started with no key at all
+    /// cannot turn encryption on live.
+    pub keys: Vec<SecretKey>,
     /// Protocol timings (from a [`Preset`], then adjusted).
     pub protocol: Config,
     /// This node's metadata.
@@ -145,6 +153,7 @@ impl fmt::Debug for NodeConfig {
             .field("advertise", &self.advertise)
             .field("cluster", &self.cluster)
             .field("secret", &self.secret.as_ref().map(|_| "<set>"))
+            .field("keys", &self.keys.iter().map(SecretKey::fingerprint).collect::<Vec<_>>())
             .field("protocol", &self.protocol)
             .field("metadata", &self.metadata)
             .field("seeds", &self.seeds)
@@ -170,6 +179,7 @@ impl NodeConfig {
             advertise: None,
             cluster: String::new(),
             secret: None,
+            keys: Vec::new(),
             protocol: preset.config(),
             metadata: Metadata::new(),
             seeds: Vec::new(),
@@ -216,6 +226,9 @@ impl NodeConfig {
         }
         if self.stream_timeout.is_zero() {
             return bad("stream_timeout", "must be positive");
+        }
+        if self.keys.len() + usize::from(self.secret.is_some()) > gossamer_wire::MAX_KEYS {
+            return bad("keys", "more keys than a keyring holds (gossamer_wire::MAX_KEYS)");
         }
         if self.max_inbound_streams == 0 {
             return bad("max_inbound_streams", "must be at least 1");

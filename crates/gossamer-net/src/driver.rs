@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use gossamer_core::{Event, Member, Output, QueryId, Swim, Time, UserError, REFUSAL_WARN_INTERVAL};
+use gossamer_core::{Event, Member, Output, QueryId, Swim, Time, UserError, UserEvent, REFUSAL_WARN_INTERVAL};
 use gossamer_wire::{DecodeError, FrameCodec, Metadata, NodeName, QueryFilter};
 use rand_chacha::ChaCha8Rng;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -121,6 +121,9 @@ pub(crate) struct Driver {
     pub user: UserLayer,
     /// Query answers from the hook tasks.
     pub answers: mpsc::Receiver<Answer>,
+    /// The keyring every codec of this node shares (`None`: no key), which
+    /// cluster-wide key requests ([`crate::keys::KEYS_QUERY`]) change.
+    pub keyring: Option<Arc<gossamer_wire::Keyring>>,
 }
 
 /// Rate-limited logging of push-pull streams refused because the peer is
@@ -365,6 +368,17 @@ impl Driver {
                     log_event(&event);
                     // No subscriber is fine: the event is simply not wanted.
                     let _ = self.events.send(event);
+                }
+                // Key requests are the runtime's own: applied here, answered,
+                // and never handed to the application (the payload is a key).
+                Output::User(UserEvent::Query { id, origin, name, payload })
+                    if name.as_str() == crate::keys::KEYS_QUERY =>
+                {
+                    let answer = crate::keys::answer_query(self.keyring.as_deref(), &origin.name, &payload);
+                    let now = self.now();
+                    if let Err(error) = self.swim.respond(now, id, &origin.name, answer) {
+                        tracing::debug!(id, origin = %origin.name, %error, "key request answer not sent");
+                    }
                 }
                 Output::User(event) => self.user.deliver(event),
             }

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use gossamer_core::{Event, Member, QueryId, Swim, UserEvent};
 use gossamer_heal::{core_adapter, Heal, HealEvent};
-use gossamer_wire::{ClusterLabel, FrameCodec, Keyring, Metadata, NodeId, NodeName, QueryFilter};
+use gossamer_wire::{
+    ClusterLabel, FrameCodec, KeyFingerprint, Keyring, Metadata, NodeId, NodeName, QueryFilter, SecretKey,
+};
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 use tokio::sync::{broadcast, mpsc, oneshot, Semaphore};
@@ -23,6 +25,7 @@ use crate::driver::{Command, Driver, Multicast, RefusalLog, StreamLimits};
 use crate::error::{NetError, NodeStopped, StartError};
 use crate::fault::Blocklist;
 use crate::heal::{HealLayer, HealSubscription};
+use crate::keys::{KeyAnswer, KeyError, KeyRequest, KeyRotation, KEYS_QUERY};
 use crate::metrics::{NetCounters, NodeMetrics};
 use crate::multicast::{self, JoinLimiter};
 use crate::transport::{bind_pair, with_port};
@@ -65,6 +68,8 @@ struct Inner {
     blocked: Blocklist,
     task: Mutex<Option<JoinHandle<()>>>,
     leave_timeout: Duration,
+    /// The keyring all of this node's codecs share; `None` without a key.
+    keyring: Option<Arc<Keyring>>,
 }
 
 impl std::fmt::Debug for Node {
@@ -91,8 +96,18 @@ impl Node {
 
         let mut rng = ChaCha8Rng::try_from_os_rng().map_err(|e| StartError::Entropy(e.to_string()))?;
         let mut codec = FrameCodec::new(ClusterLabel::new(&config.cluster)?);
-        if let Some(secret) = &config.secret {
-            codec = codec.with_keyring(Arc::new(Keyring::new(secret.clone(), &mut rng)));
+        // One keyring shared by every codec (datagrams, streams, multicast),
+        // so a key change applies to all of them at the next frame.
+        let mut keys = config.secret.iter().chain(&config.keys).cloned();
+        let keyring = match keys.next() {
+            Some(primary) => Some(Arc::new(
+                Keyring::with_keys(primary, keys, &mut rng)
+                    .map_err(|e| StartError::Config { field: "keys", reason: e.to_string() })?,
+            )),
+            None => None,
+        };
+        if let Some(keyring) = &keyring {
+            codec = codec.with_keyring(keyring.clone());
         }
         if let Some(threshold) = config.compression {
             codec = codec.with_compression(threshold);
@@ -182,6 +197,7 @@ impl Node {
             blocked: blocked.clone(),
             user,
             answers: answers_rx,
+            keyring: keyring.clone(),
         };
         let span = tracing::info_span!("node", name = %config.name);
         let task = tokio::spawn(driver.run().instrument(span));
@@ -196,6 +212,7 @@ impl Node {
                 blocked,
                 task: Mutex::new(Some(task)),
                 leave_timeout: config.leave_timeout,
+                keyring,
             }),
         })
     }
@@ -313,6 +330,69 @@ impl Node {
     /// reserved for application items (`Config::user_share` of the MTU).
     pub fn max_user_item_len(&self) -> usize {
         self.inner.max_user_item_len
+    }
+
+    fn keyring(&self) -> Result<&Keyring, KeyError> {
+        self.inner.keyring.as_deref().ok_or(KeyError::NoKeyring)
+    }
+
+    /// Accepts `key` on receive from the next frame on, on this node only
+    /// (first step of a rotation; see [`Node::cluster_keys`] for the whole
+    /// cluster). Returns whether it was new. Refused on a node started
+    /// without a key, and beyond [`gossamer_wire::MAX_KEYS`] keys.
+    pub fn install_key(&self, key: SecretKey) -> Result<bool, KeyError> {
+        let fp = key.fingerprint();
+        let new = self.keyring()?.install(key)?;
+        tracing::info!(key = %fp, new, "key installed");
+        Ok(new)
+    }
+
+    /// Seals every frame sent from now on with `key`, which must be
+    /// installed (on every member, before any of them uses it). The old
+    /// primary stays accepted. Returns whether the primary changed.
+    pub fn use_key(&self, key: &SecretKey) -> Result<bool, KeyError> {
+        let changed = self.keyring()?.use_key(key)?;
+        tracing::info!(key = %key.fingerprint(), changed, "primary key set");
+        Ok(changed)
+    }
+
+    /// Stops accepting `key` from the next frame on (last step of a
+    /// rotation, once every member sends with the new key). The primary
+    /// key cannot be removed.
+    pub fn remove_key(&self, key: &SecretKey) -> Result<(), KeyError> {
+        self.keyring()?.remove(key)?;
+        tracing::info!(key = %key.fingerprint(), "key removed");
+        Ok(())
+    }
+
+    /// The fingerprints of this node's keys, the primary first (never the
+    /// keys themselves); empty for a node without a key.
+    pub fn list_keys(&self) -> Vec<KeyFingerprint> {
+        self.inner.keyring.as_deref().map(Keyring::list).unwrap_or_default()
+    }
+
+    /// Applies `request` on every member, this node included (Serf's
+    /// `keys`): an internal query, sealed like every frame with the current
+    /// primary key, that each member answers after changing its own
+    /// keyring. Resolves after `timeout` with who acknowledged, who refused
+    /// and who stayed silent. Refused at once on a node without a key: the
+    /// key would travel in clear. See [`crate::KeyRequest`] for the order
+    /// of a rotation without downtime.
+    ///
+    /// ```no_run
+    /// # async fn demo(node: gossamer_net::Node, new: gossamer_net::SecretKey) -> Result<(), gossamer_net::KeyError> {
+    /// use gossamer_net::{KeyRequest, DEFAULT_KEYS_TIMEOUT};
+    /// let outcome = node.cluster_keys(KeyRequest::Install(new), DEFAULT_KEYS_TIMEOUT).await?;
+    /// println!("{} acked, {} failed, {} silent", outcome.acked(), outcome.failed(), outcome.missing.len());
+    /// # Ok(()) }
+    /// ```
+    pub async fn cluster_keys(&self, request: KeyRequest, timeout: Duration) -> Result<KeyRotation, KeyError> {
+        self.keyring()?;
+        tracing::info!(op = request.name(), "cluster-wide key request");
+        let payload = request.encode();
+        let outcome = self.query(KEYS_QUERY, payload.to_vec(), QueryFilter::everyone(), timeout).await?;
+        let answers = outcome.responses.iter().map(|(from, bytes)| (from.clone(), KeyAnswer::decode(bytes))).collect();
+        Ok(KeyRotation { answers, missing: outcome.missing })
     }
 
     /// Fault injection: treat `addrs` (peers' advertised addresses) as

@@ -45,7 +45,10 @@ mod metadata;
 mod user;
 
 pub use crc::frame_checksum;
-pub use crypto::{Keyring, SecretKey, ENCRYPTION_OVERHEAD, KEY_LEN, NONCE_LEN, TAG_LEN};
+pub use crypto::{
+    KeyFingerprint, Keyring, KeyringError, SecretKey, ENCRYPTION_OVERHEAD, FINGERPRINT_LEN, KEY_LEN, MAX_KEYS,
+    NONCE_LEN, TAG_LEN,
+};
 pub use error::{ConfigError, DecodeError, EncodeError};
 pub use frame::{
     encoded_len, header_len, BodyLen, ClusterLabel, CompoundBuilder, CompoundWriter, FrameCodec, PackReport,

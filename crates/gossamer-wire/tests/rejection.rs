@@ -151,8 +151,8 @@ fn key_rotation_accepts_secondary_keys_and_drops_removed_ones() {
     let from_old = encode(&old_sender, &packet);
 
     // Step 1: the new key is installed as secondary: both are accepted, the old one still sends.
-    let mut ring = Keyring::new(old.clone(), &mut test_rng());
-    ring.add(new.clone());
+    let ring = Keyring::new(old.clone(), &mut test_rng());
+    ring.install(new.clone()).unwrap();
     let receiver = plain_codec(ClusterLabel::default()).with_keyring(std::sync::Arc::new(ring));
     let from_new = encode(&encrypted_codec(ClusterLabel::default(), new.clone()), &packet);
     assert_eq!(receiver.decode(&from_old).unwrap(), packet);
@@ -160,9 +160,10 @@ fn key_rotation_accepts_secondary_keys_and_drops_removed_ones() {
     assert_eq!(old_sender.decode(&encode(&receiver, &packet)).unwrap(), packet, "old key stays primary");
 
     // Step 2: the new key becomes primary; the old one is still accepted.
-    let mut ring = Keyring::new(old.clone(), &mut test_rng());
-    ring.set_primary(new.clone());
-    assert_eq!(ring.primary(), &new);
+    let ring = Keyring::new(old.clone(), &mut test_rng());
+    ring.install(new.clone()).unwrap();
+    ring.use_key(&new).unwrap();
+    assert_eq!(ring.primary(), new.fingerprint());
     assert_eq!(ring.len(), 2);
     let receiver = plain_codec(ClusterLabel::default()).with_keyring(std::sync::Arc::new(ring));
     assert_eq!(receiver.decode(&from_old).unwrap(), packet);
@@ -170,11 +171,11 @@ fn key_rotation_accepts_secondary_keys_and_drops_removed_ones() {
     assert_eq!(old_sender.decode(&sent).unwrap_err(), DecodeError::WrongKey, "sends with the new key");
 
     // Step 3: the old key is removed and no longer accepted; the primary cannot be removed.
-    let mut ring = Keyring::new(new.clone(), &mut test_rng());
-    ring.add(old.clone());
-    assert!(ring.remove(&old));
-    assert!(!ring.remove(&old));
-    assert!(!ring.remove(&new), "the primary stays");
+    let ring = Keyring::new(new.clone(), &mut test_rng());
+    ring.install(old.clone()).unwrap();
+    assert!(ring.remove(&old).is_ok());
+    assert!(ring.remove(&old).is_err());
+    assert!(ring.remove(&new).is_err(), "the primary stays");
     assert_eq!(ring.len(), 1);
     let receiver = plain_codec(ClusterLabel::default()).with_keyring(std::sync::Arc::new(ring));
     assert_eq!(receiver.decode(&from_old).unwrap_err(), DecodeError::WrongKey);

@@ -131,9 +131,12 @@ pub use gossamer_wire as wire;
 
 pub use gossamer_core::{Config, Event, Member, Metrics};
 pub use gossamer_core::{QueryId, UserError, UserEvent};
+// Live key rotation: Node::install_key / use_key / remove_key / list_keys
+// on one node, Node::cluster_keys on every member.
 pub use gossamer_net::{
     Bytes, HealConfig, HealEvent, HealSubscription, Hooks, MulticastConfig, MulticastInterface, NetError, NetMetrics,
     Node, NodeConfig, NodeMetrics, NodeStopped, PemSource, Preset, QueryOutcome, StartError, Subscription, TlsConfig,
     TlsError, UserSubscription,
 };
-pub use gossamer_wire::{MemberStatus, Metadata, NodeId, NodeName, QueryFilter, SecretKey, UserKey};
+pub use gossamer_net::{KeyAnswer, KeyError, KeyRequest, KeyRotation, DEFAULT_KEYS_TIMEOUT};
+pub use gossamer_wire::{KeyFingerprint, MemberStatus, Metadata, NodeId, NodeName, QueryFilter, SecretKey, UserKey};
