@@ -13,10 +13,35 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-/// Longest request line accepted.
-const MAX_LINE: usize = 64 * 1024;
-/// How long a client may take to send its request.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bounds on control sessions, so local clients (or a process squatting on the loopback port) cannot
+/// pile up connections or memory in the agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Sessions served at once; a connection beyond them is answered "busy" and closed at once.
+    pub max_sessions: usize,
+    /// How long a client may take to send its whole request line.
+    pub request_timeout: Duration,
+    /// Longest request line accepted, in bytes (newline included).
+    pub max_request: usize,
+    /// How long a client may take to read the answer (a member list can be megabytes).
+    pub write_timeout: Duration,
+}
+
+impl Default for Limits {
+    /// 16 sessions (admin commands are one request each), 10 s to send a request of at most 64 KiB,
+    /// 30 s to read the answer.
+    fn default() -> Self {
+        Self {
+            max_sessions: 16,
+            request_timeout: Duration::from_secs(10),
+            max_request: 64 * 1024,
+            write_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Sessions refused as busy are logged at most this often (with a count of the others).
+const BUSY_LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// What the control file holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -245,19 +270,107 @@ pub fn new_token() -> Result<String, rand_core::OsError> {
 }
 
 /// Writes the control file, readable by its owner only.
+///
+/// The token must never land in a file someone else controls, so the file is first written under a
+/// fresh random name, created exclusively (`O_CREAT|O_EXCL`, which also refuses a symlink there) and
+/// without following symlinks (`O_NOFOLLOW`), with mode 0600 set on the open descriptor; then it is
+/// renamed over `path`, which replaces whatever was there (a stale file, a symlink planted by another
+/// user) rather than writing through it. The directory itself is checked by [`prepare_data_dir`].
 pub fn write_info(path: &Path, info: &ControlInfo) -> std::io::Result<()> {
     use std::io::Write;
-    let tmp = path.with_extension("control.tmp");
-    {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let base = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "control".into());
+    let text = serde_json::to_string(info).map_err(std::io::Error::other)?;
+    let mut attempts = 0;
+    let (tmp, mut file) = loop {
+        let nonce = new_token().map_err(std::io::Error::other)?;
+        let tmp = dir.join(format!(".{base}.{nonce}.tmp"));
         let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
+        opts.write(true).create_new(true);
         #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let mut f = opts.open(&tmp)?;
-        f.write_all(serde_json::to_string(info).map_err(std::io::Error::other)?.as_bytes())?;
-        f.sync_all()?;
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
+        }
+        match opts.open(&tmp) {
+            Ok(f) => break (tmp, f),
+            // 128 random bits collide only if someone planted the name; draw again, a few times.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempts < 8 => attempts += 1,
+            Err(e) => return Err(e),
+        }
+    };
+    let written = (|| {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            // The umask may only have narrowed 0600; make it exactly 0600.
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        }
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
-    std::fs::rename(&tmp, path)
+    written
+}
+
+/// Makes sure `dir` is a safe place for the control file, creating it (mode 0700) if it is missing.
+///
+/// The control file holds the token that lets anyone force members out of the cluster. In a directory
+/// another local user owns, or may write to, that user could swap or pre-create files there, or read
+/// what we write; so such a directory is refused, with the fix in the message. (A sticky, world-writable
+/// directory such as `/tmp` is refused too: its other users can still plant names.)
+pub fn prepare_data_dir(dir: &Path) -> Result<(), String> {
+    match std::fs::metadata(dir) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut builder = std::fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+            builder.create(dir).map_err(|e| format!("cannot create data_dir {}: {e}", dir.display()))?;
+        }
+        Err(e) => return Err(format!("cannot use data_dir {}: {e}", dir.display())),
+    }
+    let meta = std::fs::metadata(dir).map_err(|e| format!("cannot use data_dir {}: {e}", dir.display()))?;
+    if !meta.is_dir() {
+        return Err(format!("data_dir {} is not a directory", dir.display()));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let euid = unsafe { libc::geteuid() };
+        check_dir_owner(dir, meta.uid(), meta.mode(), euid)?;
+    }
+    Ok(())
+}
+
+/// The ownership and mode rules of [`prepare_data_dir`], apart so tests can play another user.
+#[cfg(unix)]
+pub(crate) fn check_dir_owner(dir: &Path, owner: u32, mode: u32, euid: u32) -> Result<(), String> {
+    let fix = "set data_dir (or GOSSAMER_DATA_DIR) to a directory only the agent's user can write, e.g. \
+               `install -d -m 0700 /var/lib/gossamer` run as that user";
+    if owner != euid {
+        return Err(format!(
+            "unsafe data_dir {}: owned by uid {owner}, not by this agent (uid {euid}), who could then read or \
+             replace its control file (and the token in it); {fix}",
+            dir.display()
+        ));
+    }
+    if mode & 0o022 != 0 {
+        return Err(format!(
+            "unsafe data_dir {}: writable by {} (mode {:o}), who could then plant or replace its control file; \
+             `chmod go-w {}` or {fix}",
+            dir.display(),
+            if mode & 0o002 != 0 { "every user" } else { "its group" },
+            mode & 0o7777,
+            dir.display()
+        ));
+    }
+    Ok(())
 }
 
 /// Reads a control file.
@@ -270,6 +383,14 @@ pub fn read_info(path: &Path) -> Result<ControlInfo, String> {
 /// Serves control requests for `node` until the process ends. A `leave`
 /// request is answered, then reported on `stop` so the agent exits.
 pub async fn serve(listener: TcpListener, token: String, node: Node, stop: mpsc::Sender<()>) {
+    serve_with(listener, token, node, stop, Limits::default()).await
+}
+
+/// [`serve`] with explicit session bounds.
+pub async fn serve_with(listener: TcpListener, token: String, node: Node, stop: mpsc::Sender<()>, limits: Limits) {
+    let sessions = std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_sessions.max(1)));
+    let mut busy_logged: Option<tokio::time::Instant> = None;
+    let mut busy_unlogged = 0u64;
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(ok) => ok,
@@ -279,43 +400,83 @@ pub async fn serve(listener: TcpListener, token: String, node: Node, stop: mpsc:
                 continue;
             }
         };
+        let Ok(permit) = sessions.clone().try_acquire_owned() else {
+            // Answer without waiting: a fresh socket's send buffer takes one short line.
+            let busy =
+                Response::err(format!("agent busy: {} control sessions already open; try again", limits.max_sessions));
+            if let Ok(mut text) = serde_json::to_string(&busy) {
+                text.push('\n');
+                let _ = stream.try_write(text.as_bytes());
+            }
+            drop(stream);
+            busy_unlogged += 1;
+            if busy_logged.is_none_or(|t| t.elapsed() >= BUSY_LOG_EVERY) {
+                tracing::warn!(
+                    %peer,
+                    refused = busy_unlogged,
+                    max_sessions = limits.max_sessions,
+                    "control connections refused: too many sessions open"
+                );
+                busy_logged = Some(tokio::time::Instant::now());
+                busy_unlogged = 0;
+            }
+            continue;
+        };
         let token = token.clone();
         let node = node.clone();
         let stop = stop.clone();
         tokio::spawn(async move {
-            if let Err(e) = session(stream, &token, &node, &stop).await {
+            let _permit = permit;
+            if let Err(e) = session(stream, &token, &node, &stop, &limits).await {
                 tracing::debug!(%peer, error = %e, "control session ended");
             }
         });
     }
 }
 
-async fn session(stream: TcpStream, token: &str, node: &Node, stop: &mpsc::Sender<()>) -> std::io::Result<()> {
+async fn session(
+    stream: TcpStream,
+    token: &str,
+    node: &Node,
+    stop: &mpsc::Sender<()>,
+    limits: &Limits,
+) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
-    let mut reader = BufReader::new(read.take(MAX_LINE as u64));
-    let mut line = String::new();
-    let n = tokio::time::timeout(REQUEST_TIMEOUT, reader.read_line(&mut line))
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "request timeout"))??;
-    if n == 0 {
-        return Ok(());
-    }
-    let (response, leaving) = match serde_json::from_str::<Envelope>(&line) {
-        Err(e) => (Response::err(format!("bad request: {e}")), false),
-        Ok(env) if !constant_time_eq(env.token.as_bytes(), token.as_bytes()) => (Response::err("bad token"), false),
-        Ok(env) => {
-            let leaving = env.request == Request::Leave;
-            (handle(env.request, node).await, leaving)
+    let mut reader = BufReader::new(read.take(limits.max_request as u64));
+    let mut line = Vec::new();
+    let read = tokio::time::timeout(limits.request_timeout, reader.read_until(b'\n', &mut line)).await;
+    let (response, leaving) = match read {
+        Err(_) => {
+            (Response::err(format!("request timed out: no complete line within {:?}", limits.request_timeout)), false)
         }
+        Ok(Err(e)) => return Err(e),
+        Ok(Ok(0)) => return Ok(()),
+        Ok(Ok(_)) if !line.ends_with(b"\n") && line.len() >= limits.max_request => {
+            (Response::err(format!("request too large: the limit is {} bytes", limits.max_request)), false)
+        }
+        Ok(Ok(_)) => match serde_json::from_slice::<Envelope>(&line) {
+            Err(e) => (Response::err(format!("bad request: {e}")), false),
+            Ok(env) if !constant_time_eq(env.token.as_bytes(), token.as_bytes()) => (Response::err("bad token"), false),
+            Ok(env) => {
+                let leaving = env.request == Request::Leave;
+                (handle(env.request, node).await, leaving)
+            }
+        },
     };
     let mut out = serde_json::to_string(&response).map_err(std::io::Error::other)?;
     out.push('\n');
-    write.write_all(out.as_bytes()).await?;
-    write.shutdown().await?;
+    let answered = async {
+        write.write_all(out.as_bytes()).await?;
+        write.shutdown().await
+    };
+    let written = tokio::time::timeout(limits.write_timeout, answered)
+        .await
+        .unwrap_or_else(|_| Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "client did not read the answer")));
+    // The node has left whether or not the client took the answer: stop the agent either way.
     if leaving && response.ok {
         let _ = stop.send(()).await;
     }
-    Ok(())
+    written
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -429,5 +590,60 @@ mod tests {
             assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         }
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn only_a_directory_we_own_and_others_cannot_write_is_safe() {
+        let dir = Path::new("/srv/gossamer");
+        assert!(check_dir_owner(dir, 1000, 0o40700, 1000).is_ok());
+        assert!(check_dir_owner(dir, 1000, 0o40755, 1000).is_ok());
+        let err = check_dir_owner(dir, 0, 0o40700, 1000).unwrap_err();
+        assert!(err.contains("/srv/gossamer") && err.contains("owned by uid 0") && err.contains("uid 1000"), "{err}");
+        let err = check_dir_owner(dir, 1000, 0o40770, 1000).unwrap_err();
+        assert!(err.contains("its group") && err.contains("chmod go-w /srv/gossamer"), "{err}");
+        let err = check_dir_owner(dir, 1000, 0o41777, 1000).unwrap_err();
+        assert!(err.contains("every user") && err.contains("1777"), "{err}");
+    }
+
+    /// A session that never completes its request line is answered and closed after the deadline,
+    /// freeing its slot.
+    #[tokio::test]
+    async fn slow_sessions_time_out_with_a_reason() {
+        let config = gossamer::net::NodeConfig::new(
+            "ctl@127.0.0.1",
+            "127.0.0.1:0".parse().unwrap(),
+            gossamer::net::Preset::Local,
+        )
+        .unwrap();
+        let node = Node::start(config).await.unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop_tx, _stop_rx) = mpsc::channel(1);
+        let limits = Limits { max_sessions: 1, request_timeout: Duration::from_millis(300), ..Limits::default() };
+        let server = tokio::spawn(serve_with(listener, "tok".into(), node.clone(), stop_tx, limits));
+
+        let mut slow = TcpStream::connect(addr).await.unwrap();
+        slow.write_all(b"{\"token\":").await.unwrap();
+        // The one slot is taken: a second client is told so.
+        let mut busy = String::new();
+        TcpStream::connect(addr).await.unwrap().read_to_string(&mut busy).await.unwrap();
+        assert!(busy.contains("agent busy"), "{busy}");
+        let mut answer = String::new();
+        tokio::time::timeout(Duration::from_secs(30), slow.read_to_string(&mut answer)).await.unwrap().unwrap();
+        assert!(answer.contains("request timed out"), "{answer}");
+        // The slot is free again.
+        let info = ControlInfo { addr, token: "tok".into(), node: "ctl".into(), pid: 0 };
+        let mut last = Err(String::new());
+        for _ in 0..100 {
+            last = call(&info, Request::Members).await;
+            if last.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(last.is_ok(), "{last:?}");
+        server.abort();
+        node.shutdown().await;
     }
 }

@@ -251,7 +251,7 @@ expected_size = 5
         use crate::settings::{apply_env, explain, AgentSettings};
         use std::collections::BTreeMap;
         use std::path::Path;
-        let base = "name = \"a@h\"\nbind = \"127.0.0.1:0\"\npreset = \"local\"\n";
+        let base = "name = \"a@h\"\nbind = \"127.0.0.1:0\"\npreset = \"local\"\ninsecure = true\n";
         let r = AgentSettings::parse(base).unwrap().resolve(Path::new(".")).unwrap();
         let heal = r.node.heal.expect("the agent runs the heal layer by default");
         assert!(heal.autoheal);

@@ -12,7 +12,7 @@ use crate::strategy::{
     DnsDiscovery, EtcdDiscovery, HostsDiscovery, K8sApiDiscovery, K8sDnsDiscovery, LocalDiscovery, ManualDiscovery,
     RancherDiscovery, StaticDiscovery,
 };
-use crate::{AddressType, ConfigError, Discovery, DiscoveryConfig, K8sConfig, K8sMode, StrategyKind};
+use crate::{AddressType, ConfigError, Discovery, DiscoveryConfig, K8sConfig, K8sMode, Secret, StrategyKind};
 
 fn read_optional(path: &std::path::Path) -> Option<Vec<u8>> {
     std::fs::read(path).ok()
@@ -56,7 +56,7 @@ fn build_k8s(k: &K8sConfig) -> Result<Box<dyn Discovery>, ConfigError> {
         }
         K8sMode::Api => {
             let token = match (&k.token, &k.token_file) {
-                (Some(t), _) => TokenSource::Literal(t.trim().to_string()),
+                (Some(t), _) => TokenSource::Literal(Secret::new(t.expose().trim())),
                 (None, Some(p)) => TokenSource::File { path: p.clone(), required: true },
                 (None, None) => {
                     TokenSource::File { path: PathBuf::from(SERVICE_ACCOUNT_DIR).join("token"), required: false }
@@ -73,18 +73,21 @@ fn build_k8s(k: &K8sConfig) -> Result<Box<dyn Discovery>, ConfigError> {
                 key: "discovery.k8s.apiserver (or KUBERNETES_SERVICE_HOST)".into(),
                 strategy: "k8s",
             })?;
-            Ok(Box::new(K8sApiDiscovery::new(
-                apiserver,
-                k.api,
-                k.label_selector.clone().filter(|s| !s.trim().is_empty()),
-                k.port,
-                k.port_name.clone(),
-                token,
-                ca_pem,
-                naming,
-                interval,
-                timeout,
-            )?))
+            Ok(Box::new(
+                K8sApiDiscovery::new(
+                    apiserver,
+                    k.api,
+                    k.label_selector.clone().filter(|s| !s.trim().is_empty()),
+                    k.port,
+                    k.port_name.clone(),
+                    token,
+                    ca_pem,
+                    naming,
+                    interval,
+                    timeout,
+                )?
+                .with_max_body(k.max_body_bytes),
+            ))
         }
     }
 }
@@ -153,26 +156,32 @@ pub fn build(config: &DiscoveryConfig) -> Result<Vec<Box<dyn Discovery>>, Config
                         })?),
                         None => None,
                     };
-                out.push(Box::new(EtcdDiscovery::with_ca(
-                    e.server.clone(),
-                    &e.prefix,
-                    Duration::from_millis(e.node_ttl_ms),
-                    Duration::from_millis(e.poll_interval_ms),
-                    Duration::from_millis(e.timeout_ms),
-                    me,
-                    ca_pem.as_deref(),
-                )?));
+                out.push(Box::new(
+                    EtcdDiscovery::with_ca(
+                        e.server.clone(),
+                        &e.prefix,
+                        Duration::from_millis(e.node_ttl_ms),
+                        Duration::from_millis(e.poll_interval_ms),
+                        Duration::from_millis(e.timeout_ms),
+                        me,
+                        ca_pem.as_deref(),
+                    )?
+                    .with_max_body(e.max_body_bytes),
+                ));
             }
             StrategyKind::K8s => out.push(build_k8s(&config.k8s)?),
             StrategyKind::Rancher => {
                 let r = &config.rancher;
-                out.push(Box::new(RancherDiscovery::new(
-                    &r.metadata_url,
-                    r.port,
-                    r.node_basename.clone(),
-                    Duration::from_millis(r.poll_interval_ms),
-                    Duration::from_millis(r.timeout_ms),
-                )?));
+                out.push(Box::new(
+                    RancherDiscovery::new(
+                        &r.metadata_url,
+                        r.port,
+                        r.node_basename.clone(),
+                        Duration::from_millis(r.poll_interval_ms),
+                        Duration::from_millis(r.timeout_ms),
+                    )?
+                    .with_max_body(r.max_body_bytes),
+                ));
             }
             StrategyKind::Local => {
                 let l = &config.local;

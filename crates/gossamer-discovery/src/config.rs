@@ -9,7 +9,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::{Backoff, ConfigError};
+use crate::http::DEFAULT_MAX_BODY_BYTES;
+use crate::{Backoff, ConfigError, Secret};
+
+/// Default cap on a Kubernetes API response body: an EndpointSlice list of 10,000 pods is about 5 MB.
+pub const DEFAULT_K8S_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 /// The default gossip port peers are contacted on when an entry gives none.
 pub const DEFAULT_GOSSIP_PORT: u16 = 7946;
@@ -295,6 +299,9 @@ pub struct EtcdConfig {
     pub timeout_ms: u64,
     /// CA bundle (PEM) for `https://` servers with a private CA; unset: the platform's roots.
     pub ca_file: Option<PathBuf>,
+    /// Largest response body accepted, in bytes (default 4 MiB, about 16,000 registered nodes); a
+    /// larger answer is refused while it streams in, so a rogue server cannot exhaust memory.
+    pub max_body_bytes: usize,
 }
 
 impl Default for EtcdConfig {
@@ -306,6 +313,7 @@ impl Default for EtcdConfig {
             poll_interval_ms: 5_000,
             timeout_ms: 3_000,
             ca_file: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         }
     }
 }
@@ -368,8 +376,8 @@ pub struct K8sConfig {
     pub port: u16,
     /// Take the port from the endpoint port with this name instead of `port`.
     pub port_name: Option<String>,
-    /// Bearer token literal (prefer `token_file`).
-    pub token: Option<String>,
+    /// Bearer token literal (prefer `token_file`); kept out of `Debug` output and wiped on drop.
+    pub token: Option<Secret>,
     /// Token file; unset: the in-pod service-account token (used if present).
     pub token_file: Option<PathBuf>,
     /// CA bundle; unset: the in-pod `ca.crt` if present, else the platform's roots.
@@ -382,6 +390,9 @@ pub struct K8sConfig {
     pub poll_interval_ms: u64,
     /// Per-request timeout, in ms.
     pub timeout_ms: u64,
+    /// Largest API response body accepted, in bytes (default 16 MiB: an EndpointSlice list of 10,000
+    /// pods is about 5 MB); a larger answer is refused while it streams in.
+    pub max_body_bytes: usize,
 }
 
 impl Default for K8sConfig {
@@ -405,6 +416,7 @@ impl Default for K8sConfig {
             cluster_domain: "cluster.local".into(),
             poll_interval_ms: 5_000,
             timeout_ms: 5_000,
+            max_body_bytes: DEFAULT_K8S_MAX_BODY_BYTES,
         }
     }
 }
@@ -423,6 +435,9 @@ pub struct RancherConfig {
     pub poll_interval_ms: u64,
     /// Per-request timeout, in ms.
     pub timeout_ms: u64,
+    /// Largest metadata response body accepted, in bytes (default 4 MiB); a larger answer is refused
+    /// while it streams in.
+    pub max_body_bytes: usize,
 }
 
 impl Default for RancherConfig {
@@ -433,6 +448,7 @@ impl Default for RancherConfig {
             node_basename: "gossamer".into(),
             poll_interval_ms: 5_000,
             timeout_ms: 2_000,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         }
     }
 }
@@ -464,6 +480,13 @@ fn nonzero(key: &str, v: u64) -> Result<Duration, ConfigError> {
         return Err(ConfigError::invalid(key, "0", "must be greater than 0"));
     }
     Ok(Duration::from_millis(v))
+}
+
+fn nonzero_bytes(key: &str, v: usize) -> Result<(), ConfigError> {
+    if v == 0 {
+        return Err(ConfigError::invalid(key, "0", "must be greater than 0 (a body size limit in bytes)"));
+    }
+    Ok(())
 }
 
 /// Parses `ip:port`, `[v6]:port` or a bare IP (port 53).
@@ -561,6 +584,7 @@ impl DiscoveryConfig {
                     nonzero("discovery.etcd.node_ttl_ms", self.etcd.node_ttl_ms)?;
                     nonzero("discovery.etcd.poll_interval_ms", self.etcd.poll_interval_ms)?;
                     nonzero("discovery.etcd.timeout_ms", self.etcd.timeout_ms)?;
+                    nonzero_bytes("discovery.etcd.max_body_bytes", self.etcd.max_body_bytes)?;
                     if self.etcd.server.is_empty() {
                         return Err(ConfigError::Missing { key: "discovery.etcd.server".into(), strategy: "etcd" });
                     }
@@ -591,6 +615,7 @@ impl DiscoveryConfig {
                     let r = &self.rancher;
                     nonzero("discovery.rancher.poll_interval_ms", r.poll_interval_ms)?;
                     nonzero("discovery.rancher.timeout_ms", r.timeout_ms)?;
+                    nonzero_bytes("discovery.rancher.max_body_bytes", r.max_body_bytes)?;
                     if r.port == 0 {
                         return Err(ConfigError::invalid("discovery.rancher.port", "0", "must be a real port"));
                     }
@@ -628,6 +653,7 @@ impl DiscoveryConfig {
                     let k = &self.k8s;
                     nonzero("discovery.k8s.poll_interval_ms", k.poll_interval_ms)?;
                     nonzero("discovery.k8s.timeout_ms", k.timeout_ms)?;
+                    nonzero_bytes("discovery.k8s.max_body_bytes", k.max_body_bytes)?;
                     if k.service_name.trim().is_empty() {
                         return Err(ConfigError::Missing { key: "discovery.k8s.service_name".into(), strategy: "k8s" });
                     }

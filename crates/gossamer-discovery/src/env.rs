@@ -34,9 +34,9 @@ fn non_blank(v: &str) -> Option<String> {
 /// | `GOSSAMER_HOSTS_FILE` | `hosts.path` |
 /// | `GOSSAMER_DNS_QUERY` | `dns.query`; non-blank selects `dns`, blank deselects it |
 /// | `GOSSAMER_DNS_NODE_BASENAME`, `GOSSAMER_DNS_POLL_INTERVAL_MS`, `GOSSAMER_DNS_RECORD_TYPE`, `GOSSAMER_DNS_PORT`, `GOSSAMER_DNS_NAMESERVER` | `dns.*` |
-/// | `GOSSAMER_ETCD_SERVER` (comma-separated), `GOSSAMER_ETCD_PREFIX`, `GOSSAMER_ETCD_NODE_TTL_MS` | `etcd.*` |
-/// | `GOSSAMER_K8S_MODE`, `_APISERVER`, `_API`, `_SERVICE_NAME`, `_NAMESPACE`, `_LABEL_SELECTOR`, `_ADDRESS_TYPE`, `_SUFFIX`, `_NODE_BASENAME`, `_PORT`, `_PORT_NAME`, `_TOKEN_FILE`, `_CA_FILE` | `k8s.*` |
-/// | `GOSSAMER_RANCHER_METADATA_URL`, `GOSSAMER_RANCHER_PORT`, `GOSSAMER_RANCHER_NODE_BASENAME` | `rancher.*` |
+/// | `GOSSAMER_ETCD_SERVER` (comma-separated), `GOSSAMER_ETCD_PREFIX`, `GOSSAMER_ETCD_NODE_TTL_MS`, `GOSSAMER_ETCD_MAX_BODY_BYTES` | `etcd.*` |
+/// | `GOSSAMER_K8S_MODE`, `_APISERVER`, `_API`, `_SERVICE_NAME`, `_NAMESPACE`, `_LABEL_SELECTOR`, `_ADDRESS_TYPE`, `_SUFFIX`, `_NODE_BASENAME`, `_PORT`, `_PORT_NAME`, `_TOKEN_FILE`, `_CA_FILE`, `_MAX_BODY_BYTES` | `k8s.*` |
+/// | `GOSSAMER_RANCHER_METADATA_URL`, `GOSSAMER_RANCHER_PORT`, `GOSSAMER_RANCHER_NODE_BASENAME`, `GOSSAMER_RANCHER_MAX_BODY_BYTES` | `rancher.*` |
 /// | `GOSSAMER_LOCAL_DIR`, `GOSSAMER_LOCAL_CLUSTER` | `local.dir`, `local.cluster` |
 /// | `KUBERNETES_SERVICE_HOST` + `KUBERNETES_SERVICE_PORT` | `k8s.apiserver` when not otherwise set |
 ///
@@ -119,6 +119,9 @@ where
     if let Some(v) = get("GOSSAMER_ETCD_NODE_TTL_MS") {
         config.etcd.node_ttl_ms = parse("GOSSAMER_ETCD_NODE_TTL_MS", v)?;
     }
+    if let Some(v) = get("GOSSAMER_ETCD_MAX_BODY_BYTES") {
+        config.etcd.max_body_bytes = parse("GOSSAMER_ETCD_MAX_BODY_BYTES", v)?;
+    }
 
     if let Some(v) = get("GOSSAMER_RANCHER_METADATA_URL").and_then(non_blank) {
         config.rancher.metadata_url = v;
@@ -128,6 +131,9 @@ where
     }
     if let Some(v) = get("GOSSAMER_RANCHER_NODE_BASENAME").and_then(non_blank) {
         config.rancher.node_basename = v;
+    }
+    if let Some(v) = get("GOSSAMER_RANCHER_MAX_BODY_BYTES") {
+        config.rancher.max_body_bytes = parse("GOSSAMER_RANCHER_MAX_BODY_BYTES", v)?;
     }
     if let Some(v) = get("GOSSAMER_LOCAL_DIR").and_then(non_blank) {
         config.local.dir = Some(v.into());
@@ -175,6 +181,9 @@ where
     }
     if let Some(v) = get("GOSSAMER_K8S_CA_FILE").and_then(non_blank) {
         k.ca_file = Some(v.into());
+    }
+    if let Some(v) = get("GOSSAMER_K8S_MAX_BODY_BYTES") {
+        k.max_body_bytes = parse("GOSSAMER_K8S_MAX_BODY_BYTES", v)?;
     }
     if k.apiserver.is_none() {
         if let Some(host) = get("KUBERNETES_SERVICE_HOST").and_then(non_blank) {

@@ -52,3 +52,26 @@ pub(crate) fn describe(e: &reqwest::Error) -> String {
     }
     s
 }
+
+/// Default cap on one HTTP response body (Kubernetes gets more, see [`crate::K8sConfig::max_body_bytes`]):
+/// a registry answer for 10,000 members is about 2.5 MB, and a server (or whoever answers in its
+/// place) must not make a node buffer without bound.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Reads `resp`'s body chunk by chunk, refusing it as soon as it would exceed `limit` bytes (a
+/// `Content-Length` above the limit is refused before anything is read). `key` is the config key that
+/// sets the limit, named in the error so an operator knows what to raise.
+pub(crate) async fn read_body(mut resp: reqwest::Response, limit: usize, key: &str) -> Result<Vec<u8>, String> {
+    let too_large = || format!("response body exceeds the {limit}-byte limit ({key}); refused");
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::with_capacity(resp.content_length().map_or(0, |n| n as usize).min(limit).min(64 * 1024));
+    while let Some(chunk) = resp.chunk().await.map_err(|e| describe(&e))? {
+        if chunk.len() > limit.saturating_sub(body.len()) {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}

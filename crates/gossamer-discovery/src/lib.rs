@@ -53,6 +53,7 @@ mod error;
 mod http;
 mod peer;
 mod runner;
+mod secret;
 pub mod strategy;
 
 use std::time::Duration;
@@ -63,11 +64,13 @@ pub use config::{
     AddressType, DiscoveryConfig, DnsConfig, DnsRecordType, EtcdConfig, HostsConfig, K8sApi, K8sConfig, K8sMode,
     LocalConfig, McastConfig, RancherConfig, StaticConfig, StrategyKind,
 };
-pub use config::{DEFAULT_GOSSIP_PORT, SERVICE_ACCOUNT_DIR};
+pub use config::{DEFAULT_GOSSIP_PORT, DEFAULT_K8S_MAX_BODY_BYTES, SERVICE_ACCOUNT_DIR};
 pub use env::apply_env_from;
 pub use error::{ConfigError, DiscoveryError};
+pub use http::DEFAULT_MAX_BODY_BYTES;
 pub use peer::{Peer, SeedSpec};
 pub use runner::{Backoff, DiscoveryRunner, DiscoveryUpdate, RunnerHandle, StrategyStatus};
+pub use secret::Secret;
 
 /// A way to find candidate peers. Object-safe: a node runs a `Vec<Box<dyn Discovery>>`.
 ///

@@ -13,6 +13,10 @@ use serde_json::Value;
 /// Generous bound on every condition.
 pub const DEADLINE: Duration = Duration::from_secs(60);
 
+/// The cluster secret of test agents whose `extra` names none (the agent refuses to start without
+/// a secret unless told `insecure = true`).
+pub const TEST_SECRET: &str = "5ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7";
+
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_gossamer")
 }
@@ -69,8 +73,15 @@ impl Agent {
         std::fs::create_dir_all(&agent_dir).unwrap();
         let config = agent_dir.join("node.toml");
         let seeds: Vec<String> = seeds.iter().map(|s| format!("\"{s}\"")).collect();
+        // Secure by default: agents get the shared test secret unless `extra` chooses (a secret, or
+        // `insecure`).
+        let sealing = if extra.contains("secret") || extra.contains("insecure") {
+            String::new()
+        } else {
+            format!("secret = \"{TEST_SECRET}\"\n")
+        };
         let text = format!(
-            "name = \"{name}\"\nbind = \"{addr}\"\ncluster = \"{cluster}\"\npreset = \"local\"\nseeds = [{}]\nlog = \"warn\"\n{extra}\n",
+            "name = \"{name}\"\nbind = \"{addr}\"\ncluster = \"{cluster}\"\npreset = \"local\"\nseeds = [{}]\nlog = \"warn\"\n{sealing}{extra}\n",
             seeds.join(", ")
         );
         std::fs::write(&config, text).unwrap();

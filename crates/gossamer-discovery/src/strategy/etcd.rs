@@ -21,7 +21,7 @@ use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
-use crate::http::{client, describe};
+use crate::http::{client, describe, read_body, DEFAULT_MAX_BODY_BYTES};
 use crate::{async_trait, ConfigError, Discovery, DiscoveryError, Peer};
 
 /// What a node stores under its key.
@@ -42,6 +42,8 @@ struct Inner {
     me: Option<NodeRecord>,
     /// The lease currently holding our key, if registered.
     lease: Mutex<Option<i64>>,
+    /// Largest response body read (`discovery.etcd.max_body_bytes`).
+    max_body: usize,
 }
 
 /// The etcd registry strategy.
@@ -127,8 +129,20 @@ impl EtcdDiscovery {
             ttl_secs: node_ttl.as_secs_f64().ceil().max(1.0) as i64,
             me: me.map(|(name, addr)| NodeRecord { name, addr }),
             lease: Mutex::new(None),
+            max_body: DEFAULT_MAX_BODY_BYTES,
         };
         Ok(EtcdDiscovery { inner: Arc::new(inner), interval, keepalive: std::sync::Mutex::new(None) })
+    }
+
+    /// Refuses etcd answers longer than `bytes` (default [`crate::DEFAULT_MAX_BODY_BYTES`]), so a server,
+    /// or whatever answers in its place, cannot make the node buffer without bound. Call before
+    /// [`Discovery::register`] (the keepalive task shares the setting from then on).
+    pub fn with_max_body(mut self, bytes: usize) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.max_body = bytes,
+            None => warn!("etcd max_body_bytes set after registration; ignored"),
+        }
+        self
     }
 
     /// The key this node registers under.
@@ -172,10 +186,10 @@ impl Inner {
     async fn call_one(&self, server: &str, path: &str, body: &Value) -> Result<Value, String> {
         let resp = self.http.post(format!("{server}{path}")).json(body).send().await.map_err(|e| describe(&e))?;
         let status = resp.status();
-        let text = resp.text().await.map_err(|e| describe(&e))?;
+        let body = read_body(resp, self.max_body, "discovery.etcd.max_body_bytes").await?;
+        let text = String::from_utf8_lossy(&body);
         if !status.is_success() {
-            let mut t = text;
-            t.truncate(300);
+            let t: String = text.chars().take(300).collect();
             return Err(format!("HTTP {status}: {t}"));
         }
         // keepalive is a streamed RPC: the gateway answers one JSON object per line; take the first.

@@ -17,8 +17,8 @@ use serde::Deserialize;
 use tracing::{debug, warn};
 
 use super::dns::{build_resolver, lookup_ips};
-use crate::http::{client, describe};
-use crate::{async_trait, AddressType, ConfigError, Discovery, DiscoveryError, K8sApi, Peer};
+use crate::http::{client, describe, read_body};
+use crate::{async_trait, AddressType, ConfigError, Discovery, DiscoveryError, K8sApi, Peer, Secret};
 
 /// How node names are formed from an address (shared by API and DNS modes).
 #[derive(Debug, Clone)]
@@ -120,8 +120,8 @@ struct SliceConditions {
 /// Where the bearer token comes from.
 #[derive(Debug, Clone)]
 pub(crate) enum TokenSource {
-    /// A literal token from config.
-    Literal(String),
+    /// A literal token from config (redacted in `Debug`, wiped on drop).
+    Literal(Secret),
     /// A file re-read on every poll; `required` is false for the default in-pod path, whose absence
     /// means "no token" (for example through `kubectl proxy`).
     File { path: PathBuf, required: bool },
@@ -139,6 +139,8 @@ pub struct K8sApiDiscovery {
     token: TokenSource,
     naming: Naming,
     interval: Duration,
+    /// Largest response body read (`discovery.k8s.max_body_bytes`).
+    max_body: usize,
 }
 
 impl K8sApiDiscovery {
@@ -165,18 +167,26 @@ impl K8sApiDiscovery {
             token,
             naming,
             interval,
+            max_body: crate::DEFAULT_K8S_MAX_BODY_BYTES,
         })
+    }
+
+    /// Refuses API answers longer than `bytes` (default [`crate::DEFAULT_K8S_MAX_BODY_BYTES`]), so an API
+    /// server, or whatever answers in its place, cannot make the node buffer without bound.
+    pub fn with_max_body(mut self, bytes: usize) -> Self {
+        self.max_body = bytes;
+        self
     }
 
     fn err(&self, reason: impl Into<String>) -> DiscoveryError {
         DiscoveryError::Http { service: "kubernetes", server: self.apiserver.clone(), reason: reason.into() }
     }
 
-    async fn token(&self) -> Result<Option<String>, DiscoveryError> {
+    async fn token(&self) -> Result<Option<Secret>, DiscoveryError> {
         match &self.token {
             TokenSource::Literal(t) => Ok(Some(t.clone())),
             TokenSource::File { path, required } => match tokio::fs::read_to_string(path).await {
-                Ok(t) => Ok(Some(t.trim().to_string())),
+                Ok(t) => Ok(Some(Secret::new(zeroize::Zeroizing::new(t).trim()))),
                 Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => Ok(None),
                 Err(source) => Err(DiscoveryError::File { path: path.clone(), source }),
             },
@@ -274,11 +284,11 @@ impl Discovery for K8sApiDiscovery {
         let url = self.url()?;
         let mut req = self.http.get(url.clone()).header("Accept", "application/json");
         if let Some(token) = self.token().await? {
-            req = req.bearer_auth(token);
+            req = req.bearer_auth(token.expose());
         }
         let resp = req.send().await.map_err(|e| self.err(describe(&e)))?;
         let status = resp.status();
-        let body = resp.bytes().await.map_err(|e| self.err(describe(&e)))?;
+        let body = read_body(resp, self.max_body, "discovery.k8s.max_body_bytes").await.map_err(|e| self.err(e))?;
         if !status.is_success() {
             // The API answers errors as a Status object whose `message` says what is wrong (RBAC...).
             let msg = serde_json::from_slice::<serde_json::Value>(&body)

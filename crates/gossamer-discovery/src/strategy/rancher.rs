@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use tracing::{debug, warn};
 
-use crate::http::{client, describe};
+use crate::http::{client, describe, read_body, DEFAULT_MAX_BODY_BYTES};
 use crate::{async_trait, ConfigError, Discovery, DiscoveryError, Peer};
 
 /// The parts of a metadata `service` object we read.
@@ -56,6 +56,8 @@ pub struct RancherDiscovery {
     port: u16,
     basename: String,
     interval: Duration,
+    /// Largest response body read (`discovery.rancher.max_body_bytes`).
+    max_body: usize,
 }
 
 impl RancherDiscovery {
@@ -84,7 +86,15 @@ impl RancherDiscovery {
             port,
             basename: node_basename.into(),
             interval,
+            max_body: DEFAULT_MAX_BODY_BYTES,
         })
+    }
+
+    /// Refuses metadata answers longer than `bytes` (default [`crate::DEFAULT_MAX_BODY_BYTES`]), so the
+    /// metadata service, or whatever answers in its place, cannot make the node buffer without bound.
+    pub fn with_max_body(mut self, bytes: usize) -> Self {
+        self.max_body = bytes;
+        self
     }
 
     /// The URL polled.
@@ -148,7 +158,7 @@ impl Discovery for RancherDiscovery {
             .await
             .map_err(|e| self.err(describe(&e)))?;
         let status = resp.status();
-        let body = resp.bytes().await.map_err(|e| self.err(describe(&e)))?;
+        let body = read_body(resp, self.max_body, "discovery.rancher.max_body_bytes").await.map_err(|e| self.err(e))?;
         if !status.is_success() {
             let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
             return Err(self.err(format!("HTTP {status}: {text}")));
