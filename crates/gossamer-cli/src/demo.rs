@@ -25,12 +25,9 @@ struct Cluster {
     names: Vec<String>,
 }
 
-/// A node of the demo cluster, sealed with `secret` (drawn fresh for each run, as an operator would
-/// with `gossamer keygen`).
-fn config(name: &str, bind: SocketAddr, seeds: Vec<SocketAddr>, secret: &str) -> Result<NodeConfig, String> {
+fn config(name: &str, bind: SocketAddr, seeds: Vec<SocketAddr>) -> Result<NodeConfig, String> {
     let mut c = NodeConfig::new(name, bind, Preset::Local).map_err(|e| e.to_string())?;
     c.cluster = "demo".into();
-    c.set_secret_hex(secret).map_err(|e| e.to_string())?;
     c.seeds = seeds;
     Ok(c)
 }
@@ -186,10 +183,8 @@ pub fn run(nodes: usize, duration: Duration, pause: Duration) -> ExitCode {
     }
     // The story is told by the table; protocol logs only on request.
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "error".into());
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "warn".into()))
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "warn".into());
+    crate::logging::init(filter, crate::logging::LogFormat::Text);
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -212,16 +207,12 @@ async fn story(n: usize, duration: Duration, pause: Duration) -> Result<(), Stri
     let mut story =
         Story { screen: Screen { tty, start, last: None }, log: Vec::new(), deadline: start + duration, pause };
     let mut cluster = Cluster { nodes: Vec::new(), addrs: Vec::new(), names: Vec::new() };
-    let secret = zeroize::Zeroizing::new(
-        crate::settings::new_secret_hex().map_err(|e| format!("cannot draw a cluster secret: {e}"))?,
-    );
-    story.say("sealing every frame with a fresh random cluster secret".into());
 
     // 1. Start N nodes; every node but the first joins the first.
     for i in 0..n {
         let name = format!("node{i}@127.0.0.1");
         let seeds = cluster.addrs.first().copied().into_iter().collect();
-        let node = Node::start(config(&name, "127.0.0.1:0".parse().expect("literal"), seeds, &secret)?)
+        let node = Node::start(config(&name, "127.0.0.1:0".parse().expect("literal"), seeds)?)
             .await
             .map_err(|e| format!("cannot start {name}: {e}"))?;
         story.say(format!("started {name} on {}", node.addr()));
@@ -282,7 +273,7 @@ async fn story(n: usize, duration: Duration, pause: Duration) -> Result<(), Stri
     let seed = cluster.addrs[0];
     let restart_deadline = Instant::now() + Duration::from_secs(10);
     let node = loop {
-        match Node::start(config(&vname, addr, vec![seed], &secret)?).await {
+        match Node::start(config(&vname, addr, vec![seed])?).await {
             Ok(node) => break node,
             Err(e) if Instant::now() < restart_deadline => {
                 story.say(format!("restart of {vname} on {addr} not yet possible ({e}); retrying"));

@@ -212,7 +212,9 @@ impl NodeConfig {
     pub fn validate(&self) -> Result<(), StartError> {
         let bad = |field: &'static str, reason: &str| Err(StartError::Config { field, reason: reason.into() });
         self.protocol.validate()?;
-        gossamer_wire::ClusterLabel::new(&self.cluster)?;
+        // Named as the setting it comes from, not as the codec that refused it.
+        gossamer_wire::ClusterLabel::new(&self.cluster)
+            .map_err(|e| StartError::Config { field: "cluster", reason: e.to_string() })?;
         if self.bind.ip().is_unspecified() && self.advertise.is_none() {
             return bad("advertise", "required when binding an unspecified address");
         }

@@ -89,9 +89,14 @@ fn run(cli: Cli) -> Result<bool, SimError> {
             if let Some(path) = &json {
                 let text = serde_json::to_string_pretty(&report)?;
                 std::fs::write(path, text).map_err(|source| SimError::Io { path: path.clone(), source })?;
+                println!("report written to {}", path.display());
+            }
+            if let Some(path) = &trace {
+                println!("trace written to {}", path.display());
             }
             if let Some(path) = &plot {
                 write_svg(&report, path)?;
+                println!("plot written to {}", path.display());
             }
             Ok(report.passed)
         }

@@ -284,6 +284,10 @@ fn cli_writes_report_json_trace_and_plot() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("SWIM predicts") && stdout.contains("PASSED"), "{stdout}");
+    // Each file is named where it went.
+    for (what, path) in [("report", &json), ("trace", &trace), ("plot", &plot)] {
+        assert!(stdout.contains(&format!("{what} written to {}", path.display())), "{what}: {stdout}");
+    }
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(report["seed"], 3);
     assert_eq!(report["passed"], true);
