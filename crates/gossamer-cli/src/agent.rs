@@ -46,7 +46,21 @@ pub fn run(config: &Path) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    // Checked before anything starts: the control file (and its token) must not land where another
+    // local user can read or replace it.
+    if let Err(e) = control::prepare_data_dir(&resolved.data_dir) {
+        eprintln!("gossamer: {e}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
     crate::logging::init(filter, resolved.log_format);
+    if resolved.insecure {
+        tracing::warn!(
+            bind = %resolved.node.bind,
+            "INSECURE: running without a cluster secret (insecure = true): frames are neither authenticated \
+             nor encrypted, so anyone who can reach this port can join, read membership and forge it; set \
+             `secret` (GOSSAMER_SECRET, `gossamer keygen` prints one) outside a trusted lab network"
+        );
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -87,12 +101,16 @@ async fn serve(resolved: Resolved) -> Result<(), String> {
         node: name.clone(),
         pid: std::process::id(),
     };
-    std::fs::create_dir_all(&resolved.data_dir)
-        .map_err(|e| format!("cannot create data_dir {}: {e}", resolved.data_dir.display()))?;
     let path = control_file(&resolved.data_dir, &name);
     control::write_info(&path, &info).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     tracing::info!(node = %node.id(), control = %path.display(), "agent ready");
-    println!("gossamer agent {} on {} (control file {})", name, node.addr(), path.display());
+    println!(
+        "gossamer agent {} on {} (control file {}){}",
+        name,
+        node.addr(),
+        path.display(),
+        if resolved.insecure { " INSECURE: no cluster secret" } else { "" }
+    );
 
     let (stop_tx, mut stop_rx) = mpsc::channel(1);
     let control_task = tokio::spawn(control::serve(listener, token, node.clone(), stop_tx));

@@ -25,9 +25,12 @@ struct Cluster {
     names: Vec<String>,
 }
 
-fn config(name: &str, bind: SocketAddr, seeds: Vec<SocketAddr>) -> Result<NodeConfig, String> {
+/// A node of the demo cluster, sealed with `secret` (drawn fresh for each run, as an operator would
+/// with `gossamer keygen`).
+fn config(name: &str, bind: SocketAddr, seeds: Vec<SocketAddr>, secret: &str) -> Result<NodeConfig, String> {
     let mut c = NodeConfig::new(name, bind, Preset::Local).map_err(|e| e.to_string())?;
     c.cluster = "demo".into();
+    c.set_secret_hex(secret).map_err(|e| e.to_string())?;
     c.seeds = seeds;
     Ok(c)
 }
@@ -207,12 +210,16 @@ async fn story(n: usize, duration: Duration, pause: Duration) -> Result<(), Stri
     let mut story =
         Story { screen: Screen { tty, start, last: None }, log: Vec::new(), deadline: start + duration, pause };
     let mut cluster = Cluster { nodes: Vec::new(), addrs: Vec::new(), names: Vec::new() };
+    let secret = zeroize::Zeroizing::new(
+        crate::settings::new_secret_hex().map_err(|e| format!("cannot draw a cluster secret: {e}"))?,
+    );
+    story.say("sealing every frame with a fresh random cluster secret".into());
 
     // 1. Start N nodes; every node but the first joins the first.
     for i in 0..n {
         let name = format!("node{i}@127.0.0.1");
         let seeds = cluster.addrs.first().copied().into_iter().collect();
-        let node = Node::start(config(&name, "127.0.0.1:0".parse().expect("literal"), seeds)?)
+        let node = Node::start(config(&name, "127.0.0.1:0".parse().expect("literal"), seeds, &secret)?)
             .await
             .map_err(|e| format!("cannot start {name}: {e}"))?;
         story.say(format!("started {name} on {}", node.addr()));
@@ -273,7 +280,7 @@ async fn story(n: usize, duration: Duration, pause: Duration) -> Result<(), Stri
     let seed = cluster.addrs[0];
     let restart_deadline = Instant::now() + Duration::from_secs(10);
     let node = loop {
-        match Node::start(config(&vname, addr, vec![seed])?).await {
+        match Node::start(config(&vname, addr, vec![seed], &secret)?).await {
             Ok(node) => break node,
             Err(e) if Instant::now() < restart_deadline => {
                 story.say(format!("restart of {vname} on {addr} not yet possible ({e}); retrying"));

@@ -2,6 +2,7 @@
 //! or run a simulation.
 //!
 //! ```text
+//! gossamer keygen                            # a fresh cluster secret for `secret` / GOSSAMER_SECRET
 //! gossamer agent --config node.toml          # see node.example.toml; GOSSAMER_* overrides
 //! gossamer cluster status   --config node.toml
 //! gossamer cluster join 10.0.0.8:7946 --config node.toml
@@ -83,6 +84,8 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Print a fresh random cluster secret (64 hex digits) for `secret` / GOSSAMER_SECRET.
+    Keygen,
     /// Start N nodes on 127.0.0.1, kill one, watch it be detected, bring it back.
     Demo {
         /// How many nodes.
@@ -153,6 +156,16 @@ fn main() -> ExitCode {
             ClusterCommand::Join { addr } => admin::join(&target, addr),
             ClusterCommand::Leave => admin::leave(&target),
             ClusterCommand::ForceLeave { name } => admin::force_leave(&target, name),
+        },
+        Command::Keygen => match settings::new_secret_hex() {
+            Ok(hex) => {
+                println!("{hex}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("gossamer: cannot draw a key from the OS random generator: {e}");
+                ExitCode::FAILURE
+            }
         },
         Command::Members { json, target } => admin::members(&target, json),
         Command::Metrics { json, target } => admin::metrics(&target, json),

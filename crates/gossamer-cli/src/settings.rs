@@ -10,7 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use gossamer::discovery::{apply_env_from, multicast_config, DiscoveryConfig};
+use gossamer::discovery::{apply_env_from, multicast_config, DiscoveryConfig, Secret};
 use gossamer::net::{MulticastConfig, NodeConfig, Preset, TlsConfig};
 use serde::Deserialize;
 
@@ -124,8 +124,14 @@ pub struct AgentSettings {
     pub advertise: Option<String>,
     /// Cluster label.
     pub cluster: Option<String>,
-    /// Cluster secret, 64 hex digits.
-    pub secret: Option<String>,
+    /// Cluster secret, 64 hex digits (`gossamer keygen` prints one). Required unless `insecure`;
+    /// kept out of `Debug` output and wiped from memory on drop.
+    pub secret: Option<Secret>,
+    /// Run without a secret: frames neither authenticated nor encrypted, so anyone who can reach the
+    /// port can join and forge membership. Off by default (the agent refuses to start without a
+    /// secret); for a trusted lab network only.
+    #[serde(default)]
+    pub insecure: bool,
     /// `lan`, `wan` or `local`.
     pub preset: Option<String>,
     /// Addresses to join at start.
@@ -172,6 +178,7 @@ pub const ENV_VARS: &[&str] = &[
     "GOSSAMER_ADVERTISE",
     "GOSSAMER_CLUSTER",
     "GOSSAMER_SECRET",
+    "GOSSAMER_INSECURE",
     "GOSSAMER_PRESET",
     "GOSSAMER_SEEDS",
     "GOSSAMER_DATA_DIR",
@@ -207,8 +214,11 @@ pub const ENV_VARS: &[&str] = &[
     "GOSSAMER_ETCD_SERVER",
     "GOSSAMER_ETCD_PREFIX",
     "GOSSAMER_ETCD_NODE_TTL_MS",
+    "GOSSAMER_ETCD_MAX_BODY_BYTES",
     "GOSSAMER_ADVERTISE_ADDR",
     "GOSSAMER_K8S_*",
+    "GOSSAMER_RANCHER_*",
+    "GOSSAMER_LOCAL_*",
     "GOSSAMER_HEAL",
     "GOSSAMER_HEAL_AUTOHEAL",
     "GOSSAMER_HEAL_AUTOCLEAN",
@@ -224,7 +234,9 @@ pub const ENV_VARS: &[&str] = &[
 /// Whether `var` belongs to the discovery crate's overrides.
 fn is_discovery_var(var: &str) -> bool {
     matches!(var, "GOSSAMER_DISCOVERY" | "GOSSAMER_STATIC_SEEDS" | "GOSSAMER_HOSTS_FILE" | "GOSSAMER_ADVERTISE_ADDR")
-        || ["GOSSAMER_DNS_", "GOSSAMER_ETCD_", "GOSSAMER_K8S_"].iter().any(|p| var.starts_with(p))
+        || ["GOSSAMER_DNS_", "GOSSAMER_ETCD_", "GOSSAMER_K8S_", "GOSSAMER_RANCHER_", "GOSSAMER_LOCAL_"]
+            .iter()
+            .any(|p| var.starts_with(p))
 }
 
 impl AgentSettings {
@@ -267,7 +279,8 @@ pub fn apply_env(settings: &mut AgentSettings, env: &BTreeMap<String, String>) -
             "GOSSAMER_BIND" => settings.bind = Some(v),
             "GOSSAMER_ADVERTISE" => settings.advertise = Some(v),
             "GOSSAMER_CLUSTER" => settings.cluster = Some(v),
-            "GOSSAMER_SECRET" => settings.secret = Some(v),
+            "GOSSAMER_SECRET" => settings.secret = Some(Secret::new(v)),
+            "GOSSAMER_INSECURE" => settings.insecure = parse_bool(var, &v)?,
             "GOSSAMER_PRESET" => settings.preset = Some(v),
             "GOSSAMER_SEEDS" => {
                 settings.seeds = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
@@ -354,6 +367,8 @@ pub struct Resolved {
     pub log_format: crate::logging::LogFormat,
     /// Discovery strategies to run once the node is up.
     pub discovery: Option<DiscoveryConfig>,
+    /// Running without a secret (`insecure = true`): said loudly at start.
+    pub insecure: bool,
 }
 
 fn addr(key: &str, value: &str) -> Result<SocketAddr, SettingsError> {
@@ -371,7 +386,8 @@ impl AgentSettings {
         node.advertise = self.advertise.as_deref().map(|a| addr("advertise", a)).transpose()?;
         node.cluster = self.cluster.clone().unwrap_or_default();
         if let Some(secret) = &self.secret {
-            node.set_secret_hex(secret).map_err(|_| invalid("secret", "must be 64 hex digits (32 bytes)"))?;
+            node.set_secret_hex(secret.expose().trim())
+                .map_err(|_| invalid("secret", "must be 64 hex digits (32 bytes); `gossamer keygen` prints one"))?;
         }
         node.seeds = self.seeds.iter().map(|s| addr("seeds", s)).collect::<Result<_, _>>()?;
         if let Some(ms) = self.leave_timeout_ms {
@@ -439,6 +455,15 @@ impl AgentSettings {
         if !control_bind.ip().is_loopback() {
             return Err(invalid("control_bind", "the control socket must be on a loopback address"));
         }
+        // Secure by default: checked last, so a more specific mistake is reported first.
+        if self.secret.is_none() && !self.insecure {
+            return Err(invalid(
+                "secret",
+                "required: the agent does not run unsealed by default. Set `secret = \"<64 hex digits>\"` \
+                 (or GOSSAMER_SECRET; `gossamer keygen` prints a fresh one, the same on every member), or \
+                 `insecure = true` (GOSSAMER_INSECURE=true) to run without one on a trusted network",
+            ));
+        }
         Ok(Resolved {
             node,
             data_dir: self.data_dir.clone().unwrap_or_else(|| config_dir.to_owned()),
@@ -446,8 +471,18 @@ impl AgentSettings {
             log: self.log.clone().unwrap_or_else(|| "info".into()),
             log_format: self.log_format.unwrap_or_default(),
             discovery: self.discovery.clone(),
+            insecure: self.secret.is_none(),
         })
     }
+}
+
+/// A fresh cluster secret: 32 bytes from the OS random generator as 64 hex digits, what `secret`
+/// takes (`gossamer keygen` prints it; the demo seals its nodes with one).
+pub fn new_secret_hex() -> Result<String, rand_core::OsError> {
+    use rand_core::TryRngCore;
+    let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
+    rand_core::OsRng.try_fill_bytes(bytes.as_mut())?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// The control file of the agent named `name` in `data_dir`.
@@ -465,6 +500,7 @@ pub fn key_of_var(var: &str) -> Option<&'static str> {
         "GOSSAMER_ADVERTISE" => "advertise",
         "GOSSAMER_CLUSTER" => "cluster",
         "GOSSAMER_SECRET" => "secret",
+        "GOSSAMER_INSECURE" => "insecure",
         "GOSSAMER_PRESET" => "preset",
         "GOSSAMER_SEEDS" => "seeds",
         "GOSSAMER_DATA_DIR" => "data_dir",
@@ -488,7 +524,7 @@ pub fn key_of_var(var: &str) -> Option<&'static str> {
         "GOSSAMER_TLS_KEY" => "tls.key",
         "GOSSAMER_TLS_CA" => "tls.ca",
         "GOSSAMER_TLS_VERIFY_PEER_IP" => "tls.verify_peer_ip",
-        v if is_discovery_var(v) || v == "GOSSAMER_K8S_*" => "discovery",
+        v if is_discovery_var(v) || v.ends_with("_*") => "discovery",
         v if crate::heal_settings::key_of_var(v).is_some() => return crate::heal_settings::key_of_var(v),
         _ => return None,
     })
@@ -517,9 +553,12 @@ mod tests {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
+    const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
     const FILE: &str = r#"
 name = "a@127.0.0.1"
 bind = "127.0.0.1:7946"
+secret = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 cluster = "prod"
 preset = "local"
 seeds = ["127.0.0.1:7947"]
@@ -657,7 +696,14 @@ port = 45999
     #[test]
     fn the_example_config_is_valid() {
         let text = include_str!("../node.example.toml");
-        let r = AgentSettings::parse(text).unwrap().resolve(Path::new("/tmp")).unwrap();
+        // As shipped it has no secret, so it refuses to start until one is given ...
+        let err = AgentSettings::parse(text).unwrap().resolve(Path::new("/tmp")).unwrap_err();
+        assert!(err.to_string().contains("`secret`"), "{err}");
+        // ... here through the environment, as its comments suggest.
+        let mut s = AgentSettings::parse(text).unwrap();
+        apply_env(&mut s, &env(&[("GOSSAMER_SECRET", KEY)])).unwrap();
+        let r = s.resolve(Path::new("/tmp")).unwrap();
+        assert!(!r.insecure);
         assert_eq!(r.node.advertise, Some("10.0.0.7:7946".parse().unwrap()));
         assert!(r.node.multicast.is_none());
         assert_eq!(r.discovery.unwrap().dns.query, "gossamer.prod.internal");
@@ -683,7 +729,7 @@ port = 45999
     fn tls_table_resolves_relative_to_the_config_and_bad_files_name_the_key() {
         let dir = tempfile::tempdir().unwrap();
         write_pki(dir.path());
-        let base = "name = \"a@h\"\nbind = \"127.0.0.1:0\"\n";
+        let base = format!("name = \"a@h\"\nbind = \"127.0.0.1:0\"\nsecret = \"{KEY}\"\n");
         let text = format!("{base}[tls]\ncert = \"node.crt\"\nkey = \"node.key\"\nca = \"ca.crt\"\n");
         let r = AgentSettings::parse(&text).unwrap().resolve(dir.path()).unwrap();
         let tls = r.node.tls.expect("tls configured");
@@ -717,7 +763,7 @@ port = 45999
     #[test]
     fn an_ipv6_group_takes_an_interface_by_name_or_index() {
         let text =
-            "name = \"a@h\"\nbind = \"127.0.0.1:0\"\n[multicast]\ngroup = \"ff12::6773:6d72\"\ninterface = \"eth0\"\n";
+            "name = \"a@h\"\nbind = \"127.0.0.1:0\"\ninsecure = true\n[multicast]\ngroup = \"ff12::6773:6d72\"\ninterface = \"eth0\"\n";
         let m = AgentSettings::parse(text).unwrap().resolve(Path::new(".")).unwrap().node.multicast.unwrap();
         assert_eq!(m.group, "ff12::6773:6d72".parse::<IpAddr>().unwrap());
         assert_eq!(m.interface, Some(MulticastInterface::Name("eth0".into())));
@@ -725,6 +771,46 @@ port = 45999
         apply_env(&mut s, &env(&[("GOSSAMER_MULTICAST_INTERFACE", "3")])).unwrap();
         let m = s.resolve(Path::new(".")).unwrap().node.multicast.unwrap();
         assert_eq!(m.interface, Some(MulticastInterface::Index(3)));
+    }
+
+    #[test]
+    fn a_secret_is_required_unless_insecure_is_said() {
+        let base = "name = \"a@h\"\nbind = \"127.0.0.1:0\"\n";
+        let err = AgentSettings::parse(base).unwrap().resolve(Path::new(".")).unwrap_err().to_string();
+        for needle in ["`secret`", "GOSSAMER_SECRET", "gossamer keygen", "insecure = true", "GOSSAMER_INSECURE"] {
+            assert!(err.contains(needle), "{needle} missing from: {err}");
+        }
+
+        let r = AgentSettings::parse(&format!("{base}insecure = true\n")).unwrap().resolve(Path::new(".")).unwrap();
+        assert!(r.insecure && r.node.secret.is_none());
+
+        let mut s = AgentSettings::parse(base).unwrap();
+        apply_env(&mut s, &env(&[("GOSSAMER_INSECURE", "true")])).unwrap();
+        assert!(s.resolve(Path::new(".")).unwrap().insecure);
+        let mut s = AgentSettings::parse(base).unwrap();
+        let err = apply_env(&mut s, &env(&[("GOSSAMER_INSECURE", "perhaps")])).unwrap_err();
+        assert!(err.to_string().contains("GOSSAMER_INSECURE"), "{err}");
+
+        // A secret wins over `insecure`: the frames are sealed.
+        let mut s = AgentSettings::parse(&format!("{base}insecure = true\n")).unwrap();
+        apply_env(&mut s, &env(&[("GOSSAMER_SECRET", KEY)])).unwrap();
+        let r = s.resolve(Path::new(".")).unwrap();
+        assert!(!r.insecure && r.node.secret.is_some());
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let text = format!(
+            "name = \"a@h\"\nbind = \"127.0.0.1:0\"\nsecret = \"{KEY}\"\n[discovery]\nstrategy = \"k8s\"\n\
+             [discovery.k8s]\nservice_name = \"g\"\napiserver = \"https://10.0.0.1\"\ntoken = \"k8s-bearer-XYZZY\"\n"
+        );
+        let s = AgentSettings::parse(&text).unwrap();
+        let r = s.resolve(Path::new(".")).unwrap();
+        let shown = format!("{s:?}\n{s:#?}\n{r:?}\n{:?}", r.node);
+        assert!(!shown.contains(KEY), "the cluster secret leaked: {shown}");
+        assert!(!shown.contains("0001020304"), "part of the cluster secret leaked: {shown}");
+        assert!(!shown.contains("XYZZY"), "the Kubernetes token leaked: {shown}");
+        assert!(shown.contains("redacted"), "{shown}");
     }
 
     #[test]
