@@ -97,6 +97,33 @@ pub struct Config {
     /// keep it above `user_ltime_window` times the items stamped per tick
     /// (about one) so that this never cuts into the window.
     pub user_dedupe_capacity: usize,
+    /// How far above what this node knows of a member (zero for a member
+    /// it does not know) a membership claim about it may be, in
+    /// incarnations (65,536). A `Suspect`, `Confirm` or `Leave` further
+    /// ahead is clamped to `known + incarnation_window`, an `Alive` to
+    /// `known + 2 × incarnation_window` (and forwarded so), so that a
+    /// forged claim at a huge incarnation cannot put a member where its
+    /// refutation (one above the claim) can never reach it, nor burn
+    /// through the incarnation space: see the `rules` module docs. Honest
+    /// incarnations move by one per refutation or metadata change, far
+    /// inside the window; a node that learns a member far behind (a long
+    /// partition) catches up by this much per exchange.
+    pub incarnation_window: u64,
+    /// Most members in the table, this node and dead or left members
+    /// included (65,536): an `Alive` for an unknown member when the table
+    /// is full first evicts a dead member (chosen at random), and is
+    /// dropped if none is dead ([`Metrics::members_refused`]). Bounds the
+    /// memory a flood of forged names can take (about 130 bytes a member).
+    ///
+    /// [`Metrics::members_refused`]: crate::Metrics::members_refused
+    pub max_members: usize,
+    /// Most members one push-pull view may list (65,536): a view with more
+    /// is refused whole ([`Metrics::push_pulls_refused`]), not truncated, so
+    /// that a node never merges half a view. A well-behaved peer never
+    /// sends more than its own table, so keep it at or above `max_members`.
+    ///
+    /// [`Metrics::push_pulls_refused`]: crate::Metrics::push_pulls_refused
+    pub max_push_pull_members: usize,
 }
 
 impl Default for Config {
@@ -129,6 +156,9 @@ impl Config {
             user_queue_capacity: 1024,
             user_ltime_window: 8192,
             user_dedupe_capacity: 65_536,
+            incarnation_window: 1 << 16,
+            max_members: 65_536,
+            max_push_pull_members: 65_536,
         }
     }
 
@@ -227,6 +257,15 @@ impl Config {
         if self.user_dedupe_capacity == 0 || self.user_dedupe_capacity > 1 << 24 {
             return Err(ConfigError::new("user_dedupe_capacity", "must be within 1..=16777216"));
         }
+        if self.incarnation_window == 0 || self.incarnation_window > 1 << 40 {
+            return Err(ConfigError::new("incarnation_window", "must be within 1..=2^40"));
+        }
+        if self.max_members < 2 || self.max_members > 1 << 24 {
+            return Err(ConfigError::new("max_members", "must be within 2..=16777216"));
+        }
+        if self.max_push_pull_members == 0 || self.max_push_pull_members > 1 << 24 {
+            return Err(ConfigError::new("max_push_pull_members", "must be within 1..=16777216"));
+        }
         Ok(())
     }
 }
@@ -287,6 +326,10 @@ mod tests {
             ("user_queue_capacity", |c| c.user_queue_capacity = 0),
             ("user_ltime_window", |c| c.user_ltime_window = 0),
             ("user_dedupe_capacity", |c| c.user_dedupe_capacity = 0),
+            ("incarnation_window", |c| c.incarnation_window = 0),
+            ("incarnation_window", |c| c.incarnation_window = u64::MAX),
+            ("max_members", |c| c.max_members = 1),
+            ("max_push_pull_members", |c| c.max_push_pull_members = 0),
         ];
         for (field, mutate) in cases {
             let mut config = Config::lan();

@@ -80,10 +80,11 @@ pub use config::{Config, ConfigError};
 pub use event::{Event, Output};
 pub use member::{Death, Member};
 pub use metrics::Metrics;
-pub use signal::{RefutedClaim, Signal};
+pub use rules::MAX_INCARNATION;
+pub use signal::{NameConflict, RefutedClaim, Signal};
 pub use swim::{Swim, REFUSAL_WARN_INTERVAL};
 pub use timer::Timer;
-pub use user::{QueryId, UserError, UserEvent};
+pub use user::{QueryId, UserError, UserEvent, MAX_LTIME};
 
 /// Time since the driver's epoch (the runtime's start, or virtual time zero
 /// in the simulator). The core never reads a clock.

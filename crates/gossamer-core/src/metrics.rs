@@ -60,4 +60,34 @@ pub struct Metrics {
     pub user_items_too_old: u64,
     /// This node's Lamport clock of application items.
     pub user_ltime: u64,
+    /// Membership claims refused because their incarnation was above
+    /// [`MAX_INCARNATION`](crate::MAX_INCARNATION) (only a forged or broken
+    /// peer sends one).
+    pub incarnations_refused: u64,
+    /// Membership claims whose incarnation was clamped to
+    /// [`Config::incarnation_window`](crate::Config::incarnation_window)
+    /// above what this node knew.
+    pub incarnations_clamped: u64,
+    /// `Alive` claims for a member held alive or suspect at another address
+    /// (not applied: the established holder keeps the name), and claims
+    /// about this node at another address; see
+    /// [`Signal::NameConflict`](crate::Signal::NameConflict).
+    pub name_conflicts: u64,
+    /// New members not added because the table was full
+    /// ([`Config::max_members`](crate::Config::max_members)) and no dead
+    /// member could make room.
+    pub members_refused: u64,
+    /// Dead members forgotten early to make room for a new member in a
+    /// full table.
+    pub members_evicted: u64,
+    /// Push-pull views refused whole for listing more than
+    /// [`Config::max_push_pull_members`](crate::Config::max_push_pull_members).
+    pub push_pulls_refused: u64,
+    /// Application items refused, and push-pull clocks not witnessed, for
+    /// being stamped more than `Config::user_ltime_window` ticks ahead of
+    /// this node's clock (or above [`MAX_LTIME`](crate::MAX_LTIME)).
+    pub user_items_too_new: u64,
+    /// Queries of others not surfaced because too many already await an
+    /// answer here.
+    pub user_queries_refused: u64,
 }

@@ -205,7 +205,10 @@ impl<R: RngCore> Swim<R> {
                 return None;
             }
         };
-        self.merge(now, state);
+        if !self.view_fits(from, &state) {
+            return None;
+        }
+        self.merge(now, state, false);
         let response = self.encode_state(false, true)?;
         self.stats.messages_out += 1;
         self.stats.bytes_out += response.len() as u64;
@@ -219,13 +222,30 @@ impl<R: RngCore> Swim<R> {
         self.stats.messages_in += 1;
         self.stats.bytes_in += frame.len() as u64;
         match self.stream_codec.decode(frame) {
-            Ok(Packet { message: Message::PushPullResponse(state), .. }) => self.merge(now, state),
+            Ok(Packet { message: Message::PushPullResponse(state), .. }) => {
+                if self.view_fits(from, &state) {
+                    self.merge(now, state, true);
+                }
+            }
             Ok(_) => {
                 self.stats.rejected += 1;
                 tracing::debug!(%from, "stream frame is not a push-pull response");
             }
             Err(error) => self.reject(now, from, "push-pull response", &error),
         }
+    }
+
+    /// Whether a received view lists at most
+    /// [`Config::max_push_pull_members`](crate::Config::max_push_pull_members)
+    /// members; a longer one is refused whole (counted, logged).
+    fn view_fits(&mut self, from: SocketAddr, state: &PushPull) -> bool {
+        let max = self.config.max_push_pull_members;
+        if state.members.len() <= max {
+            return true;
+        }
+        self.stats.push_pulls_refused += 1;
+        tracing::debug!(%from, members = state.members.len(), max, "push-pull view too large: refused");
+        false
     }
 
     /// The stream for an [`Output::PushPull`](crate::Output::PushPull) failed or timed out.
@@ -243,14 +263,30 @@ impl<R: RngCore> Swim<R> {
     /// first reported as [`Signal::RemoteView`] (see [`Swim::disagrees`]).
     /// The sender's clock of application items is witnessed, so a joining
     /// or restarted node learns the cluster's (see `user`).
-    fn merge(&mut self, now: Time, mut state: PushPull) {
-        self.witness_user_time(state.user_ltime);
+    ///
+    /// `response`: the view answers a push-pull this node started. If this
+    /// node then knows no other live member (it is joining, or rejoining
+    /// after everyone it knew died), it learns the sender's clock of
+    /// application items however far ahead (a restarted node must catch up
+    /// with the cluster; it chose whom to ask), and a claim about itself at
+    /// another address means its name is taken (see `rules`). Otherwise a
+    /// clock beyond `user_ltime_window` ahead of ours moves ours one window
+    /// only (see `user`).
+    fn merge(&mut self, now: Time, mut state: PushPull, response: bool) {
+        let joining = response && self.alive_others() == 0;
+        if joining && state.user_ltime <= crate::MAX_LTIME {
+            self.witness_user_time(state.user_ltime);
+        } else if !self.witness_bounded(state.user_ltime) {
+            tracing::debug!(ltime = state.user_ltime, clock = self.user.clock, "push-pull clock too far ahead");
+        }
         // The application's state, reported after the members it came with.
         let app_state = (!state.app_state.is_empty())
             .then(|| state.members.first().map(|m| (m.node.name.clone(), std::mem::take(&mut state.app_state))))
             .flatten();
         let join = state.join;
+        self.joining_merge = joining;
         self.merge_members(now, state);
+        self.joining_merge = false;
         if let Some((from, state)) = app_state {
             let event = UserEvent::RemoteState { from, join, state: Bytes::from(state) };
             self.outputs.push_back(crate::Output::User(event));

@@ -15,17 +15,83 @@
 //! other metadata) is refuted with incarnation `max(own, i) + 1`, and
 //! reported as [`Signal::Refuted`]. A `Confirm(i >= j)` about a member already dead
 //! only adds its sender to the death's confirmers ([`Signal::DeathConfirmed`]).
+//!
+//! ## Bounded evidence: every claim stays refutable
+//!
+//! Incarnations come from peers, and a forged one could be anything. Two
+//! bounds keep every number a peer sends harmless, checked before the
+//! table above is consulted:
+//!
+//! 1. **Ceiling.** A claim above [`MAX_INCARNATION`] (`u64::MAX / 2`) is
+//!    refused outright and counted ([`Metrics::incarnations_refused`]). So
+//!    every incarnation held anywhere is at most `MAX_INCARNATION`, and
+//!    `+ 1` (or `+ window`) on it never overflows.
+//! 2. **Window.** With `known` what this node holds for the member (zero
+//!    for a member it does not know, its own incarnation for itself) and
+//!    `w` = [`Config::incarnation_window`], a `Suspect`, `Confirm` or
+//!    `Leave` above `known + w` is clamped to `known + w`, an `Alive` above
+//!    `known + 2w` to `known + 2w` (never above the ceiling), counted
+//!    ([`Metrics::incarnations_clamped`]), applied and forwarded clamped.
+//!
+//! The invariant: **whatever this node accepts about a member, the
+//! member's refutation beats it.** The subject clamps a claim about itself
+//! the same way, so it refutes a negative claim at `c + 1 <= own + w + 1`,
+//! which every node that held it at `own` accepts (within `own + 2w`)
+//! however the claim and the refutation race; and an `Alive` above a
+//! negative claim `c` is never clamped to `c` or below (its bound is
+//! `known + 2w > c`), so a refutation, once it arrives, always wins. A
+//! node whose view was pushed further than one window (several forged
+//! claims it accepted in a row) hears its claims repeated (gossip to the
+//! dead, push-pull) and the subject climbs again, up to `2w + 1` each
+//! time: a lie is transient, never permanent. Honest incarnations move by
+//! one per refutation or metadata change, far inside the window.
+//!
+//! A forged claim thus moves a member's incarnation by at most `2w + 1`;
+//! reaching the ceiling takes about 2^46 forged-and-refuted claims with
+//! the default window. Should this node's own incarnation get there all
+//! the same, it stays at `MAX_INCARNATION`, logs an error and emits
+//! [`Signal::IncarnationExhausted`] once (what an operator does is written
+//! there). [`Swim::rejoin`] and [`Swim::set_metadata`] stop at the ceiling
+//! too.
+//!
+//! ## Addresses: the established holder keeps its name
+//!
+//! An `Alive` for a member held alive or suspect at another address is not
+//! applied, whatever its incarnation: two live nodes claim one name (a
+//! misconfiguration, or a forgery). It is counted
+//! ([`Metrics::name_conflicts`]) and reported as [`Signal::NameConflict`];
+//! nobody moves the member, so the cluster cannot flip-flop between the
+//! two. A dead or left member may come back at a new address (a restart on
+//! another port after a crash) with a higher incarnation. About this node:
+//! an established node refutes such a claim (and reports it); a joining
+//! node (the claim comes in the answer to its own push-pull while it knows
+//! no other live member) yields instead: it does not refute, and
+//! [`Swim::name_conflict`] tells the driver to stop it. A node restarted at
+//! a new address under the same name before the cluster declared its
+//! previous run dead is therefore refused until then (or leave gracefully
+//! before restarting).
+//!
+//! [`Config::incarnation_window`]: crate::Config::incarnation_window
+//! [`Metrics::incarnations_refused`]: crate::Metrics::incarnations_refused
+//! [`Metrics::incarnations_clamped`]: crate::Metrics::incarnations_clamped
+//! [`Metrics::name_conflicts`]: crate::Metrics::name_conflicts
 
-use gossamer_wire::{Alive, Confirm, Leave, MemberStatus, Suspect, Update};
+use gossamer_wire::{Alive, Confirm, Incarnation, Leave, MemberStatus, Suspect, Update};
 use rand_core::RngCore;
 
 use crate::event::Event;
 use crate::member::{Death, Member, Slot};
-use crate::signal::{RefutedClaim, Signal};
+use crate::signal::{NameConflict, RefutedClaim, Signal};
 use crate::suspicion::{min_suspicion_timeout, Suspicion};
 use crate::swim::Swim;
 use crate::timer::TimerKind;
 use crate::Time;
+
+/// The highest incarnation this node accepts from anyone, and the highest
+/// it ever takes itself (`u64::MAX / 2`): claims above it are refused, so
+/// arithmetic on any incarnation held has room to spare (see the module
+/// docs).
+pub const MAX_INCARNATION: Incarnation = u64::MAX / 2;
 
 impl<R: RngCore> Swim<R> {
     /// Applies one membership update under the precedence rules; a change
@@ -55,6 +121,9 @@ impl<R: RngCore> Swim<R> {
             self.about_self(now, update);
             return;
         }
+        let known = found.and_then(|slot| self.members.get(slot)).map_or(0, |e| e.member.incarnation);
+        let Some((update, clamped)) = self.bounded(update, known) else { return };
+        let encoded = if clamped { None } else { encoded };
         match update {
             Update::Alive(alive) => self.on_alive(now, alive, found, encoded),
             Update::Suspect(suspect) => self.on_suspect(now, suspect, found, encoded),
@@ -75,10 +144,53 @@ impl<R: RngCore> Swim<R> {
         self.about_self_as(now, update, claim);
     }
 
+    /// The highest incarnation accepted for a claim about a member held at
+    /// `known` (see the module docs): `known + w` for a negative claim,
+    /// `known + 2w` for an `Alive`, never above [`MAX_INCARNATION`].
+    fn incarnation_limit(&self, known: Incarnation, alive: bool) -> Incarnation {
+        let window = self.config.incarnation_window;
+        let window = if alive { window.saturating_mul(2) } else { window };
+        known.saturating_add(window).min(MAX_INCARNATION)
+    }
+
+    /// `update` within the bounds of the module docs for a member held at
+    /// `known`, and whether it was clamped; `None` if it is refused (above
+    /// the ceiling). Application items pass unchanged.
+    #[inline]
+    pub(crate) fn bounded(&mut self, mut update: Update, known: Incarnation) -> Option<(Update, bool)> {
+        let heard = update.incarnation();
+        if update.is_user()
+            || (heard <= MAX_INCARNATION && heard <= known.saturating_add(self.config.incarnation_window))
+        {
+            // The common case: nothing to check further.
+            return Some((update, false));
+        }
+        if heard > MAX_INCARNATION {
+            self.stats.incarnations_refused += 1;
+            tracing::debug!(member = %update.node_name(), incarnation = heard, "incarnation above the ceiling: refused");
+            return None;
+        }
+        let limit = self.incarnation_limit(known, matches!(update, Update::Alive(_)));
+        if heard <= limit {
+            return Some((update, false));
+        }
+        match &mut update {
+            Update::Alive(Alive { incarnation, .. })
+            | Update::Suspect(Suspect { incarnation, .. })
+            | Update::Confirm(Confirm { incarnation, .. })
+            | Update::Leave(Leave { incarnation, .. }) => *incarnation = limit,
+            Update::User(_) | Update::Query(_) => {}
+        }
+        self.stats.incarnations_clamped += 1;
+        tracing::debug!(member = %update.node_name(), incarnation = heard, known, limit, "incarnation too far ahead: clamped");
+        Some((update, true))
+    }
+
     /// Handles `update` about this node, reporting a refutation as `claim`
     /// (a push-pull view holding this node dead is merged as a suspicion,
     /// but what it claimed is a death).
     pub(crate) fn about_self_as(&mut self, now: Time, update: Update, claim: RefutedClaim) {
+        let Some((update, _)) = self.bounded(update, self.incarnation()) else { return };
         let heard = update.incarnation();
         self.max_self_incarnation_seen = self.max_self_incarnation_seen.max(heard);
         if self.leaving.is_some() {
@@ -89,7 +201,23 @@ impl<R: RngCore> Swim<R> {
         let refute = match &update {
             Update::Alive(alive) => {
                 let me = self.self_entry();
-                heard > own || (heard == own && (alive.metadata != me.metadata || alive.node.addr != me.id.addr))
+                let elsewhere = alive.node.addr != me.id.addr;
+                let changed = alive.metadata != me.metadata;
+                if elsewhere && heard >= own {
+                    let conflict = NameConflict {
+                        name: me.id.name.clone(),
+                        existing: me.id.addr,
+                        claimed: alive.node.addr,
+                        incarnation: heard,
+                        yielded: self.joining_merge,
+                    };
+                    self.name_conflict_found(conflict);
+                    if self.joining_merge {
+                        // The name is taken: yield, do not fight for it.
+                        return;
+                    }
+                }
+                heard > own || (heard == own && (changed || elsewhere))
             }
             Update::Suspect(_) | Update::Confirm(_) | Update::Leave(_) => heard >= own,
             Update::User(_) | Update::Query(_) => false,
@@ -102,7 +230,24 @@ impl<R: RngCore> Swim<R> {
     /// Someone claims this node is not alive (or alive with other data):
     /// raise the incarnation above the claim and gossip `Alive`.
     fn refute(&mut self, now: Time, heard: u64, claim: RefutedClaim) {
-        let next = self.incarnation().max(heard).saturating_add(1);
+        let own = self.incarnation();
+        let next = own.max(heard).saturating_add(1).min(MAX_INCARNATION);
+        if next <= heard {
+            // At the ceiling: this claim cannot be outbid (module docs).
+            if !self.incarnation_exhausted {
+                self.incarnation_exhausted = true;
+                tracing::error!(
+                    incarnation = own,
+                    ?claim,
+                    "incarnation exhausted: a claim about this node cannot be refuted; \
+                     key the cluster and restart this node under a new name"
+                );
+                self.signals.push_with(|| Signal::IncarnationExhausted { incarnation: own });
+            }
+            if next <= own {
+                return;
+            }
+        }
         self.set_own_incarnation(next, now);
         self.stats.refutations += 1;
         self.awareness.apply(1);
@@ -129,8 +274,57 @@ impl<R: RngCore> Swim<R> {
         self.members.get(slot).expect("slot was just looked up").member.clone()
     }
 
+    /// Records a name conflict: counted, signalled, and kept for the driver
+    /// if this node yielded.
+    pub(crate) fn name_conflict_found(&mut self, conflict: NameConflict) {
+        self.stats.name_conflicts += 1;
+        if conflict.yielded {
+            if self.name_conflict.is_none() {
+                tracing::error!(
+                    name = %conflict.name,
+                    existing = %conflict.existing,
+                    claimed = %conflict.claimed,
+                    "this node's name is taken by an established member at another address: yielding"
+                );
+                self.name_conflict = Some(conflict.clone());
+            }
+        } else {
+            tracing::debug!(
+                name = %conflict.name,
+                existing = %conflict.existing,
+                claimed = %conflict.claimed,
+                incarnation = conflict.incarnation,
+                "name claimed at another address: refused"
+            );
+        }
+        self.signals.push_with(|| Signal::NameConflict(conflict));
+    }
+
+    /// Makes room for one more member if the table is full: forgets a dead
+    /// member (at random), or returns false if none is dead.
+    fn room_for_one(&mut self, now: Time) -> bool {
+        if self.members.len() < self.config.max_members {
+            return true;
+        }
+        match self.members.random_dead(&mut self.rng) {
+            Some(slot) if slot != self.self_slot => {
+                self.stats.members_evicted += 1;
+                self.forget(now, slot, "table full");
+                true
+            }
+            _ => {
+                self.stats.members_refused += 1;
+                false
+            }
+        }
+    }
+
     fn on_alive(&mut self, now: Time, alive: Alive, found: Option<Slot>, encoded: Option<&[u8]>) {
         let Some(slot) = found else {
+            if !self.room_for_one(now) {
+                tracing::debug!(member = %alive.node, max = self.config.max_members, "member table full: new member dropped");
+                return;
+            }
             let member = Member {
                 id: alive.node.clone(),
                 incarnation: alive.incarnation,
@@ -149,6 +343,18 @@ impl<R: RngCore> Swim<R> {
             return;
         }
         let previous = entry.member.status;
+        if entry.member.id.addr != alive.node.addr && matches!(previous, MemberStatus::Alive | MemberStatus::Suspect) {
+            // A live member is never moved: the holder keeps the name.
+            let conflict = NameConflict {
+                name: alive.node.name,
+                existing: entry.member.id.addr,
+                claimed: alive.node.addr,
+                incarnation: alive.incarnation,
+                yielded: false,
+            };
+            self.name_conflict_found(conflict);
+            return;
+        }
         let changed = entry.member.metadata != alive.metadata || entry.member.id.addr != alive.node.addr;
         entry.member.incarnation = alive.incarnation;
         if changed {

@@ -18,6 +18,7 @@
 //! [`Swim::poll_signal`]: crate::Swim::poll_signal
 
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use gossamer_wire::{Incarnation, MemberState, NodeId, NodeName};
@@ -39,6 +40,33 @@ pub enum RefutedClaim {
     /// This node was gossiped alive at a newer incarnation or with other
     /// data (an earlier run of the node under the same name).
     Alive,
+}
+
+/// Two nodes claim one name at different addresses (memberlist's
+/// `NotifyConflict`). The member table never moves a live member to
+/// another address: the node that holds the name (alive or suspect) keeps
+/// it, a claim at another address is not applied whatever its
+/// incarnation, and a newcomer that finds its name taken yields (see
+/// [`Swim::name_conflict`](crate::Swim::name_conflict)). Reported so that an
+/// operator learns who and where, instead of two nodes fighting silently.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameConflict {
+    /// The contested name.
+    pub name: NodeName,
+    /// The address this node holds for the name (its own address when the
+    /// name is this node's).
+    pub existing: SocketAddr,
+    /// The other address claimed for it.
+    pub claimed: SocketAddr,
+    /// The incarnation the refused claim carried.
+    pub incarnation: Incarnation,
+    /// True when this node gave the name up: it was joining (the claim came
+    /// in the answer to its own push-pull while it knew no other live
+    /// member), so the name belongs to an established member and the
+    /// driver must stop this node. False when this node only observed the
+    /// conflict (about another member, or about itself while established:
+    /// it keeps the name and refutes).
+    pub yielded: bool,
 }
 
 /// Something a layer above SWIM may want to know; see the module docs.
@@ -92,6 +120,23 @@ pub enum Signal {
     /// [`Swim::remove`](crate::Swim::remove) was called. If it comes back,
     /// it joins as a new member ([`Event::MemberJoined`]).
     MemberRemoved(Member),
+    /// A claim for a name at another address was refused (see
+    /// [`NameConflict`]); counted in
+    /// [`Metrics::name_conflicts`](crate::Metrics::name_conflicts).
+    NameConflict(NameConflict),
+    /// This node's incarnation reached
+    /// [`MAX_INCARNATION`](crate::MAX_INCARNATION) and a claim at that
+    /// incarnation cannot be refuted: the cluster may hold this node
+    /// suspect or dead until it is forgotten. Reported once. Only a long
+    /// stream of forged claims gets here (each raises the incarnation by at
+    /// most [`Config::incarnation_window`](crate::Config::incarnation_window)
+    /// `× 2 + 1`): the operator should key the cluster, then restart this
+    /// node under a new name, or [`Swim::remove`](crate::Swim::remove) it
+    /// everywhere once it is dead before restarting it under this one.
+    IncarnationExhausted {
+        /// This node's incarnation (`MAX_INCARNATION`).
+        incarnation: Incarnation,
+    },
 }
 
 /// The signal queue; records nothing while disabled.

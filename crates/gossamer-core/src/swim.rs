@@ -20,7 +20,8 @@ use crate::event::{Event, Output};
 use crate::member::{Death, Member, MemberTable, Slot};
 use crate::metrics::Metrics;
 use crate::probe::{Probe, ProbeOrder, Relay};
-use crate::signal::{Signal, Signals};
+use crate::rules::MAX_INCARNATION;
+use crate::signal::{NameConflict, Signal, Signals};
 use crate::suspicion::Suspicion;
 use crate::timer::{Periodic, PeriodicTimers, Timer, TimerKind};
 use crate::user::UserState;
@@ -83,6 +84,14 @@ pub struct Swim<R: RngCore> {
     pub(crate) leaving: Option<Time>,
     /// Highest incarnation anyone claimed about this node.
     pub(crate) max_self_incarnation_seen: Incarnation,
+    /// Set while a push-pull response is merged that this node, knowing
+    /// no other live member, asked for: a claim about this node at another
+    /// address then means its name is taken (see `rules`).
+    pub(crate) joining_merge: bool,
+    /// The conflict this node yielded to, if any (see [`Swim::name_conflict`]).
+    pub(crate) name_conflict: Option<NameConflict>,
+    /// Set once this node's incarnation hit the ceiling (logged once).
+    pub(crate) incarnation_exhausted: bool,
     pub(crate) pending_push_pulls: Vec<SocketAddr>,
     /// Pings sent by the reconnect timer to dead members, by sequence number.
     pub(crate) reconnect_pings: Vec<(SeqNo, SocketAddr)>,
@@ -165,6 +174,9 @@ impl<R: RngCore> Swim<R> {
             seeds: Vec::new(),
             leaving: None,
             max_self_incarnation_seen: 0,
+            joining_merge: false,
+            name_conflict: None,
+            incarnation_exhausted: false,
             pending_push_pulls: Vec::new(),
             reconnect_pings: Vec::new(),
             stats: Metrics::default(),
@@ -201,6 +213,18 @@ impl<R: RngCore> Swim<R> {
     /// The configuration in force.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The name conflict this node yielded to, if any: while joining, it
+    /// heard that an established member holds its name at another address
+    /// (see [`NameConflict`]). It then neither refutes nor claims the name,
+    /// and the driver should stop it and report the conflict (the runtime
+    /// refuses to start); an embedder that keeps it running gets a node the
+    /// cluster ignores. `None` for a node that was never in conflict, or
+    /// that only observed conflicts (reported as
+    /// [`Signal::NameConflict`]).
+    pub fn name_conflict(&self) -> Option<&NameConflict> {
+        self.name_conflict.as_ref()
     }
 
     /// This node's incarnation.
@@ -388,7 +412,9 @@ impl<R: RngCore> Swim<R> {
     /// must restart its membership, or after it left.
     pub fn rejoin(&mut self, now: Time, seeds: &[SocketAddr]) {
         self.tick(now);
-        let next = self.incarnation().max(self.max_self_incarnation_seen) + 1;
+        // Checked: both are at most `MAX_INCARNATION` (claims above are
+        // refused), and the result stays there too.
+        let next = self.incarnation().max(self.max_self_incarnation_seen).saturating_add(1).min(MAX_INCARNATION);
         self.leaving = None;
         self.set_own_incarnation(next, now);
         self.members.set_status(self.self_slot, MemberStatus::Alive, now);
@@ -423,7 +449,7 @@ impl<R: RngCore> Swim<R> {
     /// Replace this node's metadata; gossiped with a raised incarnation.
     pub fn set_metadata(&mut self, now: Time, metadata: Metadata) {
         self.tick(now);
-        let next = self.incarnation() + 1;
+        let next = self.incarnation().saturating_add(1).min(MAX_INCARNATION);
         if let Some(entry) = self.members.get_mut(self.self_slot) {
             entry.member.metadata = metadata;
         }
@@ -507,7 +533,10 @@ impl<R: RngCore> Swim<R> {
     /// Each member is added as [`MemberStatus::Alive`] at its given
     /// incarnation and with its metadata. Members the caller holds
     /// [`Dead`](MemberStatus::Dead) or [`Left`](MemberStatus::Left) are
-    /// skipped (nothing vouches for them); a `Suspect` one is adopted alive
+    /// skipped (nothing vouches for them), and so are members above
+    /// [`MAX_INCARNATION`] and, once the table holds
+    /// [`Config::max_members`], the rest (counted in
+    /// [`Metrics::members_refused`]); a `Suspect` one is adopted alive
     /// (the suspicion was someone else's, and probing will tell). This node
     /// and members already known are skipped too: what this node learnt
     /// itself wins over the caller's word.
@@ -560,7 +589,12 @@ impl<R: RngCore> Swim<R> {
         self.order.reserve(expected);
         let mut added = 0;
         for member in members {
-            if matches!(member.status, MemberStatus::Dead | MemberStatus::Left) {
+            if matches!(member.status, MemberStatus::Dead | MemberStatus::Left) || member.incarnation > MAX_INCARNATION
+            {
+                continue;
+            }
+            if self.members.len() >= self.config.max_members {
+                self.stats.members_refused += 1;
                 continue;
             }
             // This node is in the table: it is skipped like any known member.

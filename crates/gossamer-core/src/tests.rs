@@ -129,9 +129,16 @@ fn alive_overrides_alive_only_when_newer() {
     // Newer, same data: no event but the incarnation moves.
     assert!(apply(&mut c, Time::ZERO, alive("a", 2, 6)).is_empty());
     assert_eq!(status(&c, "a"), (MemberStatus::Alive, 6));
-    // Newer with a new address: updated.
-    let ev = apply(&mut c, Time::ZERO, alive("a", 3, 7));
-    assert!(matches!(&ev[..], [Event::MemberUpdated(m)] if m.id.addr == addr(3)));
+    // Newer with new metadata: updated.
+    let mut meta = Metadata::new();
+    meta.insert("zone", b"b".to_vec()).unwrap();
+    let ev = apply(&mut c, Time::ZERO, Update::Alive(Alive { node: id("a", 2), incarnation: 7, metadata: meta }));
+    assert!(matches!(&ev[..], [Event::MemberUpdated(m)] if m.metadata.get("zone") == Some(&b"b"[..])));
+    // Newer with a new address: a live member is never moved (name conflict).
+    assert!(apply(&mut c, Time::ZERO, alive("a", 3, 8)).is_empty());
+    assert_eq!(c.member(&name("a")).unwrap().id.addr, addr(2));
+    assert_eq!(status(&c, "a"), (MemberStatus::Alive, 7));
+    assert_eq!(c.metrics().name_conflicts, 1);
 }
 
 #[test]
@@ -997,4 +1004,142 @@ fn retention_reaps_with_a_signal_and_zero_keeps_forever() {
             assert_eq!(c.members().count(), 3);
         }
     }
+}
+
+// ---- bounded evidence (issue #15) ----
+
+#[test]
+fn incarnations_above_the_ceiling_are_refused() {
+    let mut c = with_a(MemberStatus::Alive);
+    for update in
+        [confirm("a", u64::MAX, "x"), suspect("a", u64::MAX, "x"), leave("a", u64::MAX), alive("a", 2, u64::MAX)]
+    {
+        assert!(apply(&mut c, Time::ZERO, update).is_empty());
+    }
+    assert_eq!(status(&c, "a"), (MemberStatus::Alive, 5));
+    assert_eq!(c.metrics().incarnations_refused, 4);
+    // About this node and about unknown members too.
+    apply(&mut c, Time::ZERO, confirm("me", crate::MAX_INCARNATION + 1, "x"));
+    assert_eq!(c.incarnation(), 0);
+    apply(&mut c, Time::ZERO, alive("z", 9, u64::MAX));
+    assert!(c.member(&name("z")).is_none());
+}
+
+#[test]
+fn claims_beyond_the_window_are_clamped_and_forwarded_clamped() {
+    let w = Config::lan().incarnation_window;
+    let mut c = with_a(MemberStatus::Alive);
+    apply(&mut c, Time::ZERO, confirm("a", crate::MAX_INCARNATION, "x"));
+    assert_eq!(status(&c, "a"), (MemberStatus::Dead, 5 + w));
+    assert_eq!(c.metrics().incarnations_clamped, 1);
+    // What is queued for others is the clamped claim.
+    c.gossip(Time::ZERO);
+    let sent: Vec<Update> = decode_datagrams(&drain(&mut c)).into_iter().flat_map(|(_, p)| p.updates).collect();
+    assert!(sent.iter().any(|u| matches!(u, Update::Confirm(c) if c.node == name("a") && c.incarnation == 5 + w)));
+    assert!(sent.iter().all(|u| u.incarnation() <= 5 + w), "{sent:?}");
+    // The refutation (one above the clamped claim) wins.
+    let ev = apply(&mut c, Time::ZERO, alive("a", 2, 5 + w + 1));
+    assert!(matches!(&ev[..], [Event::MemberRecovered(_)]));
+    // An Alive gets twice the window; an unknown member counts from zero.
+    apply(&mut c, Time::ZERO, alive("a", 2, u64::MAX / 2));
+    assert_eq!(status(&c, "a"), (MemberStatus::Alive, 5 + w + 1 + 2 * w));
+    apply(&mut c, Time::ZERO, suspect("a", 5 + w + 1 + 2 * w + w, "x"));
+    assert_eq!(status(&c, "a"), (MemberStatus::Suspect, 5 + 4 * w + 1), "exactly at the window: not clamped");
+    apply(&mut c, Time::ZERO, alive("z", 9, 10 * w));
+    assert_eq!(status(&c, "z"), (MemberStatus::Alive, 2 * w));
+    // About this node: refuted one above the clamped claim.
+    apply(&mut c, Time::ZERO, confirm("me", u64::MAX / 2, "x"));
+    assert_eq!(c.incarnation(), w + 1);
+}
+
+#[test]
+fn an_exhausted_incarnation_is_reported_once_and_never_overflows() {
+    let mut c = signalling();
+    c.set_own_incarnation(crate::MAX_INCARNATION - 1, Time::ZERO);
+    apply(&mut c, Time::ZERO, confirm("me", crate::MAX_INCARNATION - 1, "x"));
+    assert_eq!(c.incarnation(), crate::MAX_INCARNATION, "refuted up to the ceiling");
+    apply(&mut c, Time::ZERO, confirm("me", crate::MAX_INCARNATION, "x"));
+    apply(&mut c, Time::ZERO, suspect("me", crate::MAX_INCARNATION, "x"));
+    assert_eq!(c.incarnation(), crate::MAX_INCARNATION);
+    let exhausted = signals(&mut c).iter().filter(|s| matches!(s, Signal::IncarnationExhausted { .. })).count();
+    assert_eq!(exhausted, 1, "reported once");
+    c.set_metadata(Time::ZERO, Metadata::new());
+    c.leave(Time::ZERO);
+    c.rejoin(Time::from_secs(1), &[addr(9)]);
+    assert_eq!(c.incarnation(), crate::MAX_INCARNATION, "rejoin and set_metadata stop at the ceiling");
+    assert_eq!(c.member(&name("me")).unwrap().status, MemberStatus::Alive);
+}
+
+#[test]
+fn a_dead_member_may_move_but_a_live_one_never_does() {
+    let mut c = with_a(MemberStatus::Suspect);
+    assert!(apply(&mut c, Time::ZERO, alive("a", 3, 6)).is_empty(), "suspect: still held");
+    assert_eq!(c.member(&name("a")).unwrap().id.addr, addr(2));
+    let mut c = with_a(MemberStatus::Dead);
+    let ev = apply(&mut c, Time::ZERO, alive("a", 3, 6));
+    assert!(matches!(&ev[..], [Event::MemberRecovered(m)] if m.id.addr == addr(3)));
+    assert_eq!(c.metrics().name_conflicts, 0);
+    let mut c = with_a(MemberStatus::Left);
+    let ev = apply(&mut c, Time::ZERO, alive("a", 4, 6));
+    assert!(matches!(&ev[..], [Event::MemberJoined(m)] if m.id.addr == addr(4)));
+}
+
+#[test]
+fn a_joining_node_yields_its_taken_name_an_established_one_refutes() {
+    // Joining: the answer to its own push-pull holds its name elsewhere.
+    let mut c = core();
+    c.set_signals(true);
+    let response = push_pull_frame(vec![state("a", 2, MemberStatus::Alive), state("me", 5, MemberStatus::Alive)]);
+    let response = {
+        let mut state = decode_state(&response);
+        state.members[1].incarnation = 3;
+        let mut buf = BytesMut::new();
+        let packet = Packet { message: Message::PushPullResponse(state), updates: Vec::new() };
+        stream_codec().encode(&packet, &mut buf).unwrap();
+        buf
+    };
+    c.handle_push_pull_response(Time::ZERO, addr(2), &response);
+    let conflict = c.name_conflict().expect("yielded").clone();
+    assert!(conflict.yielded);
+    assert_eq!((conflict.existing, conflict.claimed, conflict.incarnation), (addr(1), addr(5), 3));
+    assert_eq!(c.incarnation(), 0, "no refutation");
+    assert!(signals(&mut c).iter().any(|s| matches!(s, Signal::NameConflict(n) if n.yielded)));
+    // Established (it knows a live member): refutes and reports.
+    let mut c = signalling();
+    apply(&mut c, Time::ZERO, alive("a", 2, 0));
+    signals(&mut c);
+    c.handle_push_pull_response(Time::ZERO, addr(2), &response);
+    assert!(c.name_conflict().is_none());
+    assert_eq!(c.incarnation(), 4);
+    assert!(signals(&mut c).iter().any(|s| matches!(s, Signal::NameConflict(n) if !n.yielded)));
+    // A request (someone else's push-pull) never makes it yield.
+    let mut c = signalling();
+    let request = push_pull_frame(vec![state("me", 5, MemberStatus::Alive)]);
+    c.handle_push_pull_request(Time::ZERO, addr(5), &request).unwrap();
+    assert!(c.name_conflict().is_none());
+    assert_eq!(c.incarnation(), 2, "refuted above the claim (at 1)");
+}
+
+#[test]
+fn user_times_far_ahead_are_refused_and_never_witnessed() {
+    let mut c = core();
+    let w = c.config.user_ltime_window;
+    let item = |version| {
+        Update::User(gossamer_wire::UserBroadcast {
+            origin: name("a"),
+            key: gossamer_wire::UserKey::new("k").unwrap(),
+            version,
+            payload: Vec::new(),
+        })
+    };
+    for version in [u64::MAX, crate::MAX_LTIME + 1, w + 1] {
+        c.apply_update(Time::ZERO, item(version));
+    }
+    // Above the ceiling: ignored; one past the window: the clock moved one window.
+    assert_eq!((c.metrics().user_ltime, c.metrics().user_items_too_new), (w, 3));
+    assert!(drain(&mut c).iter().all(|o| !matches!(o, Output::User(_))), "none delivered");
+    c.apply_update(Time::ZERO, item(2 * w));
+    assert_eq!(c.metrics().user_ltime, 2 * w, "at the window's edge: accepted");
+    assert!(drain(&mut c).iter().any(|o| matches!(o, Output::User(_))));
+    assert_eq!(c.broadcast(Time::ZERO, "k", b"x".to_vec()).unwrap(), 2 * w + 1);
 }

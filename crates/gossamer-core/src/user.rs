@@ -60,9 +60,25 @@
 //! clock has left them behind, or taken for the previous run's items when
 //! they collide with remembered ones. Query ids are Lamport times too:
 //! unique per run of the origin, and across runs once the clock is learnt.
-//! A forged item stamped far ahead would push every clock it reaches ahead
-//! and make all other items too old: use a keyring on untrusted networks,
-//! as for membership.
+//! ## Items from the future
+//!
+//! An item stamped above [`MAX_LTIME`] is refused and ignored. One stamped
+//! more than [`Config::user_ltime_window`] ticks ahead of this node's clock
+//! is refused (neither delivered, remembered nor forwarded; both counted
+//! in [`Metrics::user_items_too_new`]) and moves the clock by one window
+//! only; a push-pull clock is witnessed the same way, except in the answer
+//! to a push-pull this node started while it knew no other live member: a
+//! restarted node learns the cluster's clock, however far ahead, from the
+//! member it chose to join through. Why a clamped witness rather than
+//! none: an honest node that starts more items than the window at once
+//! (a burst) stamps them ahead of everyone else's clock; refusing them
+//! without moving would leave the others behind for good, and every later
+//! item of that node refused too. Clamped, they catch up one window per
+//! item or exchange. So a forged item at `u64::MAX` changes nothing, and a
+//! forged item moves the clocks by at most one window: enough to make
+//! items then in flight too old (use a keyring on untrusted networks, as
+//! for membership), never to silence broadcasts stamped after it, and
+//! about 2^50 forgeries short of the ceiling with the default window.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
@@ -86,6 +102,11 @@ use crate::{Config, Metrics};
 /// Identifies a query this node started (unique per run of the node): the
 /// Lamport time it was stamped with (see the module docs).
 pub type QueryId = u64;
+
+/// The highest Lamport time of application items this node accepts or
+/// stamps (`u64::MAX / 2`): items and push-pull clocks above it are
+/// refused, so the clock's `+ 1` and `+ window` never overflow.
+pub const MAX_LTIME: u64 = u64::MAX / 2;
 
 /// Most queries of others this node keeps answerable at once.
 const MAX_ANSWERABLE: usize = 4096;
@@ -498,6 +519,25 @@ impl<R: RngCore> Swim<R> {
         }
     }
 
+    /// Witnesses a Lamport time a peer sent, within bounds (see the module
+    /// docs): a time above [`MAX_LTIME`] is ignored, one more than
+    /// `user_ltime_window` ahead of the clock moves it one window only.
+    /// Returns whether the time was within bounds (else counted in
+    /// [`Metrics::user_items_too_new`]).
+    pub(crate) fn witness_bounded(&mut self, ltime: u64) -> bool {
+        if ltime > MAX_LTIME {
+            self.stats.user_items_too_new += 1;
+            return false;
+        }
+        let limit = self.user.clock.saturating_add(self.config.user_ltime_window).min(MAX_LTIME);
+        self.witness_user_time(ltime.min(limit));
+        if ltime > limit {
+            self.stats.user_items_too_new += 1;
+            return false;
+        }
+        true
+    }
+
     /// Lamport's rule: advances the clock of application items to at least
     /// `ltime` (a time this node stamped or received), then forgets and
     /// unqueues what that leaves too old.
@@ -543,7 +583,10 @@ impl<R: RngCore> Swim<R> {
             }
         };
         let own = *origin == self.local.name;
-        self.witness_user_time(ltime);
+        if !self.witness_bounded(ltime) {
+            tracing::debug!(origin = %origin, ltime, clock = self.user.clock, "user item too far ahead: dropped");
+            return;
+        }
         if own {
             return;
         }
@@ -598,7 +641,8 @@ impl<R: RngCore> Swim<R> {
             answerable.retain(|_, &mut (_, until)| until >= now);
         }
         if answerable.len() >= MAX_ANSWERABLE {
-            tracing::warn!(origin = %query.origin, id = query.id, "too many queries awaiting answers; query ignored");
+            self.stats.user_queries_refused += 1;
+            tracing::debug!(origin = %query.origin, id = query.id, "too many queries awaiting answers; query ignored");
             return;
         }
         answerable.insert((query.origin.name.clone(), query.id), (query.origin.addr, deadline));
