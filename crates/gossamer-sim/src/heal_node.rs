@@ -20,7 +20,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::error::SimError;
 use crate::node::{name_index, node_addr, HealNote, NodeCounters, NodeFactory, NodeOutput, SimNode};
-use crate::swim_node::{counters, user_output, view, SwimFactory, SwimNode};
+use crate::swim_node::{counters, table_len, user_output, view, SwimFactory, SwimNode};
 
 /// A timer of a node that may run the heal layer: one of the core's, or
 /// the heal layer's tick.
@@ -140,14 +140,15 @@ impl HealNode {
                 Output::PushPull { to, request } => NodeOutput::PushPull { to, request },
                 Output::SetTimer { at, timer } => NodeOutput::SetTimer { at, timer: NodeTimer::Core(timer) },
                 Output::Event(e) => {
-                    let name = e.member().id.name.clone();
-                    let (member, status) = view(e);
-                    if matches!(status, MemberStatus::Dead | MemberStatus::Left) {
-                        self.app.failed_at.entry(name).or_insert(now);
-                    } else {
-                        self.app.failed_at.remove(&name);
+                    let output = view(e);
+                    if let NodeOutput::View { name, status, .. } = &output {
+                        if matches!(status, MemberStatus::Dead | MemberStatus::Left) {
+                            self.app.failed_at.entry(name.clone()).or_insert(now);
+                        } else {
+                            self.app.failed_at.remove(name);
+                        }
                     }
-                    NodeOutput::View { member, status }
+                    output
                 }
                 Output::User(event) => match user_output(event) {
                     Some(output) => output,
@@ -223,6 +224,21 @@ impl SimNode for HealNode {
         let version = self.swim.broadcast(now, key, payload).map_err(|e| e.to_string());
         self.settle(now);
         version
+    }
+    fn member(&self, name: &NodeName) -> Option<Member> {
+        self.swim.member(name).cloned()
+    }
+    fn table_len(&self) -> usize {
+        table_len(&self.swim)
+    }
+    fn incarnation(&self) -> u64 {
+        self.swim.incarnation()
+    }
+    fn user_clock(&self) -> u64 {
+        self.swim.metrics().user_ltime
+    }
+    fn name_yielded(&self) -> bool {
+        self.swim.name_conflict().is_some()
     }
     fn poll_output(&mut self) -> Option<NodeOutput<NodeTimer>> {
         self.out.pop_front()
@@ -300,7 +316,7 @@ fn wrap(output: NodeOutput<Timer>) -> NodeOutput<NodeTimer> {
         NodeOutput::Datagram { to, bytes } => NodeOutput::Datagram { to, bytes },
         NodeOutput::PushPull { to, request } => NodeOutput::PushPull { to, request },
         NodeOutput::SetTimer { at, timer } => NodeOutput::SetTimer { at, timer: NodeTimer::Core(timer) },
-        NodeOutput::View { member, status } => NodeOutput::View { member, status },
+        NodeOutput::View { member, name, status } => NodeOutput::View { member, name, status },
         NodeOutput::Removed { member, dead_for } => NodeOutput::Removed { member, dead_for },
         NodeOutput::Heal(note) => NodeOutput::Heal(note),
         NodeOutput::Delivered { origin, key, version, payload } => {
@@ -348,6 +364,21 @@ impl SimNode for ScenarioNode {
     }
     fn broadcast(&mut self, now: Time, key: &str, payload: Vec<u8>) -> Result<u64, String> {
         each!(self, n => n.broadcast(now, key, payload))
+    }
+    fn member(&self, name: &NodeName) -> Option<Member> {
+        each!(self, n => n.member(name))
+    }
+    fn table_len(&self) -> usize {
+        each!(self, n => n.table_len())
+    }
+    fn incarnation(&self) -> u64 {
+        each!(self, n => n.incarnation())
+    }
+    fn user_clock(&self) -> u64 {
+        each!(self, n => n.user_clock())
+    }
+    fn name_yielded(&self) -> bool {
+        each!(self, n => n.name_yielded())
     }
     fn poll_output(&mut self) -> Option<NodeOutput<NodeTimer>> {
         match self {

@@ -22,6 +22,15 @@
 //! came back ([`HealReport`]), and heal assertions (`winners`, `rejoined`,
 //! `healed_within`, `heals_per_node_at_most`, `autoclean_within`...) check it.
 //!
+//! A hostile peer (issue #15) is one more kind of fault: `forge` sends
+//! frames a node outside the cluster forged (a `Confirm` or `Suspect` at
+//! an absurd incarnation, an `Alive` pinning a member to the attacker's
+//! address, a user item at Lamport time `u64::MAX`, floods of names that
+//! never existed), `impostor` starts a second real node under a taken
+//! name; `alive_at_end`, `recovered_within`, `members_at_most` and
+//! `incarnation_at_most` check that the cluster shrugged it off
+//! ([`HostileReport`]).
+//!
 //! ```no_run
 //! use gossamer_sim::{Scenario, Simulation};
 //!
@@ -41,6 +50,7 @@
 
 mod error;
 mod heal_node;
+mod hostile;
 mod network;
 mod node;
 mod nodeset;
@@ -58,6 +68,7 @@ mod tests;
 
 pub use error::SimError;
 pub use heal_node::{HealFactory, HealNode, NodeTimer, ScenarioFactory, ScenarioNode};
+pub use hostile::{ghost_addr, ghost_name, Attack, Forged, FORGED_KEY, HOSTILE_ADDR, HOSTILE_NAME};
 pub use network::{LatencySpec, LinkOverride, LinkSpec, MAX_LATENCY};
 pub use node::{
     name_index, node_addr, node_id, node_index, HealNote, NodeCounters, NodeFactory, NodeOutput, SimNode, MAX_NODES,
@@ -67,8 +78,8 @@ pub use nodeset::NodeSet;
 pub use plot::{render_svg, write_svg};
 pub use queue::EventQueue;
 pub use report::{
-    Accuracy, AssertionResult, BaselineComparison, BroadcastReport, FaultReport, HealReport, HealTiming, Measure,
-    Percentiles, Performance, Report, Sample, SwimPrediction, Traffic,
+    Accuracy, AssertionResult, BaselineComparison, BroadcastReport, FaultReport, HealReport, HealTiming, HostileFault,
+    HostileReport, Measure, Percentiles, Performance, Report, Sample, SwimPrediction, Traffic,
 };
 pub use scenario::{
     AssertSpec, AutocleanSpec, ClusterSpec, FaultAction, FaultRef, FaultSpec, HealSpec, NetworkSpec, Preset,

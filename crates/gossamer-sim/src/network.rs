@@ -381,6 +381,13 @@ impl Network {
         d
     }
 
+    /// One-way delay of a frame from outside the cluster (the hostile
+    /// node): the base links' latency, drawn from the caller's `rng` so the
+    /// network's own draws stay as they were.
+    pub(crate) fn outside_delay(&self, rng: &mut ChaCha8Rng) -> Duration {
+        self.base.latency.sample(rng)
+    }
+
     /// One leg of a reliable stream carrying `len` bytes: `None` if the path
     /// is cut now, else the arrival time. Streams are not lost or duplicated
     /// (TCP retransmits), but they pay latency and serialisation time.

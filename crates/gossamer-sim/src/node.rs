@@ -44,6 +44,10 @@ pub enum NodeOutput<T> {
     View {
         /// The member's address.
         member: SocketAddr,
+        /// The member's name: the simulator tells a member that another
+        /// address took over (a forged `Alive`, a node started under a
+        /// name already taken) from one that merely changed status.
+        name: NodeName,
         /// What the node now believes.
         status: MemberStatus,
     },
@@ -168,6 +172,36 @@ pub trait SimNode {
         let _ = (now, key, payload);
         Err("this node does not support broadcasts".to_owned())
     }
+    /// What this node's member table holds about the member named `name`
+    /// (this node's own entry included), for the hostile-peer assertions
+    /// (`alive_at_end`): where it thinks the member is, not just whether.
+    /// Nodes without a table know nothing.
+    fn member(&self, name: &NodeName) -> Option<Member> {
+        let _ = name;
+        None
+    }
+    /// Members in this node's table, itself included, whatever their
+    /// status (`members_at_most`: a forged flood must not grow it past a
+    /// cap).
+    fn table_len(&self) -> usize {
+        0
+    }
+    /// This node's own incarnation (`incarnation_at_most`, and the
+    /// hostile node's `known+N` numbers).
+    fn incarnation(&self) -> u64 {
+        0
+    }
+    /// This node's Lamport clock of application items (the hostile
+    /// node's `known+N` user-item times).
+    fn user_clock(&self) -> u64 {
+        0
+    }
+    /// This node gave its name up: it was joining and learnt that an
+    /// established member holds the name at another address. The
+    /// simulator then stops it, as the runtime refuses to start.
+    fn name_yielded(&self) -> bool {
+        false
+    }
 }
 
 /// Builds nodes: at start, on joins and on restarts (a fresh state).
@@ -221,8 +255,14 @@ pub const MAX_NODES: u32 = 254 << 16;
 /// ```
 pub fn name_index(name: &NodeName) -> Option<u32> {
     let digits = name.as_str().strip_prefix('n')?;
+    // Canonical digits only ("n042" is not node 42): no allocation, this
+    // runs on every view change of a hostile scenario.
+    if digits.is_empty() || (digits.len() > 1 && digits.starts_with('0')) || !digits.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
     let index: u32 = digits.parse().ok()?;
-    (index.to_string() == digits && index < MAX_NODES).then_some(index)
+    (index < MAX_NODES).then_some(index)
 }
 
 /// The identity of node `index`.

@@ -312,6 +312,43 @@ pub struct BaselineComparison {
     pub error: Option<String>,
 }
 
+/// What the hostile peer did (`forge` and `impostor` faults) and how the
+/// cluster took it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HostileReport {
+    /// Per `forge` fault.
+    pub faults: Vec<HostileFault>,
+    /// Never-existing members the floods forged, in all.
+    pub ghosts: u64,
+    /// Deliveries of forged user items to an application.
+    pub forged_deliveries: u64,
+    /// The largest member table of any node (sampled every `sample_every`
+    /// and at the end), itself and dead members included.
+    pub max_members: u64,
+    /// The node that held it.
+    pub max_members_node: Option<u32>,
+}
+
+/// One `forge` fault, as it went.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HostileFault {
+    /// Fault index.
+    pub index: usize,
+    /// The attack (`confirm`, `suspect`, ...).
+    pub attack: String,
+    /// Frames sent.
+    pub frames: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Frames a node took in (the others found it down).
+    pub handled: u64,
+    /// From the fault to the last frame taken in.
+    pub last_frame: Option<Measure>,
+    /// From the last frame taken in until every live member saw every live
+    /// member alive (`recovered_within`).
+    pub recovered: Option<Measure>,
+}
+
 /// Whether one assertion held.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AssertionResult {
@@ -375,6 +412,8 @@ pub struct Report {
     /// Detection compared with the same run without broadcasts (`None`
     /// unless a `detection_unaffected_by_broadcasts` assertion asked).
     pub baseline: Option<BaselineComparison>,
+    /// What the hostile peer did (`None`: no `forge` or `impostor` fault).
+    pub hostile: Option<HostileReport>,
     /// Assertions.
     pub assertions: Vec<AssertionResult>,
     /// All assertions held.
@@ -528,6 +567,29 @@ impl fmt::Display for Report {
                     c.unmatched,
                     mean(c.extra_bytes_per_delivery)
                 )?,
+            }
+        }
+        if let Some(h) = &self.hostile {
+            writeln!(
+                f,
+                "hostile: {} never-existing members forged, {} forged user items delivered; largest member table {}{}",
+                h.ghosts,
+                h.forged_deliveries,
+                h.max_members,
+                h.max_members_node.map_or(String::new(), |n| format!(" (node {n})"))
+            )?;
+            for x in &h.faults {
+                writeln!(
+                    f,
+                    "    forge #{} {}: {} frames ({} B), {} taken in, the last after {}; all alive again {} after it",
+                    x.index,
+                    x.attack,
+                    x.frames,
+                    x.bytes,
+                    x.handled,
+                    opt(&x.last_frame),
+                    opt(&x.recovered)
+                )?;
             }
         }
         let p = &self.performance;

@@ -31,6 +31,7 @@ use gossamer_heal::{Autoclean, HealConfig, Quorum};
 use serde::{Deserialize, Serialize};
 
 use crate::error::SimError;
+use crate::hostile::{Attack, Forged, MAX_PUSH_PULL_NAMES};
 use crate::network::{LatencySpec, LinkOverride, LinkSpec};
 use crate::node::MAX_NODES;
 use crate::nodeset::NodeSet;
@@ -192,6 +193,12 @@ pub struct ProtocolSpec {
     pub awareness_max_multiplier: Option<u32>,
     /// Reconnect timer.
     pub reconnect_interval: Option<Span>,
+    /// How far above what a node knows a forged incarnation is clamped.
+    pub incarnation_window: Option<u64>,
+    /// Most members in a node's table (hostile floods).
+    pub max_members: Option<usize>,
+    /// Most members one push-pull view may list.
+    pub max_push_pull_members: Option<usize>,
 }
 
 impl ProtocolSpec {
@@ -219,6 +226,9 @@ impl ProtocolSpec {
         c.retransmit_mult = self.retransmit_mult.unwrap_or(c.retransmit_mult);
         c.gossip_nodes = self.gossip_nodes.unwrap_or(c.gossip_nodes);
         c.awareness_max_multiplier = self.awareness_max_multiplier.unwrap_or(c.awareness_max_multiplier);
+        c.incarnation_window = self.incarnation_window.unwrap_or(c.incarnation_window);
+        c.max_members = self.max_members.unwrap_or(c.max_members);
+        c.max_push_pull_members = self.max_push_pull_members.unwrap_or(c.max_push_pull_members);
         c
     }
 }
@@ -512,6 +522,45 @@ pub enum FaultAction {
         spread: Option<Span>,
         /// Payload bytes of each broadcast (default 32).
         payload: Option<usize>,
+        /// The application key (default `f<fault index>`): faults that
+        /// share a key broadcast new versions of one item, as an
+        /// application updating a setting does.
+        key: Option<String>,
+    },
+    /// A hostile node outside the cluster (it knows the label, holds no
+    /// key) sends forged frames: `rounds` rounds, `every` apart, each one
+    /// frame to every node of `to` that is up. See [`Attack`] for what each
+    /// attack claims, and the `alive_at_end`, `recovered_within`,
+    /// `members_at_most` and `incarnation_at_most` assertions.
+    Forge {
+        /// What the frames claim.
+        attack: Attack,
+        /// The member the claims are about (`confirm`, `suspect`, `alive`,
+        /// `user`).
+        target: Option<u32>,
+        /// Who receives the frames (default: every node).
+        to: Option<NodeSet>,
+        /// The incarnation claimed (`confirm`, `suspect`, `alive`; default
+        /// `"max"`); `"known+N"` is the target's own plus `N`, read anew
+        /// each round.
+        incarnation: Option<Forged>,
+        /// The Lamport time claimed (`user`; default `"max"`);
+        /// `"known+N"` is the receiver's clock plus `N`.
+        ltime: Option<Forged>,
+        /// How many rounds (default 1).
+        rounds: Option<u32>,
+        /// Time between rounds (default 1 period).
+        every: Option<Span>,
+        /// Never-existing members per forged push-pull (`push_pull`;
+        /// default 10,000).
+        names: Option<u32>,
+    },
+    /// A second real node started under node `name_of`'s name, at an
+    /// address of its own (a new node index, as `join` adds), joining
+    /// through the seeds: two processes claiming one name.
+    Impostor {
+        /// The node whose name it takes.
+        name_of: u32,
     },
 }
 
@@ -538,6 +587,8 @@ impl FaultAction {
             FaultAction::Join { .. } => "join",
             FaultAction::Leave { .. } => "leave",
             FaultAction::Broadcast { .. } => "broadcast",
+            FaultAction::Forge { .. } => "forge",
+            FaultAction::Impostor { .. } => "impostor",
         }
     }
 
@@ -552,7 +603,8 @@ impl FaultAction {
             FaultAction::Partition { groups } => groups.iter().collect(),
             FaultAction::OneWay { from, to } => vec![from, to],
             FaultAction::Flap { a, b, .. } => vec![a, b],
-            FaultAction::Heal | FaultAction::Join { .. } => vec![],
+            FaultAction::Forge { to, .. } => to.iter().collect(),
+            FaultAction::Heal | FaultAction::Join { .. } | FaultAction::Impostor { .. } => vec![],
         }
     }
 }
@@ -725,6 +777,45 @@ pub enum AssertSpec {
         /// Absolute tolerance floor, in periods (default 1.0).
         min_periods: Option<f64>,
     },
+    /// Hostile peers: at the end, every other live node holds each of
+    /// `nodes` (all up at the end) in its member table alive, under its
+    /// name, at its own address. A member pinned to another address or
+    /// displaced by an impostor fails it; nodes started under one of the
+    /// names (`impostor`) are not asked.
+    AliveAtEnd {
+        /// The members.
+        nodes: NodeSet,
+    },
+    /// Hostile peers: within `periods` of the last forged frame of the
+    /// fault (a `forge`), every live member sees every live member alive
+    /// again: whatever lie got in was transient.
+    RecoveredWithin {
+        /// Fault index (a `forge`).
+        fault: usize,
+        /// Bound, in protocol periods.
+        periods: f64,
+    },
+    /// Hostile peers: at most `count` deliveries of forged user items to an
+    /// application (`forge` with `attack = "user"`).
+    ForgedDeliveriesAtMost {
+        /// Bound.
+        count: u64,
+    },
+    /// Hostile peers: no node's member table ever held more than `count`
+    /// members, itself and dead ones included (sampled every
+    /// `sample_every` and at the end).
+    MembersAtMost {
+        /// Bound.
+        count: u64,
+    },
+    /// Hostile peers: at the end, `node`'s own incarnation is at most
+    /// `value` (forged claims must not drive it up without bound).
+    IncarnationAtMost {
+        /// The node (up at the end).
+        node: u32,
+        /// Bound.
+        value: u64,
+    },
     /// Heal layer: every node up from the fault to the end forgot the
     /// fault's (crashed) nodes within `periods` of the fault, and no node
     /// forgot one before holding it dead for the `autoclean` timeout.
@@ -753,6 +844,7 @@ impl AssertSpec {
             | AssertSpec::Winners { fault, .. }
             | AssertSpec::Rejoined { fault, .. }
             | AssertSpec::Majority { fault, .. }
+            | AssertSpec::RecoveredWithin { fault, .. }
             | AssertSpec::NoDetectionBefore { fault } => Some(FaultRef { fault: Some(fault), node: None }),
             AssertSpec::FalsePositivesAtMost { .. }
             | AssertSpec::SingleClusterAtEnd
@@ -760,8 +852,24 @@ impl AssertSpec {
             | AssertSpec::DetectionsAtMost { .. }
             | AssertSpec::FalseRemovalsAtMost { .. }
             | AssertSpec::BroadcastsDelivered { .. }
-            | AssertSpec::DetectionUnaffectedByBroadcasts { .. } => None,
+            | AssertSpec::DetectionUnaffectedByBroadcasts { .. }
+            | AssertSpec::AliveAtEnd { .. }
+            | AssertSpec::MembersAtMost { .. }
+            | AssertSpec::ForgedDeliveriesAtMost { .. }
+            | AssertSpec::IncarnationAtMost { .. } => None,
         }
+    }
+
+    /// True for the assertions about hostile peers.
+    pub fn is_hostile(&self) -> bool {
+        matches!(
+            self,
+            AssertSpec::AliveAtEnd { .. }
+                | AssertSpec::RecoveredWithin { .. }
+                | AssertSpec::MembersAtMost { .. }
+                | AssertSpec::ForgedDeliveriesAtMost { .. }
+                | AssertSpec::IncarnationAtMost { .. }
+        )
     }
 
     /// True for the assertions only the heal layer can satisfy.
@@ -926,9 +1034,26 @@ impl Scenario {
 
     /// Nodes at the start plus every node a `join` fault adds.
     pub fn total_nodes(&self) -> u32 {
-        let joined: u64 =
-            self.faults.iter().map(|f| if let FaultAction::Join { count } = f.action { count as u64 } else { 0 }).sum();
-        (self.nodes as u64 + joined).min(u32::MAX as u64) as u32
+        (self.nodes as u64 + self.added_nodes()).min(u32::MAX as u64) as u32
+    }
+
+    /// Nodes the faults add: every `join`'s count, one per `impostor`.
+    fn added_nodes(&self) -> u64 {
+        self.faults
+            .iter()
+            .map(|f| match f.action {
+                FaultAction::Join { count } => count as u64,
+                FaultAction::Impostor { .. } => 1,
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// Whether the scenario has a hostile peer (`forge` or `impostor`
+    /// faults): the engine then checks names in views and samples table
+    /// sizes, which plain runs skip.
+    pub fn has_hostile(&self) -> bool {
+        self.faults.iter().any(|f| matches!(f.action, FaultAction::Forge { .. } | FaultAction::Impostor { .. }))
     }
 
     /// Checks what parsing cannot: counts, indices and references.
@@ -939,9 +1064,7 @@ impl Scenario {
         if self.nodes == 0 {
             return Err(SimError::invalid("nodes must be at least 1"));
         }
-        let joined: u64 =
-            self.faults.iter().map(|f| if let FaultAction::Join { count } = f.action { count as u64 } else { 0 }).sum();
-        let total = self.nodes as u64 + joined;
+        let total = self.nodes as u64 + self.added_nodes();
         if total > MAX_NODES as u64 {
             return Err(SimError::invalid(format!("{total} nodes in all: at most {MAX_NODES} are supported")));
         }
@@ -972,10 +1095,45 @@ impl Scenario {
                 FaultAction::Join { count: 0 } => {
                     return Err(SimError::invalid(format!("fault {i}: join count must be at least 1")))
                 }
+                FaultAction::Broadcast { key: Some(key), .. }
+                    if gossamer_wire::UserKey::new(key).is_err() || key == crate::hostile::FORGED_KEY =>
+                {
+                    return Err(SimError::invalid(format!(
+                        "fault {i}: broadcast key {key:?} must be 1 to 64 bytes, and not {:?} (the hostile node's)",
+                        crate::hostile::FORGED_KEY
+                    )))
+                }
                 FaultAction::Broadcast { payload: Some(len), .. } if *len > MAX_BROADCAST_PAYLOAD => {
                     return Err(SimError::invalid(format!(
                         "fault {i}: a broadcast payload of {len} bytes cannot fit one datagram"
                     )))
+                }
+                FaultAction::Forge { attack, target, incarnation, ltime, rounds, names, .. } => {
+                    let bad = |what: &str| Err(SimError::invalid(format!("fault {i} (forge {attack}): {what}")));
+                    match target {
+                        None if attack.needs_target() => return bad("needs a `target`"),
+                        Some(_) if !attack.needs_target() => return bad("forges new names, not about a `target`"),
+                        Some(t) if *t as u64 >= total => return bad(&format!("node {t} does not exist")),
+                        _ => {}
+                    }
+                    if incarnation.is_some() && !matches!(attack, Attack::Confirm | Attack::Suspect | Attack::Alive) {
+                        return bad("`incarnation` is for confirm, suspect and alive");
+                    }
+                    if ltime.is_some() && *attack != Attack::User {
+                        return bad("`ltime` is for user");
+                    }
+                    if names.is_some() && *attack != Attack::PushPull {
+                        return bad("`names` is for push_pull");
+                    }
+                    if names.is_some_and(|n| n == 0 || n > MAX_PUSH_PULL_NAMES) {
+                        return bad(&format!("`names` must be within 1..={MAX_PUSH_PULL_NAMES}"));
+                    }
+                    if *rounds == Some(0) {
+                        return bad("`rounds` must be at least 1");
+                    }
+                }
+                FaultAction::Impostor { name_of } if *name_of as u64 >= total => {
+                    return Err(SimError::invalid(format!("fault {i} (impostor): node {name_of} does not exist")))
                 }
                 _ => {}
             }
@@ -1019,6 +1177,29 @@ impl Scenario {
                             "assertion {i}: needs a crash or leave fault to compare"
                         )));
                     }
+                }
+                _ => {}
+            }
+            match a {
+                AssertSpec::RecoveredWithin { fault, periods } => {
+                    if !matches!(self.faults.get(*fault).map(|f| &f.action), Some(FaultAction::Forge { .. })) {
+                        return Err(SimError::invalid(format!("assertion {i}: fault {fault} is not a `forge`")));
+                    }
+                    if bad_number(*periods, 0.0, f64::MAX) {
+                        return Err(SimError::invalid(format!("assertion {i}: periods must not be negative")));
+                    }
+                }
+                AssertSpec::AliveAtEnd { nodes } => match nodes.max_explicit() {
+                    _ if nodes.is_random() => {
+                        return Err(SimError::invalid(format!("assertion {i}: random picks cannot be asserted on")))
+                    }
+                    Some(max) if max as u64 >= total => {
+                        return Err(SimError::invalid(format!("assertion {i}: node {max} does not exist")))
+                    }
+                    _ => {}
+                },
+                AssertSpec::IncarnationAtMost { node, .. } if *node as u64 >= total => {
+                    return Err(SimError::invalid(format!("assertion {i}: node {node} does not exist")))
                 }
                 _ => {}
             }

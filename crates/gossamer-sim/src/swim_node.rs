@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gossamer_core::{Config, Event, Member, Output, Swim, Time, Timer, UserEvent};
-use gossamer_wire::{ClusterLabel, FrameCodec, MemberStatus, NodeId};
+use gossamer_wire::{ClusterLabel, FrameCodec, MemberStatus, NodeId, NodeName};
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::SimError;
@@ -50,14 +50,25 @@ pub(crate) fn counters(swim: &Swim<ChaCha8Rng>) -> NodeCounters {
     }
 }
 
-pub(crate) fn view(event: Event) -> (SocketAddr, MemberStatus) {
-    match event {
-        Event::MemberJoined(m) | Event::MemberUpdated(m) => (m.id.addr, m.status),
-        Event::MemberSuspected(m) => (m.id.addr, MemberStatus::Suspect),
-        Event::MemberFailed(m) => (m.id.addr, MemberStatus::Dead),
-        Event::MemberLeft(m) => (m.id.addr, MemberStatus::Left),
-        Event::MemberRecovered(m) => (m.id.addr, MemberStatus::Alive),
-    }
+/// Members in the table of `swim`, whatever their status.
+pub(crate) fn table_len(swim: &Swim<ChaCha8Rng>) -> usize {
+    let m = swim.metrics();
+    m.alive + m.suspect + m.dead + m.left
+}
+
+/// The view change an event reports.
+pub(crate) fn view<T>(event: Event) -> NodeOutput<T> {
+    let (m, status) = match event {
+        Event::MemberJoined(m) | Event::MemberUpdated(m) => {
+            let status = m.status;
+            (m, status)
+        }
+        Event::MemberSuspected(m) => (m, MemberStatus::Suspect),
+        Event::MemberFailed(m) => (m, MemberStatus::Dead),
+        Event::MemberLeft(m) => (m, MemberStatus::Left),
+        Event::MemberRecovered(m) => (m, MemberStatus::Alive),
+    };
+    NodeOutput::View { member: m.id.addr, name: m.id.name, status }
 }
 
 impl SimNode for SwimNode {
@@ -98,16 +109,28 @@ impl SimNode for SwimNode {
     fn broadcast(&mut self, now: Time, key: &str, payload: Vec<u8>) -> Result<u64, String> {
         self.0.broadcast(now, key, payload).map_err(|e| e.to_string())
     }
+    fn member(&self, name: &NodeName) -> Option<Member> {
+        self.0.member(name).cloned()
+    }
+    fn table_len(&self) -> usize {
+        table_len(&self.0)
+    }
+    fn incarnation(&self) -> u64 {
+        self.0.incarnation()
+    }
+    fn user_clock(&self) -> u64 {
+        self.0.metrics().user_ltime
+    }
+    fn name_yielded(&self) -> bool {
+        self.0.name_conflict().is_some()
+    }
     fn poll_output(&mut self) -> Option<NodeOutput<Timer>> {
         loop {
             return Some(match self.0.poll_output()? {
                 Output::Datagram { to, bytes } => NodeOutput::Datagram { to, bytes },
                 Output::PushPull { to, request } => NodeOutput::PushPull { to, request },
                 Output::SetTimer { at, timer } => NodeOutput::SetTimer { at, timer },
-                Output::Event(e) => {
-                    let (member, status) = view(e);
-                    NodeOutput::View { member, status }
-                }
+                Output::Event(e) => view(e),
                 Output::User(event) => match user_output(event) {
                     Some(output) => output,
                     None => continue,

@@ -43,7 +43,11 @@ impl EchoNode {
             return;
         }
         if self.peers.insert(peer, 0).is_none() {
-            self.out.push_back(NodeOutput::View { member: node_addr(peer), status: MemberStatus::Alive });
+            self.out.push_back(NodeOutput::View {
+                member: node_addr(peer),
+                name: node_id(peer).name,
+                status: MemberStatus::Alive,
+            });
             self.send(peer, HELLO);
         }
     }
@@ -77,7 +81,11 @@ impl SimNode for EchoNode {
                 }
             }
             Some(&BYE) if self.peers.remove(&from).is_some() => {
-                self.out.push_back(NodeOutput::View { member: node_addr(from), status: MemberStatus::Left });
+                self.out.push_back(NodeOutput::View {
+                    member: node_addr(from),
+                    name: node_id(from).name,
+                    status: MemberStatus::Left,
+                });
             }
             _ => {}
         }
@@ -101,7 +109,11 @@ impl SimNode for EchoNode {
         }
         for p in dead {
             self.peers.remove(&p);
-            self.out.push_back(NodeOutput::View { member: node_addr(p), status: MemberStatus::Dead });
+            self.out.push_back(NodeOutput::View {
+                member: node_addr(p),
+                name: node_id(p).name,
+                status: MemberStatus::Dead,
+            });
         }
         for p in self.peers.keys().copied().collect::<Vec<_>>() {
             self.send(p, PING);

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gossamer_core::Time;
-use gossamer_sim::{node_addr, node_index, NodeFactory, NodeOutput, Scenario, SimError, SimNode, Simulation};
+use gossamer_sim::{node_addr, node_id, node_index, NodeFactory, NodeOutput, Scenario, SimError, SimNode, Simulation};
 use gossamer_wire::{MemberStatus, NodeId};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -51,7 +51,11 @@ impl SimNode for TrafficNode {
         Some(self.payload.clone())
     }
     fn handle_push_pull_response(&mut self, _now: Time, from: SocketAddr, _frame: &[u8]) {
-        self.out.push(NodeOutput::View { member: from, status: MemberStatus::Alive });
+        self.out.push(NodeOutput::View {
+            member: from,
+            name: node_id(node_index(from).unwrap_or(0)).name,
+            status: MemberStatus::Alive,
+        });
     }
     fn push_pull_failed(&mut self, _now: Time, _to: SocketAddr) {}
     fn handle_timer(&mut self, now: Time, _timer: ()) {

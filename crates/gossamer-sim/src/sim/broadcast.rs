@@ -114,7 +114,10 @@ impl<F: NodeFactory> Simulation<F> {
         let len = payload.unwrap_or(DEFAULT_BROADCAST_PAYLOAD);
         let id = self.bcast.sent.len();
         let bytes = payload_of(id, len);
-        let key = key_of(fault);
+        let key = match &self.scenario.faults[fault].action {
+            FaultAction::Broadcast { key: Some(key), .. } => key.clone(),
+            _ => key_of(fault),
+        };
         let now = self.now;
         let Some(n) = self.slots[node as usize].node.as_mut() else {
             self.bcast.skipped += 1;
@@ -148,6 +151,10 @@ impl<F: NodeFactory> Simulation<F> {
 
     /// `node` delivered a broadcast to its application.
     pub(super) fn delivered(&mut self, node: u32, origin: NodeName, key: String, version: u64, payload: Bytes) {
+        if self.hostile.enabled && key == crate::hostile::FORGED_KEY {
+            self.forged_delivered(node, &origin, version);
+            return;
+        }
         let log = &mut self.bcast;
         log.deliveries += 1;
         let found = name_index(&origin).and_then(|o| log.by_item.get(&(o, key, version)).copied());

@@ -30,7 +30,8 @@ impl<F: NodeFactory> Simulation<F> {
         }
         let generation = slot.generation;
         let rng = node_rng(self.scenario.seed, node, generation);
-        match self.factory.create(node_id(node), rng, self.now) {
+        let id = self.identity(node);
+        match self.factory.create(id, rng, self.now) {
             Ok(n) => {
                 self.account_live_time();
                 self.install(node, n);
@@ -246,7 +247,22 @@ impl<F: NodeFactory> Simulation<F> {
                 }
                 (v.clone(), format!("leave {}", list(&v)), Time::MAX)
             }
-            FaultAction::Broadcast { nodes, spread, payload } => {
+            FaultAction::Forge { attack, target, to, rounds, every, .. } => {
+                let subjects: Vec<u32> = target.iter().copied().collect();
+                let whom = target.map_or(String::new(), |t| format!(" about node {t}"));
+                let rounds = rounds.unwrap_or(1);
+                let every = every.map_or("1 period".to_owned(), |e| e.to_string());
+                let to = to.as_ref().map_or("every node".to_owned(), |t| format!("nodes {t}"));
+                let description =
+                    format!("hostile node forges {attack}{whom} to {to}, {rounds} round(s) every {every}");
+                self.forge_round(i, 0);
+                (subjects, description, Time::MAX)
+            }
+            FaultAction::Impostor { name_of } => {
+                let node = self.start_impostor(*name_of);
+                (vec![*name_of, node], format!("node {node} starts under node {name_of}'s name"), Time::MAX)
+            }
+            FaultAction::Broadcast { nodes, spread, payload, .. } => {
                 let v = self.schedule_broadcasts(i, nodes, *spread);
                 let over = spread.map_or(Time::ZERO, |s| s.resolve(self.cfg.period));
                 let len = payload.unwrap_or(crate::scenario::DEFAULT_BROADCAST_PAYLOAD);

@@ -2,6 +2,8 @@
 //! accuracy (false positives), samples for the plot, and the final report
 //! with its assertions.
 
+use gossamer_wire::NodeName;
+
 use super::heal::HealContext;
 use super::*;
 
@@ -54,8 +56,11 @@ impl Tracker {
 }
 
 impl<F: NodeFactory> Simulation<F> {
-    pub(super) fn observe(&mut self, observer: u32, member: SocketAddr, status: MemberStatus) {
-        let Some(subject) = node_index(member) else { return };
+    pub(super) fn observe(&mut self, observer: u32, member: SocketAddr, name: &NodeName, status: MemberStatus) {
+        // Names are followed only with a hostile peer around: elsewhere a
+        // name never moves to another address.
+        let subject = if self.hostile.enabled { self.follow_name(observer, member, name) } else { node_index(member) };
+        let Some(subject) = subject else { return };
         if subject == observer || subject as usize >= self.slots.len() {
             return;
         }
@@ -175,6 +180,7 @@ impl<F: NodeFactory> Simulation<F> {
     }
 
     pub(super) fn check_convergence(&mut self) {
+        self.check_recovered();
         if !self.trackers.iter().any(|t| t.applied && t.converge && t.converged_at.is_none()) {
             return;
         }
@@ -213,6 +219,7 @@ impl<F: NodeFactory> Simulation<F> {
     }
 
     pub(super) fn sample(&mut self) {
+        self.sample_tables();
         self.check_all_know();
         self.check_convergence();
         self.check_split();
@@ -277,6 +284,7 @@ impl<F: NodeFactory> Simulation<F> {
         };
         let heal = self.heal.report(&ctx);
         let broadcasts = self.broadcast_report(&self.stats.counters);
+        let hostile = self.hostile_report();
         let baseline = match &self.baseline {
             Baseline::Done(base) => Some(super::broadcast::compare(
                 &faults,
@@ -293,6 +301,8 @@ impl<F: NodeFactory> Simulation<F> {
             .map(|a| {
                 if a.needs_broadcasts() {
                     super::broadcast::evaluate(a, broadcasts.as_ref(), baseline.as_ref())
+                } else if a.is_hostile() {
+                    self.evaluate_hostile(a, hostile.as_ref())
                 } else if a.needs_heal() || matches!(a, AssertSpec::FalseRemovalsAtMost { .. }) {
                     let (description, (passed, detail)) = self.heal.evaluate(a, &ctx);
                     AssertionResult { description, passed, detail }
@@ -321,6 +331,7 @@ impl<F: NodeFactory> Simulation<F> {
             heal,
             broadcasts,
             baseline,
+            hostile,
             passed: assertions.iter().all(|a| a.passed),
             assertions,
             samples: std::mem::take(&mut self.samples),

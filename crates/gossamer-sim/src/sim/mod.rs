@@ -56,6 +56,8 @@ enum Ev<T> {
     LeaveCheck { node: u32, generation: u32 },
     Sample,
     Broadcast { node: u32, fault: usize, lagged: bool },
+    ForgeRound { fault: usize, round: u32 },
+    Forged { fault: usize, to: u32, bytes: Bytes, lagged: bool },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,6 +154,7 @@ pub struct Simulation<F: NodeFactory = ScenarioFactory> {
     errors: Vec<String>,
     heal: HealLog,
     bcast: BroadcastLog,
+    hostile: HostileLog,
     baseline: Baseline,
 }
 
@@ -204,6 +207,7 @@ macro_rules! trace {
 // After the macro: textual scope makes `trace!` visible to these modules.
 mod broadcast;
 mod heal;
+mod hostile;
 mod lifecycle;
 mod measure;
 mod streams;
@@ -224,6 +228,7 @@ impl Write for SharedBuf {
 
 use broadcast::BroadcastLog;
 use heal::HealLog;
+use hostile::HostileLog;
 use measure::Tracker;
 
 impl<F: NodeFactory> Simulation<F> {
@@ -275,6 +280,7 @@ impl<F: NodeFactory> Simulation<F> {
             errors: Vec::new(),
             heal,
             bcast: BroadcastLog::new(scenario.has_broadcasts(), scenario.seed),
+            hostile: HostileLog::new(scenario.has_hostile(), scenario.seed, &scenario.cluster.label)?,
             baseline: Baseline::None,
             scenario,
         })
@@ -460,6 +466,17 @@ impl<F: NodeFactory> Simulation<F> {
                 Gate::Defer(at) => self.queue.push(at, Ev::Broadcast { node, fault, lagged }),
                 Gate::Drop | Gate::Run => self.broadcast(node, fault),
             },
+            Ev::ForgeRound { fault, round } => self.forge_round(fault, round),
+            // A forged frame is an input like any other: a down node never
+            // sees it, a paused one later, a slow one late.
+            Ev::Forged { fault, to, bytes, mut lagged } => match self.gate(to, &mut lagged) {
+                Gate::Drop => {
+                    trace!(self, "drop-down forged {fault} ->{to}");
+                    self.forged_done(fault);
+                }
+                Gate::Defer(at) => self.queue.push(at, Ev::Forged { fault, to, bytes, lagged }),
+                Gate::Run => self.forged_arrives(fault, to, bytes),
+            },
         }
     }
 
@@ -495,7 +512,7 @@ impl<F: NodeFactory> Simulation<F> {
                     let generation = self.slots[n as usize].generation;
                     self.queue.push(at.max(self.now), Ev::Timer { node: n, generation, timer, lagged: false });
                 }
-                NodeOutput::View { member, status } => self.observe(n, member, status),
+                NodeOutput::View { member, name, status } => self.observe(n, member, &name, status),
                 NodeOutput::Removed { member, dead_for } => self.removed(n, member, dead_for),
                 NodeOutput::Heal(note) => {
                     trace!(self, "heal {n} {note:?}");
@@ -507,6 +524,7 @@ impl<F: NodeFactory> Simulation<F> {
             }
         }
         self.out = out;
+        self.check_yielded(n);
     }
 
     fn send_datagram(&mut self, from: u32, to: SocketAddr, bytes: Bytes) {
