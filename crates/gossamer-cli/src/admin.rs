@@ -88,6 +88,12 @@ pub fn status(target: &Target, json: bool) -> ExitCode {
         let stopped: Vec<&str> =
             members.iter().filter(|m| matches!(m.status.as_str(), "dead" | "left")).map(|m| m.name.as_str()).collect();
         println!("Cluster status as seen by {node}:");
+        // Absent from an agent of an older build: say nothing then.
+        match value["sealed"].as_bool() {
+            Some(true) => println!("  sealed: true (frames sealed with the cluster key)"),
+            Some(false) => println!("  sealed: false  INSECURE: no cluster secret, anyone on the network can join"),
+            None => {}
+        }
         println!("  running_nodes: [{}]", running.join(", "));
         println!("  stopped_nodes: [{}]", stopped.join(", "));
         println!();

@@ -43,8 +43,8 @@ impl Default for Limits {
 /// Sessions refused as busy are logged at most this often (with a count of the others).
 const BUSY_LOG_EVERY: Duration = Duration::from_secs(10);
 
-/// What the control file holds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What the control file holds. Its `Debug` leaves the token out.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ControlInfo {
     /// Where the control listener is.
     pub addr: SocketAddr,
@@ -80,14 +80,31 @@ pub enum Request {
     },
 }
 
-/// A request with its token.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+impl std::fmt::Debug for ControlInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlInfo")
+            .field("addr", &self.addr)
+            .field("token", &"<redacted>")
+            .field("node", &self.node)
+            .field("pid", &self.pid)
+            .finish()
+    }
+}
+
+/// A request with its token. Its `Debug` leaves the token out.
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Envelope {
     /// From the control file.
     pub token: String,
     /// The request.
     #[serde(flatten)]
     pub request: Request,
+}
+
+impl std::fmt::Debug for Envelope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Envelope").field("token", &"<redacted>").field("request", &self.request).finish()
+    }
 }
 
 /// One member, as printed by `members --json`.
@@ -493,6 +510,8 @@ async fn handle(request: Request, node: &Node) -> Response {
             Ok(members) => Response::ok(serde_json::json!({
                 "node": node.id().name.to_string(),
                 "addr": node.addr(),
+                // Whether frames are sealed with a cluster key (false: `insecure = true`).
+                "sealed": !node.list_keys().is_empty(),
                 "members": members.iter().map(MemberView::from).collect::<Vec<_>>(),
             })),
             Err(e) => Response::err(e),
@@ -584,6 +603,8 @@ mod tests {
             ControlInfo { addr: "127.0.0.1:5000".parse().unwrap(), token: "abc".into(), node: "n".into(), pid: 1 };
         write_info(&path, &info).unwrap();
         assert_eq!(read_info(&path).unwrap(), info);
+        let shown = format!("{info:?} {:?}", Envelope { token: "s3cr3t".into(), request: Request::Members });
+        assert!(!shown.contains("abc") && !shown.contains("s3cr3t"), "{shown}");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

@@ -62,6 +62,8 @@ fn no_secret_no_start_unless_insecure_is_said_and_keygen_gives_one() {
     a.start();
     eventually("the sealed agent answers", &[&a], || a.members().is_some());
     assert!(!a.log().contains("INSECURE"), "{}", a.log());
+    let status = String::from_utf8_lossy(&a.admin(&["cluster", "status"]).stdout).into_owned();
+    assert!(status.contains("sealed: true") && !status.contains("INSECURE"), "{status}");
     a.kill();
 
     // `GOSSAMER_INSECURE=true` lets it run unsealed, with a warning at start.
@@ -72,6 +74,8 @@ fn no_secret_no_start_unless_insecure_is_said_and_keygen_gives_one() {
     let log = a.log();
     let line = log.lines().find(|l| l.contains("INSECURE")).unwrap();
     assert!(line.contains("WARN"), "{line}");
+    let status = String::from_utf8_lossy(&a.admin(&["cluster", "status"]).stdout).into_owned();
+    assert!(status.contains("sealed: false") && status.contains("INSECURE"), "{status}");
     a.kill();
 
     // ... and so does `insecure = true` in the file.
