@@ -27,7 +27,7 @@ fn locate(target: &Target) -> Result<PathBuf, String> {
     Ok(control_file(&dir, &name))
 }
 
-fn request(target: &Target, req: Request) -> Result<serde_json::Value, String> {
+pub(crate) fn request(target: &Target, req: Request) -> Result<serde_json::Value, String> {
     let info: ControlInfo = control::read_info(&locate(target)?)?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     rt.block_on(control::call(&info, req))

@@ -78,6 +78,8 @@ pub enum Request {
         /// Its name.
         name: String,
     },
+    /// A key operation, cluster-wide or local (`gossamer keys`).
+    Keys(crate::keys::KeysRequest),
 }
 
 impl std::fmt::Debug for ControlInfo {
@@ -539,6 +541,10 @@ async fn handle(request: Request, node: &Node) -> Response {
                 Err(e) => Response::err(e),
             }
         }
+        Request::Keys(request) => match crate::keys::handle(&request, node).await {
+            Ok(report) => Response::ok(report),
+            Err(e) => Response::err(e),
+        },
     }
 }
 

@@ -10,6 +10,8 @@
 //! gossamer cluster force-leave web-3@10.0.0.9 --config node.toml
 //! gossamer members --json   --config node.toml
 //! gossamer metrics          --config node.toml
+//! gossamer keys install <KEY-HEX> --config node.toml   # then `keys use`, then `keys remove` the old one
+//! gossamer keys list        --config node.toml
 //! gossamer demo --nodes 5
 //! gossamer sim run simulations/quickstart.toml
 //! ```
@@ -23,6 +25,7 @@ mod agent;
 mod control;
 mod demo;
 mod heal_settings;
+mod keys;
 mod logging;
 mod settings;
 mod sim;
@@ -86,6 +89,23 @@ enum Command {
     },
     /// Print a fresh random cluster secret (64 hex digits) for `secret` / GOSSAMER_SECRET.
     Keygen,
+    /// Rotate the cluster key live on every member (like `serf keys`):
+    /// install the new key, use it, remove the old one; or list keys.
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+        /// How long to gather the members' answers, in seconds.
+        #[arg(long, default_value_t = 5, global = true)]
+        timeout: u64,
+        /// Change only this agent's own node (e.g. one that missed a step).
+        #[arg(long, global = true)]
+        local: bool,
+        /// Print JSON instead of text.
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(flatten)]
+        target: Target,
+    },
     /// Start N nodes on 127.0.0.1, kill one, watch it be detected, bring it back.
     Demo {
         /// How many nodes.
@@ -169,6 +189,9 @@ fn main() -> ExitCode {
         },
         Command::Members { json, target } => admin::members(&target, json),
         Command::Metrics { json, target } => admin::metrics(&target, json),
+        Command::Keys { command, timeout, local, json, target } => {
+            keys::run(&target, command, Duration::from_secs(timeout), local, json)
+        }
         Command::Sim { command: SimCommand::Run { scenario, seed, json } } => {
             sim::run(&scenario, seed, json.as_deref())
         }
