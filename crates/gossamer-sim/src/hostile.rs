@@ -227,15 +227,13 @@ impl Forger {
     }
 
     /// One gossip datagram carrying one claim about `target` (`number` is
-    /// the incarnation, or for [`Attack::User`] the Lamport time).
-    pub(crate) fn claim(&self, attack: Attack, target: &NodeName, number: u64) -> Bytes {
+    /// the incarnation, or for [`Attack::User`] the Lamport time), made by
+    /// `accuser` (`Confirm`, `Suspect`; default the hostile node's name).
+    pub(crate) fn claim(&self, attack: Attack, target: &NodeName, number: u64, accuser: Option<&NodeName>) -> Bytes {
+        let from = accuser.unwrap_or(&self.name).clone();
         let update = match attack {
-            Attack::Confirm => {
-                Update::Confirm(Confirm { node: target.clone(), incarnation: number, from: self.name.clone() })
-            }
-            Attack::Suspect => {
-                Update::Suspect(Suspect { node: target.clone(), incarnation: number, from: self.name.clone() })
-            }
+            Attack::Confirm => Update::Confirm(Confirm { node: target.clone(), incarnation: number, from }),
+            Attack::Suspect => Update::Suspect(Suspect { node: target.clone(), incarnation: number, from }),
             Attack::Alive => Update::Alive(Alive {
                 node: NodeId::new(target.clone(), HOSTILE_ADDR),
                 incarnation: number,
@@ -315,12 +313,12 @@ mod tests {
     fn claims_decode_as_what_they_claim() {
         let f = Forger::new("sim").unwrap();
         let target: NodeName = "n5".parse().unwrap();
-        let packet = codec().decode(&f.claim(Attack::Confirm, &target, u64::MAX)).unwrap();
+        let packet = codec().decode(&f.claim(Attack::Confirm, &target, u64::MAX, None)).unwrap();
         assert_eq!(packet.message, Message::Gossip);
         assert!(matches!(&packet.updates[..], [Update::Confirm(c)] if c.node == target && c.incarnation == u64::MAX));
-        let packet = codec().decode(&f.claim(Attack::Alive, &target, 9)).unwrap();
+        let packet = codec().decode(&f.claim(Attack::Alive, &target, 9, None)).unwrap();
         assert!(matches!(&packet.updates[..], [Update::Alive(a)] if a.node.addr == HOSTILE_ADDR && a.incarnation == 9));
-        let packet = codec().decode(&f.claim(Attack::User, &target, u64::MAX)).unwrap();
+        let packet = codec().decode(&f.claim(Attack::User, &target, u64::MAX, None)).unwrap();
         assert!(
             matches!(&packet.updates[..], [Update::User(u)] if u.version == u64::MAX && u.key.as_str() == FORGED_KEY)
         );

@@ -554,6 +554,12 @@ pub enum FaultAction {
         /// Never-existing members per forged push-pull (`push_pull`;
         /// default 10,000).
         names: Option<u32>,
+        /// The accusers the claims name (`confirm`, `suspect`): these
+        /// nodes' names in turn, frame after frame (the target's own
+        /// excepted), so that Lifeguard counts independent suspicions and
+        /// shortens the suspicion timeout; default the hostile node's own
+        /// name.
+        accusers: Option<NodeSet>,
     },
     /// A second real node started under node `name_of`'s name, at an
     /// address of its own (a new node index, as `join` adds), joining
@@ -603,7 +609,7 @@ impl FaultAction {
             FaultAction::Partition { groups } => groups.iter().collect(),
             FaultAction::OneWay { from, to } => vec![from, to],
             FaultAction::Flap { a, b, .. } => vec![a, b],
-            FaultAction::Forge { to, .. } => to.iter().collect(),
+            FaultAction::Forge { to, accusers, .. } => to.iter().chain(accusers.iter()).collect(),
             FaultAction::Heal | FaultAction::Join { .. } | FaultAction::Impostor { .. } => vec![],
         }
     }
@@ -1108,7 +1114,7 @@ impl Scenario {
                         "fault {i}: a broadcast payload of {len} bytes cannot fit one datagram"
                     )))
                 }
-                FaultAction::Forge { attack, target, incarnation, ltime, rounds, names, .. } => {
+                FaultAction::Forge { attack, target, incarnation, ltime, rounds, names, accusers, .. } => {
                     let bad = |what: &str| Err(SimError::invalid(format!("fault {i} (forge {attack}): {what}")));
                     match target {
                         None if attack.needs_target() => return bad("needs a `target`"),
@@ -1118,6 +1124,9 @@ impl Scenario {
                     }
                     if incarnation.is_some() && !matches!(attack, Attack::Confirm | Attack::Suspect | Attack::Alive) {
                         return bad("`incarnation` is for confirm, suspect and alive");
+                    }
+                    if accusers.is_some() && !matches!(attack, Attack::Confirm | Attack::Suspect) {
+                        return bad("`accusers` is for confirm and suspect");
                     }
                     if ltime.is_some() && *attack != Attack::User {
                         return bad("`ltime` is for user");

@@ -35,13 +35,14 @@ fn assert_passes(name: &str) -> (Report, HostileReport) {
 }
 
 /// The scenario files this file runs, one test each.
-const HOSTILE: [&str; 6] = [
+const HOSTILE: [&str; 7] = [
     "hostile-confirm.toml",
     "hostile-suspect.toml",
     "hostile-alive.toml",
     "hostile-user.toml",
     "hostile-flood.toml",
     "hostile-impostor.toml",
+    "hostile-heal.toml",
 ];
 
 #[test]
@@ -106,6 +107,15 @@ fn impostors_yield() {
     assert_eq!(r.live_at_end, 16);
 }
 
+#[test]
+fn forged_claims_during_a_partition() {
+    let (r, h) = assert_passes("hostile-heal.toml");
+    // Each claim reached the 8 nodes of the high side, cut off from the rest.
+    assert!(h.faults.iter().all(|f| f.frames == 8 && f.handled == 8), "{h:?}");
+    let heal = r.heal.expect("heal layer");
+    assert_eq!((heal.rejoins, heal.max_decisions_per_node), (8, 1), "the heal decides as without the attacker");
+}
+
 /// The hostile assertions can fail: the same runs with expectations the
 /// attacks must break.
 #[test]
@@ -147,6 +157,7 @@ fn hostile_scenarios_refuse_bad_attacks() {
         base.replacen("incarnation = \"max\"", "ltime = \"max\"", 1),
         base.replacen("incarnation = \"max\"", "names = 10", 1),
         base.replacen("incarnation = \"max\"", "rounds = 0", 1),
+        text("hostile-alive.toml").replacen("incarnation = \"max\"", "accusers = \"0..3\"", 1),
         base.replacen("target = 5", "target = 99", 1),
         base.replacen("fault = 0\nperiods = 15", "fault = 9\nperiods = 15", 1),
         base.replacen("nodes = \"all\"", "nodes = \"random(3)\"", 1),

@@ -98,7 +98,7 @@ impl<F: NodeFactory> Simulation<F> {
     /// Round `round` of `forge` fault `fault`: one frame to every
     /// recipient up now, and the next round scheduled.
     pub(super) fn forge_round(&mut self, fault: usize, round: u32) {
-        let FaultAction::Forge { attack, target, to, incarnation, ltime, rounds, every, names } =
+        let FaultAction::Forge { attack, target, to, incarnation, ltime, rounds, every, names, accusers } =
             self.scenario.faults[fault].action.clone()
         else {
             return;
@@ -111,6 +111,13 @@ impl<F: NodeFactory> Simulation<F> {
             .filter(|&r| self.slots[r as usize].node.is_some())
             .collect();
         let target_name = target.map(|t| self.identity(t).name);
+        let accusers: Vec<NodeName> = accusers.map_or_else(Vec::new, |set| {
+            set.resolve(n, &mut self.picks)
+                .into_iter()
+                .filter(|&a| Some(a) != target)
+                .map(|a| self.identity(a).name)
+                .collect()
+        });
         // What the attacker overhears of the target: its own incarnation.
         let known_incarnation =
             target.and_then(|t| self.slots[t as usize].node.as_ref()).map_or(0, |node| node.incarnation());
@@ -119,11 +126,13 @@ impl<F: NodeFactory> Simulation<F> {
             let bytes = match (attack, &target_name) {
                 (Attack::Confirm | Attack::Suspect | Attack::Alive, Some(name)) => {
                     let number = incarnation.unwrap_or(Forged::Max).value(known_incarnation);
-                    self.hostile.forger.claim(attack, name, number)
+                    let sent = self.hostile.forges.get(&fault).map_or(0, |f| f.frames);
+                    let accuser = (!accusers.is_empty()).then(|| &accusers[(sent % accusers.len() as u64) as usize]);
+                    self.hostile.forger.claim(attack, name, number, accuser)
                 }
                 (Attack::User, Some(name)) => {
                     let clock = self.slots[r as usize].node.as_ref().map_or(0, |node| node.user_clock());
-                    self.hostile.forger.claim(attack, name, ltime.unwrap_or(Forged::Max).value(clock))
+                    self.hostile.forger.claim(attack, name, ltime.unwrap_or(Forged::Max).value(clock), None)
                 }
                 (Attack::AliveFlood, _) => self.hostile.forger.alive_flood(DEFAULT_MTU).0,
                 (Attack::PushPull, _) => self.hostile.forger.push_pull(names.unwrap_or(DEFAULT_PUSH_PULL_NAMES)),
