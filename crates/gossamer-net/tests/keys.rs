@@ -19,6 +19,9 @@ fn key(byte: u8) -> SecretKey {
 async fn start_keyed(name: &str, seeds: Vec<std::net::SocketAddr>, secret: &SecretKey) -> Node {
     let mut c = config(name, seeds);
     c.secret = Some(secret.clone());
+    // A generous probe timeout: a busy test machine must not cause a
+    // suspicion, while a frame refused for its key is never acked at all.
+    c.protocol.probe_timeout = Duration::from_millis(800);
     Node::start(c).await.unwrap()
 }
 
