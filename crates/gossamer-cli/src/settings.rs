@@ -132,6 +132,11 @@ pub struct AgentSettings {
     /// secret); for a trusted lab network only.
     #[serde(default)]
     pub insecure: bool,
+    /// More cluster keys accepted besides `secret` (64 hex digits each; `secret` seals): stage the
+    /// next key here before a live rotation (`gossamer keys`) so a restart mid-rotation still reads
+    /// every member. Empty by default; never printed.
+    #[serde(default)]
+    pub keys: Vec<Secret>,
     /// `lan`, `wan` or `local`.
     pub preset: Option<String>,
     /// Addresses to join at start.
@@ -179,6 +184,7 @@ pub const ENV_VARS: &[&str] = &[
     "GOSSAMER_CLUSTER",
     "GOSSAMER_SECRET",
     "GOSSAMER_INSECURE",
+    "GOSSAMER_KEYS",
     "GOSSAMER_PRESET",
     "GOSSAMER_SEEDS",
     "GOSSAMER_DATA_DIR",
@@ -281,6 +287,9 @@ pub fn apply_env(settings: &mut AgentSettings, env: &BTreeMap<String, String>) -
             "GOSSAMER_CLUSTER" => settings.cluster = Some(v),
             "GOSSAMER_SECRET" => settings.secret = Some(Secret::new(v)),
             "GOSSAMER_INSECURE" => settings.insecure = parse_bool(var, &v)?,
+            "GOSSAMER_KEYS" => {
+                settings.keys = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(Secret::new).collect()
+            }
             "GOSSAMER_PRESET" => settings.preset = Some(v),
             "GOSSAMER_SEEDS" => {
                 settings.seeds = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
@@ -388,6 +397,11 @@ impl AgentSettings {
         if let Some(secret) = &self.secret {
             node.set_secret_hex(secret.expose().trim())
                 .map_err(|_| invalid("secret", "must be 64 hex digits (32 bytes); `gossamer keygen` prints one"))?;
+        }
+        for key in &self.keys {
+            node.keys.push(
+                key.expose().trim().parse().map_err(|_| invalid("keys", "each must be 64 hex digits (32 bytes)"))?,
+            );
         }
         node.seeds = self.seeds.iter().map(|s| addr("seeds", s)).collect::<Result<_, _>>()?;
         if let Some(ms) = self.leave_timeout_ms {
@@ -501,6 +515,7 @@ pub fn key_of_var(var: &str) -> Option<&'static str> {
         "GOSSAMER_CLUSTER" => "cluster",
         "GOSSAMER_SECRET" => "secret",
         "GOSSAMER_INSECURE" => "insecure",
+        "GOSSAMER_KEYS" => "keys",
         "GOSSAMER_PRESET" => "preset",
         "GOSSAMER_SEEDS" => "seeds",
         "GOSSAMER_DATA_DIR" => "data_dir",
@@ -796,6 +811,21 @@ port = 45999
         apply_env(&mut s, &env(&[("GOSSAMER_SECRET", KEY)])).unwrap();
         let r = s.resolve(Path::new(".")).unwrap();
         assert!(!r.insecure && r.node.secret.is_some());
+    }
+
+    #[test]
+    fn extra_keys_join_the_keyring_and_bad_ones_name_the_key() {
+        let other = "ab".repeat(32);
+        let base = format!("name = \"a@h\"\nbind = \"127.0.0.1:0\"\nsecret = \"{KEY}\"\n");
+        let r =
+            AgentSettings::parse(&format!("{base}keys = [\"{other}\"]\n")).unwrap().resolve(Path::new(".")).unwrap();
+        assert_eq!(r.node.keys, vec![other.parse().unwrap()]);
+        let mut s = AgentSettings::parse(&base).unwrap();
+        apply_env(&mut s, &env(&[("GOSSAMER_KEYS", &format!("{other}, {KEY}"))])).unwrap();
+        assert_eq!(s.resolve(Path::new(".")).unwrap().node.keys.len(), 2);
+        assert!(!format!("{s:?}").contains(&other), "keys never in Debug");
+        let err = AgentSettings::parse(&format!("{base}keys = [\"beef\"]\n")).unwrap().resolve(Path::new("."));
+        assert!(err.unwrap_err().to_string().contains("`keys`"));
     }
 
     #[test]
