@@ -142,7 +142,7 @@ fi
 
 # Tests that cannot run here (network namespaces need root, IPv6 loopback,
 # etcd with GOSSAMER_SKIP_ETCD=1) pass early through gossamer_testkit's
-# skip(), which appends "name<TAB>reason" to this file.
+# skip(), which appends "package/binary::test<TAB>reason" to this file.
 export GOSSAMER_SKIP_LOG="$scratch/skipped-tests"
 : >"$GOSSAMER_SKIP_LOG"
 

@@ -12,7 +12,8 @@ pub const SKIP_LOG_VAR: &str = "GOSSAMER_SKIP_LOG";
 
 /// Reports that `test` is skipped because of `reason`: prints
 /// `SKIPPED test: reason` (in the test's own output) and appends
-/// `test<TAB>reason` as one line to `$GOSSAMER_SKIP_LOG` when it is set.
+/// `package/binary::test<TAB>reason` as one line to `$GOSSAMER_SKIP_LOG`
+/// when it is set.
 /// The caller returns right after, so the test passes without having run.
 ///
 /// Appending cannot fail the test: the skip is the news, and a log that
@@ -25,7 +26,7 @@ pub fn skip(test: &str, reason: &str) {
     // One line, one write: lines from tests (and test binaries) running at
     // the same time do not interleave in a file opened for appending.
     let reason = reason.replace(['\n', '\t'], " ");
-    let line = format!("{test}\t{reason}\n");
+    let line = format!("{}\t{reason}\n", qualified(test));
     let written = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -33,6 +34,25 @@ pub fn skip(test: &str, reason: &str) {
         .and_then(|mut file| file.write_all(line.as_bytes()));
     if let Err(e) = written {
         eprintln!("cannot record the skip of {test} in {}: {e}", path.to_string_lossy());
+    }
+}
+
+/// `test` with the package and test binary it belongs to
+/// (`gossamer-net/multicast::ipv6_...`): the same test name exists in
+/// several suites. `cargo test` sets `CARGO_PKG_NAME` for the binaries it
+/// runs; the binary's file name ends in a hash, dropped here.
+fn qualified(test: &str) -> String {
+    let binary = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .map(|stem| match stem.rsplit_once('-') {
+            Some((name, hash)) if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => name.to_owned(),
+            _ => stem,
+        });
+    match (std::env::var("CARGO_PKG_NAME").ok(), binary) {
+        (Some(package), Some(binary)) => format!("{package}/{binary}::{test}"),
+        (None, Some(binary)) => format!("{binary}::{test}"),
+        (package, None) => format!("{}::{test}", package.unwrap_or_default()),
     }
 }
 
@@ -52,9 +72,15 @@ mod tests {
         skip("second_test", "two\nlines\tand a tab");
         std::env::remove_var(SKIP_LOG_VAR);
         skip("not_logged", "the variable is unset");
+        // This unit test runs in the binary `gossamer_testkit-<hash>` of
+        // package gossamer-testkit (cargo sets CARGO_PKG_NAME when it runs it).
+        let prefix = match std::env::var("CARGO_PKG_NAME") {
+            Ok(_) => "gossamer-testkit/gossamer_testkit",
+            Err(_) => "gossamer_testkit",
+        };
         assert_eq!(
             std::fs::read_to_string(&log).unwrap(),
-            "earlier\tline\nfirst_test\tno root here\nsecond_test\ttwo lines and a tab\n"
+            format!("earlier\tline\n{prefix}::first_test\tno root here\n{prefix}::second_test\ttwo lines and a tab\n")
         );
     }
 }
