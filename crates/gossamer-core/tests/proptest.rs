@@ -126,6 +126,9 @@ impl Harness {
                     assert_ne!(m.id.name, name(0));
                     assert!(matches!(m.status, MemberStatus::Dead | MemberStatus::Left), "{m:?}");
                 }
+                // The inputs give every name one address, but a push-pull
+                // answer while alone may hold this node at a newer
+                // incarnation: no conflict, no exhaustion either.
                 other => panic!("unexpected {other:?}"),
             }
         }
