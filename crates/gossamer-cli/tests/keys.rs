@@ -76,6 +76,19 @@ fn keys_rotate_on_two_agents_through_the_cli() {
     assert!(a.sees("b@127.0.0.1").is_some_and(|(s, _)| s == "alive"));
     assert!(b.sees("a@127.0.0.1").is_some_and(|(s, _)| s == "alive"));
 
+    // `-` reads the key from stdin, so it never shows in the process list.
+    let mut child = std::process::Command::new(bin())
+        .args(["keys", "install", "-", "--timeout", "2", "--control", a.control_file().to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), format!("{K1}\n").as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(keys_of(&a), vec![vec![fp(K2), fp(K1)], vec![fp(K2), fp(K1)]]);
+
     drop((a, b));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -112,6 +112,10 @@ pub(crate) struct Driver {
     pub commands: mpsc::Receiver<Command>,
     pub counters: Arc<NetCounters>,
     pub batch: usize,
+    /// Set when this node yielded its name while joining (a live member
+    /// holds it at another address, see `Swim::name_conflict`): the driver
+    /// then stops, and `Node::start` reports it.
+    pub name_conflict: Arc<std::sync::OnceLock<gossamer_core::NameConflict>>,
     pub refusals: RefusalLog,
     /// The partition-heal layer, when [`crate::NodeConfig::heal`] is set.
     pub heal: Option<HealLayer>,
@@ -338,6 +342,15 @@ impl Driver {
                 }
                 Wake::Heartbeat => self.send_heartbeat(),
                 Wake::LeaveDeadline => {}
+            }
+            if let Some(conflict) = self.swim.name_conflict() {
+                tracing::error!(
+                    name = %conflict.name,
+                    holder = %conflict.claimed,
+                    "this node's name is held by a live member at another address: stopping"
+                );
+                let _ = self.name_conflict.set(conflict.clone());
+                break;
             }
         }
         for l in leaving {

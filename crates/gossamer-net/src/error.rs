@@ -43,6 +43,17 @@ pub enum StartError {
     /// key not matching the certificate, unusable CA).
     #[error("tls: {0}")]
     Tls(#[from] crate::tls::TlsError),
+    /// A live member of the cluster already holds this node's name at
+    /// another address (memberlist's name conflict): the established
+    /// member keeps it, this node did not start. Pick another name, or stop
+    /// the other node (or wait until the cluster has declared a crashed
+    /// previous run of this node dead) and start again.
+    #[error(
+        "name `{}` is taken: a live member holds it at {} (this node advertised {}); \
+         pick another name or stop that member",
+        .0.name, .0.claimed, .0.existing
+    )]
+    NameConflict(Box<gossamer_core::NameConflict>),
 }
 
 /// Why a push-pull stream exchange failed.

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use gossamer_core::{Event, Member, QueryId, Swim, UserEvent};
+use gossamer_core::{Event, Member, NameConflict, QueryId, Swim, UserEvent};
 use gossamer_heal::{core_adapter, Heal, HealEvent};
 use gossamer_wire::{
     ClusterLabel, FrameCodec, KeyFingerprint, Keyring, Metadata, NodeId, NodeName, QueryFilter, SecretKey,
@@ -30,6 +30,10 @@ use crate::metrics::{NetCounters, NodeMetrics};
 use crate::multicast::{self, JoinLimiter};
 use crate::transport::{bind_pair, with_port};
 use crate::user::{QueryOutcome, UserLayer, UserSubscription};
+
+/// Longest [`Node::start`] waits for its seeds' first answer (see
+/// `Node::first_answer`): a taken name is learnt in the first round trip.
+const FIRST_ANSWER_WAIT: Duration = Duration::from_secs(3);
 
 /// A running gossamer node. Cheap to clone; the node stops when
 /// [`Node::shutdown`] is called or when the last handle is dropped.
@@ -68,6 +72,8 @@ struct Inner {
     blocked: Blocklist,
     task: Mutex<Option<JoinHandle<()>>>,
     leave_timeout: Duration,
+    /// See [`Node::name_conflict`].
+    name_conflict: Arc<std::sync::OnceLock<NameConflict>>,
     /// The keyring all of this node's codecs share; `None` without a key.
     keyring: Option<Arc<Keyring>>,
 }
@@ -175,6 +181,7 @@ impl Node {
         }
         let (commands, commands_rx) = mpsc::channel(64);
         let blocked = Blocklist::default();
+        let name_conflict = Arc::new(std::sync::OnceLock::new());
         let driver = Driver {
             swim,
             start,
@@ -192,6 +199,7 @@ impl Node {
             commands: commands_rx,
             counters: Arc::new(NetCounters::default()),
             batch: config.batch,
+            name_conflict: name_conflict.clone(),
             refusals: RefusalLog::default(),
             heal,
             blocked: blocked.clone(),
@@ -201,7 +209,7 @@ impl Node {
         };
         let span = tracing::info_span!("node", name = %config.name);
         let task = tokio::spawn(driver.run().instrument(span));
-        Ok(Node {
+        let node = Node {
             inner: Arc::new(Inner {
                 id,
                 commands,
@@ -213,8 +221,42 @@ impl Node {
                 task: Mutex::new(Some(task)),
                 leave_timeout: config.leave_timeout,
                 keyring,
+                name_conflict,
             }),
-        })
+        };
+        node.first_answer(config.seeds.len(), config.stream_timeout.min(FIRST_ANSWER_WAIT)).await?;
+        Ok(node)
+    }
+
+    /// Waits for the seeds' first answer (at most `within`): a node whose
+    /// name a live member already holds at another address learns it there
+    /// (see [`Node::name_conflict`]) and must not start. Returns at once
+    /// without seeds, once a member is known or every seed failed, or at
+    /// the bound (unreachable seeds are retried by the core as before).
+    async fn first_answer(&self, seeds: usize, within: Duration) -> Result<(), StartError> {
+        let deadline = tokio::time::Instant::now() + within;
+        while seeds > 0 && tokio::time::Instant::now() < deadline {
+            match self.metrics().await {
+                Ok(m) if m.core.alive >= 2 || m.core.push_pull_failures >= seeds as u64 => break,
+                Ok(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+                Err(NodeStopped) => break,
+            }
+        }
+        match self.name_conflict() {
+            Some(conflict) => Err(StartError::NameConflict(Box::new(conflict))),
+            None => Ok(()),
+        }
+    }
+
+    /// The name conflict this node yielded to, if any: while joining, it
+    /// learnt that a live member holds its name at another address, and
+    /// stopped (the established member keeps the name; the cluster never
+    /// flip-flops between the two). [`Node::start`] fails with
+    /// [`StartError::NameConflict`] when this happens during its join; a
+    /// later join that finds the name taken stops the node the same way,
+    /// its handle methods then return [`NodeStopped`] and this says why.
+    pub fn name_conflict(&self) -> Option<NameConflict> {
+        self.inner.name_conflict.get().cloned()
     }
 
     /// This node's name and advertised address.
