@@ -69,7 +69,8 @@ pub enum Attack {
     /// member tables grow unless capped.
     AliveFlood,
     /// A push-pull request (a stream) carrying `names` never-existing
-    /// members.
+    /// members and, with a `target`, a view holding the target dead at
+    /// `incarnation`.
     PushPull,
 }
 
@@ -77,6 +78,11 @@ impl Attack {
     /// Whether the attack is about one member (`target` required).
     pub fn needs_target(self) -> bool {
         matches!(self, Attack::Confirm | Attack::Suspect | Attack::Alive | Attack::User)
+    }
+
+    /// Whether the attack may be about one member (`target` allowed).
+    pub fn takes_target(self) -> bool {
+        self.needs_target() || self == Attack::PushPull
     }
 
     /// Whether the attack's frames go over a stream (push-pull).
@@ -276,12 +282,17 @@ impl Forger {
     }
 
     /// One push-pull request carrying the hostile node itself (first, as
-    /// every sender is) and `names` never-existing members, all alive.
-    pub(crate) fn push_pull(&mut self, names: u32) -> Bytes {
+    /// every sender is), `dead` (a member and the incarnation it is said
+    /// to have died at) if given, and `names` never-existing members, all
+    /// alive.
+    pub(crate) fn push_pull(&mut self, names: u32, dead: Option<(NodeId, u64)>) -> Bytes {
         let alive =
             |node: NodeId| MemberState { node, incarnation: 0, status: MemberStatus::Alive, metadata: Metadata::new() };
-        let mut members = Vec::with_capacity(names as usize + 1);
+        let mut members = Vec::with_capacity(names as usize + 2);
         members.push(alive(NodeId::new(self.name.clone(), HOSTILE_ADDR)));
+        if let Some((node, incarnation)) = dead {
+            members.push(MemberState { node, incarnation, status: MemberStatus::Dead, metadata: Metadata::new() });
+        }
         for _ in 0..names {
             members.push(alive(self.ghost()));
         }
@@ -334,12 +345,17 @@ mod tests {
         let packet = codec().decode(&a).unwrap();
         assert_eq!(packet.updates.len(), n as usize);
         assert_eq!(packet.updates[0].node_name(), &ghost_name(0));
-        let big = f.push_pull(5_000);
+        let big = f.push_pull(5_000, None);
         let stream = codec().with_max_frame_len(DEFAULT_MAX_STREAM_FRAME).unwrap();
         let Message::PushPullRequest(state) = stream.decode(&big).unwrap().message else { panic!("a push-pull") };
         assert_eq!(state.members.len(), 5_001);
         assert_eq!(state.members[0].node.addr, HOSTILE_ADDR);
         assert!(big.len() / 5_000 <= GHOST_ENTRY_MAX);
+        let victim = NodeId::new("n5".parse().unwrap(), crate::node::node_addr(5));
+        let view = f.push_pull(0, Some((victim.clone(), u64::MAX)));
+        let Message::PushPullRequest(state) = stream.decode(&view).unwrap().message else { panic!("a push-pull") };
+        assert_eq!(state.members.len(), 2);
+        assert_eq!((&state.members[1].node, state.members[1].status), (&victim, MemberStatus::Dead));
     }
 
     #[test]

@@ -536,7 +536,8 @@ pub enum FaultAction {
         /// What the frames claim.
         attack: Attack,
         /// The member the claims are about (`confirm`, `suspect`, `alive`,
-        /// `user`).
+        /// `user`; for `push_pull`, one the forged view holds dead at
+        /// `incarnation`).
         target: Option<u32>,
         /// Who receives the frames (default: every node).
         to: Option<NodeSet>,
@@ -552,7 +553,7 @@ pub enum FaultAction {
         /// Time between rounds (default 1 period).
         every: Option<Span>,
         /// Never-existing members per forged push-pull (`push_pull`;
-        /// default 10,000).
+        /// default 10,000, or none with a `target`).
         names: Option<u32>,
         /// The accusers the claims name (`confirm`, `suspect`): these
         /// nodes' names in turn, frame after frame (the target's own
@@ -1118,12 +1119,14 @@ impl Scenario {
                     let bad = |what: &str| Err(SimError::invalid(format!("fault {i} (forge {attack}): {what}")));
                     match target {
                         None if attack.needs_target() => return bad("needs a `target`"),
-                        Some(_) if !attack.needs_target() => return bad("forges new names, not about a `target`"),
+                        Some(_) if !attack.takes_target() => return bad("forges new names, not about a `target`"),
                         Some(t) if *t as u64 >= total => return bad(&format!("node {t} does not exist")),
                         _ => {}
                     }
-                    if incarnation.is_some() && !matches!(attack, Attack::Confirm | Attack::Suspect | Attack::Alive) {
-                        return bad("`incarnation` is for confirm, suspect and alive");
+                    let claims = matches!(attack, Attack::Confirm | Attack::Suspect | Attack::Alive)
+                        || (*attack == Attack::PushPull && target.is_some());
+                    if incarnation.is_some() && !claims {
+                        return bad("`incarnation` is for confirm, suspect, alive and push_pull with a target");
                     }
                     if accusers.is_some() && !matches!(attack, Attack::Confirm | Attack::Suspect) {
                         return bad("`accusers` is for confirm and suspect");

@@ -135,7 +135,12 @@ impl<F: NodeFactory> Simulation<F> {
                     self.hostile.forger.claim(attack, name, ltime.unwrap_or(Forged::Max).value(clock), None)
                 }
                 (Attack::AliveFlood, _) => self.hostile.forger.alive_flood(DEFAULT_MTU).0,
-                (Attack::PushPull, _) => self.hostile.forger.push_pull(names.unwrap_or(DEFAULT_PUSH_PULL_NAMES)),
+                (Attack::PushPull, _) => {
+                    let dead =
+                        target.map(|t| (self.identity(t), incarnation.unwrap_or(Forged::Max).value(known_incarnation)));
+                    let names = names.unwrap_or(if dead.is_some() { 0 } else { DEFAULT_PUSH_PULL_NAMES });
+                    self.hostile.forger.push_pull(names, dead)
+                }
                 // Validation requires a target for these.
                 (Attack::Confirm | Attack::Suspect | Attack::Alive | Attack::User, None) => return,
             };
