@@ -121,9 +121,16 @@ impl<R: RngCore> Swim<R> {
             self.about_self(now, update);
             return;
         }
-        let known = found.and_then(|slot| self.members.get(slot)).map_or(0, |e| e.member.incarnation);
-        let Some((update, clamped)) = self.bounded(update, known) else { return };
-        let encoded = if clamped { None } else { encoded };
+        // Within the window of zero, an incarnation is within the window of
+        // whatever is known: the member's entry is only read (an extra
+        // lookup on the hot path) for numbers above it.
+        let (update, encoded) = if update.incarnation() <= self.config.incarnation_window {
+            (update, encoded)
+        } else {
+            let known = found.and_then(|slot| self.members.get(slot)).map_or(0, |e| e.member.incarnation);
+            let Some((update, clamped)) = self.bounded(update, known) else { return };
+            (update, if clamped { None } else { encoded })
+        };
         match update {
             Update::Alive(alive) => self.on_alive(now, alive, found, encoded),
             Update::Suspect(suspect) => self.on_suspect(now, suspect, found, encoded),
