@@ -125,9 +125,38 @@ pub struct NodeConfig {
     /// the stream plain TCP. Every node of a cluster must agree: a TLS node
     /// and a plaintext node refuse each other's streams.
     pub tls: Option<TlsConfig>,
-    /// Most inbound push-pull streams served at once (more are dropped), and
-    /// most outbound exchanges in flight (more wait their turn).
+    /// Most inbound push-pull streams open at once, and most outbound
+    /// exchanges connected at once (more wait their turn, within
+    /// `max_pending_push_pulls`). At the limit a newcomer evicts the stream
+    /// that has proved the least (idle, in its header, in an unauthenticated
+    /// body) rather than being refused: see [`crate::stream`].
     pub max_inbound_streams: usize,
+    /// Most inbound streams open at once from one source IP address (4): at
+    /// the limit, the newcomer evicts that address's least proved stream.
+    /// Keeps one host from taking every slot.
+    pub max_inbound_streams_per_ip: usize,
+    /// Deadline (2 s) for an inbound stream's first bytes, its whole frame
+    /// header and its share of `stream_buffer_budget` (at most
+    /// `stream_timeout`, which bounds the whole frame). A peer writes its
+    /// request right after connecting, so only idle or slow connections
+    /// ever hit it.
+    pub stream_header_timeout: Duration,
+    /// Bytes of inbound frame bodies that may be buffered at once, across
+    /// all streams, before the core authenticates them (64 MiB; at least
+    /// `max_stream_frame`). A sealed frame is authenticated whole, so this
+    /// is what bounds the memory of connections claiming large frames.
+    pub stream_buffer_budget: usize,
+    /// Most outbound push-pulls pending at once (in flight or waiting for a
+    /// connection), on every path: joins, periodic sync, multicast-heard
+    /// peers (32). Each holds a copy of this node's full state; beyond the
+    /// gate they are dropped and counted (`push_pulls_dropped`), and the
+    /// core retries joins on its reconnect timer. Multicast-heard peers may
+    /// take at most half of it.
+    pub max_pending_push_pulls: usize,
+    /// Most distinct join addresses remembered as seeds (1,024), retried
+    /// while this node is alone; more are contacted once but not kept
+    /// (`seeds_dropped`). Peers heard by multicast are never seeds.
+    pub max_seeds: usize,
     /// Most datagrams handled per wakeup before outputs are flushed.
     pub batch: usize,
     /// Capacity of each event channel (membership, heal, application data);
@@ -190,6 +219,11 @@ impl NodeConfig {
             compression: None,
             tls: None,
             max_inbound_streams: 32,
+            max_inbound_streams_per_ip: 4,
+            stream_header_timeout: Duration::from_secs(2),
+            stream_buffer_budget: 64 << 20,
+            max_pending_push_pulls: 32,
+            max_seeds: 1024,
             batch: 64,
             event_capacity: 1024,
             leave_timeout: Duration::from_secs(5),
@@ -234,6 +268,18 @@ impl NodeConfig {
         }
         if self.max_inbound_streams == 0 {
             return bad("max_inbound_streams", "must be at least 1");
+        }
+        if self.max_inbound_streams_per_ip == 0 {
+            return bad("max_inbound_streams_per_ip", "must be at least 1");
+        }
+        if self.stream_header_timeout.is_zero() {
+            return bad("stream_header_timeout", "must be positive");
+        }
+        if self.stream_buffer_budget < self.max_stream_frame {
+            return bad("stream_buffer_budget", "must be at least max_stream_frame");
+        }
+        if self.max_pending_push_pulls < 2 {
+            return bad("max_pending_push_pulls", "must be at least 2");
         }
         if self.batch == 0 {
             return bad("batch", "must be at least 1");

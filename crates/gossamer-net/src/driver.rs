@@ -19,9 +19,9 @@ use tokio::time::{Instant, Interval, MissedTickBehavior};
 use crate::error::StreamError;
 use crate::fault::Blocklist;
 use crate::heal::{keep_claim, HealLayer};
-use crate::metrics::{bump, NetCounters, NodeMetrics};
+use crate::metrics::{bump, Gauges, NetCounters, NodeMetrics, WarnLimit};
 use crate::multicast::{self, Heard, JoinLimiter, MulticastSockets};
-use crate::stream::{read_frame, write_frame};
+use crate::stream::{read_frame, read_inbound, write_frame, Admission, Busy, Stage, Ticket};
 use crate::timers::TimerQueue;
 use crate::tls::{looks_like_tls, StreamTls};
 use crate::user::{Answer, QueryOutcome, UserLayer};
@@ -95,7 +95,10 @@ pub(crate) struct Multicast {
 pub(crate) struct StreamLimits {
     pub codec: FrameCodec,
     pub timeout: Duration,
-    pub inbound: Arc<Semaphore>,
+    /// Deadline of an inbound stream's first bytes, header and budget.
+    pub header_timeout: Duration,
+    /// Inbound slots, per-address limits and the byte budget.
+    pub admission: Arc<Admission>,
     pub outbound: Arc<Semaphore>,
     /// Mutual TLS under the frames, when configured.
     pub tls: Option<StreamTls>,
@@ -128,6 +131,71 @@ pub(crate) struct Driver {
     /// The keyring every codec of this node shares (`None`: no key), which
     /// cluster-wide key requests ([`crate::keys::KEYS_QUERY`]) change.
     pub keyring: Option<Arc<gossamer_wire::Keyring>>,
+    /// Outbound push-pulls pending and remembered seeds, both capped.
+    pub gate: PushPullGate,
+    /// Rate limits of the `warn` lines for limits being hit.
+    pub limit_warnings: LimitWarnings,
+}
+
+/// The one gate of outbound push-pulls (joins, periodic sync, reconnects,
+/// multicast-heard peers): each pending exchange holds a copy of this
+/// node's full state, so their number is capped, one per peer; and the
+/// seeds the core remembers (retried while alone) are capped too.
+#[derive(Debug)]
+pub(crate) struct PushPullGate {
+    /// Peers with a push-pull in flight or waiting for a connection.
+    pub pending: std::collections::HashSet<SocketAddr>,
+    /// See [`crate::NodeConfig::max_pending_push_pulls`].
+    pub max_pending: usize,
+    /// Addresses handed to the core as seeds.
+    pub seeds: std::collections::HashSet<SocketAddr>,
+    /// See [`crate::NodeConfig::max_seeds`].
+    pub max_seeds: usize,
+}
+
+impl PushPullGate {
+    /// A gate for `max_pending` push-pulls and `max_seeds` seeds, knowing
+    /// the seeds the core was given at start.
+    pub(crate) fn new(max_pending: usize, max_seeds: usize, initial: &[SocketAddr]) -> Self {
+        Self { pending: Default::default(), max_pending, seeds: initial.iter().copied().collect(), max_seeds }
+    }
+
+    /// Whether a push-pull to `to` may start now (and records it).
+    fn admit(&mut self, to: SocketAddr) -> bool {
+        if self.pending.len() >= self.max_pending || self.pending.contains(&to) {
+            return false;
+        }
+        self.pending.insert(to)
+    }
+
+    /// Whether multicast may start one more join: at most half the gate,
+    /// so forged heartbeats never take the room of joins and sync.
+    fn multicast_room(&self, to: SocketAddr) -> bool {
+        self.pending.len() < self.max_pending / 2 && !self.pending.contains(&to)
+    }
+
+    /// Whether `addr` may be remembered as a seed (and records it).
+    fn remember(&mut self, addr: SocketAddr) -> bool {
+        if self.seeds.contains(&addr) {
+            return true;
+        }
+        if self.seeds.len() >= self.max_seeds {
+            return false;
+        }
+        self.seeds.insert(addr)
+    }
+}
+
+/// One `warn` rate limit per kind of limit hit.
+#[derive(Debug, Default)]
+pub(crate) struct LimitWarnings {
+    busy: WarnLimit,
+    evicted: WarnLimit,
+    header: WarnLimit,
+    budget: WarnLimit,
+    push_pulls: WarnLimit,
+    joins: WarnLimit,
+    seeds: WarnLimit,
 }
 
 /// Rate-limited logging of push-pull streams refused because the peer is
@@ -375,7 +443,13 @@ impl Driver {
                         tracing::debug!(%to, error = %e, "datagram not sent");
                     }
                 }
-                Output::PushPull { to, request } => self.start_push_pull(to, request, internal.clone()),
+                Output::PushPull { to, request } => {
+                    if self.gate.admit(to) {
+                        self.start_push_pull(to, request, internal.clone());
+                    } else {
+                        self.push_pull_dropped(to);
+                    }
+                }
                 Output::SetTimer { at, timer } => timers.push(at, timer),
                 Output::Event(event) => {
                     log_event(&event);
@@ -420,7 +494,23 @@ impl Driver {
             Command::Join(addrs) => {
                 tracing::info!(seeds = ?addrs, "joining");
                 self.user.refresh_state(&mut self.swim);
-                self.swim.join(now, &addrs);
+                // Remembered as seeds up to the cap; beyond it, contacted once.
+                let (seeds, once): (Vec<_>, Vec<_>) = addrs.into_iter().partition(|&a| self.gate.remember(a));
+                self.swim.join(now, &seeds);
+                if !once.is_empty() {
+                    self.counters.seeds_dropped.fetch_add(once.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    if let Some(suppressed) = self.limit_warnings.seeds.due(Instant::now()) {
+                        tracing::warn!(
+                            dropped = once.len(),
+                            max_seeds = self.gate.max_seeds,
+                            suppressed,
+                            "seed list full: join addresses contacted once but not remembered"
+                        );
+                    }
+                    for addr in once {
+                        self.swim.push_pull(now, addr);
+                    }
+                }
             }
             Command::SetMetadata(mut meta, reply) => {
                 if self.heal.is_some() {
@@ -443,8 +533,15 @@ impl Driver {
                 let _ = reply.send(self.swim.members().cloned().collect());
             }
             Command::Metrics(reply) => {
-                let _ =
-                    reply.send(NodeMetrics { core: self.swim.metrics(), net: self.counters.snapshot(timers.len()) });
+                let admission = &self.streams.admission;
+                let gauges = Gauges {
+                    timers_pending: timers.len(),
+                    streams_open: admission.open(),
+                    stream_bytes_reserved: admission.reserved(),
+                    push_pulls_pending: self.gate.pending.len(),
+                    seeds: self.gate.seeds.len(),
+                };
+                let _ = reply.send(NodeMetrics { core: self.swim.metrics(), net: self.counters.snapshot(gauges) });
             }
             Command::Broadcast { key, payload, reply } => {
                 let _ = reply.send(self.swim.broadcast(now, &key, payload));
@@ -514,9 +611,23 @@ impl Driver {
                 let now = self.start.elapsed();
                 let known = self.swim.member(&beat.node.name);
                 if let Some(node) = mcast.limiter.should_join(now, &beat, known) {
+                    if !self.gate.multicast_room(node.addr) {
+                        bump(&self.counters.joins_dropped);
+                        if let Some(suppressed) = self.limit_warnings.joins.due(Instant::now()) {
+                            tracing::warn!(
+                                peer = %node,
+                                pending = self.gate.pending.len(),
+                                suppressed,
+                                "multicast join not started: too many push-pulls pending (forged heartbeats?)"
+                            );
+                        }
+                        return;
+                    }
                     bump(&self.counters.multicast_joins);
                     tracing::info!(peer = %node, "heard by multicast; joining");
-                    self.swim.join(now, &[node.addr]);
+                    // Not a seed: a heartbeat is no reason to remember an
+                    // address (forged ones would grow the list forever).
+                    self.swim.push_pull(now, node.addr);
                 }
             }
         }
@@ -563,22 +674,56 @@ impl Driver {
             tracing::debug!(%from, "push-pull stream closed (peer blocked)");
             return true;
         }
-        let Ok(permit) = self.streams.inbound.clone().try_acquire_owned() else {
-            bump(&self.counters.streams_busy);
-            tracing::debug!(%from, "too many push-pull streams; dropping one");
-            return true;
+        // A peer writes its request as soon as it is connected: bytes
+        // already waiting set it apart from idle connections, and the
+        // length its header claims ranks it among the others (peeked on a
+        // duplicate of the socket while it is silent).
+        let probe = socket2::SockRef::from(&stream).try_clone().ok();
+        let ticket = match self.streams.admission.admit(from.ip(), probe) {
+            Ok((ticket, evicted)) => {
+                if evicted > 0 {
+                    if let Some(suppressed) = self.limit_warnings.evicted.due(Instant::now()) {
+                        tracing::warn!(
+                            %from,
+                            suppressed,
+                            "inbound streams full: evicted an idle or unproven stream to admit a new one"
+                        );
+                    }
+                }
+                ticket
+            }
+            Err(busy) => {
+                bump(&self.counters.streams_busy);
+                if let Some(suppressed) = self.limit_warnings.busy.due(Instant::now()) {
+                    let scope = match busy {
+                        Busy::Full => "every inbound slot",
+                        Busy::PerAddress => "every slot of this address",
+                    };
+                    tracing::warn!(%from, suppressed, "push-pull stream refused: {scope} is busy with a proven stream");
+                }
+                return true;
+            }
         };
         bump(&self.counters.streams_accepted);
+        let id = ticket.id();
         let codec = self.streams.codec.clone();
         let timeout = self.streams.timeout;
+        let header_timeout = self.streams.header_timeout;
         let tls = self.streams.tls.clone();
         let internal = internal.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
+        let accepted = Instant::now();
+        let task = tokio::spawn(async move {
+            let ticket = ticket;
+            let limits = Deadlines { accepted, header: header_timeout, whole: timeout };
             match tls {
-                None => serve_inbound(stream, from, &codec, timeout, &internal).await,
-                Some(tls) => match tokio::time::timeout(timeout, tls.accept(stream)).await {
-                    Ok(Ok(stream)) => serve_inbound(stream, from, &codec, timeout, &internal).await,
+                None => serve_inbound(stream, from, &codec, &ticket, limits, &internal).await,
+                Some(tls) => match tokio::time::timeout(header_timeout, tls.accept(stream)).await {
+                    Ok(Ok(stream)) => {
+                        // Mutual TLS authenticated the peer: never evicted.
+                        if ticket.advance(Stage::Proven).is_ok() {
+                            serve_inbound(stream, from, &codec, &ticket, limits, &internal).await;
+                        }
+                    }
                     Ok(Err(e)) => {
                         // Closed before a whole ClientHello (a port probe, a
                         // health check): no peer to warn about.
@@ -589,12 +734,63 @@ impl Driver {
                         let _ = internal.send(Internal::InboundRefused { from, error }).await;
                     }
                     Err(_) => {
-                        let _ = internal.send(Internal::InboundRefused { from, error: StreamError::Timeout }).await;
+                        let _ =
+                            internal.send(Internal::InboundRefused { from, error: StreamError::HeaderTimeout }).await;
                     }
                 },
             }
         });
+        // An eviction can now abort the task.
+        self.streams.admission.set_abort(id, task.abort_handle());
         true
+    }
+
+    /// The gate refused a push-pull the core asked for: counted, logged
+    /// (rate-limited); the core forgets it as failed (a join is retried by
+    /// its reconnect timer), unless one with the same peer is in flight.
+    fn push_pull_dropped(&mut self, to: SocketAddr) {
+        bump(&self.counters.push_pulls_dropped);
+        if self.gate.pending.contains(&to) {
+            tracing::debug!(%to, "push-pull already pending with this peer");
+            return;
+        }
+        if let Some(suppressed) = self.limit_warnings.push_pulls.due(Instant::now()) {
+            tracing::warn!(
+                %to,
+                max_pending = self.gate.max_pending,
+                suppressed,
+                "push-pull not started: too many pending (raise max_pending_push_pulls if this is no attack)"
+            );
+        }
+        let now = self.now();
+        self.swim.push_pull_failed(now, to);
+    }
+
+    /// Counts and logs (rate-limited) an inbound stream closed by an
+    /// admission limit: no header in time, no room in the byte budget.
+    fn limit_hit(&mut self, from: SocketAddr, error: &StreamError) {
+        let now = Instant::now();
+        match error {
+            StreamError::HeaderTimeout => {
+                bump(&self.counters.streams_header_timeout);
+                if let Some(suppressed) = self.limit_warnings.header.due(now) {
+                    tracing::warn!(%from, suppressed, "inbound stream closed: no frame header within the deadline");
+                }
+            }
+            StreamError::Budget { wanted, budget } => {
+                bump(&self.counters.stream_budget_refused);
+                if let Some(suppressed) = self.limit_warnings.budget.due(now) {
+                    tracing::warn!(
+                        %from,
+                        wanted,
+                        budget,
+                        suppressed,
+                        "inbound stream closed: no room in the stream byte budget for its body"
+                    );
+                }
+            }
+            _ => {}
+        }
     }
 
     fn start_push_pull(&self, to: SocketAddr, request: Bytes, internal: mpsc::Sender<Internal>) {
@@ -652,12 +848,15 @@ impl Driver {
             }
             Internal::InboundRefused { from, error } => {
                 bump(&self.counters.streams_refused);
+                self.limit_hit(from, &error);
                 self.refusals.refused(Instant::now(), from, true, &error);
             }
             Internal::PushPullDone { to, result: Ok(frame) } => {
+                self.gate.pending.remove(&to);
                 self.swim.handle_push_pull_response(now, to, &frame);
             }
             Internal::PushPullDone { to, result: Err(e) } => {
+                self.gate.pending.remove(&to);
                 bump(&self.counters.push_pull_failed);
                 // A misconfigured peer (TLS on one side, a certificate of
                 // another CA...) gets the rate-limited warning; anything else
@@ -671,16 +870,30 @@ impl Driver {
     }
 }
 
-/// Serves one inbound stream (plain TCP or TLS): reads the request frame,
-/// hands it to the driver, writes the response if there is one.
+/// The deadlines of one inbound stream.
+#[derive(Debug, Clone, Copy)]
+struct Deadlines {
+    accepted: Instant,
+    /// First bytes, header and budget.
+    header: Duration,
+    /// The whole frame, from `accepted`; also bounds the response write.
+    whole: Duration,
+}
+
+/// Serves one admitted inbound stream (plain TCP or TLS): reads the
+/// request frame, hands it to the driver, writes the response if there is
+/// one. The frame's budget reservation ends once the core has read it.
 async fn serve_inbound<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     from: SocketAddr,
     codec: &FrameCodec,
-    timeout: Duration,
+    ticket: &Ticket,
+    limits: Deadlines,
     internal: &mpsc::Sender<Internal>,
 ) {
-    let frame = match read_frame(&mut stream, codec, timeout).await {
+    let timeout = limits.whole;
+    let read = read_inbound(&mut stream, codec, ticket, limits.accepted, limits.header, limits.whole).await;
+    let frame = match read {
         Ok(frame) => frame,
         Err(error) => {
             // The driver counts and logs it (one rate limit for all
@@ -693,7 +906,10 @@ async fn serve_inbound<S: AsyncRead + AsyncWrite + Unpin>(
     if internal.send(Internal::Inbound { from, frame, reply }).await.is_err() {
         return;
     }
-    if let Ok(Some(bytes)) = response.await {
+    let response = response.await;
+    // The core has merged (and dropped) the frame.
+    ticket.release();
+    if let Ok(Some(bytes)) = response {
         if let Err(e) = write_frame(&mut stream, &bytes, timeout).await {
             tracing::debug!(%from, error = %e, "push-pull response not delivered");
         }

@@ -75,6 +75,23 @@ pub enum StreamError {
     /// the cluster's CA, it sent none, or it does not speak TLS at all.
     #[error("TLS handshake failed: {0}")]
     Handshake(io::Error),
+    /// An inbound stream did not deliver its first bytes and whole header
+    /// (and get its share of the byte budget) within the header deadline.
+    #[error("no whole frame header in time")]
+    HeaderTimeout,
+    /// An inbound stream was cut off to make room for a newcomer (see
+    /// [`crate::stream`]).
+    #[error("evicted to make room for another stream")]
+    Evicted,
+    /// No room for an inbound frame body in the byte budget shared by all
+    /// inbound streams, within the header deadline.
+    #[error("no room for a body of {wanted} bytes in the stream byte budget of {budget}")]
+    Budget {
+        /// Bytes the body needs.
+        wanted: usize,
+        /// The budget.
+        budget: usize,
+    },
 }
 
 /// The node is no longer running (it was shut down, left, or its task ended).

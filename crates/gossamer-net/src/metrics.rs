@@ -18,14 +18,54 @@ pub(crate) struct NetCounters {
     pub heartbeats_received: AtomicU64,
     pub heartbeats_rejected: AtomicU64,
     pub multicast_joins: AtomicU64,
+    pub streams_evicted: AtomicU64,
+    pub streams_header_timeout: AtomicU64,
+    pub stream_budget_waits: AtomicU64,
+    pub stream_budget_refused: AtomicU64,
+    pub push_pulls_dropped: AtomicU64,
+    pub joins_dropped: AtomicU64,
+    pub seeds_dropped: AtomicU64,
+}
+
+/// Gauges the driver reads at snapshot time.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Gauges {
+    pub timers_pending: usize,
+    pub streams_open: usize,
+    pub stream_bytes_reserved: usize,
+    pub push_pulls_pending: usize,
+    pub seeds: usize,
 }
 
 pub(crate) fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
 }
 
+/// A `warn` at most once per [`gossamer_core::REFUSAL_WARN_INTERVAL`] for
+/// one kind of limit being hit (a flood must not flood the log too); the
+/// occurrences in between are counted and reported with the next one.
+#[derive(Debug, Default)]
+pub(crate) struct WarnLimit {
+    warned_at: Option<tokio::time::Instant>,
+    suppressed: u64,
+}
+
+impl WarnLimit {
+    /// `Some(suppressed since the last warning)` when a warning is due.
+    pub(crate) fn due(&mut self, now: tokio::time::Instant) -> Option<u64> {
+        let due =
+            self.warned_at.is_none_or(|at| now.saturating_duration_since(at) >= gossamer_core::REFUSAL_WARN_INTERVAL);
+        if !due {
+            self.suppressed += 1;
+            return None;
+        }
+        self.warned_at = Some(now);
+        Some(std::mem::take(&mut self.suppressed))
+    }
+}
+
 impl NetCounters {
-    pub(crate) fn snapshot(&self, timers_pending: usize) -> NetMetrics {
+    pub(crate) fn snapshot(&self, gauges: Gauges) -> NetMetrics {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         NetMetrics {
             send_errors: get(&self.send_errors),
@@ -38,7 +78,18 @@ impl NetCounters {
             heartbeats_received: get(&self.heartbeats_received),
             heartbeats_rejected: get(&self.heartbeats_rejected),
             multicast_joins: get(&self.multicast_joins),
-            timers_pending: timers_pending as u64,
+            timers_pending: gauges.timers_pending as u64,
+            streams_evicted: get(&self.streams_evicted),
+            streams_header_timeout: get(&self.streams_header_timeout),
+            stream_budget_waits: get(&self.stream_budget_waits),
+            stream_budget_refused: get(&self.stream_budget_refused),
+            streams_open: gauges.streams_open as u64,
+            stream_bytes_reserved: gauges.stream_bytes_reserved as u64,
+            push_pulls_pending: gauges.push_pulls_pending as u64,
+            push_pulls_dropped: get(&self.push_pulls_dropped),
+            joins_dropped: get(&self.joins_dropped),
+            seeds: gauges.seeds as u64,
+            seeds_dropped: get(&self.seeds_dropped),
         }
     }
 }
@@ -54,7 +105,8 @@ pub struct NetMetrics {
     pub streams_accepted: u64,
     /// Inbound streams refused: foreign or oversized frame, timeout, early close.
     pub streams_refused: u64,
-    /// Inbound streams dropped because too many were open at once.
+    /// Inbound streams refused on arrival because every slot (of all, or
+    /// of their source address) held a stream that had proved itself.
     pub streams_busy: u64,
     /// Push-pull exchanges this node started that failed.
     pub push_pull_failed: u64,
@@ -68,6 +120,36 @@ pub struct NetMetrics {
     pub multicast_joins: u64,
     /// Core timers waiting.
     pub timers_pending: u64,
+    /// Inbound streams cut off to make room for a newcomer: idle, still in
+    /// their header, or reading an unauthenticated body (see
+    /// [`crate::stream`]).
+    pub streams_evicted: u64,
+    /// Inbound streams closed for not sending their first bytes and whole
+    /// header within `NodeConfig::stream_header_timeout`.
+    pub streams_header_timeout: u64,
+    /// Inbound streams that had to wait for room in the byte budget before
+    /// reading their body.
+    pub stream_budget_waits: u64,
+    /// Inbound streams closed because the byte budget had no room for
+    /// their body within the header deadline.
+    pub stream_budget_refused: u64,
+    /// Inbound streams open now.
+    pub streams_open: u64,
+    /// Bytes of the inbound byte budget reserved now.
+    pub stream_bytes_reserved: u64,
+    /// Outbound push-pulls in flight or waiting for a connection now.
+    pub push_pulls_pending: u64,
+    /// Outbound push-pulls not started: the gate was full, or one with the
+    /// same peer was already pending.
+    pub push_pulls_dropped: u64,
+    /// Joins (multicast-heard peers, `Node::join` addresses) not started
+    /// because the outbound gate was full.
+    pub joins_dropped: u64,
+    /// Join addresses remembered as seeds (retried while alone).
+    pub seeds: u64,
+    /// Join addresses not remembered as seeds because the list was full
+    /// (they were still contacted once).
+    pub seeds_dropped: u64,
 }
 
 /// Everything observable about a node's activity.

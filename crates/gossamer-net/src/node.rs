@@ -21,13 +21,14 @@ use tokio_stream::Stream;
 use tracing::Instrument;
 
 use crate::config::NodeConfig;
-use crate::driver::{Command, Driver, Multicast, RefusalLog, StreamLimits};
+use crate::driver::{Command, Driver, LimitWarnings, Multicast, PushPullGate, RefusalLog, StreamLimits};
 use crate::error::{NetError, NodeStopped, StartError};
 use crate::fault::Blocklist;
 use crate::heal::{HealLayer, HealSubscription};
 use crate::keys::{KeyAnswer, KeyError, KeyRequest, KeyRotation, KEYS_QUERY};
 use crate::metrics::{NetCounters, NodeMetrics};
 use crate::multicast::{self, JoinLimiter};
+use crate::stream::{Admission, AdmissionLimits};
 use crate::transport::{bind_pair, with_port};
 use crate::user::{QueryOutcome, UserLayer, UserSubscription};
 
@@ -180,6 +181,7 @@ impl Node {
             }
         }
         let (commands, commands_rx) = mpsc::channel(64);
+        let counters = Arc::new(NetCounters::default());
         let blocked = Blocklist::default();
         let name_conflict = Arc::new(std::sync::OnceLock::new());
         let driver = Driver {
@@ -189,15 +191,24 @@ impl Node {
             tcp,
             multicast,
             streams: StreamLimits {
-                codec: stream_codec,
+                codec: stream_codec.clone(),
                 timeout: config.stream_timeout,
-                inbound: Arc::new(Semaphore::new(config.max_inbound_streams)),
+                header_timeout: config.stream_header_timeout.min(config.stream_timeout),
+                admission: Admission::new(
+                    AdmissionLimits {
+                        max_streams: config.max_inbound_streams,
+                        max_per_ip: config.max_inbound_streams_per_ip,
+                        byte_budget: config.stream_buffer_budget,
+                    },
+                    stream_codec.clone(),
+                    counters.clone(),
+                ),
                 outbound: Arc::new(Semaphore::new(config.max_inbound_streams)),
                 tls,
             },
             events: events.clone(),
             commands: commands_rx,
-            counters: Arc::new(NetCounters::default()),
+            counters,
             batch: config.batch,
             name_conflict: name_conflict.clone(),
             refusals: RefusalLog::default(),
@@ -206,6 +217,8 @@ impl Node {
             user,
             answers: answers_rx,
             keyring: keyring.clone(),
+            gate: PushPullGate::new(config.max_pending_push_pulls, config.max_seeds, &config.seeds),
+            limit_warnings: LimitWarnings::default(),
         };
         let span = tracing::info_span!("node", name = %config.name);
         let task = tokio::spawn(driver.run().instrument(span));

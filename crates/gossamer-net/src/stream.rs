@@ -1,17 +1,475 @@
-//! One frame each way over TCP: the push-pull exchange. The header is read
-//! first and checked (magic, version, label, length cap) before a single
-//! byte of body is buffered, so an oversized or foreign frame costs nothing.
+//! One frame each way over TCP: the push-pull exchange, and the admission
+//! of inbound streams, which anyone who can reach the port may open.
+//!
+//! The header is read first and checked (magic, version, label, length cap)
+//! before a single byte of body is buffered, so an oversized or foreign
+//! frame costs nothing.
+//!
+//! # Admission of inbound streams
+//!
+//! Nothing on a stream is authenticated before its whole frame is: a sealed
+//! frame is one XChaCha20-Poly1305 seal over the whole body (see
+//! `gossamer_wire::frame`), so a body cannot be authenticated in chunks
+//! without a wire change, and the header (magic, version, label, length) is
+//! public knowledge. So an attacker who can reach the port can open
+//! connections and claim large frames, with or without the key. The
+//! [`Admission`] table keeps that from starving legitimate peers or the
+//! node's memory:
+//!
+//! - **Deadlines.** A stream gets `header_timeout` (2 s by default) for its
+//!   first bytes, its whole header *and* its share of the byte budget, and
+//!   `stream_timeout` (10 s) from acceptance for the whole frame.
+//! - **Slots.** At most `max_inbound_streams` streams at once, and at most
+//!   `max_inbound_streams_per_ip` from one source address. When either limit
+//!   is reached, the newcomer is *not* refused: the node evicts the
+//!   connection that has proved the least, in this order: one that has sent
+//!   nothing for [`SILENT_GRACE`] (250 ms) since it was accepted, then one
+//!   that has sent nothing yet, then one whose frame is not all in (header,
+//!   budget wait or unauthenticated body) by the frame length its header
+//!   claims, largest first (unknown counts as largest); the oldest first
+//!   among equals. The waiting bytes are peeked at acceptance, before the
+//!   stream's task has run (a legitimate peer's request is usually in the
+//!   socket by then), so a join claiming a few kilobytes is admitted ahead
+//!   of idle connections and of any connection claiming more. A stream whose whole frame has arrived (it is being merged or
+//!   answered), or whose peer passed mutual TLS, has proved itself and is
+//!   never evicted; only when every slot holds such a stream is the newcomer
+//!   refused (`streams_busy`). A legitimate peer writes its request right
+//!   after connecting, so it leaves the evictable stages at its first read,
+//!   while idle or slow connections are always the first to go: re-opening
+//!   them only makes them evict each other.
+//! - **Bounded buffering.** Before it reads a body, a stream reserves the
+//!   body's length from a byte budget shared by every inbound stream
+//!   (`stream_buffer_budget`, 64 MiB by default, at least the frame cap);
+//!   the reservation ends when the core is done with the frame. If the budget
+//!   is short, streams reading bodies that claim *more* than the newcomer
+//!   are evicted, largest claim first (so a small join always gets in past
+//!   big claims), and otherwise the newcomer waits, within its header
+//!   deadline. The body buffer grows only as bytes arrive. So 40 connections
+//!   claiming 32 MiB each hold at most the budget, not 1.3 GB; each is
+//!   bounded by the frame cap (`max_stream_frame`, 32 MiB, the core's own
+//!   cap) whether or not a key is set, and the budget bounds them all.
+//!
+//! Every eviction, refusal and timeout is counted in [`crate::NetMetrics`]
+//! and logged at `warn`, rate-limited, by the driver.
 
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use bytes::BufMut;
 use gossamer_wire::{header_len, FrameCodec, HEADER_PREFIX_LEN};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::Notify;
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
 
 use crate::error::StreamError;
+use crate::metrics::{bump, NetCounters};
+
+/// The limits of inbound stream admission (from [`crate::NodeConfig`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdmissionLimits {
+    /// Most inbound streams open at once.
+    pub max_streams: usize,
+    /// Most inbound streams open at once from one source IP address.
+    pub max_per_ip: usize,
+    /// Bytes of unauthenticated frame bodies all inbound streams may hold.
+    pub byte_budget: usize,
+}
+
+/// How far a stream has come: the less, the sooner it is evicted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    /// Accepted; not a byte read yet.
+    Silent,
+    /// Reading its header, or waiting for its share of the byte budget.
+    Header,
+    /// Reading an unauthenticated body (holds a budget reservation).
+    Body,
+    /// Its whole frame arrived (the core authenticates and merges it), or
+    /// its peer passed mutual TLS: never evicted.
+    Proven,
+}
+
+/// How long a just-accepted stream that has sent nothing yet is spared
+/// before older silent ones: its peer may be writing its request right
+/// now. Past it, a silent stream is the first to go.
+pub const SILENT_GRACE: Duration = Duration::from_millis(250);
+
+#[derive(Debug)]
+struct Conn {
+    ip: IpAddr,
+    accepted: Instant,
+    stage: Stage,
+    /// Length of the frame its header claims (`usize::MAX` until known).
+    claim: usize,
+    /// A duplicate of the socket while the stream is silent, to peek at
+    /// whether it has sent something when an eviction is due (its task
+    /// may not have run yet on a busy runtime).
+    probe: Option<socket2::Socket>,
+    reserved: usize,
+    abort: Option<AbortHandle>,
+}
+
+impl Conn {
+    /// A silent stream that has sent bytes since moves on (see [`peek`]).
+    fn look(&mut self, codec: &FrameCodec) {
+        let Some(probe) = &self.probe else { return };
+        let peeked = peek(probe, codec);
+        if peeked.sent {
+            self.stage = self.stage.max(Stage::Header);
+            self.claim = peeked.claim.unwrap_or(usize::MAX);
+            self.probe = None;
+        }
+    }
+}
+
+/// What an accepted stream has already sent, seen without consuming it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peeked {
+    /// Anything at all.
+    pub sent: bool,
+    /// The frame length its header claims, if the whole header is there
+    /// and acceptable to the codec.
+    pub claim: Option<usize>,
+}
+
+/// Peeks at what `socket` (non-blocking) has received: a peer writes its
+/// request as soon as it is connected, so bytes already waiting set it
+/// apart from an idle connection, and its header says how much it claims.
+pub fn peek(socket: &socket2::Socket, codec: &FrameCodec) -> Peeked {
+    // The longest header: prefix, a 255-byte label, the length.
+    let mut buf = [std::mem::MaybeUninit::<u8>::new(0); HEADER_PREFIX_LEN + 255 + 4];
+    let n = match socket.peek(&mut buf) {
+        Ok(n) if n > 0 => n.min(buf.len()),
+        _ => return Peeked { sent: false, claim: None },
+    };
+    // SAFETY: every element was initialised (to zero) above, and `peek`
+    // only ever writes initialised bytes into it.
+    let bytes: Vec<u8> = buf[..n].iter().map(|b| unsafe { b.assume_init() }).collect();
+    let claim = match header_len(&bytes) {
+        Some(header) if header <= n => codec.frame_len(&bytes[..header]).ok().flatten(),
+        _ => None,
+    };
+    Peeked { sent: true, claim }
+}
+
+#[derive(Debug, Default)]
+struct Table {
+    /// Ids grow with acceptance: iteration is oldest first.
+    next: u64,
+    conns: BTreeMap<u64, Conn>,
+    per_ip: HashMap<IpAddr, usize>,
+    reserved: usize,
+}
+
+impl Table {
+    /// The connection to evict among those `eligible`: silent ones first
+    /// (past [`SILENT_GRACE`], then younger), then unauthenticated ones by
+    /// the frame length they claim, largest (or unknown) first; the oldest
+    /// among equals.
+    fn victim(&mut self, now: Instant, codec: &FrameCodec, eligible: impl Fn(&Conn) -> bool) -> Option<u64> {
+        for conn in self.conns.values_mut().filter(|c| c.stage == Stage::Silent) {
+            conn.look(codec);
+        }
+        let rank = |c: &Conn| match c.stage {
+            Stage::Silent if now.saturating_duration_since(c.accepted) >= SILENT_GRACE => 0,
+            Stage::Silent => 1,
+            _ => 2,
+        };
+        self.conns
+            .iter()
+            .filter(|(_, c)| c.stage < Stage::Proven && eligible(c))
+            .min_by_key(|(id, c)| (rank(c), std::cmp::Reverse(c.claim), **id))
+            .map(|(id, _)| *id)
+    }
+
+    /// Removes a connection, giving back its slot and its reservation.
+    fn remove(&mut self, id: u64) -> Option<Conn> {
+        let conn = self.conns.remove(&id)?;
+        self.reserved = self.reserved.saturating_sub(conn.reserved);
+        if let Some(n) = self.per_ip.get_mut(&conn.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_ip.remove(&conn.ip);
+            }
+        }
+        Some(conn)
+    }
+}
+
+/// Why [`Admission::admit`] refused a newcomer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Busy {
+    /// Every slot holds a stream that has proved itself.
+    Full,
+    /// Every stream of this source address has proved itself.
+    PerAddress,
+}
+
+/// The table of inbound streams: slots, per-address counts, the byte
+/// budget, and who gets evicted (see the module docs). Shared by the
+/// driver, which admits, and the stream tasks, which advance and reserve.
+#[derive(Debug)]
+pub struct Admission {
+    limits: AdmissionLimits,
+    /// To read the claims of peeked headers.
+    codec: FrameCodec,
+    table: Mutex<Table>,
+    /// Signalled whenever budget is given back.
+    released: Notify,
+    counters: Arc<NetCounters>,
+}
+
+impl Admission {
+    pub(crate) fn new(limits: AdmissionLimits, codec: FrameCodec, counters: Arc<NetCounters>) -> Arc<Self> {
+        Arc::new(Self { limits, codec, table: Mutex::default(), released: Notify::new(), counters })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        // No code path panics while holding the lock; a poisoned table is
+        // still consistent (every update is a few plain assignments).
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Admits a stream from `ip`, evicting the least proved connection (of
+    /// this address, then of all) if a limit is reached. Returns the
+    /// newcomer's ticket and how many were evicted, or why it was refused.
+    /// `probe` is a duplicate of the stream's socket (see [`peek`]), kept
+    /// while the stream is silent: bytes already waiting put it past every
+    /// silent connection before its task has even run, and its waiting
+    /// header says how much it claims.
+    pub fn admit(self: &Arc<Self>, ip: IpAddr, probe: Option<socket2::Socket>) -> Result<(Ticket, usize), Busy> {
+        let mut evicted = Vec::new();
+        let now = Instant::now();
+        let mut conn =
+            Conn { ip, accepted: now, stage: Stage::Silent, claim: usize::MAX, probe, reserved: 0, abort: None };
+        conn.look(&self.codec);
+        let id = {
+            let mut t = self.lock();
+            if t.per_ip.get(&ip).copied().unwrap_or(0) >= self.limits.max_per_ip {
+                let id = t.victim(now, &self.codec, |c| c.ip == ip).ok_or(Busy::PerAddress)?;
+                evicted.extend(t.remove(id));
+            }
+            if t.conns.len() >= self.limits.max_streams {
+                let id = t.victim(now, &self.codec, |_| true).ok_or(Busy::Full)?;
+                evicted.extend(t.remove(id));
+            }
+            let id = t.next;
+            t.next += 1;
+            t.conns.insert(id, conn);
+            *t.per_ip.entry(ip).or_insert(0) += 1;
+            id
+        };
+        let count = evicted.len();
+        self.finish_evictions(evicted);
+        Ok((Ticket { admission: self.clone(), id }, count))
+    }
+
+    /// Aborts evicted connections' tasks (outside the lock) and wakes
+    /// budget waiters if a reservation came back.
+    fn finish_evictions(&self, evicted: Vec<Conn>) {
+        let mut freed = false;
+        for conn in evicted {
+            bump(&self.counters.streams_evicted);
+            freed |= conn.reserved > 0;
+            if let Some(abort) = conn.abort {
+                abort.abort();
+            }
+        }
+        if freed {
+            self.released.notify_waiters();
+        }
+    }
+
+    /// Lets an eviction abort the task serving stream `id` (at once if it
+    /// was already evicted).
+    pub fn set_abort(&self, id: u64, abort: AbortHandle) {
+        let mut t = self.lock();
+        match t.conns.get_mut(&id) {
+            Some(conn) => conn.abort = Some(abort),
+            None => {
+                drop(t);
+                abort.abort();
+            }
+        }
+    }
+
+    /// Streams open now.
+    pub fn open(&self) -> usize {
+        self.lock().conns.len()
+    }
+
+    /// Budget bytes reserved now.
+    pub fn reserved(&self) -> usize {
+        self.lock().reserved
+    }
+}
+
+/// One admitted inbound stream's place in the [`Admission`] table; dropping
+/// it gives the slot and any reservation back.
+#[derive(Debug)]
+pub struct Ticket {
+    admission: Arc<Admission>,
+    id: u64,
+}
+
+impl Ticket {
+    /// This stream's id in the table (see [`Admission::set_abort`]).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Moves the stream to `stage` (never back); `Evicted` if it was.
+    pub fn advance(&self, stage: Stage) -> Result<(), StreamError> {
+        let mut t = self.admission.lock();
+        let conn = t.conns.get_mut(&self.id).ok_or(StreamError::Evicted)?;
+        conn.stage = conn.stage.max(stage);
+        if conn.stage > Stage::Silent {
+            conn.probe = None;
+        }
+        Ok(())
+    }
+
+    /// Reserves `bytes` of the byte budget for a body, evicting bodies that
+    /// claim more when the budget is short, else waiting for it (the caller
+    /// bounds the wait). `Budget` if `bytes` can never fit.
+    pub async fn reserve(&self, bytes: usize) -> Result<(), StreamError> {
+        let admission = &*self.admission;
+        let budget = admission.limits.byte_budget;
+        if bytes > budget {
+            return Err(StreamError::Budget { wanted: bytes, budget });
+        }
+        let mut waited = false;
+        loop {
+            let notified = admission.released.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let mut evicted = Vec::new();
+            let done = {
+                let mut t = admission.lock();
+                if !t.conns.contains_key(&self.id) {
+                    return Err(StreamError::Evicted);
+                }
+                while t.reserved.saturating_add(bytes) > budget {
+                    // The largest claim first, the oldest among equals.
+                    let victim = t
+                        .conns
+                        .iter()
+                        .filter(|(_, c)| c.stage == Stage::Body && c.reserved > bytes)
+                        .max_by_key(|(id, c)| (c.reserved, std::cmp::Reverse(**id)))
+                        .map(|(id, _)| *id);
+                    match victim.and_then(|id| t.remove(id)) {
+                        Some(conn) => evicted.push(conn),
+                        None => break,
+                    }
+                }
+                let fits = t.reserved.saturating_add(bytes) <= budget;
+                if fits {
+                    t.reserved += bytes;
+                    if let Some(conn) = t.conns.get_mut(&self.id) {
+                        conn.reserved += bytes;
+                        conn.stage = conn.stage.max(Stage::Body);
+                        conn.claim = bytes;
+                    }
+                }
+                fits
+            };
+            admission.finish_evictions(evicted);
+            if done {
+                return Ok(());
+            }
+            if !waited {
+                waited = true;
+                bump(&admission.counters.stream_budget_waits);
+            }
+            notified.await;
+        }
+    }
+
+    /// Gives this stream's reservation back (its frame was consumed).
+    pub fn release(&self) {
+        let mut t = self.admission.lock();
+        let Some(conn) = t.conns.get_mut(&self.id) else { return };
+        let bytes = std::mem::take(&mut conn.reserved);
+        t.reserved = t.reserved.saturating_sub(bytes);
+        drop(t);
+        if bytes > 0 {
+            self.admission.released.notify_waiters();
+        }
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let freed = self.admission.lock().remove(self.id).is_some_and(|c| c.reserved > 0);
+        if freed {
+            self.admission.released.notify_waiters();
+        }
+    }
+}
+
+/// Reads the request frame of an admitted inbound stream: first bytes,
+/// header and budget within `header_timeout`, the whole frame within
+/// `timeout` of `accepted`. The frame's budget stays reserved until the
+/// ticket releases it or is dropped.
+pub async fn read_inbound<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    codec: &FrameCodec,
+    ticket: &Ticket,
+    accepted: Instant,
+    header_timeout: Duration,
+    timeout: Duration,
+) -> Result<Vec<u8>, StreamError> {
+    // What the body waits for in the budget, if it came that far.
+    let awaiting = AtomicUsize::new(0);
+    let header = async {
+        let mut buf = vec![0u8; HEADER_PREFIX_LEN];
+        // The first bytes lift the stream out of the first-evicted stage.
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Err(StreamError::Closed);
+        }
+        ticket.advance(Stage::Header)?;
+        read_exact(stream, &mut buf[n..]).await?;
+        let total = match codec.frame_len(&buf)? {
+            Some(total) => total,
+            None => {
+                let header = header_len(&buf).ok_or(StreamError::Closed)?;
+                buf.resize(header, 0);
+                read_exact(stream, &mut buf[HEADER_PREFIX_LEN..]).await?;
+                codec.frame_len(&buf)?.ok_or(StreamError::Closed)?
+            }
+        };
+        check_total(total, buf.len(), codec)?;
+        let body = total - buf.len();
+        awaiting.store(body, Ordering::Relaxed);
+        ticket.reserve(body).await?;
+        Ok((buf, total))
+    };
+    let (buf, total) = match tokio::time::timeout(header_timeout, header).await {
+        Ok(r) => r?,
+        Err(_) => {
+            return Err(match awaiting.load(Ordering::Relaxed) {
+                0 => StreamError::HeaderTimeout,
+                wanted => StreamError::Budget { wanted, budget: ticket.admission.limits.byte_budget },
+            })
+        }
+    };
+    let body_deadline = accepted + timeout;
+    let frame = tokio::time::timeout_at(body_deadline, read_body(stream, buf, total))
+        .await
+        .map_err(|_| StreamError::Timeout)??;
+    ticket.advance(Stage::Proven)?;
+    Ok(frame)
+}
 
 /// Reads exactly one frame from `stream`, refusing it by its header when
 /// `codec` would (the codec's `max_frame_len` is the size cap). The whole
-/// read is bounded by `timeout`.
+/// read is bounded by `timeout`. For responses to this node's own requests;
+/// inbound requests go through [`read_inbound`].
 pub async fn read_frame<S: AsyncRead + Unpin>(
     stream: &mut S,
     codec: &FrameCodec,
@@ -25,36 +483,55 @@ async fn read_frame_inner<S: AsyncRead + Unpin>(stream: &mut S, codec: &FrameCod
     read_exact(stream, &mut buf).await?;
     // The prefix alone is enough to refuse another protocol or version.
     if let Some(total) = codec.frame_len(&buf)? {
-        return finish(stream, buf, total, codec).await;
+        check_total(total, buf.len(), codec)?;
+        return read_body(stream, buf, total).await;
     }
-    let header = header_len(&buf).expect("the prefix is read whole");
+    let header = header_len(&buf).ok_or(StreamError::Closed)?;
     buf.resize(header, 0);
     read_exact(stream, &mut buf[HEADER_PREFIX_LEN..]).await?;
     match codec.frame_len(&buf)? {
-        Some(total) => finish(stream, buf, total, codec).await,
+        Some(total) => {
+            check_total(total, buf.len(), codec)?;
+            read_body(stream, buf, total).await
+        }
         None => Err(StreamError::Closed),
     }
 }
 
-async fn finish<S: AsyncRead + Unpin>(
+fn check_total(total: usize, have: usize, codec: &FrameCodec) -> Result<(), StreamError> {
+    if total > codec.max_frame_len() || total < have {
+        return Err(StreamError::Refused(gossamer_wire::DecodeError::TooLarge {
+            len: total as u64,
+            max: u32::try_from(codec.max_frame_len()).unwrap_or(u32::MAX),
+        }));
+    }
+    Ok(())
+}
+
+/// Most bytes the body buffer grows by before they have arrived.
+const GROW_STEP: usize = 64 * 1024;
+
+/// Reads the rest of a `total`-byte frame after `buf`. The buffer grows
+/// only as bytes arrive (doubling from 64 KiB, capped at the frame): a
+/// header claiming a huge (but allowed) frame does not make this node
+/// allocate it up front.
+async fn read_body<S: AsyncRead + Unpin>(
     stream: &mut S,
     mut buf: Vec<u8>,
     total: usize,
-    codec: &FrameCodec,
 ) -> Result<Vec<u8>, StreamError> {
-    if total > codec.max_frame_len() || total < buf.len() {
-        return Err(StreamError::Refused(gossamer_wire::DecodeError::TooLarge {
-            len: total as u64,
-            max: codec.max_frame_len() as u32,
-        }));
-    }
-    // Grow the buffer only as bytes actually arrive: a header claiming a
-    // huge (but allowed) frame must not make this node allocate it up front.
-    let remaining = (total - buf.len()) as u64;
-    buf.reserve(remaining.min(64 * 1024) as usize);
-    (&mut *stream).take(remaining).read_to_end(&mut buf).await?;
-    if buf.len() != total {
-        return Err(StreamError::Closed);
+    while buf.len() < total {
+        let have = buf.len();
+        if have == buf.capacity() {
+            // Doubling, but never past the frame (which the byte budget
+            // covers): reserve_exact, since `reserve` may round up.
+            buf.reserve_exact(have.max(GROW_STEP).min(total - have));
+        }
+        // Into the spare capacity, never past the frame's end.
+        let n = stream.read_buf(&mut (&mut buf).limit(total - have)).await?;
+        if n == 0 {
+            return Err(StreamError::Closed);
+        }
     }
     Ok(buf)
 }
