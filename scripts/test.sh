@@ -128,12 +128,13 @@ summary+=("clippy: clean")
 # Without it (offline, or GitHub unreachable) the advisory check is skipped
 # and the summary says so; licenses, bans and sources need no network.
 stage "deny: cargo deny check (deny.toml)"
-if cargo deny fetch db >"$scratch/deny-fetch.log" 2>&1; then
+# (Bounded: a network that drops packets instead of refusing would hang git.)
+if timeout 300 cargo deny fetch db >"$scratch/deny-fetch.log" 2>&1; then
     cargo deny --offline check advisories licenses bans sources
     summary+=("cargo deny: advisories, licenses, bans, sources ok")
 else
     reason="$(grep -m1 '^fatal: ' "$scratch/deny-fetch.log" || grep -m1 -i 'error' "$scratch/deny-fetch.log" \
-        || tail -n1 "$scratch/deny-fetch.log")"
+        || tail -n1 "$scratch/deny-fetch.log" | grep . || echo "no answer within 300 s")"
     echo "the advisory database cannot be fetched: ${reason}" >&2
     echo "checking licenses, bans and sources only; advisories are SKIPPED" >&2
     cargo deny --offline check licenses bans sources
@@ -145,10 +146,6 @@ fi
 # skip(), which appends "package/binary::test<TAB>reason" to this file.
 export GOSSAMER_SKIP_LOG="$scratch/skipped-tests"
 : >"$GOSSAMER_SKIP_LOG"
-
-stage "test: cargo test --workspace (unit, integration and doc tests)"
-cargo test --workspace
-summary+=("tests: passed")
 
 print_summary() {
     stage "summary ($(( ($(date +%s) - started) / 60 )) min)"
@@ -164,6 +161,16 @@ print_summary() {
         done
     fi
 }
+
+# --no-fail-fast: every test binary runs, so one failure does not hide
+# another (or the skipped tests after it); cargo lists all failures at the end.
+stage "test: cargo test --workspace --no-fail-fast (unit, integration and doc tests)"
+if ! cargo test --workspace --no-fail-fast; then
+    summary+=("tests: FAILED (the failures are listed just above)")
+    print_summary
+    die "tests failed"
+fi
+summary+=("tests: passed")
 
 if [[ "$FUZZ_SECONDS" == 0 ]]; then
     summary+=("fuzz: SKIPPED (FUZZ_SECONDS=0)")
