@@ -21,7 +21,7 @@ use crate::fault::Blocklist;
 use crate::heal::{keep_claim, HealLayer};
 use crate::metrics::{bump, Gauges, NetCounters, NodeMetrics, WarnLimit};
 use crate::multicast::{self, Heard, JoinLimiter, MulticastSockets};
-use crate::stream::{read_frame, read_inbound, write_frame, Admission, Busy, Stage, Ticket};
+use crate::stream::{read_inbound, read_response, write_frame, Admission, Busy, Reservation, Stage, Ticket};
 use crate::timers::TimerQueue;
 use crate::tls::{looks_like_tls, StreamTls};
 use crate::user::{Answer, QueryOutcome, UserLayer};
@@ -73,7 +73,9 @@ enum Internal {
     },
     PushPullDone {
         to: SocketAddr,
-        result: Result<Vec<u8>, StreamError>,
+        /// The response, with its share of the byte budget (given back once
+        /// the core has read it).
+        result: Result<(Vec<u8>, Reservation), StreamError>,
     },
     /// An inbound stream was cut off before its frame reached the core
     /// (refused header, over the cap, garbage, timeout, early close).
@@ -799,6 +801,7 @@ impl Driver {
         let outbound = self.streams.outbound.clone();
         let blocked = self.blocked.clone();
         let tls = self.streams.tls.clone();
+        let admission = self.streams.admission.clone();
         tokio::spawn(async move {
             // Bounded concurrency: exchanges beyond the limit wait their turn.
             let Ok(_permit) = outbound.acquire_owned().await else { return };
@@ -810,13 +813,13 @@ impl Driver {
                 let stream =
                     tokio::time::timeout(timeout, TcpStream::connect(to)).await.map_err(|_| StreamError::Timeout)??;
                 let frame = match &tls {
-                    None => exchange(stream, &request, &codec, timeout).await?,
+                    None => exchange(stream, &request, &codec, &admission, timeout).await?,
                     Some(tls) => {
                         let stream = tokio::time::timeout(timeout, tls.connect(to, stream))
                             .await
                             .map_err(|_| StreamError::Timeout)?
                             .map_err(StreamError::Handshake)?;
-                        exchange(stream, &request, &codec, timeout).await?
+                        exchange(stream, &request, &codec, &admission, timeout).await?
                     }
                 };
                 // Blocked while the exchange was in flight: it is aborted.
@@ -851,7 +854,7 @@ impl Driver {
                 self.limit_hit(from, &error);
                 self.refusals.refused(Instant::now(), from, true, &error);
             }
-            Internal::PushPullDone { to, result: Ok(frame) } => {
+            Internal::PushPullDone { to, result: Ok((frame, _budget)) } => {
                 self.gate.pending.remove(&to);
                 self.swim.handle_push_pull_response(now, to, &frame);
             }
@@ -921,10 +924,11 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     request: &[u8],
     codec: &FrameCodec,
+    admission: &Arc<Admission>,
     timeout: Duration,
-) -> Result<Vec<u8>, StreamError> {
+) -> Result<(Vec<u8>, Reservation), StreamError> {
     write_frame(&mut stream, request, timeout).await?;
-    read_frame(&mut stream, codec, timeout).await
+    read_response(&mut stream, codec, admission, timeout).await
 }
 
 fn log_event(event: &Event) {
@@ -941,6 +945,26 @@ fn log_event(event: &Event) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_gate_for_push_pulls_and_a_bounded_seed_list() {
+        let addr = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+        let mut gate = PushPullGate::new(4, 2, &[addr(1)]);
+        assert!(gate.admit(addr(10)));
+        assert!(!gate.admit(addr(10)), "one pending push-pull per peer");
+        assert!(gate.multicast_room(addr(11)));
+        assert!(gate.admit(addr(11)));
+        assert!(!gate.multicast_room(addr(12)), "multicast gets at most half of the gate");
+        assert!(gate.admit(addr(12)) && gate.admit(addr(13)));
+        assert!(!gate.admit(addr(14)), "the gate is full");
+        gate.pending.remove(&addr(10));
+        assert!(gate.admit(addr(14)), "a finished exchange makes room");
+        // Seeds: the start seed counts; known ones stay accepted.
+        assert!(gate.remember(addr(1)) && gate.remember(addr(2)));
+        assert!(!gate.remember(addr(3)), "the list is full");
+        assert!(gate.remember(addr(2)));
+        assert_eq!(gate.seeds.len(), 2);
+    }
 
     #[test]
     fn misconfigured_peers_warn_once_per_interval() {

@@ -13,7 +13,7 @@
 //! without a wire change, and the header (magic, version, label, length) is
 //! public knowledge. So an attacker who can reach the port can open
 //! connections and claim large frames, with or without the key. The
-//! [`Admission`] table keeps that from starving legitimate peers or the
+//! `Admission` table keeps that from starving legitimate peers or the
 //! node's memory:
 //!
 //! - **Deadlines.** A stream gets `header_timeout` (2 s by default) for its
@@ -23,7 +23,7 @@
 //!   `max_inbound_streams_per_ip` from one source address. When either limit
 //!   is reached, the newcomer is *not* refused: the node evicts the
 //!   connection that has proved the least, in this order: one that has sent
-//!   nothing for [`SILENT_GRACE`] (250 ms) since it was accepted, then one
+//!   nothing for `SILENT_GRACE` (250 ms) since it was accepted, then one
 //!   that has sent nothing yet, then one whose frame is not all in (header,
 //!   budget wait or unauthenticated body) by the frame length its header
 //!   claims, largest first (unknown counts as largest); the oldest first
@@ -70,7 +70,7 @@ use crate::metrics::{bump, NetCounters};
 
 /// The limits of inbound stream admission (from [`crate::NodeConfig`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AdmissionLimits {
+pub(crate) struct AdmissionLimits {
     /// Most inbound streams open at once.
     pub max_streams: usize,
     /// Most inbound streams open at once from one source IP address.
@@ -81,7 +81,7 @@ pub struct AdmissionLimits {
 
 /// How far a stream has come: the less, the sooner it is evicted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Stage {
+pub(crate) enum Stage {
     /// Accepted; not a byte read yet.
     Silent,
     /// Reading its header, or waiting for its share of the byte budget.
@@ -96,7 +96,7 @@ pub enum Stage {
 /// How long a just-accepted stream that has sent nothing yet is spared
 /// before older silent ones: its peer may be writing its request right
 /// now. Past it, a silent stream is the first to go.
-pub const SILENT_GRACE: Duration = Duration::from_millis(250);
+pub(crate) const SILENT_GRACE: Duration = Duration::from_millis(250);
 
 #[derive(Debug)]
 struct Conn {
@@ -128,7 +128,7 @@ impl Conn {
 
 /// What an accepted stream has already sent, seen without consuming it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Peeked {
+pub(crate) struct Peeked {
     /// Anything at all.
     pub sent: bool,
     /// The frame length its header claims, if the whole header is there
@@ -139,7 +139,7 @@ pub struct Peeked {
 /// Peeks at what `socket` (non-blocking) has received: a peer writes its
 /// request as soon as it is connected, so bytes already waiting set it
 /// apart from an idle connection, and its header says how much it claims.
-pub fn peek(socket: &socket2::Socket, codec: &FrameCodec) -> Peeked {
+pub(crate) fn peek(socket: &socket2::Socket, codec: &FrameCodec) -> Peeked {
     // The longest header: prefix, a 255-byte label, the length.
     let mut buf = [std::mem::MaybeUninit::<u8>::new(0); HEADER_PREFIX_LEN + 255 + 4];
     let n = match socket.peek(&mut buf) {
@@ -202,7 +202,7 @@ impl Table {
 
 /// Why [`Admission::admit`] refused a newcomer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Busy {
+pub(crate) enum Busy {
     /// Every slot holds a stream that has proved itself.
     Full,
     /// Every stream of this source address has proved itself.
@@ -213,7 +213,7 @@ pub enum Busy {
 /// budget, and who gets evicted (see the module docs). Shared by the
 /// driver, which admits, and the stream tasks, which advance and reserve.
 #[derive(Debug)]
-pub struct Admission {
+pub(crate) struct Admission {
     limits: AdmissionLimits,
     /// To read the claims of peeked headers.
     codec: FrameCodec,
@@ -284,6 +284,71 @@ impl Admission {
         }
     }
 
+    /// Reserves `bytes` of the budget for the body of the inbound stream
+    /// `own`, or of a response to this node's own push-pull (`None`):
+    /// evicts inbound bodies that claim more when the budget is short, else
+    /// waits for room (the caller bounds the wait). `Budget` if `bytes` can
+    /// never fit, `Evicted` if `own` was.
+    async fn reserve_bytes(&self, own: Option<u64>, bytes: usize) -> Result<(), StreamError> {
+        let budget = self.limits.byte_budget;
+        if bytes > budget {
+            return Err(StreamError::Budget { wanted: bytes, budget });
+        }
+        let mut waited = false;
+        loop {
+            let notified = self.released.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let mut evicted = Vec::new();
+            let done = {
+                let mut t = self.lock();
+                if own.is_some_and(|id| !t.conns.contains_key(&id)) {
+                    return Err(StreamError::Evicted);
+                }
+                while t.reserved.saturating_add(bytes) > budget {
+                    // The largest claim first, the oldest among equals.
+                    let victim = t
+                        .conns
+                        .iter()
+                        .filter(|(_, c)| c.stage == Stage::Body && c.reserved > bytes)
+                        .max_by_key(|(id, c)| (c.reserved, std::cmp::Reverse(**id)))
+                        .map(|(id, _)| *id);
+                    match victim.and_then(|id| t.remove(id)) {
+                        Some(conn) => evicted.push(conn),
+                        None => break,
+                    }
+                }
+                let fits = t.reserved.saturating_add(bytes) <= budget;
+                if fits {
+                    t.reserved += bytes;
+                    if let Some(conn) = own.and_then(|id| t.conns.get_mut(&id)) {
+                        conn.reserved += bytes;
+                        conn.stage = conn.stage.max(Stage::Body);
+                        conn.claim = bytes;
+                    }
+                }
+                fits
+            };
+            self.finish_evictions(evicted);
+            if done {
+                return Ok(());
+            }
+            if !waited {
+                waited = true;
+                bump(&self.counters.stream_budget_waits);
+            }
+            notified.await;
+        }
+    }
+
+    /// Reserves `bytes` for the response to one of this node's own
+    /// push-pulls: its peer is not authenticated before the whole frame is
+    /// either (a forged member's address may lead anywhere).
+    pub async fn reserve_response(self: &Arc<Self>, bytes: usize) -> Result<Reservation, StreamError> {
+        self.reserve_bytes(None, bytes).await?;
+        Ok(Reservation { admission: self.clone(), bytes })
+    }
+
     /// Lets an eviction abort the task serving stream `id` (at once if it
     /// was already evicted).
     pub fn set_abort(&self, id: u64, abort: AbortHandle) {
@@ -311,7 +376,7 @@ impl Admission {
 /// One admitted inbound stream's place in the [`Admission`] table; dropping
 /// it gives the slot and any reservation back.
 #[derive(Debug)]
-pub struct Ticket {
+pub(crate) struct Ticket {
     admission: Arc<Admission>,
     id: u64,
 }
@@ -337,56 +402,7 @@ impl Ticket {
     /// claim more when the budget is short, else waiting for it (the caller
     /// bounds the wait). `Budget` if `bytes` can never fit.
     pub async fn reserve(&self, bytes: usize) -> Result<(), StreamError> {
-        let admission = &*self.admission;
-        let budget = admission.limits.byte_budget;
-        if bytes > budget {
-            return Err(StreamError::Budget { wanted: bytes, budget });
-        }
-        let mut waited = false;
-        loop {
-            let notified = admission.released.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let mut evicted = Vec::new();
-            let done = {
-                let mut t = admission.lock();
-                if !t.conns.contains_key(&self.id) {
-                    return Err(StreamError::Evicted);
-                }
-                while t.reserved.saturating_add(bytes) > budget {
-                    // The largest claim first, the oldest among equals.
-                    let victim = t
-                        .conns
-                        .iter()
-                        .filter(|(_, c)| c.stage == Stage::Body && c.reserved > bytes)
-                        .max_by_key(|(id, c)| (c.reserved, std::cmp::Reverse(**id)))
-                        .map(|(id, _)| *id);
-                    match victim.and_then(|id| t.remove(id)) {
-                        Some(conn) => evicted.push(conn),
-                        None => break,
-                    }
-                }
-                let fits = t.reserved.saturating_add(bytes) <= budget;
-                if fits {
-                    t.reserved += bytes;
-                    if let Some(conn) = t.conns.get_mut(&self.id) {
-                        conn.reserved += bytes;
-                        conn.stage = conn.stage.max(Stage::Body);
-                        conn.claim = bytes;
-                    }
-                }
-                fits
-            };
-            admission.finish_evictions(evicted);
-            if done {
-                return Ok(());
-            }
-            if !waited {
-                waited = true;
-                bump(&admission.counters.stream_budget_waits);
-            }
-            notified.await;
-        }
+        self.admission.reserve_bytes(Some(self.id), bytes).await
     }
 
     /// Gives this stream's reservation back (its frame was consumed).
@@ -399,6 +415,24 @@ impl Ticket {
         if bytes > 0 {
             self.admission.released.notify_waiters();
         }
+    }
+}
+
+/// Budget held for a response frame ([`Admission::reserve_response`]),
+/// given back when dropped.
+#[derive(Debug)]
+pub(crate) struct Reservation {
+    admission: Arc<Admission>,
+    bytes: usize,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        {
+            let mut t = self.admission.lock();
+            t.reserved = t.reserved.saturating_sub(self.bytes);
+        }
+        self.admission.released.notify_waiters();
     }
 }
 
@@ -415,7 +449,7 @@ impl Drop for Ticket {
 /// header and budget within `header_timeout`, the whole frame within
 /// `timeout` of `accepted`. The frame's budget stays reserved until the
 /// ticket releases it or is dropped.
-pub async fn read_inbound<S: AsyncRead + Unpin>(
+pub(crate) async fn read_inbound<S: AsyncRead + Unpin>(
     stream: &mut S,
     codec: &FrameCodec,
     ticket: &Ticket,
@@ -466,10 +500,48 @@ pub async fn read_inbound<S: AsyncRead + Unpin>(
     Ok(frame)
 }
 
+/// Reads the response to one of this node's push-pulls within `timeout`,
+/// its body under a reservation of the shared byte budget (held until the
+/// returned [`Reservation`] is dropped, once the core has read the frame).
+pub(crate) async fn read_response<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    codec: &FrameCodec,
+    admission: &Arc<Admission>,
+    timeout: Duration,
+) -> Result<(Vec<u8>, Reservation), StreamError> {
+    let read = async {
+        let (buf, total) = read_header(stream, codec).await?;
+        let reservation = admission.reserve_response(total - buf.len()).await?;
+        Ok((read_body(stream, buf, total).await?, reservation))
+    };
+    tokio::time::timeout(timeout, read).await.map_err(|_| StreamError::Timeout)?
+}
+
+/// Reads and checks a frame header: the bytes so far and the frame length.
+async fn read_header<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    codec: &FrameCodec,
+) -> Result<(Vec<u8>, usize), StreamError> {
+    let mut buf = vec![0u8; HEADER_PREFIX_LEN];
+    read_exact(stream, &mut buf).await?;
+    // The prefix alone is enough to refuse another protocol or version.
+    let total = match codec.frame_len(&buf)? {
+        Some(total) => total,
+        None => {
+            let header = header_len(&buf).ok_or(StreamError::Closed)?;
+            buf.resize(header, 0);
+            read_exact(stream, &mut buf[HEADER_PREFIX_LEN..]).await?;
+            codec.frame_len(&buf)?.ok_or(StreamError::Closed)?
+        }
+    };
+    check_total(total, buf.len(), codec)?;
+    Ok((buf, total))
+}
+
 /// Reads exactly one frame from `stream`, refusing it by its header when
 /// `codec` would (the codec's `max_frame_len` is the size cap). The whole
-/// read is bounded by `timeout`. For responses to this node's own requests;
-/// inbound requests go through [`read_inbound`].
+/// read is bounded by `timeout`. The node's own streams use
+/// `read_inbound` and `read_response`, which also take budget.
 pub async fn read_frame<S: AsyncRead + Unpin>(
     stream: &mut S,
     codec: &FrameCodec,
@@ -479,23 +551,8 @@ pub async fn read_frame<S: AsyncRead + Unpin>(
 }
 
 async fn read_frame_inner<S: AsyncRead + Unpin>(stream: &mut S, codec: &FrameCodec) -> Result<Vec<u8>, StreamError> {
-    let mut buf = vec![0u8; HEADER_PREFIX_LEN];
-    read_exact(stream, &mut buf).await?;
-    // The prefix alone is enough to refuse another protocol or version.
-    if let Some(total) = codec.frame_len(&buf)? {
-        check_total(total, buf.len(), codec)?;
-        return read_body(stream, buf, total).await;
-    }
-    let header = header_len(&buf).ok_or(StreamError::Closed)?;
-    buf.resize(header, 0);
-    read_exact(stream, &mut buf[HEADER_PREFIX_LEN..]).await?;
-    match codec.frame_len(&buf)? {
-        Some(total) => {
-            check_total(total, buf.len(), codec)?;
-            read_body(stream, buf, total).await
-        }
-        None => Err(StreamError::Closed),
-    }
+    let (buf, total) = read_header(stream, codec).await?;
+    read_body(stream, buf, total).await
 }
 
 fn check_total(total: usize, have: usize, codec: &FrameCodec) -> Result<(), StreamError> {
@@ -630,5 +687,150 @@ mod tests {
         let (_a, mut b) = tokio::io::duplex(1 << 16);
         let err = read_frame(&mut b, &codec("prod"), Duration::from_millis(50)).await.unwrap_err();
         assert!(matches!(err, StreamError::Timeout), "{err}");
+    }
+
+    fn admission(max_streams: usize, max_per_ip: usize, byte_budget: usize) -> Arc<Admission> {
+        let limits = AdmissionLimits { max_streams, max_per_ip, byte_budget };
+        Admission::new(limits, codec("prod"), Arc::default())
+    }
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, last))
+    }
+
+    fn evicted(ticket: &Ticket) -> bool {
+        matches!(ticket.advance(Stage::Silent), Err(StreamError::Evicted))
+    }
+
+    #[tokio::test]
+    async fn the_least_proved_stream_makes_room_and_proven_ones_never_do() {
+        let adm = admission(3, 8, 1 << 20);
+        let (silent, _) = adm.admit(ip(1), None).unwrap();
+        let (header, _) = adm.admit(ip(2), None).unwrap();
+        header.advance(Stage::Header).unwrap();
+        let (proven, _) = adm.admit(ip(3), None).unwrap();
+        proven.advance(Stage::Proven).unwrap();
+        // Full: the silent one goes, not the newcomer.
+        let (newer, n) = adm.admit(ip(4), None).unwrap();
+        assert_eq!(n, 1);
+        assert!(evicted(&silent) && !evicted(&header) && !evicted(&proven));
+        // A silent stream past its grace goes before one reading its header.
+        tokio::time::sleep(SILENT_GRACE + Duration::from_millis(50)).await;
+        let (_newest, _) = adm.admit(ip(5), None).unwrap();
+        assert!(evicted(&newer) && !evicted(&header));
+        assert_eq!(adm.open(), 3);
+        assert_eq!(adm.counters.streams_evicted.load(Ordering::Relaxed), 2);
+        // Only proven streams left: the newcomer is refused.
+        let all_proven = admission(1, 8, 1 << 20);
+        let (p, _) = all_proven.admit(ip(1), None).unwrap();
+        p.advance(Stage::Proven).unwrap();
+        assert_eq!(all_proven.admit(ip(2), None).unwrap_err(), Busy::Full);
+        drop(p);
+        assert!(all_proven.admit(ip(2), None).is_ok(), "a dropped ticket gives its slot back");
+    }
+
+    #[tokio::test]
+    async fn one_address_evicts_only_its_own_streams() {
+        let adm = admission(32, 2, 1 << 20);
+        let (other, _) = adm.admit(ip(9), None).unwrap();
+        let (a1, _) = adm.admit(ip(1), None).unwrap();
+        let (a2, _) = adm.admit(ip(1), None).unwrap();
+        let (_a3, n) = adm.admit(ip(1), None).unwrap();
+        assert_eq!(n, 1);
+        assert!(evicted(&a1) && !evicted(&a2) && !evicted(&other), "the address's oldest went");
+        a2.advance(Stage::Proven).unwrap();
+        _a3.advance(Stage::Proven).unwrap();
+        assert_eq!(adm.admit(ip(1), None).unwrap_err(), Busy::PerAddress);
+        assert!(adm.admit(ip(2), None).is_ok(), "other addresses are not limited by it");
+    }
+
+    #[tokio::test]
+    async fn the_byte_budget_evicts_larger_claims_and_otherwise_waits() {
+        let adm = admission(32, 32, 100);
+        let (big, _) = adm.admit(ip(1), None).unwrap();
+        big.reserve(80).await.unwrap();
+        let (small, _) = adm.admit(ip(2), None).unwrap();
+        small.reserve(30).await.unwrap();
+        assert!(evicted(&big), "a smaller claim evicts a larger one");
+        assert_eq!(adm.reserved(), 30);
+        let (large, _) = adm.admit(ip(3), None).unwrap();
+        // 30 + 90 > 100 and the holder claims less: wait.
+        let wait = tokio::time::timeout(Duration::from_millis(50), large.reserve(90)).await;
+        assert!(wait.is_err(), "a larger claim waits for room");
+        assert!(!evicted(&small));
+        let waiter = tokio::spawn(async move { large.reserve(90).await.map(|()| large) });
+        small.release();
+        let large = tokio::time::timeout(Duration::from_secs(10), waiter).await.unwrap().unwrap().unwrap();
+        assert_eq!(adm.reserved(), 90);
+        assert!(adm.counters.stream_budget_waits.load(Ordering::Relaxed) >= 1);
+        assert!(matches!(large.reserve(200).await, Err(StreamError::Budget { wanted: 200, budget: 100 })));
+        // Responses to this node's own push-pulls draw from the same budget.
+        let response = adm.reserve_response(10).await.unwrap();
+        assert_eq!(adm.reserved(), 100);
+        drop(response);
+        drop(large);
+        assert_eq!(adm.reserved(), 0, "everything given back");
+    }
+
+    #[tokio::test]
+    async fn an_admitted_stream_is_read_within_its_deadlines() {
+        let c = codec("prod");
+        let f = frame(&c);
+        let adm = admission(4, 4, 1 << 20);
+        let (ticket, _) = adm.admit(ip(1), None).unwrap();
+        let (mut a, mut b) = tokio::io::duplex(1 << 16);
+        write_frame(&mut a, &f, Duration::from_secs(5)).await.unwrap();
+        let now = Instant::now();
+        let got = read_inbound(&mut b, &c, &ticket, now, Duration::from_secs(5), Duration::from_secs(5)).await;
+        assert_eq!(got.unwrap(), f);
+        assert_eq!(adm.reserved(), f.len() - gossamer_wire::header_len(&f).unwrap(), "held until released");
+        ticket.release();
+        assert_eq!(adm.reserved(), 0);
+
+        // Silent: the header deadline, not the whole-frame one.
+        let (ticket, _) = adm.admit(ip(1), None).unwrap();
+        let (_a, mut b) = tokio::io::duplex(1 << 16);
+        let now = Instant::now();
+        let err = read_inbound(&mut b, &c, &ticket, now, Duration::from_millis(50), Duration::from_secs(60)).await;
+        assert!(matches!(err, Err(StreamError::HeaderTimeout)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn a_waiting_request_is_seen_before_its_task_runs() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let c = codec("prod");
+        let f = frame(&c);
+        let mut idle = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (idle_in, _) = listener.accept().await.unwrap();
+        let mut client = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        client.write_all(&f).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let dup = |s: &tokio::net::TcpStream| socket2::SockRef::from(s).try_clone().unwrap();
+        assert_eq!(peek(&dup(&idle_in), &c), Peeked { sent: false, claim: None });
+        // The request may still be in flight on loopback: poll for it.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let seen = loop {
+            let seen = peek(&dup(&server), &c);
+            if seen.sent || Instant::now() > deadline {
+                break seen;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        assert_eq!(seen, Peeked { sent: true, claim: Some(f.len()) });
+        // Peeking consumed nothing.
+        let mut first = [0u8; 2];
+        let mut server = server;
+        server.read_exact(&mut first).await.unwrap();
+        assert_eq!(first, *b"GS");
+
+        // With the limit reached, the idle stream goes, not the one whose
+        // request waits (admitted first, so the older of the two).
+        let adm = admission(2, 8, 1 << 20);
+        let (with_request, _) = adm.admit(ip(1), Some(dup(&server))).unwrap();
+        let (silent, _) = adm.admit(ip(2), Some(dup(&idle_in))).unwrap();
+        let (_newcomer, n) = adm.admit(ip(3), None).unwrap();
+        assert_eq!(n, 1);
+        assert!(evicted(&silent) && !evicted(&with_request));
+        idle.shutdown().await.unwrap();
     }
 }
