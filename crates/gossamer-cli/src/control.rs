@@ -213,6 +213,36 @@ pub struct MetricsView {
     pub heartbeats_received: u64,
     /// Multicast datagrams refused.
     pub heartbeats_rejected: u64,
+    /// Errors reading the UDP socket.
+    pub recv_errors: u64,
+    /// Inbound streams refused on arrival: every slot held a proven stream.
+    pub streams_busy: u64,
+    /// Joins started because of a multicast heartbeat.
+    pub multicast_joins: u64,
+    /// Core timers waiting.
+    pub timers_pending: u64,
+    /// Inbound streams evicted to make room for a newcomer.
+    pub streams_evicted: u64,
+    /// Inbound streams closed for a header too slow.
+    pub streams_header_timeout: u64,
+    /// Inbound streams that waited for room in the stream byte budget.
+    pub stream_budget_waits: u64,
+    /// Inbound streams closed: no room in the byte budget in time.
+    pub stream_budget_refused: u64,
+    /// Inbound streams open now.
+    pub streams_open: u64,
+    /// Bytes of the stream byte budget reserved now.
+    pub stream_bytes_reserved: u64,
+    /// Outbound push-pulls in flight or waiting now.
+    pub push_pulls_pending: u64,
+    /// Outbound push-pulls not started (gate full, or one pending with the peer).
+    pub push_pulls_dropped: u64,
+    /// Multicast joins not started: the outbound gate was full.
+    pub joins_dropped: u64,
+    /// Join addresses remembered as seeds.
+    pub seeds: u64,
+    /// Join addresses not remembered: the seed list was full.
+    pub seeds_dropped: u64,
 }
 
 impl From<&NodeMetrics> for MetricsView {
@@ -251,6 +281,21 @@ impl From<&NodeMetrics> for MetricsView {
             heartbeats_sent: n.heartbeats_sent,
             heartbeats_received: n.heartbeats_received,
             heartbeats_rejected: n.heartbeats_rejected,
+            recv_errors: n.recv_errors,
+            streams_busy: n.streams_busy,
+            multicast_joins: n.multicast_joins,
+            timers_pending: n.timers_pending,
+            streams_evicted: n.streams_evicted,
+            streams_header_timeout: n.streams_header_timeout,
+            stream_budget_waits: n.stream_budget_waits,
+            stream_budget_refused: n.stream_budget_refused,
+            streams_open: n.streams_open,
+            stream_bytes_reserved: n.stream_bytes_reserved,
+            push_pulls_pending: n.push_pulls_pending,
+            push_pulls_dropped: n.push_pulls_dropped,
+            joins_dropped: n.joins_dropped,
+            seeds: n.seeds,
+            seeds_dropped: n.seeds_dropped,
         }
     }
 }
