@@ -122,15 +122,28 @@ impl<R: RngCore> Swim<R> {
             return;
         }
         // Within the window of zero, an incarnation is within the window of
-        // whatever is known: the member's entry is only read (an extra
-        // lookup on the hot path) for numbers above it.
-        let (update, encoded) = if update.incarnation() <= self.config.incarnation_window {
-            (update, encoded)
-        } else {
-            let known = found.and_then(|slot| self.members.get(slot)).map_or(0, |e| e.member.incarnation);
-            let Some((update, clamped)) = self.bounded(update, known) else { return };
-            (update, if clamped { None } else { encoded })
-        };
+        // whatever is known: the bounds (and the member's entry) are only
+        // looked at, off the hot path, for numbers above it.
+        if update.incarnation() > self.config.incarnation_window {
+            self.apply_far_ahead(now, update, encoded, found);
+            return;
+        }
+        self.dispatch(now, update, encoded, found);
+    }
+
+    /// [`Swim::apply_found`] for a claim above the window of zero: bounded
+    /// (module docs) against what is known of its member first.
+    #[cold]
+    #[inline(never)]
+    fn apply_far_ahead(&mut self, now: Time, update: Update, encoded: Option<&[u8]>, found: Option<Slot>) {
+        let known = found.and_then(|slot| self.members.get(slot)).map_or(0, |e| e.member.incarnation);
+        let Some((update, clamped)) = self.bounded(update, known) else { return };
+        self.dispatch(now, update, if clamped { None } else { encoded }, found);
+    }
+
+    /// Applies a membership claim about another member, within bounds.
+    #[inline(always)]
+    fn dispatch(&mut self, now: Time, update: Update, encoded: Option<&[u8]>, found: Option<Slot>) {
         match update {
             Update::Alive(alive) => self.on_alive(now, alive, found, encoded),
             Update::Suspect(suspect) => self.on_suspect(now, suspect, found, encoded),
