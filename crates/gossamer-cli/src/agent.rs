@@ -91,6 +91,34 @@ async fn serve(resolved: Resolved) -> Result<(), String> {
         None => None,
     };
 
+    // `[http]` and `[dns]`: bound before "agent ready", so a taken port is a start error.
+    let http_task = match &resolved.http {
+        Some(config) => match crate::http_api::bind(config).await {
+            Ok(listener) => {
+                tracing::info!(addr = %config.bind, "http api listening (/v1/members, /v1/health, /metrics)");
+                Some(tokio::spawn(crate::http_api::serve(listener, node.clone(), config.clone())))
+            }
+            Err(e) => {
+                node.shutdown().await;
+                return Err(e);
+            }
+        },
+        None => None,
+    };
+    let _dns = match &resolved.dns {
+        Some(config) => match crate::dns::start(config.clone(), node.clone()).await {
+            Ok(server) => {
+                tracing::info!(addr = %server.addr, domain = %config.domain, "dns interface listening");
+                Some(server)
+            }
+            Err(e) => {
+                node.shutdown().await;
+                return Err(e);
+            }
+        },
+        None => None,
+    };
+
     let listener = tokio::net::TcpListener::bind(resolved.control_bind)
         .await
         .map_err(|e| format!("cannot bind the control socket on {}: {e}", resolved.control_bind))?;
@@ -129,6 +157,9 @@ async fn serve(resolved: Resolved) -> Result<(), String> {
         }
     };
     control_task.abort();
+    if let Some(t) = http_task {
+        t.abort();
+    }
     if let Some(d) = discovering {
         d.shutdown().await;
     }

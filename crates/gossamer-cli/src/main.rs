@@ -24,9 +24,12 @@ mod admin;
 mod agent;
 mod control;
 mod demo;
+mod dns;
 mod heal_settings;
+mod http_api;
 mod keys;
 mod logging;
+mod prometheus;
 mod settings;
 mod sim;
 

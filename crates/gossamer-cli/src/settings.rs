@@ -174,6 +174,11 @@ pub struct AgentSettings {
     /// `enabled = false`, see [`HealSettings`]).
     #[serde(default)]
     pub heal: HealSettings,
+    /// The HTTP read API and `/metrics` (`[http]`, see [`crate::http_api`]); off when absent, loopback
+    /// by default when present.
+    pub http: Option<crate::http_api::HttpSettings>,
+    /// The DNS interface (`[dns]`, see [`crate::dns`]); off when absent, loopback by default when present.
+    pub dns: Option<crate::dns::DnsSettings>,
 }
 
 /// The environment variables [`apply_env`] knows, for `--help` and the docs.
@@ -378,6 +383,10 @@ pub struct Resolved {
     pub discovery: Option<DiscoveryConfig>,
     /// Running without a secret (`insecure = true`): said loudly at start.
     pub insecure: bool,
+    /// The HTTP listener, when `[http]` is set.
+    pub http: Option<crate::http_api::HttpConfig>,
+    /// The DNS server, when `[dns]` is set.
+    pub dns: Option<crate::dns::DnsConfig>,
 }
 
 fn addr(key: &str, value: &str) -> Result<SocketAddr, SettingsError> {
@@ -466,6 +475,8 @@ impl AgentSettings {
             other => invalid("config", other),
         })?;
         let control_bind = addr("control_bind", self.control_bind.as_deref().unwrap_or("127.0.0.1:0"))?;
+        let http = self.http.as_ref().map(|h| h.resolve()).transpose()?;
+        let dns = self.dns.as_ref().map(|d| d.resolve()).transpose()?;
         if !control_bind.ip().is_loopback() {
             return Err(invalid("control_bind", "the control socket must be on a loopback address"));
         }
@@ -486,6 +497,8 @@ impl AgentSettings {
             log_format: self.log_format.unwrap_or_default(),
             discovery: self.discovery.clone(),
             insecure: self.secret.is_none(),
+            http,
+            dns,
         })
     }
 }

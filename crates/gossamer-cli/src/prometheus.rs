@@ -1,0 +1,185 @@
+//! OpenMetrics text of the agent's counters, for `GET /metrics` (issue #17: operators of Consul and EMQX
+//! scrape Prometheus, and should not have to run `gossamer metrics` in a loop).
+//!
+//! Every scrape takes one snapshot of the node's [`NodeMetrics`] and encodes it through the Prometheus
+//! project's own client (`prometheus-client`), so names, `# TYPE`/`# HELP` lines, the `_total` suffix of
+//! counters and the `# EOF` trailer follow the OpenMetrics format exactly. Names:
+//!
+//! - `gossamer_members{status="alive|suspect|dead|left"}`: members by status (gauge);
+//! - `gossamer_<field>` for every other field of the core's [`Metrics`](gossamer::Metrics)
+//!   (counters get `_total`);
+//! - `gossamer_net_<field>` for every field of the runtime's [`NetMetrics`](gossamer::net::NetMetrics).
+//!
+//! A unit test lists the fields of both structs (from their `Debug` output) and fails when one is not
+//! exported, so a counter added later cannot be silently left out of the scrape.
+//!
+//! Not exported yet: histograms of probe round-trip time and push-pull duration, because the runtime
+//! does not measure them (it keeps counters only).
+
+use gossamer::net::NodeMetrics;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+
+/// The `Content-Type` of [`render`]'s output (what Prometheus asks for in its `Accept` header).
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+type U64Gauge = Gauge<u64, AtomicU64>;
+
+fn counter(registry: &mut Registry, name: &str, help: &str, value: u64) {
+    let c = Counter::<u64>::default();
+    c.inc_by(value);
+    registry.register(name, help, c);
+}
+
+fn gauge(registry: &mut Registry, name: &str, help: &str, value: u64) {
+    let g = U64Gauge::default();
+    g.set(value);
+    registry.register(name, help, g);
+}
+
+fn usize_u64(v: usize) -> u64 {
+    u64::try_from(v).unwrap_or(u64::MAX)
+}
+
+/// Encodes one snapshot as OpenMetrics text (ends with `# EOF`).
+pub fn render(m: &NodeMetrics) -> String {
+    let mut registry = Registry::with_prefix("gossamer");
+    let c = &m.core;
+    let members = Family::<Vec<(String, String)>, U64Gauge>::default();
+    for (status, n) in [("alive", c.alive), ("suspect", c.suspect), ("dead", c.dead), ("left", c.left)] {
+        members.get_or_create(&vec![("status".to_owned(), status.to_owned())]).set(usize_u64(n));
+    }
+    registry.register("members", "Members known, by status (this node included)", members);
+
+    let r = &mut registry;
+    counter(r, "messages_in", "Datagrams and stream frames received", c.messages_in);
+    counter(r, "messages_out", "Datagrams and stream frames sent", c.messages_out);
+    counter(r, "bytes_in", "Bytes received", c.bytes_in);
+    counter(r, "bytes_out", "Bytes sent", c.bytes_out);
+    counter(r, "rejected", "Frames refused (bad label, key, checksum, malformed)", c.rejected);
+    counter(r, "probes", "Probes sent", c.probes);
+    counter(r, "suspicions", "Suspicions raised by this node", c.suspicions);
+    counter(r, "refutations", "Suspicions of this node it refuted", c.refutations);
+    gauge(r, "health_multiplier", "Lifeguard local health multiplier (0 = healthy)", u64::from(c.health_multiplier));
+    counter(r, "indirect_probes", "Indirect probes (ping-req) sent", c.indirect_probes);
+    counter(r, "push_pulls", "Push-pull exchanges started", c.push_pulls);
+    counter(r, "push_pull_failures", "Push-pull exchanges that failed", c.push_pull_failures);
+    gauge(r, "queued_updates", "Updates waiting in the dissemination queue", usize_u64(c.queued_updates));
+    counter(r, "updates_sent", "Updates piggybacked on outgoing packets", c.updates_sent);
+    gauge(r, "incarnation", "This node's incarnation", c.incarnation);
+    gauge(r, "queued_user_items", "Application items waiting in their queue", usize_u64(c.queued_user_items));
+    counter(r, "user_items_queued", "Application items queued, own and forwarded", c.user_items_queued);
+    counter(r, "user_items_sent", "Application items piggybacked on outgoing packets", c.user_items_sent);
+    counter(r, "user_items_delivered", "Broadcasts and queries delivered here", c.user_items_delivered);
+    counter(r, "user_items_dropped", "Application items dropped: queue full", c.user_items_dropped);
+    gauge(
+        r,
+        "user_items_remembered",
+        "(origin, key) pairs and queries remembered to drop duplicates",
+        usize_u64(c.user_items_remembered),
+    );
+    counter(r, "user_items_too_old", "Application items dropped as too old", c.user_items_too_old);
+    gauge(r, "user_ltime", "This node's Lamport clock of application items", c.user_ltime);
+    counter(r, "incarnations_refused", "Claims refused: incarnation above the maximum", c.incarnations_refused);
+    counter(r, "incarnations_clamped", "Claims whose incarnation was clamped to the window", c.incarnations_clamped);
+    counter(r, "name_conflicts", "Alive claims for a name held at another address", c.name_conflicts);
+    counter(r, "members_refused", "New members not added: table full", c.members_refused);
+    counter(r, "members_evicted", "Dead members forgotten early to make room", c.members_evicted);
+    counter(r, "push_pulls_refused", "Push-pull views refused whole: too many members", c.push_pulls_refused);
+    counter(r, "user_items_too_new", "Application items refused: stamped too far ahead", c.user_items_too_new);
+    counter(r, "user_queries_refused", "Queries not surfaced: too many awaiting an answer", c.user_queries_refused);
+
+    let n = &m.net;
+    let r = registry.sub_registry_with_prefix("net");
+    counter(r, "send_errors", "Datagrams the OS refused to send", n.send_errors);
+    counter(r, "recv_errors", "Errors reading the UDP socket", n.recv_errors);
+    counter(r, "streams_accepted", "Push-pull streams accepted from peers", n.streams_accepted);
+    counter(r, "streams_refused", "Inbound streams refused", n.streams_refused);
+    counter(r, "streams_busy", "Inbound streams refused on arrival: every slot busy", n.streams_busy);
+    counter(r, "push_pull_failed", "Push-pull exchanges this node started that failed", n.push_pull_failed);
+    counter(r, "heartbeats_sent", "Multicast heartbeats sent", n.heartbeats_sent);
+    counter(r, "heartbeats_received", "Multicast heartbeats of this cluster heard", n.heartbeats_received);
+    counter(r, "heartbeats_rejected", "Multicast datagrams refused", n.heartbeats_rejected);
+    counter(r, "multicast_joins", "Joins started because of a heartbeat", n.multicast_joins);
+    gauge(r, "timers_pending", "Core timers waiting", n.timers_pending);
+    counter(r, "streams_evicted", "Inbound streams cut off to make room for a newcomer", n.streams_evicted);
+    counter(r, "streams_header_timeout", "Inbound streams closed: header too slow", n.streams_header_timeout);
+    counter(r, "stream_budget_waits", "Inbound streams that waited for byte budget", n.stream_budget_waits);
+    counter(r, "stream_budget_refused", "Inbound streams closed: no byte budget in time", n.stream_budget_refused);
+    gauge(r, "streams_open", "Inbound streams open now", n.streams_open);
+    gauge(r, "stream_bytes_reserved", "Bytes of the inbound byte budget reserved now", n.stream_bytes_reserved);
+    gauge(r, "push_pulls_pending", "Outbound push-pulls in flight or waiting now", n.push_pulls_pending);
+    counter(r, "push_pulls_dropped", "Outbound push-pulls not started", n.push_pulls_dropped);
+    counter(r, "joins_dropped", "Joins not started: outbound gate full", n.joins_dropped);
+    gauge(r, "seeds", "Join addresses remembered as seeds", n.seeds);
+    counter(r, "seeds_dropped", "Join addresses not remembered: seed list full", n.seeds_dropped);
+
+    let mut out = String::new();
+    // Writing into a String cannot fail; an encoder error would be a bug in the crate.
+    if let Err(e) = encode(&mut out, &registry) {
+        tracing::error!(error = %e, "cannot encode the metrics");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gossamer::net::NetMetrics;
+    use gossamer::Metrics;
+
+    /// Field names of a struct, from its derived `Debug` output (`Name { a: 0, b: 0 }`).
+    fn fields(debug: &str) -> Vec<String> {
+        let inner = debug.split_once('{').map_or("", |(_, rest)| rest).trim_end_matches('}');
+        inner.split(", ").filter_map(|kv| kv.split_once(':')).map(|(k, _)| k.trim().to_owned()).collect()
+    }
+
+    #[test]
+    fn every_field_of_both_metrics_structs_is_exported() {
+        let core = fields(&format!("{:?}", Metrics::default()));
+        let net = fields(&format!("{:?}", NetMetrics::default()));
+        assert!(core.len() > 20 && net.len() > 10, "parsed {core:?} {net:?}");
+        let text = render(&NodeMetrics::default());
+        let has = |name: &str| {
+            text.lines().any(|l| {
+                l.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with("_total ") || rest.starts_with('{'))
+            })
+        };
+        for f in &core {
+            let exported = match f.as_str() {
+                "alive" | "suspect" | "dead" | "left" => {
+                    text.contains(&format!("gossamer_members{{status=\"{f}\"}} 0"))
+                }
+                _ => has(&format!("gossamer_{f}")),
+            };
+            assert!(exported, "core metric `{f}` is not exported at /metrics:\n{text}");
+        }
+        for f in &net {
+            assert!(has(&format!("gossamer_net_{f}")), "runtime metric `{f}` is not exported at /metrics:\n{text}");
+        }
+    }
+
+    #[test]
+    fn values_types_and_the_eof_trailer_follow_openmetrics() {
+        let mut m = NodeMetrics::default();
+        m.core.alive = 3;
+        m.core.suspect = 1;
+        m.core.probes = 42;
+        m.core.incarnation = 7;
+        m.net.streams_open = 2;
+        let text = render(&m);
+        assert!(text.contains("# TYPE gossamer_probes counter\n"), "{text}");
+        assert!(text.contains("gossamer_probes_total 42\n"), "{text}");
+        assert!(text.contains("# TYPE gossamer_members gauge\n"), "{text}");
+        assert!(text.contains("gossamer_members{status=\"alive\"} 3\n"), "{text}");
+        assert!(text.contains("gossamer_members{status=\"suspect\"} 1\n"), "{text}");
+        assert!(text.contains("gossamer_incarnation 7\n"), "{text}");
+        assert!(text.contains("gossamer_net_streams_open 2\n"), "{text}");
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+}
