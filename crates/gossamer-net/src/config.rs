@@ -131,9 +131,10 @@ pub struct NodeConfig {
     /// that has proved the least (idle, in its header, in an unauthenticated
     /// body) rather than being refused: see [`crate::stream`].
     pub max_inbound_streams: usize,
-    /// Most inbound streams open at once from one source IP address (4): at
-    /// the limit, the newcomer evicts that address's least proved stream.
-    /// Keeps one host from taking every slot.
+    /// Most inbound streams open at once from one source IP address (an
+    /// IPv6 source counts by its /64) (4): at the limit, the newcomer evicts
+    /// that address's least proved stream. Keeps one host from taking every
+    /// slot.
     pub max_inbound_streams_per_ip: usize,
     /// Deadline (2 s) for an inbound stream's first bytes, its whole frame
     /// header and its share of `stream_buffer_budget` (at most

@@ -126,6 +126,19 @@ impl Conn {
     }
 }
 
+/// The source a per-address limit counts: an IPv4 address (IPv4-mapped
+/// IPv6 included), or an IPv6 address's /64, the smallest block a host is
+/// usually given (one host can pick any address in it).
+fn source(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        },
+    }
+}
+
 /// What an accepted stream has already sent, seen without consuming it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Peeked {
@@ -242,6 +255,7 @@ impl Admission {
     /// silent connection before its task has even run, and its waiting
     /// header says how much it claims.
     pub fn admit(self: &Arc<Self>, ip: IpAddr, probe: Option<socket2::Socket>) -> Result<(Ticket, usize), Busy> {
+        let ip = source(ip);
         let mut evicted = Vec::new();
         let now = Instant::now();
         let mut conn =
@@ -727,6 +741,15 @@ mod tests {
         assert_eq!(all_proven.admit(ip(2), None).unwrap_err(), Busy::Full);
         drop(p);
         assert!(all_proven.admit(ip(2), None).is_ok(), "a dropped ticket gives its slot back");
+    }
+
+    #[test]
+    fn ipv6_sources_count_by_their_64() {
+        let v6 = |s: &str| IpAddr::V6(s.parse().unwrap());
+        assert_eq!(source(v6("2001:db8:1:2:aaaa::1")), source(v6("2001:db8:1:2:bbbb::9")));
+        assert_ne!(source(v6("2001:db8:1:2::1")), source(v6("2001:db8:1:3::1")));
+        assert_eq!(source(v6("::ffff:10.0.0.1")), ip(1), "IPv4-mapped counts as IPv4");
+        assert_eq!(source(ip(7)), ip(7));
     }
 
     #[tokio::test]
