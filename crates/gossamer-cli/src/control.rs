@@ -40,6 +40,15 @@ impl Default for Limits {
     }
 }
 
+/// After refusing a too-large request, how much more of it is read and dropped (and for how long) so the
+/// client gets the refusal rather than a connection reset.
+const DRAIN_BYTES: u64 = 1024 * 1024;
+const DRAIN_TIME: Duration = Duration::from_secs(1);
+
+/// Busy refusals answered at once (each lives at most 2 × [`DRAIN_TIME`]); beyond them a refused
+/// connection is just closed.
+const MAX_REFUSALS: usize = 64;
+
 /// Sessions refused as busy are logged at most this often (with a count of the others).
 const BUSY_LOG_EVERY: Duration = Duration::from_secs(10);
 
@@ -453,6 +462,7 @@ pub async fn serve(listener: TcpListener, token: String, node: Node, stop: mpsc:
 /// [`serve`] with explicit session bounds.
 pub async fn serve_with(listener: TcpListener, token: String, node: Node, stop: mpsc::Sender<()>, limits: Limits) {
     let sessions = std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_sessions.max(1)));
+    let refusals = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_REFUSALS));
     let mut busy_logged: Option<tokio::time::Instant> = None;
     let mut busy_unlogged = 0u64;
     loop {
@@ -465,14 +475,35 @@ pub async fn serve_with(listener: TcpListener, token: String, node: Node, stop: 
             }
         };
         let Ok(permit) = sessions.clone().try_acquire_owned() else {
-            // Answer without waiting: a fresh socket's send buffer takes one short line.
             let busy =
                 Response::err(format!("agent busy: {} control sessions already open; try again", limits.max_sessions));
-            if let Ok(mut text) = serde_json::to_string(&busy) {
-                text.push('\n');
-                let _ = stream.try_write(text.as_bytes());
+            let mut text = serde_json::to_string(&busy).unwrap_or_default();
+            text.push('\n');
+            match refusals.clone().try_acquire_owned() {
+                // Answer, then take in the request the client may already have sent (boundedly, briefly):
+                // closing with it unread would reset the connection and lose the answer.
+                Ok(slot) => {
+                    tokio::spawn(async move {
+                        let _slot = slot;
+                        let (mut read, mut write) = stream.into_split();
+                        let answered = async {
+                            write.write_all(text.as_bytes()).await?;
+                            write.shutdown().await
+                        };
+                        if let Ok(Ok(())) = tokio::time::timeout(DRAIN_TIME, answered).await {
+                            let mut rest = (&mut read).take(limits.max_request as u64);
+                            let _ =
+                                tokio::time::timeout(DRAIN_TIME, tokio::io::copy(&mut rest, &mut tokio::io::sink()))
+                                    .await;
+                        }
+                    });
+                }
+                // Too many refusals in flight: answer if the send buffer takes it at once, and close.
+                Err(_) => {
+                    let _ = stream.try_write(text.as_bytes());
+                    drop(stream);
+                }
             }
-            drop(stream);
             busy_unlogged += 1;
             if busy_logged.is_none_or(|t| t.elapsed() >= BUSY_LOG_EVERY) {
                 tracing::warn!(
@@ -509,13 +540,14 @@ async fn session(
     let mut reader = BufReader::new(read.take(limits.max_request as u64));
     let mut line = Vec::new();
     let read = tokio::time::timeout(limits.request_timeout, reader.read_until(b'\n', &mut line)).await;
+    let too_large = matches!(read, Ok(Ok(_))) && !line.ends_with(b"\n") && line.len() >= limits.max_request;
     let (response, leaving) = match read {
         Err(_) => {
             (Response::err(format!("request timed out: no complete line within {:?}", limits.request_timeout)), false)
         }
         Ok(Err(e)) => return Err(e),
         Ok(Ok(0)) => return Ok(()),
-        Ok(Ok(_)) if !line.ends_with(b"\n") && line.len() >= limits.max_request => {
+        Ok(Ok(_)) if too_large => {
             (Response::err(format!("request too large: the limit is {} bytes", limits.max_request)), false)
         }
         Ok(Ok(_)) => match serde_json::from_slice::<Envelope>(&line) {
@@ -539,6 +571,12 @@ async fn session(
     // The node has left whether or not the client took the answer: stop the agent either way.
     if leaving && response.ok {
         let _ = stop.send(()).await;
+    }
+    if too_large && written.is_ok() {
+        // Closing with the rest of the request unread would reset the connection, and the client could
+        // lose the refusal; take in (and drop) a bounded amount more, for a moment, first.
+        let mut rest = reader.into_inner().into_inner().take(DRAIN_BYTES);
+        let _ = tokio::time::timeout(DRAIN_TIME, tokio::io::copy(&mut rest, &mut tokio::io::sink())).await;
     }
     written
 }
