@@ -127,15 +127,16 @@ pub struct NetMetrics {
     /// Inbound streams closed for not sending their first bytes and whole
     /// header within `NodeConfig::stream_header_timeout`.
     pub streams_header_timeout: u64,
-    /// Inbound streams that had to wait for room in the byte budget before
-    /// reading their body.
+    /// Streams that had to wait for room in the byte budget before reading
+    /// a body: inbound requests, and responses to this node's push-pulls.
     pub stream_budget_waits: u64,
     /// Inbound streams closed because the byte budget had no room for
     /// their body within the header deadline.
     pub stream_budget_refused: u64,
     /// Inbound streams open now.
     pub streams_open: u64,
-    /// Bytes of the inbound byte budget reserved now.
+    /// Bytes of the stream byte budget reserved now (unauthenticated
+    /// bodies being read or waiting for the core).
     pub stream_bytes_reserved: u64,
     /// Outbound push-pulls in flight or waiting for a connection now.
     pub push_pulls_pending: u64,
