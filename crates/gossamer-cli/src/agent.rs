@@ -40,6 +40,12 @@ pub fn run(config: &Path) -> ExitCode {
         }
     };
     let filter = match tracing_subscriber::EnvFilter::try_new(&resolved.log) {
+        // hickory-server logs every DNS query at `info`: a client (or a flood) of the `[dns]` interface
+        // would fill the log. Kept at `warn` unless the filter names hickory itself.
+        Ok(f) if !resolved.log.contains("hickory") => match "hickory_server=warn".parse() {
+            Ok(directive) => f.add_directive(directive),
+            Err(_) => f,
+        },
         Ok(f) => f,
         Err(e) => {
             eprintln!("gossamer: invalid `log`: {e}");

@@ -288,6 +288,17 @@ mod tests {
     }
 
     #[test]
+    fn the_sidecar_example_in_deploy_is_a_valid_agent_file() {
+        let text = include_str!("../../../deploy/sidecar/node.toml");
+        let mut settings = crate::settings::AgentSettings::parse(text).unwrap();
+        settings.insecure = true; // the example leaves `secret` to the operator
+        let resolved = settings.resolve(std::path::Path::new(".")).unwrap();
+        let dns = resolved.dns.unwrap();
+        assert_eq!((dns.domain.to_ascii().as_str(), dns.ttl, dns.bind.port()), ("gossamer.", 5, 8600));
+        assert_eq!(resolved.http.unwrap().expected_size, 3);
+    }
+
+    #[test]
     fn settings_default_and_refuse_nonsense() {
         let c = DnsSettings::default().resolve().unwrap();
         assert_eq!(c.bind, DEFAULT_BIND.parse().unwrap());
