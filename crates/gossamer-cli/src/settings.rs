@@ -253,8 +253,10 @@ fn is_discovery_var(var: &str) -> bool {
 impl AgentSettings {
     /// Reads and parses a file (unknown keys are refused).
     pub fn load(path: &Path) -> Result<Self, SettingsError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| SettingsError::Read { path: path.to_owned(), source })?;
+        // The text may hold the cluster secret: wiped once parsed.
+        let text = zeroize::Zeroizing::new(
+            std::fs::read_to_string(path).map_err(|source| SettingsError::Read { path: path.to_owned(), source })?,
+        );
         Self::parse(&text).map_err(|message| SettingsError::Parse { path: path.to_owned(), message })
     }
 
