@@ -152,7 +152,8 @@ pub struct NodeConfig {
     /// peers (32). Each holds a copy of this node's full state; beyond the
     /// gate they are dropped and counted (`push_pulls_dropped`), and the
     /// core retries joins on its reconnect timer. Multicast-heard peers may
-    /// take at most half of it.
+    /// take at most half of it, and the last quarter is kept for joins
+    /// through seeds (`seeds`, `Node::join`).
     pub max_pending_push_pulls: usize,
     /// Most distinct join addresses remembered as seeds (1,024), retried
     /// while this node is alone; more are contacted once but not kept

@@ -162,9 +162,13 @@ impl PushPullGate {
         Self { pending: Default::default(), max_pending, seeds: initial.iter().copied().collect(), max_seeds }
     }
 
-    /// Whether a push-pull to `to` may start now (and records it).
+    /// Whether a push-pull to `to` may start now (and records it). Only a
+    /// join through a seed may take the last quarter of the gate: push-pulls
+    /// the core starts on a peer's word (a heartbeat datagram, which needs
+    /// no key without one) must not keep this node from joining.
     fn admit(&mut self, to: SocketAddr) -> bool {
-        if self.pending.len() >= self.max_pending || self.pending.contains(&to) {
+        let limit = if self.seeds.contains(&to) { self.max_pending } else { self.max_pending - self.max_pending / 4 };
+        if self.pending.len() >= limit || self.pending.contains(&to) {
             return false;
         }
         self.pending.insert(to)
@@ -802,9 +806,11 @@ impl Driver {
         let blocked = self.blocked.clone();
         let tls = self.streams.tls.clone();
         let admission = self.streams.admission.clone();
+        let counters = self.counters.clone();
         tokio::spawn(async move {
             // Bounded concurrency: exchanges beyond the limit wait their turn.
             let Ok(_permit) = outbound.acquire_owned().await else { return };
+            let started = Instant::now();
             let unreachable = || StreamError::Io(io::Error::new(io::ErrorKind::ConnectionRefused, "peer blocked"));
             let result = async {
                 if blocked.blocks(to) {
@@ -829,6 +835,9 @@ impl Driver {
                 Ok(frame)
             }
             .await;
+            if result.is_ok() {
+                counters.push_pull_duration.observe(started.elapsed());
+            }
             let _ = internal.send(Internal::PushPullDone { to, result }).await;
         });
     }
@@ -955,10 +964,14 @@ mod tests {
         assert!(gate.multicast_room(addr(11)));
         assert!(gate.admit(addr(11)));
         assert!(!gate.multicast_room(addr(12)), "multicast gets at most half of the gate");
-        assert!(gate.admit(addr(12)) && gate.admit(addr(13)));
+        assert!(gate.admit(addr(12)));
+        assert!(!gate.admit(addr(13)), "the last quarter is kept for joins through seeds");
+        assert!(gate.admit(addr(1)), "a seed gets it");
         assert!(!gate.admit(addr(14)), "the gate is full");
         gate.pending.remove(&addr(10));
-        assert!(gate.admit(addr(14)), "a finished exchange makes room");
+        assert!(!gate.admit(addr(14)), "a finished exchange makes room, but not in the seeds' quarter");
+        gate.pending.remove(&addr(11));
+        assert!(gate.admit(addr(14)));
         // Seeds: the start seed counts; known ones stay accepted.
         assert!(gate.remember(addr(1)) && gate.remember(addr(2)));
         assert!(!gate.remember(addr(3)), "the list is full");

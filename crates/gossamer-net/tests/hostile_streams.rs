@@ -7,7 +7,9 @@
 //! 2. connections that send a valid header (right label) claiming a 32 MiB
 //!    frame and then stream junk: the node's memory stays bounded;
 //! 3. forged multicast heartbeats with a new name (and address) each: the
-//!    seed list and the outbound push-pulls stay bounded.
+//!    seed list and the outbound push-pulls stay bounded;
+//! 4. forged heartbeat datagrams on the node's own port fill its outbound
+//!    push-pulls: a join through a seed still gets through.
 //!
 //! Every test prints its figures (`cargo test -p gossamer-net --test
 //! hostile_streams -- --nocapture`).
@@ -215,28 +217,78 @@ async fn big_headers_streaming_junk_leave_memory_bounded_and_joins_in() {
     a.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn forged_heartbeats_leave_seeds_and_push_pulls_bounded() {
-    init_tracing();
-    // Every forged heartbeat names an address in 127/8 on this port: a
-    // listener on 0.0.0.0 takes them all and never answers, so each
-    // push-pull the node starts hangs until its timeout.
+/// A listener on 0.0.0.0 that accepts every connection and never answers
+/// (so a push-pull to any 127/8 address on its port hangs until its
+/// timeout); returns its port and a count of connections held.
+fn sink() -> (u16, Arc<AtomicU64>, tokio::task::JoinHandle<()>) {
     let sink = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
-    let sink_port = sink.local_addr().unwrap().port();
+    let port = sink.local_addr().unwrap().port();
+    sink.set_nonblocking(true).unwrap();
+    let sink = tokio::net::TcpListener::from_std(sink).unwrap();
     let held = Arc::new(AtomicU64::new(0));
-    let sink = tokio::net::TcpListener::from_std({
-        sink.set_nonblocking(true).unwrap();
-        sink
-    })
-    .unwrap();
     let held_in = held.clone();
-    let sink_task = tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let mut open = Vec::new();
         while let Ok((s, _)) = sink.accept().await {
             held_in.fetch_add(1, Ordering::Relaxed);
             open.push(s);
         }
     });
+    (port, held, task)
+}
+
+/// A heartbeat of cluster "test" from a forged member `i` at `port` on a
+/// 127.2/16 address of its own.
+fn forged_heartbeat(codec: &FrameCodec, i: usize, port: u16) -> bytes::Bytes {
+    let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 2, (i / 250) as u8, 1 + (i % 250) as u8)), port);
+    let member = gossamer_net::Member {
+        id: gossamer_wire::NodeId::new(format!("forged-{i}@127.0.0.1").parse().unwrap(), addr),
+        incarnation: 1,
+        status: gossamer_wire::MemberStatus::Alive,
+        metadata: gossamer_wire::Metadata::new(),
+    };
+    gossamer_net::multicast::encode_heartbeat(codec, &member).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_heartbeat_datagrams_do_not_keep_a_join_out() {
+    init_tracing();
+    let (sink_port, held, sink_task) = sink();
+    let a = start("a@127.0.0.1", vec![]).await;
+    let b = start("b@127.0.0.1", vec![]).await;
+    // Forged heartbeats on b's own port (no key: anyone may send them):
+    // each makes the core start a push-pull with a forged peer that hangs.
+    let codec = FrameCodec::new(ClusterLabel::new("test").unwrap());
+    let forger = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    for i in 0..200 {
+        forger.send_to(&forged_heartbeat(&codec, i, sink_port), b.addr()).await.unwrap();
+    }
+    eventually("the forged push-pulls fill b's gate", || async {
+        b.metrics().await.unwrap().net.push_pulls_pending >= 24
+    })
+    .await;
+    let t0 = Instant::now();
+    b.join(vec![a.addr()]).await.unwrap();
+    eventually("b joins a through its seed", || async { all_see_alive(&[&a, &b], 2).await }).await;
+    let m = b.metrics().await.unwrap().net;
+    eprintln!(
+        "forged heartbeat datagrams: join took {:?}; {} connections reached the sink; metrics {m:?}",
+        t0.elapsed(),
+        held.load(Ordering::Relaxed)
+    );
+    assert!(t0.elapsed() < JOIN_BOUND, "the join got through within {JOIN_BOUND:?}");
+    assert!(m.push_pulls_pending <= 32 && m.push_pulls_dropped > 0, "the gate held: {m:?}");
+    sink_task.abort();
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_heartbeats_leave_seeds_and_push_pulls_bounded() {
+    init_tracing();
+    // Every forged heartbeat names an address in 127/8 at the sink, so
+    // each push-pull the node starts hangs until its timeout.
+    let (sink_port, held, sink_task) = sink();
 
     let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mcast = MulticastConfig {
@@ -255,15 +307,7 @@ async fn forged_heartbeats_leave_seeds_and_push_pulls_bounded() {
     let group: SocketAddr = (gossamer_net::multicast::DEFAULT_GROUP, port).into();
     const FORGED: usize = 3000;
     for i in 0..FORGED {
-        let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 2, (i / 250) as u8, 1 + (i % 250) as u8)), sink_port);
-        let member = gossamer_net::Member {
-            id: gossamer_wire::NodeId::new(format!("forged-{i}@127.0.0.1").parse().unwrap(), addr),
-            incarnation: 1,
-            status: gossamer_wire::MemberStatus::Alive,
-            metadata: gossamer_wire::Metadata::new(),
-        };
-        let beat = gossamer_net::multicast::encode_heartbeat(&codec, &member).unwrap();
-        forger.send_to(&beat, group).await.unwrap();
+        forger.send_to(&forged_heartbeat(&codec, i, sink_port), group).await.unwrap();
         if i % 100 == 99 {
             // Paced so the loopback queue does not drop them.
             tokio::time::sleep(Duration::from_millis(5)).await;
