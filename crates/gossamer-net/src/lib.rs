@@ -63,7 +63,7 @@ pub use gossamer_wire::{KeyFingerprint, QueryFilter, SecretKey, UserKey};
 pub use heal::HealSubscription;
 pub use hooks::Hooks;
 pub use keys::{KeyAnswer, KeyError, KeyRequest, KeyRotation, DEFAULT_KEYS_TIMEOUT, KEYS_QUERY};
-pub use metrics::{NetMetrics, NodeMetrics};
+pub use metrics::{HistogramSnapshot, NetMetrics, NodeMetrics, DURATION_BUCKETS_MICROS};
 pub use multicast::{MulticastConfig, MulticastInterface};
 pub use node::{Node, Subscription};
 pub use timers::TimerQueue;

@@ -25,6 +25,57 @@ pub(crate) struct NetCounters {
     pub push_pulls_dropped: AtomicU64,
     pub joins_dropped: AtomicU64,
     pub seeds_dropped: AtomicU64,
+    pub push_pull_duration: DurationHistogram,
+}
+
+/// Upper bounds, in microseconds, of the buckets of [`NetMetrics::push_pull_duration`] (a last,
+/// unbounded bucket follows): 1 ms to 10 s, so loopback, LAN and WAN exchanges and slow peers near the
+/// stream timeout each land in a bucket of their own.
+pub const DURATION_BUCKETS_MICROS: [u64; 12] =
+    [1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000, 10_000_000];
+
+/// A histogram of durations with the fixed [`DURATION_BUCKETS_MICROS`] buckets: one relaxed atomic
+/// add per sample, readable while samples are added (the runtime has no exporter of its own; the agent
+/// turns snapshots into Prometheus histograms).
+#[derive(Debug, Default)]
+pub(crate) struct DurationHistogram {
+    counts: [AtomicU64; DURATION_BUCKETS_MICROS.len() + 1],
+    sum_micros: AtomicU64,
+}
+
+impl DurationHistogram {
+    pub(crate) fn observe(&self, d: std::time::Duration) {
+        let micros = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        let i = DURATION_BUCKETS_MICROS.iter().position(|&b| micros <= b).unwrap_or(DURATION_BUCKETS_MICROS.len());
+        self.counts[i].fetch_add(1, Ordering::Relaxed);
+        self.sum_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> HistogramSnapshot {
+        HistogramSnapshot {
+            bounds_micros: DURATION_BUCKETS_MICROS.to_vec(),
+            counts: self.counts.iter().map(|c| c.load(Ordering::Relaxed)).collect(),
+            sum_micros: self.sum_micros.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A snapshot of a duration histogram.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HistogramSnapshot {
+    /// Upper bounds of the buckets, microseconds ([`DURATION_BUCKETS_MICROS`]).
+    pub bounds_micros: Vec<u64>,
+    /// Samples per bucket (not cumulative): one per bound, then one for longer samples.
+    pub counts: Vec<u64>,
+    /// Sum of all samples, microseconds (saturating only after ~580,000 years of samples).
+    pub sum_micros: u64,
+}
+
+impl HistogramSnapshot {
+    /// How many samples in all.
+    pub fn count(&self) -> u64 {
+        self.counts.iter().fold(0u64, |a, &c| a.saturating_add(c))
+    }
 }
 
 /// Gauges the driver reads at snapshot time.
@@ -90,6 +141,7 @@ impl NetCounters {
             joins_dropped: get(&self.joins_dropped),
             seeds: gauges.seeds as u64,
             seeds_dropped: get(&self.seeds_dropped),
+            push_pull_duration: self.push_pull_duration.snapshot(),
         }
     }
 }
@@ -151,6 +203,10 @@ pub struct NetMetrics {
     /// Join addresses not remembered as seeds because the list was full
     /// (they were still contacted once).
     pub seeds_dropped: u64,
+    /// How long the push-pull exchanges this node started and completed took, from connecting to
+    /// having read the response (TLS handshake included); failed ones are counted in
+    /// `push_pull_failed` only. For the agent's `gossamer_net_push_pull_duration_seconds` histogram.
+    pub push_pull_duration: HistogramSnapshot,
 }
 
 /// Everything observable about a node's activity.
