@@ -268,7 +268,9 @@ async fn http_api_members_health_metrics_and_refusals() {
     let health: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!((health["healthy"].as_bool(), health["alive"].as_u64()), (Some(false), Some(1)), "{body}");
 
-    let b = Agent::spawn(&dir, "web-2", loopback(pb), &[a_addr], "[metadata]\nrole = \"web\"\nzone = \"b\"\n");
+    let b_http = free_port();
+    let b_extra = format!("[metadata]\nrole = \"web\"\nzone = \"b\"\n[http]\nbind = \"127.0.0.1:{b_http}\"\n");
+    let b = Agent::spawn(&dir, "web-2", loopback(pb), &[a_addr], &b_extra);
     let mut c = Agent::spawn(&dir, "db-1", loopback(pc), &[a_addr], "[metadata]\nrole = \"db\"\nzone = \"a\"\n");
     until("health is 200 with three alive members", &[&a, &b, &c], || async {
         get(&client, &format!("{base}/v1/health")).await.0 == 200
@@ -314,6 +316,14 @@ async fn http_api_members_health_metrics_and_refusals() {
         sample(&text, "gossamer_probes_total").is_some_and(|p| p > probes)
     })
     .await;
+
+    // b joined through a push-pull with a: its duration is in b's histogram.
+    let (_, text) = get(&client, &format!("http://127.0.0.1:{b_http}/metrics")).await;
+    assert_openmetrics(&text);
+    let joins = sample(&text, "gossamer_net_push_pull_duration_seconds_count").unwrap_or(0.0);
+    assert!(joins >= 1.0, "b's join push-pull not in its histogram:\n{text}");
+    let within_10s = sample(&text, "gossamer_net_push_pull_duration_seconds_bucket{le=\"10.0\"}");
+    assert_eq!(within_10s, Some(joins), "a loopback push-pull took over 10 s?\n{text}");
 
     // An oversized request head: 431 (bounded by hyper's header buffer), then the agent still serves.
     let mut s = std::net::TcpStream::connect(("127.0.0.1", http_port)).unwrap();
