@@ -726,7 +726,7 @@ impl Driver {
                 Some(tls) => match tokio::time::timeout(header_timeout, tls.accept(stream)).await {
                     Ok(Ok(stream)) => {
                         // Mutual TLS authenticated the peer: never evicted.
-                        if ticket.advance(Stage::Proven).is_ok() {
+                        if ticket.advance(Stage::Trusted).is_ok() {
                             serve_inbound(stream, from, &codec, &ticket, limits, &internal).await;
                         }
                     }
@@ -921,6 +921,7 @@ async fn serve_inbound<S: AsyncRead + AsyncWrite + Unpin>(
     let response = response.await;
     // The core has merged (and dropped) the frame.
     ticket.release();
+    ticket.answering();
     if let Ok(Some(bytes)) = response {
         if let Err(e) = write_frame(&mut stream, &bytes, timeout).await {
             tracing::debug!(%from, error = %e, "push-pull response not delivered");

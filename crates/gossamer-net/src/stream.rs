@@ -26,17 +26,16 @@
 //!   nothing for `SILENT_GRACE` (250 ms) since it was accepted, then one
 //!   that has sent nothing yet, then one whose frame is not all in (header,
 //!   budget wait or unauthenticated body) by the frame length its header
-//!   claims, largest first (unknown counts as largest); the oldest first
-//!   among equals. The waiting bytes are peeked at acceptance, before the
-//!   stream's task has run (a legitimate peer's request is usually in the
-//!   socket by then), so a join claiming a few kilobytes is admitted ahead
-//!   of idle connections and of any connection claiming more. A stream whose whole frame has arrived (it is being merged or
-//!   answered), or whose peer passed mutual TLS, has proved itself and is
-//!   never evicted; only when every slot holds such a stream is the newcomer
-//!   refused (`streams_busy`). A legitimate peer writes its request right
-//!   after connecting, so it leaves the evictable stages at its first read,
-//!   while idle or slow connections are always the first to go: re-opening
-//!   them only makes them evict each other.
+//!   claims, largest first (unknown counts as largest), then one writing
+//!   its response to a slow reader (its request is merged already); the
+//!   oldest first among equals. The waiting bytes are peeked at acceptance,
+//!   before the stream's task has run (a legitimate peer's request is
+//!   usually in the socket by then), so a join claiming a few kilobytes is
+//!   admitted ahead of idle connections and of any connection claiming
+//!   more. A stream whose whole frame is with the core, or whose peer passed
+//!   mutual TLS, has proved itself and is never evicted; only when every
+//!   slot holds such a stream is the newcomer refused (`streams_busy`).
+//!   Re-opening idle connections only makes them evict each other.
 //! - **Bounded buffering.** Before it reads a body, a stream reserves the
 //!   body's length from a byte budget shared by every inbound stream
 //!   (`stream_buffer_budget`, 64 MiB by default, at least the frame cap);
@@ -88,9 +87,14 @@ pub(crate) enum Stage {
     Header,
     /// Reading an unauthenticated body (holds a budget reservation).
     Body,
-    /// Its whole frame arrived (the core authenticates and merges it), or
-    /// its peer passed mutual TLS: never evicted.
+    /// Writing the response: the request was merged, only the peer's own
+    /// benefit is left, so a slow reader is evicted, but last.
+    Answering,
+    /// Its whole frame arrived (the core authenticates and merges it):
+    /// never evicted.
     Proven,
+    /// Its peer passed mutual TLS: never evicted, whatever it does.
+    Trusted,
 }
 
 /// How long a just-accepted stream that has sent nothing yet is spared
@@ -190,6 +194,7 @@ impl Table {
         let rank = |c: &Conn| match c.stage {
             Stage::Silent if now.saturating_duration_since(c.accepted) >= SILENT_GRACE => 0,
             Stage::Silent => 1,
+            Stage::Answering => 3,
             _ => 2,
         };
         self.conns
@@ -417,6 +422,17 @@ impl Ticket {
     /// bounds the wait). `Budget` if `bytes` can never fit.
     pub async fn reserve(&self, bytes: usize) -> Result<(), StreamError> {
         self.admission.reserve_bytes(Some(self.id), bytes).await
+    }
+
+    /// The core has merged the request: the stream only writes the
+    /// response now (see [`Stage::Answering`]); a TLS-trusted one stays so.
+    pub fn answering(&self) {
+        let mut t = self.admission.lock();
+        if let Some(conn) = t.conns.get_mut(&self.id) {
+            if conn.stage == Stage::Proven {
+                conn.stage = Stage::Answering;
+            }
+        }
     }
 
     /// Gives this stream's reservation back (its frame was consumed).
@@ -734,6 +750,24 @@ mod tests {
         assert!(evicted(&newer) && !evicted(&header));
         assert_eq!(adm.open(), 3);
         assert_eq!(adm.counters.streams_evicted.load(Ordering::Relaxed), 2);
+        // A stream writing its response to a slow reader goes last.
+        let slow = admission(2, 8, 1 << 20);
+        let (answering, _) = slow.admit(ip(1), None).unwrap();
+        answering.advance(Stage::Proven).unwrap();
+        answering.answering();
+        let (reading, _) = slow.admit(ip(2), None).unwrap();
+        reading.advance(Stage::Header).unwrap();
+        let (new, _) = slow.admit(ip(3), None).unwrap();
+        assert!(evicted(&reading) && !evicted(&answering));
+        new.advance(Stage::Proven).unwrap();
+        let (_newer, _) = slow.admit(ip(4), None).unwrap();
+        assert!(evicted(&answering), "then it goes too");
+        // A TLS-trusted stream stays trusted while it answers.
+        let tls = admission(1, 8, 1 << 20);
+        let (trusted, _) = tls.admit(ip(1), None).unwrap();
+        trusted.advance(Stage::Trusted).unwrap();
+        trusted.answering();
+        assert_eq!(tls.admit(ip(2), None).unwrap_err(), Busy::Full);
         // Only proven streams left: the newcomer is refused.
         let all_proven = admission(1, 8, 1 << 20);
         let (p, _) = all_proven.admit(ip(1), None).unwrap();
