@@ -10,7 +10,7 @@ use crate::control::{self, ControlInfo, MemberView, MetricsView, Request};
 use crate::settings::{apply_env, control_file, AgentSettings};
 use crate::Target;
 
-fn locate(target: &Target) -> Result<PathBuf, String> {
+pub(crate) fn locate(target: &Target) -> Result<PathBuf, String> {
     if let Some(path) = &target.control {
         return Ok(path.clone());
     }
@@ -31,6 +31,17 @@ pub(crate) fn request(target: &Target, req: Request) -> Result<serde_json::Value
     let info: ControlInfo = control::read_info(&locate(target)?)?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     rt.block_on(control::call(&info, req))
+}
+
+/// [`request`], waiting at most `within` for the answer.
+pub(crate) fn request_within(
+    target: &Target,
+    req: Request,
+    within: std::time::Duration,
+) -> Result<serde_json::Value, String> {
+    let info: ControlInfo = control::read_info(&locate(target)?)?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    rt.block_on(control::call_within(&info, req, within))
 }
 
 fn finish(result: Result<(), String>) -> ExitCode {
@@ -54,15 +65,16 @@ fn parse<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, 
     serde_json::from_value(value).map_err(|e| format!("unexpected answer: {e}"))
 }
 
-/// `gossamer members [--json]`.
-pub fn members(target: &Target, json: bool) -> ExitCode {
+/// `gossamer members [--status S] [--tag k=v]... [--name REGEX] [--json]`.
+pub fn members(target: &Target, json: bool, filter: &crate::ops::MembersFilter) -> ExitCode {
     finish((|| {
         let value = request(target, Request::Members)?;
+        let mut members: Vec<MemberView> = parse(value)?;
+        members.retain(|m| filter.matches(m));
+        members.sort_by(|a, b| a.name.cmp(&b.name));
         if json {
-            println!("{value}");
+            println!("{}", serde_json::to_string(&members).map_err(|e| e.to_string())?);
         } else {
-            let mut members: Vec<MemberView> = parse(value)?;
-            members.sort_by(|a, b| a.name.cmp(&b.name));
             print_table(&members);
         }
         Ok(())

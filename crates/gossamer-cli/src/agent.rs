@@ -125,6 +125,12 @@ async fn serve(resolved: Resolved) -> Result<(), String> {
         None => None,
     };
 
+    // `[[handlers]]`: subscribed before "agent ready", so a handler sees every event from then on.
+    let handlers_task = crate::handlers::start(&node, resolved.handlers.clone());
+    if !resolved.handlers.is_empty() {
+        tracing::info!(handlers = resolved.handlers.len(), "event handlers ready");
+    }
+
     let listener = tokio::net::TcpListener::bind(resolved.control_bind)
         .await
         .map_err(|e| format!("cannot bind the control socket on {}: {e}", resolved.control_bind))?;
@@ -163,6 +169,9 @@ async fn serve(resolved: Resolved) -> Result<(), String> {
         }
     };
     control_task.abort();
+    if let Some(t) = handlers_task {
+        t.abort();
+    }
     if let Some(t) = http_task {
         t.abort();
     }

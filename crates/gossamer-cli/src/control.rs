@@ -89,6 +89,18 @@ pub enum Request {
     },
     /// A key operation, cluster-wide or local (`gossamer keys`).
     Keys(crate::keys::KeysRequest),
+    /// A user event broadcast to every member (`gossamer event`).
+    Event(crate::ops::EventRequest),
+    /// A query, answered when its timeout is over (`gossamer query`).
+    Query(crate::ops::QueryRequest),
+    /// A change of this node's tags, gossiped (`gossamer tags`).
+    Tags(crate::ops::TagsRequest),
+    /// Stream membership and user events, one line each, until the client hangs up (`gossamer monitor`).
+    Monitor {
+        /// Log level asked for (accepted for compatibility; logs are not streamed yet).
+        #[serde(default)]
+        level: Option<String>,
+    },
 }
 
 impl std::fmt::Debug for ControlInfo {
@@ -252,6 +264,16 @@ pub struct MetricsView {
     pub seeds: u64,
     /// Join addresses not remembered: the seed list was full.
     pub seeds_dropped: u64,
+    /// Event handler runs started (`[[handlers]]`).
+    pub handler_runs: u64,
+    /// Event handler runs that failed (non-zero exit, no shell, or killed at the timeout).
+    pub handler_failures: u64,
+    /// Event handler runs killed at their timeout.
+    pub handler_timeouts: u64,
+    /// Events dropped at a full handler queue.
+    pub handler_dropped: u64,
+    /// Event handler runs whose stdout was cut at the answer bound.
+    pub handler_truncated: u64,
 }
 
 impl From<&NodeMetrics> for MetricsView {
@@ -305,6 +327,11 @@ impl From<&NodeMetrics> for MetricsView {
             joins_dropped: n.joins_dropped,
             seeds: n.seeds,
             seeds_dropped: n.seeds_dropped,
+            handler_runs: crate::handlers::METRICS.runs(),
+            handler_failures: crate::handlers::METRICS.failures(),
+            handler_timeouts: crate::handlers::METRICS.timeouts(),
+            handler_dropped: crate::handlers::METRICS.dropped(),
+            handler_truncated: crate::handlers::METRICS.truncated(),
         }
     }
 }
@@ -323,13 +350,13 @@ pub struct Response {
 }
 
 impl Response {
-    fn ok(value: impl Serialize) -> Self {
+    pub(crate) fn ok(value: impl Serialize) -> Self {
         match serde_json::to_value(value) {
             Ok(v) => Self { ok: true, result: Some(v), error: None },
             Err(e) => Self::err(e),
         }
     }
-    fn err(e: impl ToString) -> Self {
+    pub(crate) fn err(e: impl ToString) -> Self {
         Self { ok: false, result: None, error: Some(e.to_string()) }
     }
 }
@@ -553,6 +580,9 @@ async fn session(
         Ok(Ok(_)) => match serde_json::from_slice::<Envelope>(&line) {
             Err(e) => (Response::err(format!("bad request: {e}")), false),
             Ok(env) if !constant_time_eq(env.token.as_bytes(), token.as_bytes()) => (Response::err("bad token"), false),
+            Ok(env) if matches!(env.request, Request::Monitor { .. }) => {
+                return monitor(reader.into_inner().into_inner(), write, node, limits).await;
+            }
             Ok(env) => {
                 let leaving = env.request == Request::Leave;
                 (handle(env.request, node).await, leaving)
@@ -628,11 +658,112 @@ async fn handle(request: Request, node: &Node) -> Response {
             Ok(report) => Response::ok(report),
             Err(e) => Response::err(e),
         },
+        Request::Event(request) => crate::ops::event(node, request).await,
+        Request::Query(request) => crate::ops::query(node, request).await,
+        Request::Tags(request) => crate::ops::tags(node, request).await,
+        // Served by `monitor` before `handle` is reached.
+        Request::Monitor { .. } => Response::err("monitor is a streaming request"),
     }
+}
+
+/// One line of `gossamer monitor` for a membership event.
+fn monitor_member_line(event: &gossamer::net::Event) -> String {
+    use gossamer::net::Event as E;
+    let kind = match event {
+        E::MemberJoined(_) => "member-join",
+        E::MemberUpdated(_) => "member-update",
+        E::MemberSuspected(_) => "member-suspect",
+        E::MemberFailed(_) => "member-failed",
+        E::MemberLeft(_) => "member-leave",
+        E::MemberRecovered(_) => "member-recover",
+    };
+    let m = event.member();
+    format!("{kind} {} {} {}", m.id.name, m.id.addr, crate::handlers::tags_text(m))
+}
+
+/// Streams events to a `monitor` client until it hangs up (or stops reading for the write timeout).
+async fn monitor(
+    mut read: tokio::net::tcp::OwnedReadHalf,
+    mut write: tokio::net::tcp::OwnedWriteHalf,
+    node: &Node,
+    limits: &Limits,
+) -> std::io::Result<()> {
+    use gossamer::net::UserEvent;
+    let mut members = node.subscribe();
+    let mut user = node.subscribe_user();
+    let mut first = serde_json::to_string(&Response::ok("monitoring")).map_err(std::io::Error::other)?;
+    first.push('\n');
+    let mut pending = first;
+    let mut scratch = [0u8; 256];
+    loop {
+        if !pending.is_empty() {
+            tokio::time::timeout(limits.write_timeout, write.write_all(pending.as_bytes()))
+                .await
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "monitor client stopped reading"))??;
+            pending.clear();
+        }
+        let line = tokio::select! {
+            // The client sends nothing more: end of input (or an error) means it hung up.
+            n = read.read(&mut scratch) => match n {
+                Ok(0) | Err(_) => return Ok(()),
+                Ok(_) => continue,
+            },
+            event = members.recv() => match event {
+                Some(e) => monitor_member_line(&e),
+                None => return Ok(()),
+            },
+            event = user.recv() => match event {
+                Some(UserEvent::Broadcast { origin, key, version, payload }) => format!(
+                    "user {} from {origin} version {version}: {}",
+                    crate::handlers::event_name(key.as_str()),
+                    String::from_utf8_lossy(&payload).escape_debug()
+                ),
+                Some(UserEvent::Query { origin, name, payload, .. }) => format!(
+                    "query {name} from {}: {}",
+                    origin.name,
+                    String::from_utf8_lossy(&payload).escape_debug()
+                ),
+                Some(_) => continue,
+                None => return Ok(()),
+            },
+        };
+        pending = line;
+        pending.push('\n');
+    }
+}
+
+/// Sends a streaming request (`monitor`) and calls `each` with every line after the agent's acceptance,
+/// until the agent closes the connection.
+pub async fn stream(info: &ControlInfo, request: Request, mut each: impl FnMut(&str)) -> Result<(), String> {
+    let mut stream =
+        TcpStream::connect(info.addr).await.map_err(|e| format!("cannot reach agent at {}: {e}", info.addr))?;
+    let mut line =
+        serde_json::to_string(&Envelope { token: info.token.clone(), request }).map_err(|e| e.to_string())?;
+    line.push('\n');
+    stream.write_all(line.as_bytes()).await.map_err(|e| e.to_string())?;
+    let mut lines = BufReader::new(stream).lines();
+    let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .map_err(|_| format!("agent at {} did not answer in time", info.addr))?
+        .map_err(|e| e.to_string())?
+        .ok_or("the agent closed the connection")?;
+    let response: Response = serde_json::from_str(&first).map_err(|e| format!("bad answer from agent: {e}"))?;
+    if !response.ok {
+        return Err(response.error.unwrap_or_else(|| "unknown error".into()));
+    }
+    while let Some(line) = lines.next_line().await.map_err(|e| e.to_string())? {
+        each(&line);
+    }
+    Ok(())
 }
 
 /// Sends one request to the agent described by `info`.
 pub async fn call(info: &ControlInfo, request: Request) -> Result<serde_json::Value, String> {
+    call_within(info, request, Duration::from_secs(30)).await
+}
+
+/// [`call`], waiting at most `within` for the answer (a query takes its own timeout first).
+pub async fn call_within(info: &ControlInfo, request: Request, within: Duration) -> Result<serde_json::Value, String> {
     let io = async {
         let mut stream = TcpStream::connect(info.addr).await?;
         let mut line =
@@ -644,7 +775,7 @@ pub async fn call(info: &ControlInfo, request: Request) -> Result<serde_json::Va
         reader.read_line(&mut answer).await?;
         Ok::<_, std::io::Error>(answer)
     };
-    let answer = tokio::time::timeout(Duration::from_secs(30), io)
+    let answer = tokio::time::timeout(within, io)
         .await
         .map_err(|_| format!("agent at {} did not answer in time", info.addr))?
         .map_err(|e| format!("cannot reach agent at {}: {e}", info.addr))?;

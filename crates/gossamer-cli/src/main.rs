@@ -9,6 +9,11 @@
 //! gossamer cluster leave    --config node.toml
 //! gossamer cluster force-leave web-3@10.0.0.9 --config node.toml
 //! gossamer members --json   --config node.toml
+//! gossamer members --status alive --tag role=web --name '^web-' --config node.toml
+//! gossamer event deploy v42 --config node.toml        # runs `user:deploy` handlers everywhere
+//! gossamer query uptime --tag role=web --config node.toml
+//! gossamer tags set role=web zone=a --config node.toml
+//! gossamer monitor          --config node.toml
 //! gossamer metrics          --config node.toml
 //! gossamer keys install <KEY-HEX> --config node.toml   # then `keys use`, then `keys remove` the old one
 //! gossamer keys list        --config node.toml
@@ -25,10 +30,12 @@ mod agent;
 mod control;
 mod demo;
 mod dns;
+mod handlers;
 mod heal_settings;
 mod http_api;
 mod keys;
 mod logging;
+mod ops;
 mod prometheus;
 mod settings;
 mod sim;
@@ -74,11 +81,78 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
-    /// Members as the agent sees them.
+    /// Members as the agent sees them, optionally filtered.
+    #[command(
+        after_help = "Example:\n  gossamer members --status alive --tag role=web --name '^web-' --json -c node.toml"
+    )]
     Members {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Only members in this state: alive, suspect, dead or left.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only members with this tag: `k=v`, or `k` for any value (repeatable; all must hold).
+        #[arg(long = "tag", value_name = "K=V")]
+        tags: Vec<String>,
+        /// Only members whose name matches this regular expression (anchor with ^…$).
+        #[arg(long, value_name = "REGEX")]
+        name: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Broadcast a user event to every member; their `user:NAME` handlers run.
+    #[command(after_help = "Example:\n  gossamer event deploy 'v42' -c node.toml\n  \
+                            gossamer event config-changed --coalesce -c node.toml")]
+    Event {
+        /// Event name: 1 to 40 of letters, digits, `. _ : / -`.
+        name: String,
+        /// Payload (text), handed to handlers on stdin.
+        payload: Option<String>,
+        /// Replace an event of the same name still spreading, instead of sending one more.
+        #[arg(long)]
+        coalesce: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Ask members a question; their `query:NAME` handlers answer. Prints each answer and who stayed silent.
+    #[command(after_help = "Example:\n  gossamer query uptime --tag role=web --timeout 3s -c node.toml\n  \
+                            gossamer query version --node web-1@10.0.0.1 -c node.toml")]
+    Query {
+        /// Query name: 1 to 40 of letters, digits, `. _ : / -`.
+        name: String,
+        /// Payload (text), handed to handlers on stdin.
+        payload: Option<String>,
+        /// Ask only this member (repeatable).
+        #[arg(long = "node", value_name = "NAME")]
+        nodes: Vec<String>,
+        /// Ask only members with this tag `k=v` (repeatable; all must hold).
+        #[arg(long = "tag", value_name = "K=V")]
+        tags: Vec<String>,
+        /// How long to gather answers (`500ms`, `5s`, `1m`).
+        #[arg(long, default_value = "5s")]
+        timeout: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Change this node's tags (metadata) live; the change is gossiped to every member.
+    #[command(after_help = "Example:\n  gossamer tags set role=web zone=eu-1 -c node.toml\n  \
+                            gossamer tags delete zone -c node.toml")]
+    Tags {
+        #[command(subcommand)]
+        command: TagsCommand,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Stream membership and user events as they happen, until interrupted.
+    #[command(after_help = "Example:\n  gossamer monitor -c node.toml")]
+    Monitor {
+        /// Log level (error, warn, info, debug, trace); log lines are not streamed yet, only events.
+        #[arg(long)]
+        level: Option<String>,
         #[command(flatten)]
         target: Target,
     },
@@ -149,6 +223,22 @@ enum SimCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum TagsCommand {
+    /// Set tags: `k=v`...
+    Set {
+        /// `key=value` pairs.
+        #[arg(required = true, value_name = "K=V")]
+        tags: Vec<String>,
+    },
+    /// Delete tags by key.
+    Delete {
+        /// Keys.
+        #[arg(required = true, value_name = "KEY")]
+        keys: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum ClusterCommand {
     /// This node and every member: states and incarnations.
     Status {
@@ -190,7 +280,22 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Members { json, target } => admin::members(&target, json),
+        Command::Members { json, status, tags, name, target } => {
+            match ops::MembersFilter::parse(status, &tags, name.as_deref()) {
+                Ok(filter) => admin::members(&target, json, &filter),
+                Err(e) => {
+                    eprintln!("gossamer: {e}");
+                    ExitCode::from(ops::EXIT_USAGE)
+                }
+            }
+        }
+        Command::Event { name, payload, coalesce, target } => ops::run_event(&target, name, payload, coalesce),
+        Command::Query { name, payload, nodes, tags, timeout, json, target } => {
+            ops::run_query(&target, name, payload, nodes, tags, timeout, json)
+        }
+        Command::Tags { command: TagsCommand::Set { tags }, target } => ops::run_tags(&target, tags, Vec::new()),
+        Command::Tags { command: TagsCommand::Delete { keys }, target } => ops::run_tags(&target, Vec::new(), keys),
+        Command::Monitor { level, target } => ops::run_monitor(&target, level),
         Command::Metrics { json, target } => admin::metrics(&target, json),
         Command::Keys { command, timeout, local, json, target } => {
             keys::run(&target, command, Duration::from_secs(timeout), local, json)

@@ -179,6 +179,10 @@ pub struct AgentSettings {
     pub http: Option<crate::http_api::HttpSettings>,
     /// The DNS interface (`[dns]`, see [`crate::dns`]); off when absent, loopback by default when present.
     pub dns: Option<crate::dns::DnsSettings>,
+    /// Event handlers (`[[handlers]]`, see [`crate::handlers`]): shell commands run on membership
+    /// changes, user events and queries. None by default.
+    #[serde(default)]
+    pub handlers: Vec<crate::handlers::HandlerSettings>,
 }
 
 /// The environment variables [`apply_env`] knows, for `--help` and the docs.
@@ -389,6 +393,8 @@ pub struct Resolved {
     pub http: Option<crate::http_api::HttpConfig>,
     /// The DNS server, when `[dns]` is set.
     pub dns: Option<crate::dns::DnsConfig>,
+    /// The event handlers, checked.
+    pub handlers: Vec<crate::handlers::HandlerConfig>,
 }
 
 fn addr(key: &str, value: &str) -> Result<SocketAddr, SettingsError> {
@@ -479,6 +485,7 @@ impl AgentSettings {
         let control_bind = addr("control_bind", self.control_bind.as_deref().unwrap_or("127.0.0.1:0"))?;
         let http = self.http.as_ref().map(|h| h.resolve()).transpose()?;
         let dns = self.dns.as_ref().map(|d| d.resolve()).transpose()?;
+        let handlers = crate::handlers::resolve_all(&self.handlers)?;
         if !control_bind.ip().is_loopback() {
             return Err(invalid("control_bind", "the control socket must be on a loopback address"));
         }
@@ -501,6 +508,7 @@ impl AgentSettings {
             insecure: self.secret.is_none(),
             http,
             dns,
+            handlers,
         })
     }
 }
