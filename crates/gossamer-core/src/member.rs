@@ -276,7 +276,7 @@ impl MemberTable {
     }
 
     /// Changes a member's status, keeping the counts right.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn set_status(&mut self, slot: Slot, status: MemberStatus, now: Time) {
         if let Some(entry) = self.slots.get_mut(slot as usize).and_then(Option::as_mut) {
             if entry.member.status != status {

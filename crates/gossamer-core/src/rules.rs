@@ -128,22 +128,6 @@ impl<R: RngCore> Swim<R> {
             self.apply_far_ahead(now, update, encoded, found);
             return;
         }
-        self.dispatch(now, update, encoded, found);
-    }
-
-    /// [`Swim::apply_found`] for a claim above the window of zero: bounded
-    /// (module docs) against what is known of its member first.
-    #[cold]
-    #[inline(never)]
-    fn apply_far_ahead(&mut self, now: Time, update: Update, encoded: Option<&[u8]>, found: Option<Slot>) {
-        let known = found.and_then(|slot| self.members.get(slot)).map_or(0, |e| e.member.incarnation);
-        let Some((update, clamped)) = self.bounded(update, known) else { return };
-        self.dispatch(now, update, if clamped { None } else { encoded }, found);
-    }
-
-    /// Applies a membership claim about another member, within bounds.
-    #[inline(always)]
-    fn dispatch(&mut self, now: Time, update: Update, encoded: Option<&[u8]>, found: Option<Slot>) {
         match update {
             Update::Alive(alive) => self.on_alive(now, alive, found, encoded),
             Update::Suspect(suspect) => self.on_suspect(now, suspect, found, encoded),
@@ -153,6 +137,27 @@ impl<R: RngCore> Swim<R> {
         }
     }
 
+    /// [`Swim::apply_found`] for a claim above the window of zero: bounded
+    /// (module docs) against what is known of its member first.
+    #[cold]
+    #[inline(never)]
+    fn apply_far_ahead(&mut self, now: Time, update: Update, encoded: Option<&[u8]>, found: Option<Slot>) {
+        let known = found.and_then(|slot| self.members.get(slot)).map_or(0, |e| e.member.incarnation);
+        let Some((update, clamped)) = self.bounded(update, known) else { return };
+        let encoded = if clamped { None } else { encoded };
+        // The same dispatch as `apply_found`'s (not a call back into it: a
+        // clamped claim may still be above the window of zero).
+        match update {
+            Update::Alive(alive) => self.on_alive(now, alive, found, encoded),
+            Update::Suspect(suspect) => self.on_suspect(now, suspect, found, encoded),
+            Update::Confirm(confirm) => self.on_confirm(now, confirm, found, encoded),
+            Update::Leave(leave) => self.on_leave(now, leave, found, encoded),
+            Update::User(_) | Update::Query(_) => {}
+        }
+    }
+
+    // About this node: rare, kept out of the hot path's inlining budget.
+    #[inline(never)]
     fn about_self(&mut self, now: Time, update: Update) {
         let claim = match &update {
             Update::Alive(_) => RefutedClaim::Alive,
@@ -278,6 +283,7 @@ impl<R: RngCore> Swim<R> {
 
     /// Queues `update` about the member in `slot`, as `encoded` if those
     /// are its bytes as received.
+    #[inline(always)]
     fn forward(&mut self, slot: Slot, update: Update, encoded: Option<&[u8]>) {
         match encoded {
             Some(bytes) => {
@@ -322,10 +328,15 @@ impl<R: RngCore> Swim<R> {
 
     /// Makes room for one more member if the table is full: forgets a dead
     /// member (at random), or returns false if none is dead.
+    #[inline]
     fn room_for_one(&mut self, now: Time) -> bool {
-        if self.members.len() < self.config.max_members {
-            return true;
-        }
+        self.members.len() < self.config.max_members || self.make_room(now)
+    }
+
+    /// The table is full: forgets a dead member, if any (see `room_for_one`).
+    #[cold]
+    #[inline(never)]
+    fn make_room(&mut self, now: Time) -> bool {
         match self.members.random_dead(&mut self.rng) {
             Some(slot) if slot != self.self_slot => {
                 self.stats.members_evicted += 1;
@@ -339,6 +350,22 @@ impl<R: RngCore> Swim<R> {
         }
     }
 
+    /// A claim that a live member is at another address: refused (module
+    /// docs). Off the hot path.
+    #[cold]
+    #[inline(never)]
+    fn refuse_move(&mut self, alive: Alive, existing: std::net::SocketAddr) {
+        let conflict = NameConflict {
+            name: alive.node.name,
+            existing,
+            claimed: alive.node.addr,
+            incarnation: alive.incarnation,
+            yielded: false,
+        };
+        self.name_conflict_found(conflict);
+    }
+
+    #[inline(always)]
     fn on_alive(&mut self, now: Time, alive: Alive, found: Option<Slot>, encoded: Option<&[u8]>) {
         let Some(slot) = found else {
             if !self.room_for_one(now) {
@@ -363,19 +390,14 @@ impl<R: RngCore> Swim<R> {
             return;
         }
         let previous = entry.member.status;
-        if entry.member.id.addr != alive.node.addr && matches!(previous, MemberStatus::Alive | MemberStatus::Suspect) {
+        let moved = entry.member.id.addr != alive.node.addr;
+        if moved && matches!(previous, MemberStatus::Alive | MemberStatus::Suspect) {
             // A live member is never moved: the holder keeps the name.
-            let conflict = NameConflict {
-                name: alive.node.name,
-                existing: entry.member.id.addr,
-                claimed: alive.node.addr,
-                incarnation: alive.incarnation,
-                yielded: false,
-            };
-            self.name_conflict_found(conflict);
+            let existing = entry.member.id.addr;
+            self.refuse_move(alive, existing);
             return;
         }
-        let changed = entry.member.metadata != alive.metadata || entry.member.id.addr != alive.node.addr;
+        let changed = moved || entry.member.metadata != alive.metadata;
         entry.member.incarnation = alive.incarnation;
         if changed {
             entry.member.metadata.clone_from(&alive.metadata);
@@ -399,6 +421,9 @@ impl<R: RngCore> Swim<R> {
         }
     }
 
+    // Rare next to `Alive` (deaths, leaves, suspicions): kept out of line
+    // so that the `Alive` path inlines what it calls.
+    #[inline(never)]
     fn on_suspect(&mut self, now: Time, suspect: Suspect, found: Option<Slot>, encoded: Option<&[u8]>) {
         let Some(slot) = found else { return };
         let entry = self.members.get_mut(slot).expect("found");
@@ -446,6 +471,9 @@ impl<R: RngCore> Swim<R> {
         self.set_timer(at, TimerKind::Suspicion { slot, id });
     }
 
+    // Rare next to `Alive` (deaths, leaves, suspicions): kept out of line
+    // so that the `Alive` path inlines what it calls.
+    #[inline(never)]
     fn on_confirm(&mut self, now: Time, confirm: Confirm, found: Option<Slot>, encoded: Option<&[u8]>) {
         let Some(slot) = found else { return };
         let entry = self.members.get_mut(slot).expect("found");
@@ -489,6 +517,9 @@ impl<R: RngCore> Swim<R> {
         }
     }
 
+    // Rare next to `Alive` (deaths, leaves, suspicions): kept out of line
+    // so that the `Alive` path inlines what it calls.
+    #[inline(never)]
     fn on_leave(&mut self, now: Time, leave: Leave, found: Option<Slot>, encoded: Option<&[u8]>) {
         let Some(slot) = found else { return };
         let entry = self.members.get_mut(slot).expect("found");
