@@ -751,6 +751,7 @@ pub async fn stream(info: &ControlInfo, request: Request, mut each: impl FnMut(&
     if !response.ok {
         return Err(response.error.unwrap_or_else(|| "unknown error".into()));
     }
+    each(&format!("# monitoring {} (Ctrl-C to stop)", info.node));
     while let Some(line) = lines.next_line().await.map_err(|e| e.to_string())? {
         each(&line);
     }
