@@ -13,9 +13,10 @@
 //! A unit test lists the fields of both structs (from their `Debug` output) and fails when one is not
 //! exported, so a counter added later cannot be silently left out of the scrape.
 //!
-//! Histograms: `gossamer_net_push_pull_duration_seconds` (the runtime's fixed buckets, 1 ms to 10 s).
-//! Not exported yet: a probe round-trip histogram, because the core does not measure round trips.
+//! Histograms: `gossamer_probe_rtt_seconds` (direct probe round trips, the core's fixed buckets, 250 µs
+//! to 1 s) and `gossamer_net_push_pull_duration_seconds` (the runtime's, 1 ms to 10 s).
 
+use gossamer::core::{RttHistogram, RTT_BUCKETS_MICROS};
 use gossamer::net::{HistogramSnapshot, NodeMetrics};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
@@ -42,20 +43,37 @@ fn gauge(registry: &mut Registry, name: &str, help: &str, value: u64) {
     registry.register(name, help, g);
 }
 
-/// A histogram the runtime already aggregated, encoded as an OpenMetrics histogram in seconds.
+/// A histogram the core or runtime already aggregated (bucket bounds and per-bucket counts in
+/// microseconds), encoded as an OpenMetrics histogram in seconds.
 #[derive(Debug)]
-struct Aggregated(HistogramSnapshot);
+struct Aggregated {
+    bounds_micros: Vec<u64>,
+    counts: Vec<u64>,
+    sum_micros: u64,
+}
+
+impl From<&HistogramSnapshot> for Aggregated {
+    fn from(h: &HistogramSnapshot) -> Self {
+        Self { bounds_micros: h.bounds_micros.clone(), counts: h.counts.clone(), sum_micros: h.sum_micros }
+    }
+}
+
+impl From<&RttHistogram> for Aggregated {
+    fn from(h: &RttHistogram) -> Self {
+        Self { bounds_micros: RTT_BUCKETS_MICROS.to_vec(), counts: h.counts.to_vec(), sum_micros: h.sum_micros }
+    }
+}
 
 impl EncodeMetric for Aggregated {
     fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
-        let h = &self.0;
-        let buckets: Vec<(f64, u64)> = h
+        let buckets: Vec<(f64, u64)> = self
             .counts
             .iter()
             .enumerate()
-            .map(|(i, &n)| (h.bounds_micros.get(i).map_or(f64::INFINITY, |&b| b as f64 / 1e6), n))
+            .map(|(i, &n)| (self.bounds_micros.get(i).map_or(f64::INFINITY, |&b| b as f64 / 1e6), n))
             .collect();
-        encoder.encode_histogram::<NoLabelSet>(h.sum_micros as f64 / 1e6, h.count(), &buckets, None)
+        let count = self.counts.iter().fold(0u64, |a, &c| a.saturating_add(c));
+        encoder.encode_histogram::<NoLabelSet>(self.sum_micros as f64 / 1e6, count, &buckets, None)
     }
 
     fn metric_type(&self) -> prometheus_client::metrics::MetricType {
@@ -114,6 +132,12 @@ pub fn render(m: &NodeMetrics) -> String {
     counter(r, "push_pulls_refused", "Push-pull views refused whole: too many members", c.push_pulls_refused);
     counter(r, "user_items_too_new", "Application items refused: stamped too far ahead", c.user_items_too_new);
     counter(r, "user_queries_refused", "Queries not surfaced: too many awaiting an answer", c.user_queries_refused);
+    r.register_with_unit(
+        "probe_rtt",
+        "Round trips of direct probes, ping to ack",
+        prometheus_client::registry::Unit::Seconds,
+        Aggregated::from(&c.probe_rtt),
+    );
 
     let n = &m.net;
     let r = registry.sub_registry_with_prefix("net");
@@ -143,7 +167,7 @@ pub fn render(m: &NodeMetrics) -> String {
         "push_pull_duration",
         "Push-pull exchanges this node started and completed, connect to response read",
         prometheus_client::registry::Unit::Seconds,
-        Aggregated(n.push_pull_duration.clone()),
+        Aggregated::from(&n.push_pull_duration),
     );
 
     let mut out = String::new();
@@ -198,6 +222,7 @@ mod tests {
                 "alive" | "suspect" | "dead" | "left" => {
                     text.contains(&format!("gossamer_members{{status=\"{f}\"}} 0"))
                 }
+                "probe_rtt" => has("gossamer_probe_rtt_seconds_count"),
                 _ => has(&format!("gossamer_{f}")),
             };
             assert!(exported, "core metric `{f}` is not exported at /metrics:\n{text}");

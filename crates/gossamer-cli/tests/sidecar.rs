@@ -317,6 +317,12 @@ async fn http_api_members_health_metrics_and_refusals() {
     })
     .await;
 
+    // Probes were acked: their round trips are in the histogram, all well under a second on loopback.
+    let (_, text) = get(&client, &format!("{base}/metrics")).await;
+    let rtts = sample(&text, "gossamer_probe_rtt_seconds_count").unwrap_or(0.0);
+    assert!(rtts >= 1.0, "no probe round trip recorded:\n{text}");
+    assert_eq!(sample(&text, "gossamer_probe_rtt_seconds_bucket{le=\"1.0\"}"), Some(rtts), "{text}");
+
     // b joined through a push-pull with a: its duration is in b's histogram.
     let (_, text) = get(&client, &format!("http://127.0.0.1:{b_http}/metrics")).await;
     assert_openmetrics(&text);

@@ -80,6 +80,7 @@ impl<R: RngCore> Swim<R> {
             slot,
             target: target.clone(),
             timeout_at,
+            sent_at: now,
             acked: false,
             indirect_sent: false,
             expected_nacks: 0,
@@ -135,12 +136,15 @@ impl<R: RngCore> Swim<R> {
         self.send(from, &ack, None);
     }
 
-    pub(crate) fn on_ack(&mut self, _now: Time, ack: Ack) {
+    pub(crate) fn on_ack(&mut self, now: Time, ack: Ack) {
         if let Some(probe) = &mut self.probe {
             if probe.seq == ack.seq && ack.from == probe.target {
                 if !probe.acked {
                     probe.acked = true;
                     self.awareness.apply(-1);
+                    if !probe.indirect_sent {
+                        self.stats.probe_rtt.observe(now.saturating_sub(probe.sent_at));
+                    }
                 }
                 return;
             }

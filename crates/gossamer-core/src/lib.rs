@@ -79,7 +79,7 @@ use std::time::Duration;
 pub use config::{Config, ConfigError};
 pub use event::{Event, Output};
 pub use member::{Death, Member};
-pub use metrics::Metrics;
+pub use metrics::{Metrics, RttHistogram, RTT_BUCKETS_MICROS};
 pub use rules::MAX_INCARNATION;
 pub use signal::{NameConflict, RefutedClaim, Signal};
 pub use swim::{Swim, REFUSAL_WARN_INTERVAL};

@@ -90,4 +90,63 @@ pub struct Metrics {
     /// Queries of others not surfaced because too many already await an
     /// answer here.
     pub user_queries_refused: u64,
+    /// Round trips of the direct probes this node sent, from the ping to
+    /// its ack (an ack after the indirect probes went out is not counted:
+    /// it may have come through a relay).
+    pub probe_rtt: RttHistogram,
+}
+
+/// Upper bounds, in microseconds, of the buckets of [`RttHistogram`]; a
+/// last, unbounded bucket follows. 250 µs (loopback) to 1 s (beyond any
+/// sane probe timeout).
+pub const RTT_BUCKETS_MICROS: [u64; 12] =
+    [250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000];
+
+/// Probe round trips by [`RTT_BUCKETS_MICROS`] bucket: fixed-size, so
+/// recording one is a few comparisons and an add, and a snapshot is a copy
+/// (exporters turn it into e.g. a Prometheus histogram).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RttHistogram {
+    /// Samples per bucket (not cumulative): one per bound, then one for
+    /// longer round trips.
+    pub counts: [u64; RTT_BUCKETS_MICROS.len() + 1],
+    /// Sum of all samples, microseconds (saturating).
+    pub sum_micros: u64,
+}
+
+impl RttHistogram {
+    /// Records one round trip.
+    pub(crate) fn observe(&mut self, rtt: std::time::Duration) {
+        let micros = u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX);
+        let i = RTT_BUCKETS_MICROS.iter().position(|&b| micros <= b).unwrap_or(RTT_BUCKETS_MICROS.len());
+        self.counts[i] = self.counts[i].saturating_add(1);
+        self.sum_micros = self.sum_micros.saturating_add(micros);
+    }
+
+    /// How many round trips in all.
+    pub fn count(&self) -> u64 {
+        self.counts.iter().fold(0u64, |a, &c| a.saturating_add(c))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn round_trips_land_in_their_bucket_and_the_sum() {
+        let mut h = RttHistogram::default();
+        h.observe(Duration::from_micros(250)); // on the first bound: first bucket
+        h.observe(Duration::from_micros(251));
+        h.observe(Duration::from_millis(3));
+        h.observe(Duration::from_secs(5)); // beyond the last bound
+        h.observe(Duration::MAX); // saturates, never panics
+        assert_eq!(h.counts[0], 1);
+        assert_eq!(h.counts[1], 1);
+        assert_eq!(h.counts[4], 1);
+        assert_eq!(h.counts[RTT_BUCKETS_MICROS.len()], 2);
+        assert_eq!(h.count(), 5);
+        assert_eq!(h.sum_micros, u64::MAX);
+    }
 }

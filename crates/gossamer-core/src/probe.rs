@@ -94,6 +94,8 @@ pub(crate) struct Probe {
     pub target: NodeName,
     /// When the direct probe timeout fires.
     pub timeout_at: Time,
+    /// When the ping went out (for the round-trip histogram).
+    pub sent_at: Time,
     pub acked: bool,
     pub indirect_sent: bool,
     pub expected_nacks: u32,
