@@ -176,6 +176,11 @@ async fn dns_answers_track_join_crash_and_leave() {
     // A malformed packet and a truncated one: refused (or dropped), and the server keeps answering.
     let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     s.send_to(b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\xffgarbage", dns).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 512];
+    let (n, _) = s.recv_from(&mut buf).expect("a FORMERR answer to a malformed query");
+    let refusal = Message::from_vec(&buf[..n]).expect("a well-formed refusal");
+    assert_eq!((refusal.metadata.id, rcode(&refusal)), (0x1234, ResponseCode::FormErr), "{refusal:?}");
     s.send_to(b"\x00", dns).unwrap();
     s.send_to(&[0xffu8; 600], dns).unwrap();
     let m = raw_query(dns, "web-1.node.gossamer.", RecordType::A, false);
