@@ -367,3 +367,42 @@ async fn http_api_members_health_metrics_and_refusals() {
     assert_eq!(sample(&text, "gossamer_members{status=\"alive\"}"), Some(2.0), "{text}");
     drop(b);
 }
+
+/// Connections beyond `max_connections` are answered 503 at once and closed; once the held ones close,
+/// requests are served again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_connections_beyond_the_limit_are_refused_with_503() {
+    let dir = test_dir("sidecar-http-limit");
+    let http_port = free_port();
+    let base = format!("http://127.0.0.1:{http_port}");
+    let extra = format!("[http]\nbind = \"127.0.0.1:{http_port}\"\nmax_connections = 2\n");
+    let a = Agent::spawn(&dir, "solo", loopback(free_port()), &[], &extra);
+    let client = http_client();
+    until("the HTTP API answers", &[&a], || async { get(&client, &format!("{base}/v1/health")).await.0 == 200 }).await;
+    // Two connections that send nothing hold both slots (for up to the 5 s header timeout).
+    let held: Vec<std::net::TcpStream> =
+        (0..2).map(|_| std::net::TcpStream::connect(("127.0.0.1", http_port)).unwrap()).collect();
+    // Connections the agent accepted after both slots were taken get the busy answer. The slots may be
+    // taken a moment after `connect` returns, so retry (well within the header timeout) until one is.
+    let mut refused = None;
+    for _ in 0..20 {
+        let mut third = std::net::TcpStream::connect(("127.0.0.1", http_port)).unwrap();
+        third.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let _ = third.write_all(b"GET /v1/health HTTP/1.1\r\nhost: x\r\n\r\n");
+        let mut answer = Vec::new();
+        let _ = third.read_to_end(&mut answer);
+        let text = String::from_utf8_lossy(&answer).into_owned();
+        if text.starts_with("HTTP/1.1 503") {
+            refused = Some(text);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let refused = refused.expect("a connection beyond max_connections = 2 was served");
+    assert!(refused.contains("connection: close"), "{refused}");
+    drop(held);
+    until("requests are served again once the held connections closed", &[&a], || async {
+        get(&client, &format!("{base}/v1/health")).await.0 == 200
+    })
+    .await;
+}
