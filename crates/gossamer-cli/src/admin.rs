@@ -55,9 +55,10 @@ fn finish(result: Result<(), String>) -> ExitCode {
 }
 
 fn print_table(members: &[MemberView]) {
-    println!("{:<32} {:<24} {:<8} {:>11}", "NAME", "ADDRESS", "STATUS", "INCARNATION");
+    println!("{:<32} {:<24} {:<8} {:>11}  TAGS", "NAME", "ADDRESS", "STATUS", "INCARNATION");
     for m in members {
-        println!("{:<32} {:<24} {:<8} {:>11}", m.name, m.addr, m.status, m.incarnation);
+        let tags: Vec<String> = m.metadata.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!("{:<32} {:<24} {:<8} {:>11}  {}", m.name, m.addr, m.status, m.incarnation, tags.join(","));
     }
 }
 

@@ -97,7 +97,7 @@ pub enum Request {
     Tags(crate::ops::TagsRequest),
     /// Stream membership and user events, one line each, until the client hangs up (`gossamer monitor`).
     Monitor {
-        /// Log level asked for (accepted for compatibility; logs are not streamed yet).
+        /// Also stream log lines at or above this level (`error` … `trace`); none when absent.
         #[serde(default)]
         level: Option<String>,
     },
@@ -580,8 +580,11 @@ async fn session(
         Ok(Ok(_)) => match serde_json::from_slice::<Envelope>(&line) {
             Err(e) => (Response::err(format!("bad request: {e}")), false),
             Ok(env) if !constant_time_eq(env.token.as_bytes(), token.as_bytes()) => (Response::err("bad token"), false),
-            Ok(env) if matches!(env.request, Request::Monitor { .. }) => {
-                return monitor(reader.into_inner().into_inner(), write, node, limits).await;
+            Ok(Envelope { request: Request::Monitor { level }, .. }) => {
+                match level.as_deref().map(crate::monitor::parse_level).transpose() {
+                    Ok(level) => return monitor(reader.into_inner().into_inner(), write, node, limits, level).await,
+                    Err(e) => (Response::err(e), false),
+                }
             }
             Ok(env) => {
                 let leaving = env.request == Request::Leave;
@@ -687,10 +690,13 @@ async fn monitor(
     mut write: tokio::net::tcp::OwnedWriteHalf,
     node: &Node,
     limits: &Limits,
+    level: Option<tracing::Level>,
 ) -> std::io::Result<()> {
     use gossamer::net::UserEvent;
+    use tokio::sync::broadcast::error::RecvError;
     let mut members = node.subscribe();
     let mut user = node.subscribe_user();
+    let mut logs = level.map(|_| crate::monitor::subscribe());
     let mut first = serde_json::to_string(&Response::ok("monitoring")).map_err(std::io::Error::other)?;
     first.push('\n');
     let mut pending = first;
@@ -725,6 +731,21 @@ async fn monitor(
                 ),
                 Some(_) => continue,
                 None => return Ok(()),
+            },
+            line = async {
+                match logs.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => match line {
+                // In tracing's order ERROR < WARN < … < TRACE: "at or above WARN" is `<= WARN`.
+                Ok(l) if level.is_some_and(|max| l.level <= max) => format!("log {}", l.text),
+                Ok(_) => continue,
+                Err(RecvError::Lagged(n)) => format!("log ({n} lines skipped: this monitor read too slowly)"),
+                Err(RecvError::Closed) => {
+                    logs = None;
+                    continue;
+                }
             },
         };
         pending = line;

@@ -333,9 +333,27 @@ async fn dispatch(node: Node, workers: Vec<Worker>, reap: bool) {
     scan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Members dead or left at the last scan, to notice the ones forgotten since.
     let mut departed: HashMap<NodeName, Member> = HashMap::new();
+    // The node started (and may have joined) before this task subscribed: its members alive by then get a
+    // `member-join` now, and the first join event still queued for one of them is not reported twice.
+    let mut announced: std::collections::HashSet<NodeName> = std::collections::HashSet::new();
+    if let Ok(known) = node.members().await {
+        for m in known.iter().filter(|m| m.id.name != node.id().name && m.status == MemberStatus::Alive) {
+            announced.insert(m.id.name.clone());
+            let job = Job {
+                class: Class::Member("member-join".into()),
+                env: vec![("GOSSAMER_EVENT".into(), "member-join".into())],
+                stdin: member_line(m),
+                answer: None,
+            };
+            offer(&workers, job, &mut me, &node, &mut dropped_log).await;
+        }
+    }
     loop {
         let job = tokio::select! {
             event = members.recv() => match event {
+                // Any later event of a member ends the watch for its duplicate join.
+                Some(event) if announced.remove(&event.member().id.name)
+                    && matches!(event, Event::MemberJoined(_)) => None,
                 Some(event) => member_event(&event).map(|name| Job {
                     class: Class::Member(name.into()),
                     env: vec![("GOSSAMER_EVENT".into(), name.into())],

@@ -43,10 +43,20 @@ fn colour() -> bool {
 /// Installs the process's log subscriber: `filter` decides what is logged,
 /// `format` how, always to stderr.
 pub fn init(filter: EnvFilter, format: LogFormat) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // `gossamer monitor` also gets the lines the filter lets through (crate::monitor).
     match format {
-        LogFormat::Text => builder.with_ansi(colour()).init(),
-        LogFormat::Json => builder.json().with_ansi(false).with_current_span(true).with_span_list(false).init(),
+        LogFormat::Text => builder.with_ansi(colour()).finish().with(crate::monitor::LogLayer).init(),
+        LogFormat::Json => builder
+            .json()
+            .with_ansi(false)
+            .with_current_span(true)
+            .with_span_list(false)
+            .finish()
+            .with(crate::monitor::LogLayer)
+            .init(),
     }
 }
 

@@ -35,6 +35,7 @@ mod heal_settings;
 mod http_api;
 mod keys;
 mod logging;
+mod monitor;
 mod ops;
 mod prometheus;
 mod settings;
@@ -150,7 +151,8 @@ enum Command {
     /// Stream membership and user events as they happen, until interrupted.
     #[command(after_help = "Example:\n  gossamer monitor -c node.toml")]
     Monitor {
-        /// Log level (error, warn, info, debug, trace); log lines are not streamed yet, only events.
+        /// Also stream the agent's log lines at or above this level (error, warn, info, debug, trace), as
+        /// far as the agent's own `log` filter lets them through. Without it: events only.
         #[arg(long)]
         level: Option<String>,
         #[command(flatten)]

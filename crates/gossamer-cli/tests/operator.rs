@@ -125,7 +125,16 @@ fn handlers_commands_and_monitor_on_real_agents() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v.as_array().map(Vec::len), Some(2), "{v}");
 
-    // A handler that hangs is killed at its 500 ms timeout; the agent keeps serving.
+    // A handler that hangs is killed at its 500 ms timeout; the agent keeps serving, and says so in its log,
+    // which `monitor --level warn` streams.
+    let warn_out = dir.join("monitor-warn.out");
+    let mut warn_monitor = Command::new(bin())
+        .args(["monitor", "--level", "warn", "--control", a1.control_file().to_str().unwrap()])
+        .stdout(std::fs::File::create(&warn_out).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    eventually("warn monitor connected", &[&a1], || read(&warn_out).starts_with("# monitoring agent1@127.0.0.1"));
     let out = gossamer(&a2, &["event", "hang"]);
     assert!(out.status.success(), "{}", text(&out));
     eventually("agent1 counted a handler timeout", &[&a1], || {
@@ -134,6 +143,13 @@ fn handlers_commands_and_monitor_on_real_agents() {
     let m = a1.metrics().unwrap();
     assert!(m["handler_runs"].as_u64().unwrap() >= 2 && m["handler_failures"].as_u64().unwrap() >= 1, "{m}");
     assert_eq!(a1.alive_count(), 4);
+    eventually("monitor --level warn printed the handler's failure", &[&a1], || {
+        read(&warn_out)
+            .lines()
+            .any(|l| l.starts_with("log WARN ") && l.contains("handler failed") && l.contains("timeout"))
+    });
+    let _ = warn_monitor.kill();
+    let _ = warn_monitor.wait();
 
     // Bad arguments: a clear error and exit 2.
     for args in [
