@@ -43,8 +43,9 @@ pub struct Config {
     pub gossip_interval: Duration,
     /// Members gossiped to per gossip period (3).
     pub gossip_nodes: usize,
-    /// Dead members still receive gossip this long after their death, so a
-    /// wrongly declared member learns it quickly and refutes (30 s).
+    /// Dead and left members still receive gossip this long after their
+    /// death or leave, so a wrongly declared member (a lost probe, or a
+    /// forged `Confirm` or `Leave`) learns it quickly and refutes (30 s).
     pub gossip_to_the_dead_time: Duration,
     /// Lifeguard: the local health multiplier ranges over
     /// `0..awareness_max_multiplier` (8).

@@ -833,7 +833,8 @@ impl<R: RngCore> Swim<R> {
     }
 
     /// Gossip fan-out: queued updates to a few random members (alive,
-    /// suspect, or recently dead so that a wrongly declared member hears it).
+    /// suspect, or recently dead or left so that a wrongly declared member
+    /// hears it).
     pub(crate) fn gossip(&mut self, now: Time) {
         if self.queue.is_empty() && self.user.queue.is_empty() {
             return;
@@ -845,8 +846,11 @@ impl<R: RngCore> Swim<R> {
             slot != me
                 && match e.member.status {
                     MemberStatus::Alive | MemberStatus::Suspect => true,
-                    MemberStatus::Dead => now.saturating_sub(e.changed()) < dead_window,
-                    MemberStatus::Left => false,
+                    // Recently dead or left members too: a member wrongly
+                    // declared either (a forged `Leave` is as much a lie as a
+                    // forged `Confirm`) must hear the claim to refute it; a
+                    // member never told would stay "left" for good.
+                    MemberStatus::Dead | MemberStatus::Left => now.saturating_sub(e.changed()) < dead_window,
                 }
         });
         for &slot in &targets {

@@ -354,3 +354,25 @@ fn forged_suspicions_far_ahead_are_clamped_and_refuted() {
     assert!(net.run_until_cond(Duration::from_secs(30), |net| all_see_alive_at_home(net, 1)));
     assert_eq!(net.events_about(1, |e| matches!(e, Event::MemberFailed(_))), 0);
 }
+
+#[test]
+fn forged_leaves_cannot_split_a_cluster_for_good() {
+    // n0 and n1 hear that n2 and n3 left, n2 and n3 that n0 and n1 did:
+    // nobody probes, gossips to or push-pulls with a member that left, so
+    // before #15 the two halves never spoke again (each subject never
+    // heard the lie about itself). Gossip to the recently left fixes it.
+    let mut net = Net::converged_cluster(4, 22, config());
+    let leave = |net: &Net, who: usize| {
+        Update::Leave(gossamer_wire::Leave { node: name(who), incarnation: net.core(who).incarnation() })
+    };
+    let (about_23, about_01) =
+        (datagram(vec![leave(&net, 2), leave(&net, 3)]), datagram(vec![leave(&net, 0), leave(&net, 1)]));
+    for (v, bytes) in [(0, &about_23), (1, &about_23), (2, &about_01), (3, &about_01)] {
+        net.with_core(v, |core, now| core.handle_datagram(now, forger(), bytes));
+    }
+    assert_eq!(net.status(0, 2), Some(MemberStatus::Left));
+    assert_eq!(net.status(2, 0), Some(MemberStatus::Left));
+    assert!(net.run_until_cond(Duration::from_secs(60), |net| (0..4).all(|s| all_see_alive_at_home(net, s))));
+    net.run_for(Duration::from_secs(30));
+    assert!(net.converged());
+}
