@@ -49,6 +49,10 @@ const DRAIN_TIME: Duration = Duration::from_secs(1);
 /// connection is just closed.
 const MAX_REFUSALS: usize = 64;
 
+/// `gossamer monitor` sessions open at once: each holds a session until its client hangs up, so they may
+/// take only part of [`Limits::max_sessions`], leaving room for the other commands.
+const MAX_MONITORS: usize = 4;
+
 /// Sessions refused as busy are logged at most this often (with a count of the others).
 const BUSY_LOG_EVERY: Duration = Duration::from_secs(10);
 
@@ -581,9 +585,13 @@ async fn session(
             Err(e) => (Response::err(format!("bad request: {e}")), false),
             Ok(env) if !constant_time_eq(env.token.as_bytes(), token.as_bytes()) => (Response::err("bad token"), false),
             Ok(Envelope { request: Request::Monitor { level }, .. }) => {
-                match level.as_deref().map(crate::monitor::parse_level).transpose() {
-                    Ok(level) => return monitor(reader.into_inner().into_inner(), write, node, limits, level).await,
-                    Err(e) => (Response::err(e), false),
+                static MONITORS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_MONITORS);
+                match (level.as_deref().map(crate::monitor::parse_level).transpose(), MONITORS.try_acquire()) {
+                    (Ok(level), Ok(_slot)) => {
+                        return monitor(reader.into_inner().into_inner(), write, node, limits, level).await
+                    }
+                    (Err(e), _) => (Response::err(e), false),
+                    (_, Err(_)) => (Response::err(format!("{MAX_MONITORS} monitors already connected")), false),
                 }
             }
             Ok(env) => {

@@ -449,6 +449,7 @@ async fn offer(workers: &[Worker], mut job: Job, me: &mut SelfTags, node: &Node,
 
 async fn work(index: usize, config: Arc<HandlerConfig>, mut rx: mpsc::Receiver<Job>, node: Node, bound: usize) {
     let mut failures = WarnEvery::default();
+    let mut unanswered = WarnEvery::default();
     while let Some(job) = rx.recv().await {
         let answer = job.answer.clone();
         match run(&config, job, bound).await {
@@ -457,8 +458,11 @@ async fn work(index: usize, config: Arc<HandlerConfig>, mut rx: mpsc::Receiver<J
                     bump(&METRICS.truncated);
                 }
                 if let Some((id, origin)) = answer {
+                    // Too late (past the query's timeout) or too large: logged, rate-limited.
                     if let Err(e) = node.respond(id, &origin, stdout).await {
-                        tracing::warn!(handler = index, %origin, error = %e, "query answer not sent");
+                        if let Some(suppressed) = unanswered.due() {
+                            tracing::warn!(handler = index, %origin, error = %e, also_unsent = suppressed, "query answer not sent");
+                        }
                     }
                 }
             }
@@ -668,6 +672,40 @@ mod tests {
         assert_eq!(event_name("deploy\u{1f}abc"), "deploy");
         assert_eq!(event_name("deploy"), "deploy");
         assert_eq!(clean("a\tb\nc"), "a?b?c");
+    }
+
+    /// A handler whose queue is full loses the event: counted, and the dispatcher does not wait.
+    #[tokio::test]
+    async fn a_full_queue_drops_and_counts() {
+        let config =
+            gossamer::net::NodeConfig::new("h@127.0.0.1", "127.0.0.1:0".parse().unwrap(), gossamer::net::Preset::Local)
+                .unwrap();
+        let node = Node::start(config).await.unwrap();
+        let (tx, mut rx) = mpsc::channel(2);
+        let workers = vec![Worker { config: Arc::new(config_for_queue(2)), tx }];
+        let mut me = SelfTags { text: String::new(), vars: Vec::new(), read: None };
+        let mut log = WarnEvery::default();
+        let before = METRICS.dropped();
+        for _ in 0..5 {
+            offer(&workers, job("x"), &mut me, &node, &mut log).await;
+        }
+        assert_eq!(METRICS.dropped() - before, 3);
+        let first = rx.try_recv().unwrap();
+        assert!(first.env.contains(&("GOSSAMER_SELF_NAME".into(), "h@127.0.0.1".into())), "{:?}", first.env);
+        // An event no handler takes is not queued (nor dropped).
+        let other = Job { class: Class::Member("member-join".into()), ..job("y") };
+        let workers = vec![Worker {
+            config: Arc::new(HandlerConfig { events: vec![Pattern::User(None)], ..config_for_queue(1) }),
+            tx: workers[0].tx.clone(),
+        }];
+        let before = METRICS.dropped();
+        offer(&workers, other, &mut me, &node, &mut log).await;
+        assert_eq!(METRICS.dropped(), before);
+        node.shutdown().await;
+    }
+
+    fn config_for_queue(queue: usize) -> HandlerConfig {
+        HandlerConfig { queue, ..config("true", Duration::from_secs(1)) }
     }
 
     #[tokio::test]

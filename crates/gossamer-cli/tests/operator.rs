@@ -49,7 +49,8 @@ fn handlers_commands_and_monitor_on_real_agents() {
         "[metadata]\nrole = \"seed\"\n\n\
          [[handlers]]\nevents = [\"member-join\", \"member-failed\", \"member-leave\", \"member-update\"]\ncommand = \"{}\"\n\n\
          [[handlers]]\nevents = [\"user:deploy\"]\ncommand = \"{}\"\n\n\
-         [[handlers]]\nevents = [\"query:uptime\"]\ncommand = \"echo up-$GOSSAMER_SELF_NAME\"\n",
+         [[handlers]]\nevents = [\"query:uptime\"]\ncommand = \"echo up-$GOSSAMER_SELF_NAME\"\n\n\
+         [[handlers]]\nevents = [\"query:flood\"]\ncommand = \"yes flood | head -c 5000000\"\n",
         recorder(&dir, "members", &members_log),
         recorder(&dir, "deploy", &deploy_log),
     );
@@ -104,6 +105,15 @@ fn handlers_commands_and_monitor_on_real_agents() {
     assert!(shown.contains("agent1@127.0.0.1: answer-from-a1\nping"), "{shown}");
     assert!(shown.contains("silent: agent2@127.0.0.1") && shown.contains("silent: agent3@127.0.0.1"), "{shown}");
     assert!(!shown.contains("silent: agent0") && !shown.contains("silent: agent1"), "{shown}");
+
+    // A handler flooding stdout: its answer is cut at the bound (1 KiB at most), counted, and the agent serves on.
+    let out = gossamer(&a2, &["query", "flood", "--node", "agent0@127.0.0.1", "--timeout", "5s", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let answer = v["answers"][0][1].as_str().unwrap_or_default().to_owned();
+    assert_eq!(v["answers"][0][0], "agent0@127.0.0.1", "{v}");
+    assert!(answer.starts_with("flood\nflood\n") && answer.len() <= 1024 && answer.len() > 100, "{}", answer.len());
+    assert_eq!(a0.metrics().unwrap()["handler_truncated"], 1);
 
     // `tags set` on agent1 is gossiped: `members --tag` on agent2 finds it, agent0's handler sees the update.
     let out = gossamer(&a1, &["tags", "set", "role=web", "zone=a"]);
