@@ -195,3 +195,28 @@ fn handlers_commands_and_monitor_on_real_agents() {
     assert!(a0.metrics().unwrap()["handler_failures"].as_u64() == Some(0), "{}", a0.log());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A dead member forgotten (here by `[heal] autoclean` after 2 s) reaches a `member-reap` handler, with the
+/// member on stdin.
+#[test]
+fn a_forgotten_member_reaches_the_reap_handler() {
+    let dir = test_dir("operator-reap");
+    let (p0, p1) = (free_port(), free_port());
+    let log = dir.join("reap.log");
+    let extra = format!(
+        "[heal]\nautoclean = \"2s\"\n\n[[handlers]]\nevents = [\"member-reap\"]\ncommand = \"{}\"\n",
+        recorder(&dir, "reap", &log)
+    );
+    let a0 = Agent::spawn(&dir, "keeper@127.0.0.1", loopback(p0), &[], &extra);
+    let mut a1 = Agent::spawn(&dir, "gone@127.0.0.1", loopback(p1), &[loopback(p0)], "");
+    eventually("two alive", &[&a0, &a1], || a0.alive_count() == 2 && a1.alive_count() == 2);
+    assert!(read(&log).is_empty(), "{}", read(&log));
+    a1.kill();
+    eventually("keeper's handler got member-reap for gone", &[&a0], || {
+        let text = read(&log);
+        text.contains("EVENT=member-reap SELF=keeper@127.0.0.1")
+            && text.contains(&format!("STDIN=gone@127.0.0.1\t{}\t", loopback(p1)))
+    });
+    assert!(a0.sees("gone@127.0.0.1").is_none());
+    let _ = std::fs::remove_dir_all(&dir);
+}
