@@ -532,6 +532,13 @@ async fn read_tail(mut from: impl AsyncRead + Unpin, tail: usize) -> Vec<u8> {
 async fn run(config: &HandlerConfig, job: Job, bound: usize) -> Outcome {
     bump(&METRICS.runs);
     let mut cmd = tokio::process::Command::new("sh");
+    // The agent's own GOSSAMER_* variables stay out of the handler's environment: GOSSAMER_SECRET and
+    // GOSSAMER_KEYS hold the cluster keys, and the rest would blur with the event's variables.
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("GOSSAMER_") {
+            cmd.env_remove(k);
+        }
+    }
     cmd.arg("-c")
         .arg(&config.command)
         .envs(job.env.iter().filter(|(_, v)| !v.contains('\0')).map(|(k, v)| (k, v)))
@@ -712,6 +719,15 @@ mod tests {
     async fn stdout_is_cut_at_the_bound_and_stdin_arrives() {
         let out = run(&config("cat; head -c 100000 /dev/zero", Duration::from_secs(30)), job("hello"), 16).await;
         assert_eq!(out, Outcome::Done { stdout: b"hello\0\0\0\0\0\0\0\0\0\0\0".to_vec(), truncated: true });
+    }
+
+    #[tokio::test]
+    async fn the_agents_secret_does_not_reach_handlers() {
+        // A variable no other test of this binary reads.
+        std::env::set_var("GOSSAMER_SECRET", "do-not-leak");
+        let out =
+            run(&config("echo \"[$GOSSAMER_SECRET][$GOSSAMER_EVENT]\"", Duration::from_secs(30)), job(""), 64).await;
+        assert_eq!(out, Outcome::Done { stdout: b"[][user]\n".to_vec(), truncated: false });
     }
 
     #[tokio::test]
