@@ -54,6 +54,42 @@ pub const KEY_SEPARATOR: char = '\u{1f}';
 /// How often membership is scanned for reaped members, when a handler takes `member-reap`.
 const REAP_SCAN: Duration = Duration::from_secs(2);
 
+/// A user event this agent sent itself (`gossamer event`): the node does not deliver its own broadcasts,
+/// but Serf's handlers run on the sender too, so the control socket hands them over here.
+#[derive(Debug, Clone)]
+pub struct LocalEvent {
+    /// The event name.
+    pub name: String,
+    /// The broadcast's version.
+    pub version: u64,
+    /// The payload.
+    pub payload: Vec<u8>,
+}
+
+fn local_events() -> &'static tokio::sync::broadcast::Sender<LocalEvent> {
+    static CHANNEL: std::sync::OnceLock<tokio::sync::broadcast::Sender<LocalEvent>> = std::sync::OnceLock::new();
+    CHANNEL.get_or_init(|| tokio::sync::broadcast::channel(DEFAULT_QUEUE).0)
+}
+
+/// Hands this agent's own user event to its handlers (no-op without handlers).
+pub fn deliver_local(event: LocalEvent) {
+    let _ = local_events().send(event);
+}
+
+fn user_job(name: &str, version: u64, payload: Vec<u8>) -> Job {
+    let name = clean(name);
+    Job {
+        class: Class::User(name.clone()),
+        env: vec![
+            ("GOSSAMER_EVENT".into(), "user".into()),
+            ("GOSSAMER_USER_EVENT".into(), name),
+            ("GOSSAMER_USER_LTIME".into(), version.to_string()),
+        ],
+        stdin: payload,
+        answer: None,
+    }
+}
+
 /// The membership event names a handler may take.
 pub const MEMBER_EVENTS: &[&str] = &["member-join", "member-leave", "member-failed", "member-update", "member-reap"];
 
@@ -327,6 +363,7 @@ impl SelfTags {
 async fn dispatch(node: Node, workers: Vec<Worker>, reap: bool) {
     let mut members = node.subscribe();
     let mut user = node.subscribe_user();
+    let mut local = local_events().subscribe();
     let mut me = SelfTags { text: String::new(), vars: Vec::new(), read: None };
     let mut dropped_log = WarnEvery::default();
     let mut scan = tokio::time::interval(REAP_SCAN);
@@ -364,17 +401,7 @@ async fn dispatch(node: Node, workers: Vec<Worker>, reap: bool) {
             },
             event = user.recv() => match event {
                 Some(UserEvent::Broadcast { key, version, payload, .. }) => {
-                    let name = clean(event_name(key.as_str()));
-                    Some(Job {
-                        class: Class::User(name.clone()),
-                        env: vec![
-                            ("GOSSAMER_EVENT".into(), "user".into()),
-                            ("GOSSAMER_USER_EVENT".into(), name),
-                            ("GOSSAMER_USER_LTIME".into(), version.to_string()),
-                        ],
-                        stdin: payload.to_vec(),
-                        answer: None,
-                    })
+                    Some(user_job(event_name(key.as_str()), version, payload.to_vec()))
                 }
                 Some(UserEvent::Query { id, origin, name, payload }) => {
                     let name = clean(name.as_str());
@@ -392,6 +419,14 @@ async fn dispatch(node: Node, workers: Vec<Worker>, reap: bool) {
                 }
                 Some(_) => None,
                 None => return,
+            },
+            event = local.recv() => match event {
+                Ok(e) => Some(user_job(&e.name, e.version, e.payload)),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(lost = n, "handlers fell behind this agent's own user events");
+                    None
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => None,
             },
             _ = scan.tick(), if reap => {
                 let Ok(now) = node.members().await else { return };

@@ -98,8 +98,15 @@ pub async fn event(node: &Node, req: EventRequest) -> Response {
             Err(e) => return Response::err(format!("cannot draw a unique key: {e}")),
         }
     };
-    match node.broadcast(&key, req.payload.into_bytes()).await {
-        Ok(version) => Response::ok(serde_json::json!({ "name": req.name, "version": version })),
+    match node.broadcast(&key, req.payload.clone().into_bytes()).await {
+        Ok(version) => {
+            crate::handlers::deliver_local(crate::handlers::LocalEvent {
+                name: req.name.clone(),
+                version,
+                payload: req.payload.into_bytes(),
+            });
+            Response::ok(serde_json::json!({ "name": req.name, "version": version }))
+        }
         Err(e) => Response::err(e),
     }
 }

@@ -97,6 +97,11 @@ fn handlers_commands_and_monitor_on_real_agents() {
             && log.contains("STDIN=v42")
     });
 
+    // The sender's own handlers run too (as Serf's do).
+    let out = gossamer(&a0, &["event", "deploy", "v43", "--coalesce"]);
+    assert!(out.status.success(), "{}", text(&out));
+    eventually("agent0's deploy handler ran for its own event", &[&a0], || read(&deploy_log).contains("STDIN=v43"));
+
     // `gossamer query` answered by agent0's and agent1's handlers; agent2 and agent3 have none: silent.
     let out = gossamer(&a2, &["query", "uptime", "ping", "--timeout", "3s"]);
     let shown = text(&out);
