@@ -149,7 +149,7 @@ enum Command {
         target: Target,
     },
     /// Stream membership and user events as they happen, until interrupted.
-    #[command(after_help = "Example:\n  gossamer monitor -c node.toml")]
+    #[command(after_help = "Example:\n  gossamer monitor -c node.toml\n  gossamer monitor --level warn -c node.toml")]
     Monitor {
         /// Also stream the agent's log lines at or above this level (error, warn, info, debug, trace), as
         /// far as the agent's own `log` filter lets them through. Without it: events only.
