@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use gossamer_wire::DEFAULT_MTU;
+use serde::{Deserialize, Serialize};
 
 /// Protocol settings. Defaults match memberlist's LAN profile
 /// (`DefaultLANConfig`), plus the reconnect timer memberlist lacks.
@@ -17,11 +18,20 @@ use gossamer_wire::DEFAULT_MTU;
 /// bad.probe_timeout = bad.probe_interval * 2;
 /// assert_eq!(bad.validate().unwrap_err().field, "probe_timeout");
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Serialisable (issue #17): every field is a key of the `[protocol]`
+/// table of simulator scenarios and agent files, durations written the
+/// humantime way (`"1s"`, `"500ms"`, `"24h"`); missing keys keep the LAN
+/// defaults, unknown keys are refused. See [`crate::ProtocolConfig`] for a
+/// preset plus overrides.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Protocol period: one probe per period (1 s on a LAN).
+    #[serde(with = "humantime_serde")]
     pub probe_interval: Duration,
     /// Wait for a direct ack before indirect probes (500 ms).
+    #[serde(with = "humantime_serde")]
     pub probe_timeout: Duration,
     /// Datagram budget of a compound packet (1400 bytes).
     pub mtu: usize,
@@ -38,14 +48,17 @@ pub struct Config {
     pub retransmit_mult: u32,
     /// Full-state anti-entropy with one random member this often (30 s);
     /// scaled up for clusters above 32 members as memberlist does.
+    #[serde(with = "humantime_serde")]
     pub push_pull_interval: Duration,
     /// Gossip fan-out period (200 ms).
+    #[serde(with = "humantime_serde")]
     pub gossip_interval: Duration,
     /// Members gossiped to per gossip period (3).
     pub gossip_nodes: usize,
     /// Dead and left members still receive gossip this long after their
     /// death or leave, so a wrongly declared member (a lost probe, or a
     /// forged `Confirm` or `Leave`) learns it quickly and refutes (30 s).
+    #[serde(with = "humantime_serde")]
     pub gossip_to_the_dead_time: Duration,
     /// Lifeguard: the local health multiplier ranges over
     /// `0..awareness_max_multiplier` (8).
@@ -53,6 +66,7 @@ pub struct Config {
     /// How often to reach out (push-pull) to one random dead member, and to
     /// the join seeds when no other member is alive, so that a partitioned
     /// cluster merges again on its own (10 s).
+    #[serde(with = "humantime_serde")]
     pub reconnect_interval: Duration,
     /// Dead members are forgotten after this long (24 h); until then they
     /// are retried by the reconnect timer. This is autoclean (EMQX's
@@ -62,10 +76,12 @@ pub struct Config {
     /// dead members forever; otherwise at least `reconnect_interval`. Checked
     /// on the reconnect timer, so a member goes up to one (scaled)
     /// `reconnect_interval` late.
+    #[serde(with = "humantime_serde")]
     pub dead_retention: Duration,
     /// Members that left are forgotten after this long (1 h). Kept for a
     /// while so stale `Alive` gossip cannot resurrect them. Zero keeps them
     /// forever.
+    #[serde(with = "humantime_serde")]
     pub left_retention: Duration,
     /// Most indirect probes this node relays at once for others (1024):
     /// bounds memory under a ping-req flood.

@@ -4,20 +4,16 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-/// A bad configuration value; `field` names the offending [`HealConfig`] field.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid heal config `{field}`: {reason}")]
-pub struct ConfigError {
-    /// The offending field.
-    pub field: &'static str,
-    /// Why it was refused.
-    pub reason: String,
-}
+use gossamer_core::{overlay, set_from_text, Overrides};
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-impl ConfigError {
-    fn new(field: &'static str, reason: impl Into<String>) -> Self {
-        Self { field, reason: reason.into() }
-    }
+/// A bad configuration value; `field` names the offending [`HealConfig`]
+/// field. The core's error type: one shape for every settings table.
+pub use gossamer_core::ConfigError;
+
+fn config_error(field: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError { field, reason: reason.into() }
 }
 
 /// How long a member may stay dead before it is reaped from the member
@@ -73,7 +69,7 @@ impl fmt::Display for Autoclean {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Autoclean::Off => f.write_str("off"),
-            Autoclean::After(d) => write!(f, "{}ms", d.as_millis()),
+            Autoclean::After(d) => write!(f, "{}", humantime_serde::re::humantime::format_duration(*d)),
         }
     }
 }
@@ -85,13 +81,14 @@ impl FromStr for Autoclean {
         if s.eq_ignore_ascii_case("off") || s.eq_ignore_ascii_case("false") {
             return Ok(Autoclean::Off);
         }
-        parse_duration(s).map(Autoclean::from_duration).map_err(|reason| ConfigError::new("autoclean", reason))
+        parse_duration(s).map(Autoclean::from_duration).map_err(|reason| config_error("autoclean", reason))
     }
 }
 
-/// Parses a duration the way [`Autoclean`] spells one: `"0"` or
-/// `<integer><unit>` with unit `ms`, `s`, `m`, `h` or `d`. For
-/// configuration files that set the other [`HealConfig`] durations.
+/// Parses a duration the way every gossamer settings table spells one:
+/// `"0"` or humantime text (`"500ms"`, `"10s"`, `"10m"`, `"24h"`, `"1d"`,
+/// `"1h 30m"`). A bare number other than zero is refused: its unit would be
+/// a guess.
 ///
 /// ```
 /// use std::time::Duration;
@@ -100,19 +97,24 @@ impl FromStr for Autoclean {
 /// ```
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (digits, unit) = s.split_at(split);
-    let n: u64 = digits.parse().map_err(|_| format!("{s:?} is not `off` or a duration like `24h`"))?;
-    let unit_ms: u64 = match unit {
-        "" if n == 0 => 0,
-        "ms" => 1,
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return Err(format!("{s:?} has no unit among ms, s, m, h, d")),
-    };
-    n.checked_mul(unit_ms).map(Duration::from_millis).ok_or_else(|| format!("{s:?} is too long"))
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    humantime_serde::re::humantime::parse_duration(s)
+        .map_err(|e| format!("{s:?} is not `off` or a duration like `24h`: {e}"))
+}
+
+impl Serialize for Autoclean {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Autoclean {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(|e: ConfigError| de::Error::custom(e.reason))
+    }
 }
 
 /// What a side compares itself against to tell whether it is the majority
@@ -130,6 +132,48 @@ pub enum Quorum {
     LastKnown,
 }
 
+/// Written `"off"`, `"last_known"` or the expected size (`5`).
+impl Serialize for Quorum {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Quorum::Off => serializer.serialize_str("off"),
+            Quorum::LastKnown => serializer.serialize_str("last_known"),
+            Quorum::Expected(n) => serializer.serialize_u64(*n as u64),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Quorum {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct QuorumVisitor;
+        impl Visitor<'_> for QuorumVisitor {
+            type Value = Quorum;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("\"off\", \"last_known\" or an expected cluster size")
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Quorum, E> {
+                usize::try_from(n).map(Quorum::Expected).map_err(|_| E::custom("cluster size too large"))
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Quorum, E> {
+                u64::try_from(n)
+                    .map_err(|_| E::custom("cluster size must not be negative"))
+                    .and_then(|n| self.visit_u64(n))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Quorum, E> {
+                match s.trim() {
+                    "off" => Ok(Quorum::Off),
+                    "last_known" => Ok(Quorum::LastKnown),
+                    digits => digits
+                        .parse::<u64>()
+                        .map_err(|_| E::custom(format!("{s:?}: {}", "expected \"off\", \"last_known\" or a size")))
+                        .and_then(|n| self.visit_u64(n)),
+                }
+            }
+        }
+        deserializer.deserialize_any(QuorumVisitor)
+    }
+}
+
 /// Heal-layer settings. Defaults follow EMQX (autoheal on, autoclean 24 h)
 /// and ringpop (probe a faulty member every 30 s).
 ///
@@ -143,7 +187,12 @@ pub enum Quorum {
 /// let err = config.validate().unwrap_err();
 /// assert_eq!(err.field, "max_hold_down");
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Serialisable (issue #17): every field is a key of the `[heal]` table of
+/// simulator scenarios and agent files (see [`HealTable`]), durations
+/// written the humantime way (`"10s"`, `"24h"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct HealConfig {
     /// Merge the sides of a partition automatically (on by default). When
     /// off, partitions are still detected and reported, and the hold-down
@@ -152,19 +201,24 @@ pub struct HealConfig {
     /// How long to gather the other sides' views after a first detection
     /// before deciding the winner, so a three-way split or a slow side is
     /// seen whole (10 s; ekka waits 12 s before building its split view).
+    #[serde(with = "humantime_serde")]
     pub settle: Duration,
     /// After a heal, new detections are ignored this long.
+    #[serde(with = "humantime_serde")]
     pub hold_down: Duration,
     /// Each heal within `flap_window` of earlier ones multiplies the
     /// hold-down by this factor (1 = no backoff).
     pub backoff_factor: u32,
     /// Upper bound of the backed-off hold-down.
+    #[serde(with = "humantime_serde")]
     pub max_hold_down: Duration,
     /// Heals older than this no longer count towards the backoff.
+    #[serde(with = "humantime_serde")]
     pub flap_window: Duration,
     /// How often to probe one dead member (ringpop's heal period): a
     /// push-pull with a member declared dead is how a node notices that
     /// connectivity has returned, since SWIM stops talking to the dead.
+    #[serde(with = "humantime_serde")]
     pub probe_interval: Duration,
     /// A member coming back is a partition signal when the nodes that
     /// declared it (and the members that died with it) dead make up at
@@ -173,6 +227,7 @@ pub struct HealConfig {
     /// Members declared dead within this time of a returning member are
     /// presumed to be on its side of the cut (for the detection event's
     /// `theirs` before the other side's own view arrives).
+    #[serde(with = "humantime_serde")]
     pub correlation_window: Duration,
     /// A member that stopped looking alive (suspect or dead) less than this
     /// before the first sign of a heal still counts on our side: the other
@@ -184,6 +239,7 @@ pub struct HealConfig {
     /// periods) and above the time a member needs to refute (a gossip
     /// round or two): 2 s by default, two periods of the LAN preset; scale
     /// it with the protocol period (the `gossamer` agent sets two periods).
+    #[serde(with = "humantime_serde")]
     pub verdict_grace: Duration,
     /// How to compute `majority`.
     pub quorum: Quorum,
@@ -221,30 +277,127 @@ impl HealConfig {
     /// Checks every value; the error names the first bad field.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.probe_interval.is_zero() {
-            return Err(ConfigError::new("probe_interval", "must be greater than zero"));
+            return Err(config_error("probe_interval", "must be greater than zero"));
         }
         if self.backoff_factor == 0 || self.backoff_factor > MAX_BACKOFF_FACTOR {
-            return Err(ConfigError::new(
+            return Err(config_error(
                 "backoff_factor",
                 format!("is {}, must be between 1 and {MAX_BACKOFF_FACTOR}", self.backoff_factor),
             ));
         }
         if self.max_hold_down < self.hold_down {
-            return Err(ConfigError::new(
+            return Err(config_error(
                 "max_hold_down",
                 format!("{:?} is shorter than hold_down {:?}", self.max_hold_down, self.hold_down),
             ));
         }
         if !(self.comeback_quorum > 0.0 && self.comeback_quorum <= 1.0) {
-            return Err(ConfigError::new(
+            return Err(config_error(
                 "comeback_quorum",
                 format!("is {}, must be a fraction in (0, 1]", self.comeback_quorum),
             ));
         }
         if self.quorum == Quorum::Expected(0) {
-            return Err(ConfigError::new("quorum", "expected cluster size must be at least 1"));
+            return Err(config_error("quorum", "expected cluster size must be at least 1"));
         }
         Ok(())
+    }
+}
+
+impl HealConfig {
+    /// The defaults for a protocol period: [`HealConfig::default`] with
+    /// `verdict_grace` at two periods (see its docs), the base every
+    /// `[heal]` table is laid over.
+    pub fn for_period(protocol_period: Duration) -> Self {
+        Self { verdict_grace: protocol_period.saturating_mul(2), ..Self::default() }
+    }
+}
+
+/// The `[heal]` table of simulator scenarios and agent files: `enabled`
+/// (default true) plus any [`HealConfig`] key. Keys are checked when the
+/// table is read (an unknown or ill-typed key is refused, naming it) and
+/// laid over [`HealConfig::for_period`] by [`HealTable::resolve`], once the
+/// protocol period is known. Adding a field to `HealConfig` makes it
+/// settable here, and from `GOSSAMER_HEAL_*`, with no other edit.
+///
+/// ```
+/// use std::time::Duration;
+/// use gossamer_heal::{Autoclean, HealTable};
+/// let table: HealTable = serde_json::from_str(r#"{"autoclean": "90s", "quorum": 5}"#).unwrap();
+/// let config = table.resolve(Duration::from_secs(1)).unwrap().expect("enabled");
+/// assert_eq!(config.autoclean, Autoclean::After(Duration::from_secs(90)));
+/// assert_eq!(config.verdict_grace, Duration::from_secs(2));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealTable {
+    /// Run the heal layer at all.
+    pub enabled: bool,
+    /// The [`HealConfig`] keys given.
+    pub overrides: Overrides,
+}
+
+impl Default for HealTable {
+    fn default() -> Self {
+        Self { enabled: true, overrides: Overrides::new() }
+    }
+}
+
+impl HealTable {
+    /// Every key of the table but `enabled`: the fields of [`HealConfig`].
+    pub fn keys() -> &'static [&'static str] {
+        gossamer_core::field_names::<HealConfig>()
+    }
+
+    /// The heal layer's settings for this protocol period, validated; `None`
+    /// when disabled. The error names the key.
+    pub fn resolve(&self, protocol_period: Duration) -> Result<Option<HealConfig>, ConfigError> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        let config = overlay(&HealConfig::for_period(protocol_period), &self.overrides)?;
+        config.validate()?;
+        Ok(Some(config))
+    }
+
+    /// Sets one key from text (an environment variable); `enabled` too.
+    pub fn set(&mut self, key: &str, text: &str) -> Result<(), ConfigError> {
+        if key == "enabled" {
+            let mut flag = Overrides::new();
+            set_from_text(&EnabledOnly { enabled: true }, &mut flag, "enabled", text)
+                .map_err(|e| config_error("enabled", e.reason))?;
+            self.enabled = flag.get("enabled").and_then(serde_json::Value::as_bool).unwrap_or(true);
+            return Ok(());
+        }
+        set_from_text(&HealConfig::default(), &mut self.overrides, key, text)
+    }
+}
+
+/// The shape `enabled` is parsed through (a boolean, typed like the others).
+#[derive(Serialize, Deserialize)]
+struct EnabledOnly {
+    enabled: bool,
+}
+
+impl Serialize for HealTable {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serde_json::Map::new();
+        map.insert("enabled".into(), serde_json::Value::Bool(self.enabled));
+        map.extend(self.overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
+        map.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for HealTable {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut overrides = Overrides::deserialize(deserializer)?;
+        let enabled = match overrides.remove("enabled") {
+            None => true,
+            Some(serde_json::Value::Bool(b)) => b,
+            Some(other) => return Err(de::Error::custom(format!("`enabled`: expected a boolean, found {other}"))),
+        };
+        overlay(&HealConfig::default(), &overrides)
+            .map_err(|e| de::Error::custom(format!("`{}`: {}", e.field, e.reason)))?;
+        Ok(HealTable { enabled, overrides })
     }
 }
 
@@ -292,5 +445,39 @@ mod tests {
             assert_eq!(err.field, "autoclean", "{bad:?}");
         }
         assert_eq!(Autoclean::from_duration(Duration::ZERO), Autoclean::Off);
+    }
+
+    #[test]
+    fn config_round_trips_and_tables_name_their_keys() {
+        let config = HealConfig { quorum: Quorum::Expected(5), autoclean: Autoclean::Off, ..HealConfig::default() };
+        let text = serde_json::to_string(&config).unwrap();
+        assert!(text.contains("\"settle\":\"10s\"") && text.contains("\"autoclean\":\"off\""), "{text}");
+        assert_eq!(serde_json::from_str::<HealConfig>(&text).unwrap(), config);
+        for quorum in [Quorum::Off, Quorum::LastKnown, Quorum::Expected(3)] {
+            let back: Quorum = serde_json::from_str(&serde_json::to_string(&quorum).unwrap()).unwrap();
+            assert_eq!(back, quorum);
+        }
+        let err = serde_json::from_str::<HealTable>(r#"{"settle": "10"}"#).unwrap_err().to_string();
+        assert!(err.contains("`settle`"), "{err}");
+        let err = serde_json::from_str::<HealTable>(r#"{"autoheel": true}"#).unwrap_err().to_string();
+        assert!(err.contains("autoheel"), "{err}");
+        let table: HealTable = serde_json::from_str(r#"{"enabled": false, "hold_down": "1m"}"#).unwrap();
+        assert_eq!(table.resolve(Duration::from_secs(1)).unwrap(), None);
+        let mut table = HealTable::default();
+        table.set("quorum", "7").unwrap();
+        table.set("autoclean", "0").unwrap();
+        table.set("verdict_grace", "750ms").unwrap();
+        let c = table.resolve(Duration::from_secs(5)).unwrap().unwrap();
+        assert_eq!(
+            (c.quorum, c.autoclean, c.verdict_grace),
+            (Quorum::Expected(7), Autoclean::Off, Duration::from_millis(750))
+        );
+        assert_eq!(table.set("backoff_factor", "many").unwrap_err().field, "backoff_factor");
+        table.set("enabled", "off").unwrap();
+        assert!(!table.enabled);
+        assert_eq!(
+            HealTable::keys().len(),
+            serde_json::to_value(HealConfig::default()).unwrap().as_object().unwrap().len()
+        );
     }
 }

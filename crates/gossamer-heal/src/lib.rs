@@ -156,7 +156,7 @@ mod view;
 
 pub mod core_adapter;
 
-pub use config::{parse_duration, Autoclean, ConfigError, HealConfig, Quorum, MAX_BACKOFF_FACTOR};
+pub use config::{parse_duration, Autoclean, ConfigError, HealConfig, HealTable, Quorum, MAX_BACKOFF_FACTOR};
 pub use heal::{Heal, HealMetrics};
 pub use output::{Claim, HealCommand, HealEvent, HealHandler, HealOutput, CLAIM_KEY};
 pub use record::{Death, MemberRecord};

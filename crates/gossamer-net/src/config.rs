@@ -3,7 +3,6 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,50 +15,10 @@ use crate::multicast::MulticastConfig;
 use crate::tls::TlsConfig;
 use crate::transport::SocketOptions;
 
-/// A named set of protocol timings (memberlist's three profiles).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Preset {
-    /// A LAN: 1 s probes (the default).
-    #[default]
-    Lan,
-    /// A WAN: slower probes, longer timeouts.
-    Wan,
-    /// Loopback and tests: fast everything.
-    Local,
-}
-
-impl Preset {
-    /// The core's settings for this preset.
-    pub fn config(self) -> Config {
-        match self {
-            Preset::Lan => Config::lan(),
-            Preset::Wan => Config::wan(),
-            Preset::Local => Config::local(),
-        }
-    }
-}
-
-impl FromStr for Preset {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "lan" => Ok(Preset::Lan),
-            "wan" => Ok(Preset::Wan),
-            "local" => Ok(Preset::Local),
-            other => Err(format!("unknown preset {other:?} (expected lan, wan or local)")),
-        }
-    }
-}
-
-impl fmt::Display for Preset {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Preset::Lan => "lan",
-            Preset::Wan => "wan",
-            Preset::Local => "local",
-        })
-    }
-}
+/// The preset type of the one configuration schema, defined by the core
+/// (`lan`, `wan`, `local`); re-exported so `NodeConfig::new` callers need
+/// not depend on gossamer-core.
+pub use gossamer_core::Preset;
 
 /// How to start a node. Build it with [`NodeConfig::new`] and adjust the
 /// public fields.

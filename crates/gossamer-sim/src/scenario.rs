@@ -26,8 +26,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use gossamer_core::Config;
-use gossamer_heal::{Autoclean, HealConfig, Quorum};
+use gossamer_heal::HealConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::error::SimError;
@@ -56,15 +55,15 @@ pub struct Scenario {
     /// How the cluster forms.
     #[serde(default)]
     pub cluster: ClusterSpec,
-    /// Protocol settings.
+    /// Protocol settings (gossamer-core's `[protocol]` schema).
     #[serde(default)]
-    pub protocol: ProtocolSpec,
+    pub protocol: ProtocolConfig,
     /// The network model.
     #[serde(default)]
     pub network: NetworkSpec,
     /// The partition-heal layer (gossamer-heal); absent: plain SWIM.
     #[serde(default)]
-    pub heal: Option<HealSpec>,
+    pub heal: Option<HealTable>,
     /// Named node sets that assertions refer to (`winners = "majority"`).
     #[serde(default)]
     pub groups: BTreeMap<String, NodeSet>,
@@ -149,89 +148,11 @@ pub enum Start {
     Converged,
 }
 
-/// A protocol profile.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Preset {
-    /// memberlist's LAN profile.
-    #[default]
-    Lan,
-    /// memberlist's WAN profile.
-    Wan,
-    /// memberlist's local (loopback) profile.
-    Local,
-}
-
-/// Protocol settings: a preset plus overrides.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProtocolSpec {
-    /// Base profile.
-    #[serde(default)]
-    pub preset: Preset,
-    /// Protocol period.
-    pub probe_interval: Option<Span>,
-    /// Direct-ack timeout.
-    pub probe_timeout: Option<Span>,
-    /// Datagram budget.
-    pub mtu: Option<usize>,
-    /// Indirect probes per failed direct probe.
-    pub indirect_checks: Option<usize>,
-    /// Suspicion timeout multiplier.
-    pub suspicion_mult: Option<u32>,
-    /// Lifeguard's maximum suspicion timeout multiplier.
-    pub suspicion_max_timeout_mult: Option<u32>,
-    /// Retransmission multiplier.
-    pub retransmit_mult: Option<u32>,
-    /// Anti-entropy period.
-    pub push_pull_interval: Option<Span>,
-    /// Gossip period.
-    pub gossip_interval: Option<Span>,
-    /// Gossip fan-out.
-    pub gossip_nodes: Option<usize>,
-    /// Lifeguard's local health ceiling.
-    pub awareness_max_multiplier: Option<u32>,
-    /// Reconnect timer.
-    pub reconnect_interval: Option<Span>,
-    /// How far above what a node knows a forged incarnation is clamped.
-    pub incarnation_window: Option<u64>,
-    /// Most members in a node's table (hostile floods).
-    pub max_members: Option<usize>,
-    /// Most members one push-pull view may list.
-    pub max_push_pull_members: Option<usize>,
-}
-
-impl ProtocolSpec {
-    /// The core [`Config`]: the preset with the overrides applied (spans in
-    /// periods are relative to the resulting probe interval).
-    pub fn to_config(&self) -> Config {
-        let mut c = match self.preset {
-            Preset::Lan => Config::lan(),
-            Preset::Wan => Config::wan(),
-            Preset::Local => Config::local(),
-        };
-        if let Some(p) = self.probe_interval {
-            c.probe_interval = p.resolve(c.probe_interval);
-        }
-        let period = c.probe_interval;
-        let span = |s: Option<Span>, old: Duration| s.map_or(old, |s| s.resolve(period));
-        c.probe_timeout = span(self.probe_timeout, c.probe_timeout);
-        c.push_pull_interval = span(self.push_pull_interval, c.push_pull_interval);
-        c.gossip_interval = span(self.gossip_interval, c.gossip_interval);
-        c.reconnect_interval = span(self.reconnect_interval, c.reconnect_interval);
-        c.mtu = self.mtu.unwrap_or(c.mtu);
-        c.indirect_checks = self.indirect_checks.unwrap_or(c.indirect_checks);
-        c.suspicion_mult = self.suspicion_mult.unwrap_or(c.suspicion_mult);
-        c.suspicion_max_timeout_mult = self.suspicion_max_timeout_mult.unwrap_or(c.suspicion_max_timeout_mult);
-        c.retransmit_mult = self.retransmit_mult.unwrap_or(c.retransmit_mult);
-        c.gossip_nodes = self.gossip_nodes.unwrap_or(c.gossip_nodes);
-        c.awareness_max_multiplier = self.awareness_max_multiplier.unwrap_or(c.awareness_max_multiplier);
-        c.incarnation_window = self.incarnation_window.unwrap_or(c.incarnation_window);
-        c.max_members = self.max_members.unwrap_or(c.max_members);
-        c.max_push_pull_members = self.max_push_pull_members.unwrap_or(c.max_push_pull_members);
-        c
-    }
-}
+/// The protocol profile of a `[protocol]` table: the core's one preset type.
+pub use gossamer_core::Preset;
+/// The `[protocol]` table: gossamer-core's own schema (a preset plus any
+/// `Config` key, humantime durations), the same table an agent file takes.
+pub use gossamer_core::ProtocolConfig;
 
 /// The network: base link properties, per-link overrides, stream timeout.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -271,8 +192,11 @@ impl NetworkSpec {
 }
 
 /// The `[heal]` section: run gossamer-heal's partition detection, autoheal
-/// and autoclean on every node, with these settings (each defaults to
-/// `HealConfig::default()`; spans may be given in periods).
+/// and autoclean on every node. gossamer-heal's own schema
+/// ([`gossamer_heal::HealTable`]): `enabled` (true when the section is
+/// present) and any `HealConfig` key, durations written the humantime way,
+/// the same table an agent file takes. Keys not given keep
+/// `HealConfig::for_period` (the defaults, `verdict_grace` at two periods).
 ///
 /// ```
 /// use std::time::Duration;
@@ -283,7 +207,7 @@ impl NetworkSpec {
 ///     nodes = 4
 ///     duration = "30 periods"
 ///     [heal]
-///     autoclean = "40 periods"
+///     autoclean = "40s"
 ///     hold_down = "20s"
 /// "#).unwrap();
 /// let config = s.heal_config(Duration::from_secs(1)).unwrap().expect("[heal] enables it");
@@ -291,144 +215,7 @@ impl NetworkSpec {
 /// assert_eq!(config.hold_down, Duration::from_secs(20));
 /// assert!(config.autoheal);
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct HealSpec {
-    /// Run the heal layer (true when the section is present).
-    pub enabled: bool,
-    /// Merge the sides automatically (detection alone when false).
-    pub autoheal: bool,
-    /// `"off"` or how long a member stays dead before it is forgotten.
-    pub autoclean: Option<AutocleanSpec>,
-    /// Time to gather the other sides' views before deciding.
-    pub settle: Option<Span>,
-    /// Detections ignored this long after a heal.
-    pub hold_down: Option<Span>,
-    /// Hold-down multiplier per heal within `flap_window`.
-    pub backoff_factor: Option<u32>,
-    /// Cap of the backed-off hold-down.
-    pub max_hold_down: Option<Span>,
-    /// Heals older than this no longer count towards the backoff.
-    pub flap_window: Option<Span>,
-    /// How often a node push-pulls with one member it holds dead.
-    pub probe_interval: Option<Span>,
-    /// Fraction of our side that must have declared a returning member
-    /// dead for its comeback to signal a partition.
-    pub comeback_quorum: Option<f64>,
-    /// Deaths this close together are presumed on the same side.
-    pub correlation_window: Option<Span>,
-    /// How long before a heal a member may have stopped looking alive and
-    /// still count on our side.
-    pub verdict_grace: Option<Span>,
-    /// `"off"`, `"last_known"` or an expected cluster size.
-    pub quorum: Option<QuorumSpec>,
-}
-
-impl Default for HealSpec {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            autoheal: true,
-            autoclean: None,
-            settle: None,
-            hold_down: None,
-            backoff_factor: None,
-            max_hold_down: None,
-            flap_window: None,
-            probe_interval: None,
-            comeback_quorum: None,
-            correlation_window: None,
-            verdict_grace: None,
-            quorum: None,
-        }
-    }
-}
-
-impl HealSpec {
-    /// The heal layer's config (spans in periods relative to `period`), not
-    /// yet validated.
-    pub fn to_config(&self, period: Duration) -> HealConfig {
-        let d = HealConfig::default();
-        let span = |s: Option<Span>, old: Duration| s.map_or(old, |s| s.resolve(period));
-        HealConfig {
-            autoheal: self.autoheal,
-            settle: span(self.settle, d.settle),
-            hold_down: span(self.hold_down, d.hold_down),
-            backoff_factor: self.backoff_factor.unwrap_or(d.backoff_factor),
-            max_hold_down: span(self.max_hold_down, d.max_hold_down),
-            flap_window: span(self.flap_window, d.flap_window),
-            probe_interval: span(self.probe_interval, d.probe_interval),
-            comeback_quorum: self.comeback_quorum.unwrap_or(d.comeback_quorum),
-            correlation_window: span(self.correlation_window, d.correlation_window),
-            verdict_grace: span(self.verdict_grace, d.verdict_grace),
-            quorum: self.quorum.map_or(d.quorum, QuorumSpec::to_quorum),
-            autoclean: match self.autoclean {
-                None => d.autoclean,
-                Some(AutocleanSpec::Off) => Autoclean::Off,
-                Some(AutocleanSpec::After(s)) => Autoclean::from_duration(s.resolve(period)),
-            },
-        }
-    }
-}
-
-/// `autoclean` in a `[heal]` section: `"off"` or a span (`"24h"`,
-/// `"90 periods"`).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum AutocleanSpec {
-    /// Never forget dead members.
-    Off,
-    /// Forget members dead for this long.
-    After(Span),
-}
-
-impl Serialize for AutocleanSpec {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
-            AutocleanSpec::Off => serializer.serialize_str("off"),
-            AutocleanSpec::After(s) => s.serialize(serializer),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for AutocleanSpec {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        if text.trim().eq_ignore_ascii_case("off") {
-            return Ok(AutocleanSpec::Off);
-        }
-        text.parse().map(AutocleanSpec::After).map_err(serde::de::Error::custom)
-    }
-}
-
-/// `quorum` in a `[heal]` section.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum QuorumSpec {
-    /// The expected cluster size.
-    Expected(usize),
-    /// `"off"` or `"last_known"`.
-    Named(QuorumName),
-}
-
-/// The named quorum modes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum QuorumName {
-    /// No majority computed.
-    Off,
-    /// The last known cluster size.
-    LastKnown,
-}
-
-impl QuorumSpec {
-    fn to_quorum(self) -> Quorum {
-        match self {
-            QuorumSpec::Expected(n) => Quorum::Expected(n),
-            QuorumSpec::Named(QuorumName::Off) => Quorum::Off,
-            QuorumSpec::Named(QuorumName::LastKnown) => Quorum::LastKnown,
-        }
-    }
-}
+pub use gossamer_heal::HealTable;
 
 /// One scheduled fault.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -959,12 +746,11 @@ impl Scenario {
     }
 
     /// The heal layer's config if the scenario enables it (`None`: plain
-    /// SWIM), validated; spans in periods are relative to `period`.
+    /// SWIM), validated; `period` is the protocol period (`verdict_grace`
+    /// defaults to two of them).
     pub fn heal_config(&self, period: Duration) -> Result<Option<HealConfig>, SimError> {
-        let Some(spec) = self.heal.as_ref().filter(|h| h.enabled) else { return Ok(None) };
-        let config = spec.to_config(period);
-        config.validate().map_err(|e| SimError::invalid(format!("[heal]: {e}")))?;
-        Ok(Some(config))
+        let Some(table) = self.heal.as_ref() else { return Ok(None) };
+        table.resolve(period).map_err(|e| SimError::invalid(format!("[heal]: {e}")))
     }
 
     /// The nodes an assertion's `group` names: a `[groups]` entry, or a node
@@ -1065,7 +851,7 @@ impl Scenario {
 
     /// Checks what parsing cannot: counts, indices and references.
     pub fn validate(&self) -> Result<(), SimError> {
-        let config = self.protocol.to_config();
+        let config = self.protocol.to_config()?;
         config.validate()?;
         self.heal_config(config.probe_interval)?;
         if self.nodes == 0 {
@@ -1229,6 +1015,7 @@ impl Scenario {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gossamer_heal::{Autoclean, Quorum};
 
     const FULL: &str = r#"
         name = "everything"
@@ -1343,9 +1130,9 @@ mod tests {
         [protocol]
         probe_interval = "500ms"
         [heal]
-        autoclean = "60 periods"
+        autoclean = "30s"
         settle = "4s"
-        hold_down = "10 periods"
+        hold_down = "5s"
         backoff_factor = 3
         max_hold_down = "1min"
         flap_window = "2min"
@@ -1402,7 +1189,7 @@ mod tests {
         assert!(s.asserts.iter().all(AssertSpec::needs_heal));
         assert_eq!(s.resolve_fault(s.asserts[3].fault_ref().unwrap()), Some(2));
 
-        let off = HEAL.replace("autoclean = \"60 periods\"", "autoclean = \"off\"\nquorum = \"off\"");
+        let off = HEAL.replace("autoclean = \"30s\"", "autoclean = \"off\"\nquorum = \"off\"");
         let off = off.replacen("quorum = 8\n", "", 1);
         let c = Scenario::from_toml(&off).unwrap().heal_config(Duration::from_secs(1)).unwrap().unwrap();
         assert_eq!((c.autoclean, c.quorum), (Autoclean::Off, Quorum::Off));
@@ -1415,7 +1202,8 @@ mod tests {
         let bad = [
             HEAL.replace("backoff_factor = 3", "backoff_factor = 0"),
             HEAL.replace("max_hold_down = \"1min\"", "max_hold_down = \"1s\""),
-            HEAL.replace("autoclean = \"60 periods\"", "autoclean = \"soon\""),
+            HEAL.replace("autoclean = \"30s\"", "autoclean = \"soon\""),
+            HEAL.replace("autoclean = \"30s\"", "autoclean = \"60 periods\""),
             HEAL.replace("quorum = 8", "quorum = \"most\""),
             HEAL.replace("settle = \"4s\"", "setle = \"4s\""),
             HEAL.replace("group = \"left\"", "group = \"right\""),
@@ -1427,6 +1215,23 @@ mod tests {
         ];
         for (i, text) in bad.iter().enumerate() {
             assert!(Scenario::from_toml(text).is_err(), "variant {i} should be refused");
+        }
+    }
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+    use gossamer_core::Config;
+
+    #[test]
+    fn protocol_tables_resolve_exactly_as_before_the_shared_schema() {
+        let text = "name = \"f\"\nnodes = 4\nduration = \"3 periods\"\n[protocol]\npreset = \"lan\"\nmax_members = 1024\nmax_push_pull_members = 1024\n";
+        let c = Scenario::from_toml(text).unwrap().protocol.to_config().unwrap();
+        assert_eq!(c, Config { max_members: 1024, max_push_pull_members: 1024, ..Config::lan() });
+        for preset in [Preset::Lan, Preset::Wan, Preset::Local] {
+            let t = ProtocolConfig { preset, overrides: Default::default() };
+            assert_eq!(t.to_config().unwrap(), preset.config());
         }
     }
 }

@@ -99,7 +99,7 @@ fn broadcast_assertions_fail_when_they_should() {
     assert!(!r.assertions[0].passed, "{:?}", r.assertions[0]);
     // Built from a factory, nothing runs the baseline unless it is given.
     let s = Scenario::from_toml(SMALL).unwrap();
-    let factory = ScenarioFactory::Swim(SwimFactory::new(s.protocol.to_config(), "sim").unwrap());
+    let factory = ScenarioFactory::Swim(SwimFactory::new(s.protocol.to_config().unwrap(), "sim").unwrap());
     let r = Simulation::with_factory(s.clone(), factory.clone()).unwrap().run();
     assert_eq!(r.assertions[1].detail, "no baseline run");
     let base = Simulation::with_factory(s.without_broadcasts(), factory.clone()).unwrap().run();

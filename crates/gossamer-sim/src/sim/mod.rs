@@ -173,7 +173,7 @@ impl Simulation<ScenarioFactory> {
     /// protocol section, each with the heal layer (gossamer-heal) if the
     /// scenario's `[heal]` section enables it.
     pub fn new(scenario: Scenario) -> Result<Self, SimError> {
-        let config = scenario.protocol.to_config();
+        let config = scenario.protocol.to_config()?;
         let label = &scenario.cluster.label;
         let factory = match scenario.heal_config(config.probe_interval)? {
             Some(heal) => ScenarioFactory::Heal(HealFactory::new(config, heal, label)?),
