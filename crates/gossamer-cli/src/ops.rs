@@ -349,6 +349,33 @@ mod tests {
     }
 
     #[test]
+    fn requests_travel_as_tagged_json_lines() {
+        use crate::control::{Envelope, Request};
+        let line = r#"{"token":"t","command":"query","name":"uptime","nodes":["a@h"],"timeout_ms":2000}"#;
+        let env: Envelope = serde_json::from_str(line).unwrap();
+        assert_eq!(
+            env.request,
+            Request::Query(QueryRequest {
+                name: "uptime".into(),
+                payload: String::new(),
+                nodes: vec!["a@h".into()],
+                tags: vec![],
+                timeout_ms: 2000
+            })
+        );
+        let env: Envelope = serde_json::from_str(r#"{"token":"t","command":"event","name":"deploy"}"#).unwrap();
+        assert_eq!(
+            env.request,
+            Request::Event(EventRequest { name: "deploy".into(), payload: "".into(), coalesce: false })
+        );
+        let env: Envelope = serde_json::from_str(r#"{"token":"t","command":"tags","delete":["zone"]}"#).unwrap();
+        assert_eq!(env.request, Request::Tags(TagsRequest { set: BTreeMap::new(), delete: vec!["zone".into()] }));
+        let env: Envelope = serde_json::from_str(r#"{"token":"t","command":"monitor"}"#).unwrap();
+        assert_eq!(env.request, Request::Monitor { level: None });
+        assert!(serde_json::from_str::<Envelope>(r#"{"token":"t","command":"query","name":"q"}"#).is_err());
+    }
+
+    #[test]
     fn member_filters_combine() {
         let m = MemberView {
             name: "web-1@10.0.0.1".into(),
