@@ -248,14 +248,13 @@ fuzz_target!(|data: &[u8]| {
                     .collect();
                 let user_ltime = input.number(clock, ltime_window);
                 let state = PushPull { join: false, members, app_state: Vec::new(), user_ltime };
-                let response = input.byte() % 2 == 0;
-                let message = if response { Message::PushPullResponse(state) } else { Message::PushPullRequest(state) };
-                stream.encode(&Packet::new(message), &mut buf).expect("encodes");
-                if response {
-                    net.cores[target].handle_push_pull_response(now, addr(999), &buf);
-                } else {
-                    let _ = net.cores[target].handle_push_pull_request(now, addr(999), &buf);
-                }
+                // A request only: a response answers a stream the node
+                // itself opened to a peer it chose, out of a forger's reach
+                // without a TCP man-in-the-middle (and a node that knows no
+                // live member then rightly yields a name it finds taken).
+                let _ = input.byte();
+                stream.encode(&Packet::new(Message::PushPullRequest(state)), &mut buf).expect("encodes");
+                let _ = net.cores[target].handle_push_pull_request(now, addr(999), &buf);
             }
             _ => {
                 net.drain(target);

@@ -141,6 +141,15 @@ pub struct Config {
     ///
     /// [`Metrics::push_pulls_refused`]: crate::Metrics::push_pulls_refused
     pub max_push_pull_members: usize,
+    /// A member declared dead or left may come back at another address (a
+    /// restart on a new port) only once it has been dead or left this long
+    /// (30 s; memberlist's `DeadNodeReclaimTime`); before, an `Alive` at
+    /// another address is refused as a name conflict. Otherwise a forged
+    /// `Confirm` followed by a forged `Alive` would move a live member to
+    /// the forger's address before its refutation (from its own address)
+    /// arrives. Zero: at once.
+    #[serde(with = "humantime_serde")]
+    pub dead_reclaim_time: Duration,
 }
 
 impl Default for Config {
@@ -176,6 +185,7 @@ impl Config {
             incarnation_window: 1 << 16,
             max_members: 65_536,
             max_push_pull_members: 65_536,
+            dead_reclaim_time: Duration::from_secs(30),
         }
     }
 
@@ -280,6 +290,9 @@ impl Config {
         if self.max_members < 2 || self.max_members > 1 << 24 {
             return Err(ConfigError::new("max_members", "must be within 2..=16777216"));
         }
+        if self.dead_reclaim_time > MAX_PERIOD {
+            return Err(ConfigError::new("dead_reclaim_time", "must be at most one hour"));
+        }
         if self.max_push_pull_members == 0 || self.max_push_pull_members > 1 << 24 {
             return Err(ConfigError::new("max_push_pull_members", "must be within 1..=16777216"));
         }
@@ -347,6 +360,7 @@ mod tests {
             ("incarnation_window", |c| c.incarnation_window = u64::MAX),
             ("max_members", |c| c.max_members = 1),
             ("max_push_pull_members", |c| c.max_push_pull_members = 0),
+            ("dead_reclaim_time", |c| c.dead_reclaim_time = Duration::from_secs(7200)),
         ];
         for (field, mutate) in cases {
             let mut config = Config::lan();

@@ -62,7 +62,10 @@
 //! ([`Metrics::name_conflicts`]) and reported as [`Signal::NameConflict`];
 //! nobody moves the member, so the cluster cannot flip-flop between the
 //! two. A dead or left member may come back at a new address (a restart on
-//! another port after a crash) with a higher incarnation. About this node:
+//! another port after a crash) with a higher incarnation, once it has been
+//! dead or left for [`Config::dead_reclaim_time`] (a forged death followed
+//! by a forged `Alive` elsewhere would otherwise move a live member before
+//! its refutation arrives). About this node:
 //! an established node refutes such a claim (and reports it); a joining
 //! node (the claim comes in the answer to its own push-pull while it knows
 //! no other live member) yields instead: it does not refute, and
@@ -72,6 +75,7 @@
 //! before restarting).
 //!
 //! [`Config::incarnation_window`]: crate::Config::incarnation_window
+//! [`Config::dead_reclaim_time`]: crate::Config::dead_reclaim_time
 //! [`Metrics::incarnations_refused`]: crate::Metrics::incarnations_refused
 //! [`Metrics::incarnations_clamped`]: crate::Metrics::incarnations_clamped
 //! [`Metrics::name_conflicts`]: crate::Metrics::name_conflicts
@@ -391,8 +395,12 @@ impl<R: RngCore> Swim<R> {
         }
         let previous = entry.member.status;
         let moved = entry.member.id.addr != alive.node.addr;
-        if moved && matches!(previous, MemberStatus::Alive | MemberStatus::Suspect) {
-            // A live member is never moved: the holder keeps the name.
+        if moved
+            && (matches!(previous, MemberStatus::Alive | MemberStatus::Suspect)
+                || now.saturating_sub(entry.changed()) < self.config.dead_reclaim_time)
+        {
+            // A live member is never moved: the holder keeps the name; a
+            // dead or left one only once its reclaim time is over.
             let existing = entry.member.id.addr;
             self.refuse_move(alive, existing);
             return;

@@ -1075,13 +1075,22 @@ fn a_dead_member_may_move_but_a_live_one_never_does() {
     let mut c = with_a(MemberStatus::Suspect);
     assert!(apply(&mut c, Time::ZERO, alive("a", 3, 6)).is_empty(), "suspect: still held");
     assert_eq!(c.member(&name("a")).unwrap().id.addr, addr(2));
+    // Dead or left: not before the reclaim time (a forged death then a
+    // forged Alive elsewhere must not move a live member), then yes.
+    let reclaim = Config::lan().dead_reclaim_time;
     let mut c = with_a(MemberStatus::Dead);
-    let ev = apply(&mut c, Time::ZERO, alive("a", 3, 6));
+    assert!(apply(&mut c, reclaim - Duration::from_millis(1), alive("a", 3, 6)).is_empty());
+    assert_eq!((c.member(&name("a")).unwrap().id.addr, c.metrics().name_conflicts), (addr(2), 1));
+    let ev = apply(&mut c, reclaim, alive("a", 3, 6));
     assert!(matches!(&ev[..], [Event::MemberRecovered(m)] if m.id.addr == addr(3)));
-    assert_eq!(c.metrics().name_conflicts, 0);
     let mut c = with_a(MemberStatus::Left);
-    let ev = apply(&mut c, Time::ZERO, alive("a", 4, 6));
+    assert!(apply(&mut c, Time::ZERO, alive("a", 4, 6)).is_empty());
+    let ev = apply(&mut c, reclaim, alive("a", 4, 6));
     assert!(matches!(&ev[..], [Event::MemberJoined(m)] if m.id.addr == addr(4)));
+    // At the old address, at once (a refutation).
+    let mut c = with_a(MemberStatus::Dead);
+    let ev = apply(&mut c, Time::ZERO, alive("a", 2, 6));
+    assert!(matches!(&ev[..], [Event::MemberRecovered(_)]));
 }
 
 #[test]

@@ -192,7 +192,9 @@ fn a_dead_member_may_come_back_at_a_new_address() {
     net.nodes[3].id = NodeId::new(name(3), addr(33));
     net.start(3);
     net.join(3, &[0]);
-    assert!(net.run_until_cond(Duration::from_secs(30), |net| (0..4)
+    // Accepted once it has been dead for the reclaim time (30 s), at the
+    // next exchange that carries its claim.
+    assert!(net.run_until_cond(Duration::from_secs(120), |net| (0..4)
         .all(|v| net.view(v, 3).is_some_and(|m| m.status == MemberStatus::Alive && m.id.addr == addr(33)))));
     assert!(net.core(3).name_conflict().is_none());
 }
