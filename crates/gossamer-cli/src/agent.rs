@@ -22,7 +22,7 @@ fn load(path: &Path) -> Result<Resolved, String> {
         if !matches!(var.as_str(), "GOSSAMER_CONFIG" | "GOSSAMER_CONTROL_FILE") {
             eprintln!(
                 "gossamer: warning: unknown variable {var} ignored (known: {})",
-                crate::settings::ENV_VARS.join(", ")
+                crate::settings::env_vars().join(", ")
             );
         }
     }

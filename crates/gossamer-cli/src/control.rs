@@ -171,103 +171,30 @@ impl From<&Member> for MemberView {
     }
 }
 
-/// Counters, as printed by `gossamer metrics`. Fields missing from an
-/// agent of an older build read as zero.
+/// Counters, as printed by `gossamer metrics`: the library's own metrics
+/// types (`gossamer_core::Metrics`, `gossamer_net::NetMetrics`), serialised
+/// as they are and flattened into one object (their field names are
+/// distinct), plus the agent's own handler counters. Nothing is mirrored
+/// by hand, so a counter added to the library shows up here; a field
+/// missing from an agent of an older build reads as zero.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct MetricsView {
-    /// Alive members.
-    pub alive: usize,
-    /// Suspect members.
-    pub suspect: usize,
-    /// Dead members.
-    pub dead: usize,
-    /// Members that left.
-    pub left: usize,
-    /// Messages received.
-    pub messages_in: u64,
-    /// Messages sent.
-    pub messages_out: u64,
-    /// Bytes received.
-    pub bytes_in: u64,
-    /// Bytes sent.
-    pub bytes_out: u64,
-    /// Frames refused.
-    pub rejected: u64,
-    /// Probes sent.
-    pub probes: u64,
-    /// Suspicions raised.
-    pub suspicions: u64,
-    /// Suspicions of this node refuted.
-    pub refutations: u64,
-    /// Lifeguard health multiplier.
-    pub health_multiplier: u32,
-    /// Indirect probes (ping-req) sent.
-    pub indirect_probes: u64,
-    /// Push-pull exchanges started.
-    pub push_pulls: u64,
-    /// Updates waiting in the dissemination queue.
-    pub queued_updates: usize,
-    /// Updates piggybacked on outgoing packets.
-    pub updates_sent: u64,
-    /// This node's incarnation.
-    pub incarnation: u64,
-    /// Application items (broadcasts, queries) waiting in their queue.
-    pub queued_user_items: usize,
-    /// Application items queued, this node's own and forwarded ones.
-    pub user_items_queued: u64,
-    /// Application items piggybacked on outgoing packets.
-    pub user_items_sent: u64,
-    /// Broadcasts and queries delivered to the application here.
-    pub user_items_delivered: u64,
-    /// Application items dropped because their queue was full.
-    pub user_items_dropped: u64,
-    /// Application items dropped as too old.
-    pub user_items_too_old: u64,
-    /// Datagrams the OS refused.
-    pub send_errors: u64,
-    /// Push-pull streams accepted.
-    pub streams_accepted: u64,
-    /// Push-pull streams refused.
-    pub streams_refused: u64,
-    /// Push-pull exchanges that failed.
-    pub push_pull_failed: u64,
-    /// Multicast heartbeats sent.
-    pub heartbeats_sent: u64,
-    /// Multicast heartbeats heard.
-    pub heartbeats_received: u64,
-    /// Multicast datagrams refused.
-    pub heartbeats_rejected: u64,
-    /// Errors reading the UDP socket.
-    pub recv_errors: u64,
-    /// Inbound streams refused on arrival: every slot held a proven stream.
-    pub streams_busy: u64,
-    /// Joins started because of a multicast heartbeat.
-    pub multicast_joins: u64,
-    /// Core timers waiting.
-    pub timers_pending: u64,
-    /// Inbound streams evicted to make room for a newcomer.
-    pub streams_evicted: u64,
-    /// Inbound streams closed for a header too slow.
-    pub streams_header_timeout: u64,
-    /// Inbound streams that waited for room in the stream byte budget.
-    pub stream_budget_waits: u64,
-    /// Inbound streams closed: no room in the byte budget in time.
-    pub stream_budget_refused: u64,
-    /// Inbound streams open now.
-    pub streams_open: u64,
-    /// Bytes of the stream byte budget reserved now.
-    pub stream_bytes_reserved: u64,
-    /// Outbound push-pulls in flight or waiting now.
-    pub push_pulls_pending: u64,
-    /// Outbound push-pulls not started (gate full, or one pending with the peer).
-    pub push_pulls_dropped: u64,
-    /// Multicast joins not started: the outbound gate was full.
-    pub joins_dropped: u64,
-    /// Join addresses remembered as seeds.
-    pub seeds: u64,
-    /// Join addresses not remembered: the seed list was full.
-    pub seeds_dropped: u64,
+    /// The protocol's counters.
+    #[serde(flatten)]
+    pub core: gossamer::Metrics,
+    /// The runtime's counters.
+    #[serde(flatten)]
+    pub net: gossamer::net::NetMetrics,
+    /// The agent's event handler counters.
+    #[serde(flatten)]
+    pub handlers: HandlerCounters,
+}
+
+/// The agent's `[[handlers]]` counters, in `gossamer metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HandlerCounters {
     /// Event handler runs started (`[[handlers]]`).
     pub handler_runs: u64,
     /// Event handler runs that failed (non-zero exit, no shell, or killed at the timeout).
@@ -282,60 +209,16 @@ pub struct MetricsView {
 
 impl From<&NodeMetrics> for MetricsView {
     fn from(m: &NodeMetrics) -> Self {
-        let c = &m.core;
-        let n = &m.net;
         Self {
-            alive: c.alive,
-            suspect: c.suspect,
-            dead: c.dead,
-            left: c.left,
-            messages_in: c.messages_in,
-            messages_out: c.messages_out,
-            bytes_in: c.bytes_in,
-            bytes_out: c.bytes_out,
-            rejected: c.rejected,
-            probes: c.probes,
-            suspicions: c.suspicions,
-            refutations: c.refutations,
-            health_multiplier: c.health_multiplier,
-            indirect_probes: c.indirect_probes,
-            push_pulls: c.push_pulls,
-            queued_updates: c.queued_updates,
-            updates_sent: c.updates_sent,
-            incarnation: c.incarnation,
-            queued_user_items: c.queued_user_items,
-            user_items_queued: c.user_items_queued,
-            user_items_sent: c.user_items_sent,
-            user_items_delivered: c.user_items_delivered,
-            user_items_dropped: c.user_items_dropped,
-            user_items_too_old: c.user_items_too_old,
-            send_errors: n.send_errors,
-            streams_accepted: n.streams_accepted,
-            streams_refused: n.streams_refused,
-            push_pull_failed: n.push_pull_failed,
-            heartbeats_sent: n.heartbeats_sent,
-            heartbeats_received: n.heartbeats_received,
-            heartbeats_rejected: n.heartbeats_rejected,
-            recv_errors: n.recv_errors,
-            streams_busy: n.streams_busy,
-            multicast_joins: n.multicast_joins,
-            timers_pending: n.timers_pending,
-            streams_evicted: n.streams_evicted,
-            streams_header_timeout: n.streams_header_timeout,
-            stream_budget_waits: n.stream_budget_waits,
-            stream_budget_refused: n.stream_budget_refused,
-            streams_open: n.streams_open,
-            stream_bytes_reserved: n.stream_bytes_reserved,
-            push_pulls_pending: n.push_pulls_pending,
-            push_pulls_dropped: n.push_pulls_dropped,
-            joins_dropped: n.joins_dropped,
-            seeds: n.seeds,
-            seeds_dropped: n.seeds_dropped,
-            handler_runs: crate::handlers::METRICS.runs(),
-            handler_failures: crate::handlers::METRICS.failures(),
-            handler_timeouts: crate::handlers::METRICS.timeouts(),
-            handler_dropped: crate::handlers::METRICS.dropped(),
-            handler_truncated: crate::handlers::METRICS.truncated(),
+            core: m.core.clone(),
+            net: m.net.clone(),
+            handlers: HandlerCounters {
+                handler_runs: crate::handlers::METRICS.runs(),
+                handler_failures: crate::handlers::METRICS.failures(),
+                handler_timeouts: crate::handlers::METRICS.timeouts(),
+                handler_dropped: crate::handlers::METRICS.dropped(),
+                handler_truncated: crate::handlers::METRICS.truncated(),
+            },
         }
     }
 }
@@ -916,5 +799,52 @@ mod tests {
         assert!(last.is_ok(), "{last:?}");
         server.abort();
         node.shutdown().await;
+    }
+}
+
+#[cfg(test)]
+mod metrics_view_tests {
+    use super::*;
+
+    fn keys<T: Serialize>(value: &T) -> Vec<String> {
+        serde_json::to_value(value).unwrap().as_object().unwrap().keys().cloned().collect()
+    }
+
+    /// Every library counter reaches `gossamer metrics` (issue #17: a hand
+    /// mirror had lost seven), under its own name, with no collision.
+    #[test]
+    fn every_library_counter_is_printed() {
+        let view = MetricsView::default();
+        let printed = keys(&view);
+        let parts: Vec<String> =
+            keys(&view.core).into_iter().chain(keys(&view.net)).chain(keys(&view.handlers)).collect();
+        assert_eq!(printed.len(), parts.len(), "two parts share a field name");
+        for key in [
+            "push_pull_failures",
+            "user_items_remembered",
+            "user_ltime",
+            "recv_errors",
+            "streams_busy",
+            "multicast_joins",
+            "timers_pending",
+            "members_refused",
+            "probe_rtt",
+            "push_pull_duration",
+        ] {
+            assert!(printed.contains(&key.to_string()), "{key} missing");
+        }
+        let mut m = NodeMetrics::default();
+        m.core.user_ltime = 7;
+        m.net.streams_busy = 3;
+        let back: MetricsView = serde_json::from_value(serde_json::to_value(MetricsView::from(&m)).unwrap()).unwrap();
+        assert_eq!((back.core, back.net), (m.core, m.net));
+    }
+
+    /// An agent of an older build sends fewer fields: they read as zero.
+    #[test]
+    fn missing_fields_read_as_zero() {
+        let view: MetricsView = serde_json::from_str(r#"{"alive": 3, "send_errors": 1, "handler_runs": 2}"#).unwrap();
+        assert_eq!((view.core.alive, view.net.send_errors, view.handlers.handler_runs), (3, 1, 2));
+        assert_eq!(view.core.user_ltime, 0);
     }
 }

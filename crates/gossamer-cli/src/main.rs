@@ -31,7 +31,6 @@ mod control;
 mod demo;
 mod dns;
 mod handlers;
-mod heal_settings;
 mod http_api;
 mod keys;
 mod logging;
@@ -40,6 +39,7 @@ mod ops;
 mod prometheus;
 mod settings;
 mod sim;
+mod tables;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use gossamer::discovery::{apply_env_from, multicast_config, DiscoveryConfig, Secret};
-use gossamer::net::{MulticastConfig, NodeConfig, Preset, TlsConfig};
+use gossamer::core::ProtocolConfig;
+use gossamer::net::{MulticastConfig, NodeConfig, TlsConfig};
+use gossamer_heal::HealTable;
 use serde::Deserialize;
-
-pub use crate::heal_settings::HealSettings;
 
 /// A configuration value that was refused.
 #[derive(Debug, thiserror::Error)]
@@ -50,18 +50,6 @@ pub enum SettingsError {
 
 pub(crate) fn invalid(key: impl Into<String>, reason: impl ToString) -> SettingsError {
     SettingsError::Invalid { key: key.into(), reason: reason.to_string() }
-}
-
-/// The `[protocol]` table: overrides of the preset's timings.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProtocolSettings {
-    /// Protocol period in milliseconds.
-    pub probe_interval_ms: Option<u64>,
-    /// Direct-probe timeout in milliseconds.
-    pub probe_timeout_ms: Option<u64>,
-    /// Datagram budget in bytes.
-    pub mtu: Option<usize>,
 }
 
 /// The `[multicast]` table.
@@ -137,7 +125,7 @@ pub struct AgentSettings {
     /// every member. Empty by default; never printed.
     #[serde(default)]
     pub keys: Vec<Secret>,
-    /// `lan`, `wan` or `local`.
+    /// `lan`, `wan` or `local`; when given, it wins over `[protocol] preset`.
     pub preset: Option<String>,
     /// Addresses to join at start.
     #[serde(default)]
@@ -160,9 +148,10 @@ pub struct AgentSettings {
     /// This node's metadata.
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
-    /// Protocol overrides.
+    /// The `[protocol]` table: gossamer-core's own schema, a preset plus any
+    /// `Config` key (see [`crate::tables`]).
     #[serde(default)]
-    pub protocol: ProtocolSettings,
+    pub protocol: ProtocolConfig,
     /// Multicast discovery.
     pub multicast: Option<MulticastSettings>,
     /// Mutual TLS of the push-pull stream.
@@ -170,10 +159,10 @@ pub struct AgentSettings {
     /// Discovery strategies (the discovery crate's `[discovery]` table:
     /// `strategy = "static" | "hosts" | "dns" | "etcd" | "k8s" | "mcast"`).
     pub discovery: Option<DiscoveryConfig>,
-    /// Partition detection, autoheal and autoclean (on unless
-    /// `enabled = false`, see [`HealSettings`]).
+    /// Partition detection, autoheal and autoclean: gossamer-heal's own
+    /// `[heal]` schema (on unless `enabled = false`, see [`crate::tables`]).
     #[serde(default)]
-    pub heal: HealSettings,
+    pub heal: HealTable,
     /// The HTTP read API and `/metrics` (`[http]`, see [`crate::http_api`]); off when absent, loopback
     /// by default when present.
     pub http: Option<crate::http_api::HttpSettings>,
@@ -185,7 +174,9 @@ pub struct AgentSettings {
     pub handlers: Vec<crate::handlers::HandlerSettings>,
 }
 
-/// The environment variables [`apply_env`] knows, for `--help` and the docs.
+/// The environment variables [`apply_env`] knows besides those of the
+/// `[protocol]` and `[heal]` tables, which are generated from the schema
+/// ([`env_vars`] lists them all).
 pub const ENV_VARS: &[&str] = &[
     "GOSSAMER_NODE_NAME",
     "GOSSAMER_BIND",
@@ -203,9 +194,6 @@ pub const ENV_VARS: &[&str] = &[
     "GOSSAMER_LOG",
     "GOSSAMER_LOG_FORMAT",
     "GOSSAMER_METADATA",
-    "GOSSAMER_PROBE_INTERVAL_MS",
-    "GOSSAMER_PROBE_TIMEOUT_MS",
-    "GOSSAMER_MTU",
     "GOSSAMER_MULTICAST",
     "GOSSAMER_MULTICAST_GROUP",
     "GOSSAMER_MULTICAST_PORT",
@@ -234,19 +222,15 @@ pub const ENV_VARS: &[&str] = &[
     "GOSSAMER_K8S_*",
     "GOSSAMER_RANCHER_*",
     "GOSSAMER_LOCAL_*",
-    "GOSSAMER_HEAL",
-    "GOSSAMER_HEAL_AUTOHEAL",
-    "GOSSAMER_HEAL_AUTOCLEAN",
-    "GOSSAMER_HEAL_SETTLE",
-    "GOSSAMER_HEAL_HOLD_DOWN",
-    "GOSSAMER_HEAL_BACKOFF_FACTOR",
-    "GOSSAMER_HEAL_MAX_HOLD_DOWN",
-    "GOSSAMER_HEAL_FLAP_WINDOW",
-    "GOSSAMER_HEAL_PROBE_INTERVAL",
-    "GOSSAMER_HEAL_EXPECTED_SIZE",
 ];
 
 /// Whether `var` belongs to the discovery crate's overrides.
+/// Every environment variable [`apply_env`] knows: [`ENV_VARS`] and the
+/// `[protocol]`/`[heal]` variables generated from the schema.
+pub fn env_vars() -> Vec<String> {
+    ENV_VARS.iter().map(|v| v.to_string()).chain(crate::tables::env_vars()).collect()
+}
+
 fn is_discovery_var(var: &str) -> bool {
     matches!(var, "GOSSAMER_DISCOVERY" | "GOSSAMER_STATIC_SEEDS" | "GOSSAMER_HOSTS_FILE" | "GOSSAMER_ADVERTISE_ADDR")
         || ["GOSSAMER_DNS_", "GOSSAMER_ETCD_", "GOSSAMER_K8S_", "GOSSAMER_RANCHER_", "GOSSAMER_LOCAL_"]
@@ -320,9 +304,6 @@ pub fn apply_env(settings: &mut AgentSettings, env: &BTreeMap<String, String>) -
                 }
                 settings.metadata = meta;
             }
-            "GOSSAMER_PROBE_INTERVAL_MS" => settings.protocol.probe_interval_ms = Some(parse_env(var, &v)?),
-            "GOSSAMER_PROBE_TIMEOUT_MS" => settings.protocol.probe_timeout_ms = Some(parse_env(var, &v)?),
-            "GOSSAMER_MTU" => settings.protocol.mtu = Some(parse_env(var, &v)?),
             "GOSSAMER_MULTICAST" => settings_multicast(&mut settings.multicast).enabled = parse_bool(var, &v)?,
             "GOSSAMER_MULTICAST_GROUP" => settings_multicast(&mut settings.multicast).group = Some(parse_env(var, &v)?),
             "GOSSAMER_MULTICAST_PORT" => settings_multicast(&mut settings.multicast).port = Some(parse_env(var, &v)?),
@@ -339,7 +320,7 @@ pub fn apply_env(settings: &mut AgentSettings, env: &BTreeMap<String, String>) -
             "GOSSAMER_TLS_CA" => settings_tls(&mut settings.tls).ca = Some(PathBuf::from(v)),
             "GOSSAMER_TLS_VERIFY_PEER_IP" => settings_tls(&mut settings.tls).verify_peer_ip = parse_bool(var, &v)?,
             var if is_discovery_var(var) => {}
-            var if crate::heal_settings::apply_env_var(&mut settings.heal, var, &v)? => {}
+            var if crate::tables::apply_env_var(&mut settings.protocol, &mut settings.heal, var, &v)? => {}
             _ => unknown.push(var.clone()),
         }
     }
@@ -407,8 +388,12 @@ impl AgentSettings {
     pub fn resolve(&self, config_dir: &Path) -> Result<Resolved, SettingsError> {
         let name = self.name.as_deref().ok_or_else(|| invalid("name", "required (or GOSSAMER_NODE_NAME)"))?;
         let bind = addr("bind", self.bind.as_deref().unwrap_or("0.0.0.0:7946"))?;
-        let preset: Preset = self.preset.as_deref().unwrap_or("lan").parse().map_err(|e| invalid("preset", e))?;
-        let mut node = NodeConfig::new(name, bind, preset).map_err(|e| invalid("name", e))?;
+        let mut protocol = self.protocol.clone();
+        if let Some(preset) = &self.preset {
+            protocol.preset = preset.parse().map_err(|e| invalid("preset", e))?;
+        }
+        let mut node = NodeConfig::new(name, bind, protocol.preset).map_err(|e| invalid("name", e))?;
+        node.protocol = protocol.to_config().map_err(|e| invalid(format!("protocol.{}", e.field), e.reason))?;
         node.advertise = self.advertise.as_deref().map(|a| addr("advertise", a)).transpose()?;
         node.cluster = self.cluster.clone().unwrap_or_default();
         if let Some(secret) = &self.secret {
@@ -427,15 +412,6 @@ impl AgentSettings {
         node.compression = self.compression;
         for (k, v) in &self.metadata {
             node.metadata.insert(k, v.as_bytes().to_vec()).map_err(|e| invalid(format!("metadata.{k}"), e))?;
-        }
-        if let Some(ms) = self.protocol.probe_interval_ms {
-            node.protocol.probe_interval = Duration::from_millis(ms);
-        }
-        if let Some(ms) = self.protocol.probe_timeout_ms {
-            node.protocol.probe_timeout = Duration::from_millis(ms);
-        }
-        if let Some(mtu) = self.protocol.mtu {
-            node.protocol.mtu = mtu;
         }
         let discovery_mcast = match &self.discovery {
             Some(d) => {
@@ -476,7 +452,7 @@ impl AgentSettings {
             (None, None) => {}
         }
         node.tls = self.tls.as_ref().map(|t| resolve_tls(t, config_dir)).transpose()?;
-        node.heal = self.heal.resolve(node.protocol.probe_interval)?;
+        node.heal = crate::tables::resolve_heal(&self.heal, node.protocol.probe_interval)?;
         node.validate().map_err(|e| match e {
             gossamer::net::StartError::Config { field, reason } => invalid(field, reason),
             gossamer::net::StartError::Protocol(e) => invalid(format!("protocol.{}", e.field), e.reason),
@@ -530,7 +506,10 @@ pub fn control_file(data_dir: &Path, name: &str) -> PathBuf {
 }
 
 /// The config key a `GOSSAMER_*` variable overrides (as named in errors).
-pub fn key_of_var(var: &str) -> Option<&'static str> {
+pub fn key_of_var(var: &str) -> Option<String> {
+    if let Some(key) = crate::tables::key_of_var(var) {
+        return Some(key);
+    }
     Some(match var {
         "GOSSAMER_NODE_NAME" => "name",
         "GOSSAMER_BIND" => "bind",
@@ -548,9 +527,6 @@ pub fn key_of_var(var: &str) -> Option<&'static str> {
         "GOSSAMER_LOG" => "log",
         "GOSSAMER_LOG_FORMAT" => "log_format",
         "GOSSAMER_METADATA" => "metadata",
-        "GOSSAMER_PROBE_INTERVAL_MS" => "protocol.probe_interval",
-        "GOSSAMER_PROBE_TIMEOUT_MS" => "protocol.probe_timeout",
-        "GOSSAMER_MTU" => "protocol.mtu",
         "GOSSAMER_MULTICAST" => "multicast.enabled",
         "GOSSAMER_MULTICAST_GROUP" => "multicast.group",
         "GOSSAMER_MULTICAST_PORT" => "multicast.port",
@@ -563,9 +539,9 @@ pub fn key_of_var(var: &str) -> Option<&'static str> {
         "GOSSAMER_TLS_CA" => "tls.ca",
         "GOSSAMER_TLS_VERIFY_PEER_IP" => "tls.verify_peer_ip",
         v if is_discovery_var(v) || v.ends_with("_*") => "discovery",
-        v if crate::heal_settings::key_of_var(v).is_some() => return crate::heal_settings::key_of_var(v),
         _ => return None,
-    })
+    }
+    .to_owned())
 }
 
 /// Appends "(set by GOSSAMER_X)" to an error about a key that came from the
@@ -603,7 +579,7 @@ seeds = ["127.0.0.1:7947"]
 [metadata]
 role = "web"
 [protocol]
-probe_interval_ms = 300
+probe_interval = "300ms"
 [multicast]
 interface = "127.0.0.1"
 port = 45999
@@ -613,7 +589,7 @@ port = 45999
     fn file_parses_and_unknown_keys_are_refused() {
         let s = AgentSettings::parse(FILE).unwrap();
         assert_eq!(s.name.as_deref(), Some("a@127.0.0.1"));
-        assert_eq!(s.protocol.probe_interval_ms, Some(300));
+        assert_eq!(s.protocol.overrides.get("probe_interval"), Some(&serde_json::Value::from("300ms")));
         let err = AgentSettings::parse("name = \"a\"\nbindd = \"x\"\n").unwrap_err();
         assert!(err.contains("bindd"), "{err}");
         let err = AgentSettings::parse("[multicast]\nttll = 3\n").unwrap_err();
@@ -868,8 +844,8 @@ port = 45999
 
     #[test]
     fn every_documented_variable_is_understood() {
-        for var in ENV_VARS {
-            assert!(key_of_var(var).is_some(), "{var}");
+        for var in env_vars() {
+            assert!(key_of_var(&var).is_some(), "{var}");
         }
     }
 }

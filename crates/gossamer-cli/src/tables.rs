@@ -1,5 +1,18 @@
-//! The agent's `[heal]` table: partition detection, autoheal and autoclean
-//! (`gossamer_heal::HealConfig`), with its `GOSSAMER_HEAL_*` overrides.
+//! The agent's `[protocol]` and `[heal]` tables and their `GOSSAMER_*`
+//! overrides, all taken from the library's own schema (issue #17): the
+//! tables are `gossamer_core::ProtocolConfig` (a preset plus any
+//! `Config` key) and `gossamer_heal::HealTable` (`enabled` plus any
+//! `HealConfig` key), the very types a simulator scenario embeds, so a
+//! `[protocol]`/`[heal]` pair tuned in the simulator pastes into an agent
+//! file unchanged. Durations are humantime text (`"500ms"`, `"10s"`,
+//! `"24h"`).
+//!
+//! Every key has a variable, derived from the field names and never listed
+//! by hand: `GOSSAMER_PROTOCOL_<KEY>` and `GOSSAMER_HEAL_<KEY>` (upper
+//! case), plus `GOSSAMER_HEAL` for `heal.enabled`. The variables documented
+//! before the schema keep working: `GOSSAMER_PROBE_INTERVAL_MS`,
+//! `GOSSAMER_PROBE_TIMEOUT_MS` (milliseconds), `GOSSAMER_MTU` and
+//! `GOSSAMER_HEAL_EXPECTED_SIZE` (`heal.quorum`).
 //!
 //! Unlike the library, where `NodeConfig::heal` is opt-in, the agent runs
 //! the heal layer unless `enabled = false`: an agent is a cluster member an
@@ -11,294 +24,239 @@
 
 use std::time::Duration;
 
-use gossamer_heal::{parse_duration, Autoclean, HealConfig, Quorum};
-use serde::Deserialize;
+use gossamer::core::ProtocolConfig;
+use gossamer_heal::{HealConfig, HealTable};
 
-use crate::settings::{invalid, parse_bool, SettingsError};
+use crate::settings::{invalid, SettingsError};
 
-/// The `[heal]` table. Durations are strings with a unit (`"500ms"`,
-/// `"10s"`, `"10m"`, `"24h"`, `"1d"`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HealSettings {
-    /// Run the heal layer (default: on).
-    #[serde(default = "on")]
-    pub enabled: bool,
-    /// Merge the sides automatically (default: on); off only reports.
-    pub autoheal: Option<bool>,
-    /// Forget members dead this long: a duration, or `"off"`/`"0"` (default 24h).
-    pub autoclean: Option<String>,
-    /// Gather the other sides' claims this long before deciding (default 10s).
-    pub settle: Option<String>,
-    /// Ignore new detections this long after a decision (default 30s) ...
-    pub hold_down: Option<String>,
-    /// ... times this per decision within `flap_window` (default 2) ...
-    pub backoff_factor: Option<u32>,
-    /// ... up to this (default 10m).
-    pub max_hold_down: Option<String>,
-    /// Decisions older than this stop counting towards the backoff (default 10m).
-    pub flap_window: Option<String>,
-    /// Push-pull with one member held dead this often (default 30s).
-    pub probe_interval: Option<String>,
-    /// The expected cluster size, for the `majority` of a detection
-    /// (default: the last known size).
-    pub expected_size: Option<usize>,
-}
+const PROTOCOL_PREFIX: &str = "GOSSAMER_PROTOCOL_";
+const HEAL_PREFIX: &str = "GOSSAMER_HEAL_";
 
-fn on() -> bool {
-    true
-}
-
-impl Default for HealSettings {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            autoheal: None,
-            autoclean: None,
-            settle: None,
-            hold_down: None,
-            backoff_factor: None,
-            max_hold_down: None,
-            flap_window: None,
-            probe_interval: None,
-            expected_size: None,
-        }
-    }
-}
-
-/// The `GOSSAMER_HEAL*` variables, as listed in `--help`, with the keys they set.
-pub const ENV_KEYS: &[(&str, &str)] = &[
-    ("GOSSAMER_HEAL", "heal.enabled"),
-    ("GOSSAMER_HEAL_AUTOHEAL", "heal.autoheal"),
-    ("GOSSAMER_HEAL_AUTOCLEAN", "heal.autoclean"),
-    ("GOSSAMER_HEAL_SETTLE", "heal.settle"),
-    ("GOSSAMER_HEAL_HOLD_DOWN", "heal.hold_down"),
-    ("GOSSAMER_HEAL_BACKOFF_FACTOR", "heal.backoff_factor"),
-    ("GOSSAMER_HEAL_MAX_HOLD_DOWN", "heal.max_hold_down"),
-    ("GOSSAMER_HEAL_FLAP_WINDOW", "heal.flap_window"),
-    ("GOSSAMER_HEAL_PROBE_INTERVAL", "heal.probe_interval"),
-    ("GOSSAMER_HEAL_EXPECTED_SIZE", "heal.expected_size"),
+/// Variables kept from before the schema: (variable, key, unit suffix
+/// appended to the value).
+const ALIASES: &[(&str, &str, &str)] = &[
+    ("GOSSAMER_PROBE_INTERVAL_MS", "protocol.probe_interval", "ms"),
+    ("GOSSAMER_PROBE_TIMEOUT_MS", "protocol.probe_timeout", "ms"),
+    ("GOSSAMER_MTU", "protocol.mtu", ""),
+    ("GOSSAMER_HEAL_EXPECTED_SIZE", "heal.quorum", ""),
 ];
 
-/// The key a `GOSSAMER_HEAL*` variable sets.
-pub fn key_of_var(var: &str) -> Option<&'static str> {
-    ENV_KEYS.iter().find(|(v, _)| *v == var).map(|(_, k)| *k)
+/// Every variable of the two tables, generated from the schema, for
+/// `--help` and the unknown-variable warning.
+pub fn env_vars() -> Vec<String> {
+    let protocol = ProtocolConfig::keys().iter().map(|k| format!("{PROTOCOL_PREFIX}{}", k.to_ascii_uppercase()));
+    let heal = HealTable::keys().iter().map(|k| format!("{HEAL_PREFIX}{}", k.to_ascii_uppercase()));
+    let aliases = ALIASES.iter().map(|(var, _, _)| var.to_string());
+    std::iter::once("GOSSAMER_HEAL".to_string()).chain(protocol).chain(heal).chain(aliases).collect()
 }
 
-/// Applies one `GOSSAMER_HEAL*` variable; `Ok(false)` if it is not one.
-pub fn apply_env_var(heal: &mut HealSettings, var: &str, value: &str) -> Result<bool, SettingsError> {
-    fn number<T: std::str::FromStr<Err = std::num::ParseIntError>>(var: &str, value: &str) -> Result<T, SettingsError> {
-        value.trim().parse().map_err(|e| invalid(var, format!("{value:?}: {e}")))
+/// The key (`protocol.probe_interval`, `heal.settle`) a variable sets, if
+/// it is one of the tables'.
+pub fn key_of_var(var: &str) -> Option<String> {
+    if var == "GOSSAMER_HEAL" {
+        return Some("heal.enabled".into());
     }
-    let text = Some(value.trim().to_owned());
-    match var {
-        "GOSSAMER_HEAL" => heal.enabled = parse_bool(var, value)?,
-        "GOSSAMER_HEAL_AUTOHEAL" => heal.autoheal = Some(parse_bool(var, value)?),
-        "GOSSAMER_HEAL_AUTOCLEAN" => heal.autoclean = text,
-        "GOSSAMER_HEAL_SETTLE" => heal.settle = text,
-        "GOSSAMER_HEAL_HOLD_DOWN" => heal.hold_down = text,
-        "GOSSAMER_HEAL_BACKOFF_FACTOR" => heal.backoff_factor = Some(number(var, value)?),
-        "GOSSAMER_HEAL_MAX_HOLD_DOWN" => heal.max_hold_down = text,
-        "GOSSAMER_HEAL_FLAP_WINDOW" => heal.flap_window = text,
-        "GOSSAMER_HEAL_PROBE_INTERVAL" => heal.probe_interval = text,
-        "GOSSAMER_HEAL_EXPECTED_SIZE" => heal.expected_size = Some(number(var, value)?),
+    if let Some((_, key, _)) = ALIASES.iter().find(|(v, _, _)| *v == var) {
+        return Some(key.to_string());
+    }
+    let lower = |rest: &str| rest.to_ascii_lowercase();
+    if let Some(rest) = var.strip_prefix(PROTOCOL_PREFIX) {
+        let key = lower(rest);
+        return (key == "preset" || ProtocolConfig::keys().contains(&key.as_str())).then(|| format!("protocol.{key}"));
+    }
+    if let Some(rest) = var.strip_prefix(HEAL_PREFIX) {
+        let key = lower(rest);
+        return HealTable::keys().contains(&key.as_str()).then(|| format!("heal.{key}"));
+    }
+    None
+}
+
+/// Applies one variable of the tables; `Ok(false)` if it is not one. A
+/// value the schema refuses is an error naming the variable.
+pub fn apply_env_var(
+    protocol: &mut ProtocolConfig,
+    heal: &mut HealTable,
+    var: &str,
+    value: &str,
+) -> Result<bool, SettingsError> {
+    let Some(key) = key_of_var(var) else { return Ok(false) };
+    let suffix = ALIASES.iter().find(|(v, _, _)| *v == var).map_or("", |(_, _, unit)| *unit);
+    let value = format!("{}{suffix}", value.trim());
+    let result = match key.split_once('.') {
+        Some(("protocol", field)) => protocol.set(field, &value),
+        Some(("heal", field)) => heal.set(field, &value),
         _ => return Ok(false),
-    }
+    };
+    result.map_err(|e| invalid(var, format!("{value:?}: {}", e.reason)))?;
     Ok(true)
 }
 
-/// `heal.<field>` as a duration, or `default`.
-fn duration(field: &str, value: &Option<String>, default: Duration) -> Result<Duration, SettingsError> {
-    match value {
-        None => Ok(default),
-        Some(text) => parse_duration(text).map_err(|reason| invalid(format!("heal.{field}"), reason)),
-    }
-}
-
-impl HealSettings {
-    /// The heal layer's configuration, or `None` when disabled; every value
-    /// checked, errors naming the key (`heal.settle`, ...).
-    /// `protocol_period` is the node's probe interval: the heal layer
-    /// counts a member suspect for longer than two periods before a heal as
-    /// cut off (its `verdict_grace`).
-    pub fn resolve(&self, protocol_period: Duration) -> Result<Option<HealConfig>, SettingsError> {
-        if !self.enabled {
-            return Ok(None);
-        }
-        let d = HealConfig::default();
-        let autoclean: Autoclean = match &self.autoclean {
-            None => d.autoclean,
-            Some(text) => text.parse().map_err(|e: gossamer_heal::ConfigError| invalid("heal.autoclean", e.reason))?,
-        };
-        let quorum = match self.expected_size {
-            None => d.quorum,
-            Some(0) => return Err(invalid("heal.expected_size", "must be at least 1")),
-            Some(n) => Quorum::Expected(n),
-        };
-        let config = HealConfig {
-            autoheal: self.autoheal.unwrap_or(d.autoheal),
-            settle: duration("settle", &self.settle, d.settle)?,
-            hold_down: duration("hold_down", &self.hold_down, d.hold_down)?,
-            backoff_factor: self.backoff_factor.unwrap_or(d.backoff_factor),
-            max_hold_down: duration("max_hold_down", &self.max_hold_down, d.max_hold_down)?,
-            flap_window: duration("flap_window", &self.flap_window, d.flap_window)?,
-            probe_interval: duration("probe_interval", &self.probe_interval, d.probe_interval)?,
-            verdict_grace: protocol_period.saturating_mul(2),
-            quorum,
-            autoclean,
-            ..d
-        };
-        config.validate().map_err(|e| invalid(format!("heal.{}", e.field), e.reason))?;
-        Ok(Some(config))
-    }
+/// The heal layer's configuration, or `None` when disabled; every value
+/// checked, errors naming the key (`heal.settle`, ...). Keys not given keep
+/// `HealConfig::for_period(protocol_period)`: the library defaults, with
+/// `verdict_grace` at two protocol periods.
+pub fn resolve_heal(heal: &HealTable, protocol_period: Duration) -> Result<Option<HealConfig>, SettingsError> {
+    heal.resolve(protocol_period).map_err(|e| invalid(format!("heal.{}", e.field), e.reason))
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    use gossamer::Config;
+    use gossamer_heal::{Autoclean, Quorum};
+
     use super::*;
+    use crate::settings::{apply_env, explain, AgentSettings};
 
-    fn parse(text: &str) -> HealSettings {
-        #[derive(Deserialize)]
-        struct File {
-            heal: HealSettings,
-        }
-        toml::from_str::<File>(text).unwrap().heal
-    }
-
+    const BASE: &str = "name = \"a@h\"\nbind = \"127.0.0.1:0\"\ninsecure = true\n";
     const PERIOD: Duration = Duration::from_secs(1);
 
-    #[test]
-    fn absent_table_means_heal_on_with_the_library_defaults() {
-        let config = HealSettings::default().resolve(PERIOD).unwrap().expect("on by default");
-        let d = HealConfig::default();
-        assert!(config.autoheal);
-        assert_eq!(config.autoclean, Autoclean::After(Duration::from_secs(86_400)));
-        assert_eq!((config.settle, config.hold_down, config.probe_interval), (d.settle, d.hold_down, d.probe_interval));
-        assert_eq!(config.verdict_grace, Duration::from_secs(2));
-        assert_eq!(config.quorum, Quorum::LastKnown);
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
+    fn resolve(text: &str) -> Result<gossamer::net::NodeConfig, SettingsError> {
+        AgentSettings::parse(text).map_err(|e| invalid("parse", e))?.resolve(Path::new(".")).map(|r| r.node)
+    }
+
+    /// A `[protocol]` and `[heal]` pair tuned in the simulator, pasted into
+    /// an agent file, gives the same settings.
     #[test]
-    fn every_key_maps_onto_the_heal_config() {
-        let s = parse(
-            r#"
+    fn a_simulator_table_pastes_into_an_agent_file() {
+        let tables = r#"
+[protocol]
+preset = "wan"
+probe_timeout = "2s"
+suspicion_mult = 5
+gossip_to_the_dead_time = "45s"
+incarnation_window = 4096
+max_members = 2048
+user_share = 0.25
+
 [heal]
-autoheal = false
-autoclean = "90s"
-settle = "2s"
-hold_down = "45s"
-backoff_factor = 3
-max_hold_down = "1h"
-flap_window = "20m"
-probe_interval = "500ms"
-expected_size = 5
-"#,
-        );
-        let c = s.resolve(Duration::from_millis(200)).unwrap().unwrap();
-        assert!(!c.autoheal);
-        assert_eq!(c.autoclean, Autoclean::After(Duration::from_secs(90)));
-        assert_eq!(c.settle, Duration::from_secs(2));
-        assert_eq!(c.hold_down, Duration::from_secs(45));
-        assert_eq!(c.backoff_factor, 3);
-        assert_eq!(c.max_hold_down, Duration::from_secs(3600));
-        assert_eq!(c.flap_window, Duration::from_secs(1200));
-        assert_eq!(c.probe_interval, Duration::from_millis(500));
-        assert_eq!(c.quorum, Quorum::Expected(5));
-        assert_eq!(c.verdict_grace, Duration::from_millis(400));
+autoclean = "2h"
+settle = "4s"
+hold_down = "1m"
+comeback_quorum = 0.6
+correlation_window = "3s"
+quorum = 7
+"#;
+        let scenario = gossamer_sim::Scenario::from_toml(&format!(
+            "name = \"paste\"\nnodes = 4\nduration = \"10 periods\"\n{tables}"
+        ))
+        .unwrap();
+        let sim_protocol = scenario.protocol.to_config().unwrap();
+        let sim_heal = scenario.heal_config(sim_protocol.probe_interval).unwrap().unwrap();
+        let agent = resolve(&format!("{BASE}{tables}")).unwrap();
+        assert_eq!(agent.protocol, sim_protocol);
+        assert_eq!(agent.heal.as_ref(), Some(&sim_heal));
+        assert_eq!(agent.protocol.probe_timeout, Duration::from_secs(2));
+        assert_eq!(agent.protocol.probe_interval, Config::wan().probe_interval, "the preset fills the rest");
+        assert_eq!(sim_heal.quorum, Quorum::Expected(7));
+        assert_eq!(sim_heal.verdict_grace, Config::wan().probe_interval * 2, "two periods unless given");
     }
 
     #[test]
-    fn autoclean_off_and_zero_disable_it() {
-        for off in ["off", "0", "OFF", "0s"] {
-            let c = parse(&format!("[heal]\nautoclean = \"{off}\"\n")).resolve(PERIOD).unwrap().unwrap();
-            assert_eq!(c.autoclean, Autoclean::Off, "{off}");
+    fn every_config_and_heal_field_has_an_env_override() {
+        let protocol_defaults = serde_json::to_value(Config::local()).unwrap();
+        let protocol_defaults = protocol_defaults.as_object().unwrap();
+        assert_eq!(protocol_defaults.len(), ProtocolConfig::keys().len());
+        for (key, value) in protocol_defaults {
+            let var = format!("GOSSAMER_PROTOCOL_{}", key.to_ascii_uppercase());
+            let text = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+            let mut s = AgentSettings::parse(BASE).unwrap();
+            let unknown = apply_env(&mut s, &env(&[(&var, &text)])).unwrap();
+            assert!(unknown.is_empty(), "{var} not understood");
+            assert_eq!(s.protocol.overrides.get(key), Some(value), "{var}");
+            assert_eq!(key_of_var(&var), Some(format!("protocol.{key}")));
+            assert!(env_vars().contains(&var), "{var} missing from --help");
         }
-        assert_eq!(parse("[heal]\nenabled = false\n").resolve(PERIOD).unwrap(), None);
+        let heal_defaults = serde_json::to_value(HealConfig::default()).unwrap();
+        for key in heal_defaults.as_object().unwrap().keys() {
+            let var = format!("GOSSAMER_HEAL_{}", key.to_ascii_uppercase());
+            assert_eq!(key_of_var(&var), Some(format!("heal.{key}")), "{var}");
+            assert!(env_vars().contains(&var), "{var} missing from --help");
+        }
+        // Values are typed by the schema, and take effect.
+        let mut s = AgentSettings::parse(BASE).unwrap();
+        apply_env(
+            &mut s,
+            &env(&[
+                ("GOSSAMER_PRESET", "local"),
+                ("GOSSAMER_PROTOCOL_PROBE_TIMEOUT", "150ms"),
+                ("GOSSAMER_PROTOCOL_MAX_MEMBERS", "512"),
+                ("GOSSAMER_PROBE_INTERVAL_MS", "700"),
+                ("GOSSAMER_HEAL_SETTLE", "3s"),
+                ("GOSSAMER_HEAL_AUTOCLEAN", "off"),
+                ("GOSSAMER_HEAL_EXPECTED_SIZE", "7"),
+                ("GOSSAMER_HEAL_AUTOHEAL", "false"),
+                ("GOSSAMER_HEAL_VERDICT_GRACE", "900ms"),
+            ]),
+        )
+        .unwrap();
+        let node = s.resolve(Path::new(".")).unwrap().node;
+        assert_eq!(
+            (node.protocol.probe_timeout, node.protocol.max_members, node.protocol.probe_interval),
+            (Duration::from_millis(150), 512, Duration::from_millis(700))
+        );
+        assert_eq!(node.protocol.gossip_interval, Config::local().gossip_interval);
+        let c = node.heal.unwrap();
+        assert_eq!(
+            (c.settle, c.autoclean, c.quorum, c.autoheal, c.verdict_grace),
+            (Duration::from_secs(3), Autoclean::Off, Quorum::Expected(7), false, Duration::from_millis(900))
+        );
     }
 
     #[test]
-    fn bad_values_name_the_key() {
-        let cases = [
-            ("autoclean = \"soon\"", "heal.autoclean"),
-            ("autoclean = \"12\"", "heal.autoclean"),
-            ("settle = \"10\"", "heal.settle"),
-            ("hold_down = \"-3s\"", "heal.hold_down"),
-            ("probe_interval = \"0\"", "heal.probe_interval"),
-            ("backoff_factor = 0", "heal.backoff_factor"),
-            ("backoff_factor = 99", "heal.backoff_factor"),
-            ("hold_down = \"20m\"", "heal.max_hold_down"),
-            ("expected_size = 0", "heal.expected_size"),
-            ("flap_window = \"5 minutes\"", "heal.flap_window"),
-        ];
-        for (line, key) in cases {
-            let err = parse(&format!("[heal]\n{line}\n")).resolve(PERIOD).unwrap_err();
+    fn bad_values_name_the_key_or_the_variable() {
+        for (line, key) in [
+            ("[heal]\nautoclean = \"soon\"", "autoclean"),
+            ("[heal]\nsettle = \"10\"", "settle"),
+            ("[heal]\nautoheel = true", "autoheel"),
+            ("[heal]\nautoclean = 5", "autoclean"),
+            ("[protocol]\nprobe_interval = 3", "probe_interval"),
+            ("[protocol]\nprobe_interval_ms = 300", "probe_interval_ms"),
+        ] {
+            let err = AgentSettings::parse(&format!("{BASE}{line}\n")).unwrap_err();
+            assert!(err.contains(key), "{line}: {err}");
+        }
+        for (line, key) in [
+            ("[heal]\nbackoff_factor = 0", "heal.backoff_factor"),
+            ("[heal]\nhold_down = \"20m\"", "heal.max_hold_down"),
+            ("[heal]\nquorum = 0", "heal.quorum"),
+            ("[protocol]\nprobe_interval = \"0s\"", "protocol.probe_interval"),
+            ("[protocol]\nmax_members = 1", "protocol.max_members"),
+        ] {
+            let err = resolve(&format!("{BASE}{line}\n")).unwrap_err();
             assert!(err.to_string().contains(&format!("`{key}`")), "{line}: {err}");
         }
-        // Unknown keys and wrong types are refused by the parser, naming them.
-        #[derive(Debug, Deserialize)]
-        #[allow(dead_code)]
-        struct File {
-            heal: HealSettings,
-        }
-        let err = toml::from_str::<File>("[heal]\nautoheel = true\n").unwrap_err().to_string();
-        assert!(err.contains("autoheel"), "{err}");
-        let err = toml::from_str::<File>("[heal]\nautoclean = 5\n").unwrap_err().to_string();
-        assert!(err.contains("autoclean"), "{err}");
+        let mut s = AgentSettings::parse(BASE).unwrap();
+        let err = apply_env(&mut s, &env(&[("GOSSAMER_HEAL_SETTLE", "10")])).unwrap_err();
+        assert!(err.to_string().contains("GOSSAMER_HEAL_SETTLE"), "{err}");
+        let err = apply_env(&mut s, &env(&[("GOSSAMER_PROTOCOL_MTU", "big")])).unwrap_err();
+        assert!(err.to_string().contains("GOSSAMER_PROTOCOL_MTU"), "{err}");
+        let e = env(&[("GOSSAMER_HEAL_BACKOFF_FACTOR", "99")]);
+        let mut s = AgentSettings::parse(BASE).unwrap();
+        apply_env(&mut s, &e).unwrap();
+        let msg = explain(s.resolve(Path::new(".")).unwrap_err(), &e);
+        assert!(msg.contains("`heal.backoff_factor`") && msg.contains("GOSSAMER_HEAL_BACKOFF_FACTOR"), "{msg}");
     }
 
     #[test]
-    fn the_agent_file_resolves_its_heal_table() {
-        use crate::settings::{apply_env, explain, AgentSettings};
-        use std::collections::BTreeMap;
-        use std::path::Path;
-        let base = "name = \"a@h\"\nbind = \"127.0.0.1:0\"\npreset = \"local\"\ninsecure = true\n";
-        let r = AgentSettings::parse(base).unwrap().resolve(Path::new(".")).unwrap();
-        let heal = r.node.heal.expect("the agent runs the heal layer by default");
-        assert!(heal.autoheal);
-        let text = format!("{base}[heal]\nautoclean = \"2h\"\nsettle = \"1s\"\n");
-        let heal = AgentSettings::parse(&text).unwrap().resolve(Path::new(".")).unwrap().node.heal.unwrap();
+    fn the_agent_runs_heal_unless_disabled() {
+        let heal = resolve(BASE).unwrap().heal.expect("the agent runs the heal layer by default");
+        assert_eq!(heal, HealConfig::for_period(PERIOD));
+        assert!(resolve(&format!("{BASE}[heal]\nenabled = false\n")).unwrap().heal.is_none());
+        let mut s = AgentSettings::parse(BASE).unwrap();
+        apply_env(&mut s, &env(&[("GOSSAMER_HEAL", "off")])).unwrap();
+        assert!(s.resolve(Path::new(".")).unwrap().node.heal.is_none());
+        let mut s = AgentSettings::parse(BASE).unwrap();
+        assert!(apply_env(&mut s, &env(&[("GOSSAMER_HEAL", "maybe")])).is_err());
         assert_eq!(
-            (heal.autoclean, heal.settle),
-            (Autoclean::After(Duration::from_secs(7200)), Duration::from_secs(1))
+            resolve_heal(&HealTable::default(), Duration::from_millis(200)).unwrap().unwrap().verdict_grace,
+            Duration::from_millis(400)
         );
-        let text = format!("{base}[heal]\nenabled = false\n");
-        assert!(AgentSettings::parse(&text).unwrap().resolve(Path::new(".")).unwrap().node.heal.is_none());
-        let text = format!("{base}[heal]\nautoclean = \"forever\"\n");
-        let err = AgentSettings::parse(&text).unwrap().resolve(Path::new(".")).unwrap_err();
-        assert!(err.to_string().contains("`heal.autoclean`"), "{err}");
-        // A bad value from the environment names the variable too.
-        let env: BTreeMap<String, String> = [("GOSSAMER_HEAL_SETTLE".to_string(), "10".to_string())].into();
-        let mut s = AgentSettings::parse(base).unwrap();
-        apply_env(&mut s, &env).unwrap();
-        let msg = explain(s.resolve(Path::new(".")).unwrap_err(), &env);
-        assert!(msg.contains("`heal.settle`") && msg.contains("GOSSAMER_HEAL_SETTLE"), "{msg}");
-    }
-
-    #[test]
-    fn env_overrides_set_the_keys() {
-        let mut s = HealSettings::default();
-        for (var, value) in [
-            ("GOSSAMER_HEAL_AUTOCLEAN", "off"),
-            ("GOSSAMER_HEAL_SETTLE", "3s"),
-            ("GOSSAMER_HEAL_EXPECTED_SIZE", "7"),
-            ("GOSSAMER_HEAL_AUTOHEAL", "false"),
-        ] {
-            assert!(apply_env_var(&mut s, var, value).unwrap(), "{var}");
-        }
-        let c = s.resolve(PERIOD).unwrap().unwrap();
-        assert_eq!(
-            (c.autoclean, c.settle, c.quorum, c.autoheal),
-            (Autoclean::Off, Duration::from_secs(3), Quorum::Expected(7), false)
-        );
-        assert!(!apply_env_var(&mut s, "GOSSAMER_HEALTH", "1").unwrap());
-        let err = apply_env_var(&mut s, "GOSSAMER_HEAL", "maybe").unwrap_err();
-        assert!(err.to_string().contains("GOSSAMER_HEAL"), "{err}");
-        let err = apply_env_var(&mut s, "GOSSAMER_HEAL_EXPECTED_SIZE", "many").unwrap_err();
-        assert!(err.to_string().contains("GOSSAMER_HEAL_EXPECTED_SIZE"), "{err}");
-        apply_env_var(&mut s, "GOSSAMER_HEAL", "off").unwrap();
-        assert_eq!(s.resolve(PERIOD).unwrap(), None);
-        for (var, key) in ENV_KEYS {
-            assert_eq!(key_of_var(var), Some(*key));
-        }
     }
 }

@@ -115,7 +115,7 @@ fn invalid_configuration_is_refused_at_start_naming_the_key() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("probe_interval"));
 
-    std::fs::write(&config, "name = \"a@127.0.0.1\"\nbind = \"127.0.0.1:0\"\n[protocol]\nprobe_interval_ms = 0\n")
+    std::fs::write(&config, "name = \"a@127.0.0.1\"\nbind = \"127.0.0.1:0\"\n[protocol]\nprobe_interval = \"0s\"\n")
         .unwrap();
     let out = Command::new(bin()).args(["agent", "--config", config.to_str().unwrap()]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));

@@ -1,7 +1,13 @@
 //! Counters for observability.
 
-/// Counters for observability (a snapshot).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+use serde::{Deserialize, Serialize};
+
+/// Counters for observability (a snapshot). Serialisable, field names as
+/// keys, so front ends (the agent's `gossamer metrics`) print it as it is
+/// instead of mirroring it; `#[serde(default)]`: a field an older build
+/// did not have reads as zero.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Metrics {
     /// Members by status.
     pub alive: usize,
@@ -105,7 +111,8 @@ pub const RTT_BUCKETS_MICROS: [u64; 12] =
 /// Probe round trips by [`RTT_BUCKETS_MICROS`] bucket: fixed-size, so
 /// recording one is a few comparisons and an add, and a snapshot is a copy
 /// (exporters turn it into e.g. a Prometheus histogram).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RttHistogram {
     /// Samples per bucket (not cumulative): one per bound, then one for
     /// longer round trips.

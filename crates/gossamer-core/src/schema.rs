@@ -275,6 +275,16 @@ mod tests {
         assert!(serde_json::from_str::<Config>(r#"{"probe_intervall": "1s"}"#).is_err());
     }
 
+    /// A `Duration` field without `#[serde(with = "humantime_serde")]`
+    /// would serialise as `{secs, nanos}`: every key must be a scalar that
+    /// an operator can write and a `GOSSAMER_*` variable can carry.
+    #[test]
+    fn every_config_value_is_a_scalar() {
+        for (key, value) in as_object(&Config::lan()).unwrap() {
+            assert!(!value.is_object() && !value.is_array(), "`{key}` serialises as {value}: add humantime_serde");
+        }
+    }
+
     #[test]
     fn every_config_field_is_a_key_and_settable_from_text() {
         let keys = ProtocolConfig::keys();

@@ -447,6 +447,16 @@ mod tests {
         assert_eq!(Autoclean::from_duration(Duration::ZERO), Autoclean::Off);
     }
 
+    /// Every key is a scalar an operator can write and a variable carry (a
+    /// `Duration` without `humantime_serde` would be `{secs, nanos}`).
+    #[test]
+    fn every_config_value_is_a_scalar() {
+        let value = serde_json::to_value(HealConfig::default()).unwrap();
+        for (key, value) in value.as_object().unwrap() {
+            assert!(!value.is_object() && !value.is_array(), "`{key}` serialises as {value}");
+        }
+    }
+
     #[test]
     fn config_round_trips_and_tables_name_their_keys() {
         let config = HealConfig { quorum: Quorum::Expected(5), autoclean: Autoclean::Off, ..HealConfig::default() };

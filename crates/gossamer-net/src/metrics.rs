@@ -61,7 +61,8 @@ impl DurationHistogram {
 }
 
 /// A snapshot of a duration histogram.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct HistogramSnapshot {
     /// Upper bounds of the buckets, microseconds ([`DURATION_BUCKETS_MICROS`]).
     pub bounds_micros: Vec<u64>,
@@ -146,8 +147,11 @@ impl NetCounters {
     }
 }
 
-/// Runtime counters (a snapshot).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Runtime counters (a snapshot). Serialisable, field names as keys, so
+/// front ends print it as it is; a field an older build did not have reads
+/// as zero (`#[serde(default)]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct NetMetrics {
     /// Datagrams the OS refused to send (dropped: UDP may lose packets).
     pub send_errors: u64,
@@ -209,8 +213,10 @@ pub struct NetMetrics {
     pub push_pull_duration: HistogramSnapshot,
 }
 
-/// Everything observable about a node's activity.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Everything observable about a node's activity (serialisable, as its
+/// parts are).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct NodeMetrics {
     /// The protocol's counters (members by state, messages, probes, suspicions...).
     pub core: Metrics,
