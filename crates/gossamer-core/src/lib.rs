@@ -80,7 +80,7 @@ use std::time::Duration;
 pub use config::{Config, ConfigError};
 pub use event::{Event, Output};
 pub use member::{Death, Member};
-pub use metrics::{Metrics, RttHistogram, RTT_BUCKETS_MICROS};
+pub use metrics::{KindTraffic, Metrics, RttHistogram, Traffic, RTT_BUCKETS_MICROS};
 pub use rules::MAX_INCARNATION;
 pub use schema::{field_names, overlay, set_from_text, Overrides, Preset, ProtocolConfig};
 pub use signal::{NameConflict, RefutedClaim, Signal};

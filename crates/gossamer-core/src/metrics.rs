@@ -100,6 +100,93 @@ pub struct Metrics {
     /// its ack (an ack after the indirect probes went out is not counted:
     /// it may have come through a relay).
     pub probe_rtt: RttHistogram,
+    /// What was received, by kind: datagrams (probe, ack, gossip, user)
+    /// and push-pull stream frames, with their bytes. Datagrams this node
+    /// could not read are in `rejected` and in no kind.
+    pub traffic_in: Traffic,
+    /// What was sent, by kind (the kinds add up to `messages_out` and
+    /// `bytes_out`).
+    pub traffic_out: Traffic,
+}
+
+/// Messages and bytes by kind, the figures operators tune by (probe
+/// timers, gossip fan-out, push-pull interval, application traffic): a
+/// datagram counts under the kind of its primary message, piggybacked
+/// updates included in its bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Traffic {
+    /// Pings and indirect probe requests (datagrams).
+    pub probe: KindTraffic,
+    /// Acks and nacks (datagrams).
+    pub ack: KindTraffic,
+    /// Gossip fan-out datagrams carrying membership updates, and multicast
+    /// heartbeats.
+    pub gossip: KindTraffic,
+    /// Push-pull exchanges: the stream frames, requests and responses.
+    pub push_pull: KindTraffic,
+    /// Gossip datagrams carrying only application items (broadcasts,
+    /// queries), and query responses.
+    pub user: KindTraffic,
+}
+
+/// One kind's count and bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KindTraffic {
+    /// Datagrams, or stream frames for push-pull.
+    pub messages: u64,
+    /// Their bytes, as on the wire (frame header and seal included).
+    pub bytes: u64,
+}
+
+/// The kind a datagram or stream frame counts under in [`Traffic`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TrafficKind {
+    Probe,
+    Ack,
+    Gossip,
+    PushPull,
+    User,
+}
+
+impl TrafficKind {
+    /// The kind of a frame whose primary message is `message`;
+    /// `membership` tells whether it carries membership updates (a bare
+    /// gossip frame of application items only is `User`).
+    pub(crate) fn of(message: &gossamer_wire::Message, membership: bool) -> Self {
+        use gossamer_wire::Message;
+        match message {
+            Message::Ping(_) | Message::PingReq(_) => TrafficKind::Probe,
+            Message::Ack(_) | Message::Nack(_) => TrafficKind::Ack,
+            Message::Gossip if !membership => TrafficKind::User,
+            Message::Gossip | Message::Heartbeat(_) => TrafficKind::Gossip,
+            Message::PushPullRequest(_) | Message::PushPullResponse(_) => TrafficKind::PushPull,
+            Message::QueryResponse(_) => TrafficKind::User,
+        }
+    }
+}
+
+impl Traffic {
+    /// Counts one frame of `bytes` bytes under `kind`.
+    pub(crate) fn count(&mut self, kind: TrafficKind, bytes: usize) {
+        let slot = match kind {
+            TrafficKind::Probe => &mut self.probe,
+            TrafficKind::Ack => &mut self.ack,
+            TrafficKind::Gossip => &mut self.gossip,
+            TrafficKind::PushPull => &mut self.push_pull,
+            TrafficKind::User => &mut self.user,
+        };
+        slot.messages = slot.messages.saturating_add(1);
+        slot.bytes = slot.bytes.saturating_add(bytes as u64);
+    }
+
+    /// All kinds together.
+    pub fn total(&self) -> KindTraffic {
+        [self.probe, self.ack, self.gossip, self.push_pull, self.user].iter().fold(KindTraffic::default(), |a, k| {
+            KindTraffic { messages: a.messages.saturating_add(k.messages), bytes: a.bytes.saturating_add(k.bytes) }
+        })
+    }
 }
 
 /// Upper bounds, in microseconds, of the buckets of [`RttHistogram`]; a

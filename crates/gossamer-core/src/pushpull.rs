@@ -80,6 +80,7 @@ impl<R: RngCore> Swim<R> {
         self.stats.push_pulls += 1;
         self.stats.messages_out += 1;
         self.stats.bytes_out += request.len() as u64;
+        self.stats.traffic_out.count(crate::metrics::TrafficKind::PushPull, request.len());
         self.outputs.push_back(crate::Output::PushPull { to, request });
     }
 
@@ -193,6 +194,7 @@ impl<R: RngCore> Swim<R> {
         self.tick(now);
         self.stats.messages_in += 1;
         self.stats.bytes_in += frame.len() as u64;
+        self.stats.traffic_in.count(crate::metrics::TrafficKind::PushPull, frame.len());
         let state = match self.stream_codec.decode(frame) {
             Ok(Packet { message: Message::PushPullRequest(state), .. }) => state,
             Ok(_) => {
@@ -212,6 +214,7 @@ impl<R: RngCore> Swim<R> {
         let response = self.encode_state(false, true)?;
         self.stats.messages_out += 1;
         self.stats.bytes_out += response.len() as u64;
+        self.stats.traffic_out.count(crate::metrics::TrafficKind::PushPull, response.len());
         Some(response)
     }
 
@@ -221,6 +224,7 @@ impl<R: RngCore> Swim<R> {
         self.pending_push_pulls.retain(|&a| a != from);
         self.stats.messages_in += 1;
         self.stats.bytes_in += frame.len() as u64;
+        self.stats.traffic_in.count(crate::metrics::TrafficKind::PushPull, frame.len());
         match self.stream_codec.decode(frame) {
             Ok(Packet { message: Message::PushPullResponse(state), .. }) => {
                 if self.view_fits(from, &state) {

@@ -261,6 +261,8 @@ impl<R: RngCore> Swim<R> {
                     return;
                 }
             };
+        let membership = updates.iter().any(|u| !u.is_user());
+        self.stats.traffic_in.count(crate::metrics::TrafficKind::of(&message, membership), bytes.len());
         // Updates first, so the message is handled against fresh state.
         if !updates.is_empty() {
             // In a large table every update's member is looked up first,
@@ -762,6 +764,7 @@ impl<R: RngCore> Swim<R> {
             match self.codec.encode_parts(message, &[], &mut self.buf) {
                 Ok(_) => {
                     let bytes = self.buf.split().freeze();
+                    self.stats.traffic_out.count(crate::metrics::TrafficKind::of(message, false), bytes.len());
                     self.datagram(to, bytes);
                 }
                 Err(error) => {
@@ -813,6 +816,8 @@ impl<R: RngCore> Swim<R> {
                     self.user.queue.mark_sent(&user_keys, limit);
                     self.stats.user_items_sent += user_keys.len() as u64;
                 }
+                let membership = first.is_some_and(|u| !u.is_user()) || !keys.is_empty();
+                self.stats.traffic_out.count(crate::metrics::TrafficKind::of(message, membership), bytes.len());
                 self.datagram(to, bytes);
             }
             Err(error) => {
