@@ -19,7 +19,10 @@ mod decide;
 use decide::{Decision, Episode};
 
 /// Counters for observability (a snapshot, see [`Heal::metrics`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Serialisable like the core's and the runtime's metrics; a field an older
+/// build did not have reads as zero.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct HealMetrics {
     /// `PartitionDetected` events raised.
     pub detections: u64,
