@@ -8,6 +8,8 @@
 //! - `gossamer_members{status="alive|suspect|dead|left"}`: members by status (gauge);
 //! - `gossamer_<field>` for every other field of the core's [`Metrics`](gossamer::Metrics)
 //!   (counters get `_total`);
+//! - `gossamer_traffic_in_messages_total{kind}`, `..._bytes_total{kind}` (and `traffic_out`): the core's
+//!   traffic by kind (`probe`, `ack`, `gossip`, `push_pull`, `user`);
 //! - `gossamer_net_<field>` for every field of the runtime's [`NetMetrics`](gossamer::net::NetMetrics).
 //!
 //! A unit test lists the fields of both structs (from their `Debug` output) and fails when one is not
@@ -81,6 +83,23 @@ impl EncodeMetric for Aggregated {
     }
 }
 
+/// `gossamer_<name>_messages_total{kind}` and `gossamer_<name>_bytes_total{kind}`: the core's
+/// traffic by kind (probe, ack, gossip, push_pull, user).
+fn traffic(registry: &mut Registry, name: &str, verb: &str, t: &gossamer::core::Traffic) {
+    let messages = Family::<Vec<(String, String)>, Counter<u64>>::default();
+    let bytes = Family::<Vec<(String, String)>, Counter<u64>>::default();
+    for (kind, k) in
+        [("probe", t.probe), ("ack", t.ack), ("gossip", t.gossip), ("push_pull", t.push_pull), ("user", t.user)]
+    {
+        let labels = vec![("kind".to_owned(), kind.to_owned())];
+        messages.get_or_create(&labels).inc_by(k.messages);
+        bytes.get_or_create(&labels).inc_by(k.bytes);
+    }
+    let help = format!("Datagrams (push_pull: stream frames) {verb}, by kind");
+    registry.register(format!("{name}_messages"), help, messages);
+    registry.register(format!("{name}_bytes"), format!("Bytes {verb}, by kind (push_pull: streams)"), bytes);
+}
+
 fn usize_u64(v: usize) -> u64 {
     u64::try_from(v).unwrap_or(u64::MAX)
 }
@@ -132,6 +151,8 @@ pub fn render(m: &NodeMetrics) -> String {
     counter(r, "push_pulls_refused", "Push-pull views refused whole: too many members", c.push_pulls_refused);
     counter(r, "user_items_too_new", "Application items refused: stamped too far ahead", c.user_items_too_new);
     counter(r, "user_queries_refused", "Queries not surfaced: too many awaiting an answer", c.user_queries_refused);
+    traffic(r, "traffic_in", "received", &c.traffic_in);
+    traffic(r, "traffic_out", "sent", &c.traffic_out);
     r.register_with_unit(
         "probe_rtt",
         "Round trips of direct probes, ping to ack",
@@ -163,6 +184,7 @@ pub fn render(m: &NodeMetrics) -> String {
     counter(r, "joins_dropped", "Joins not started: outbound gate full", n.joins_dropped);
     gauge(r, "seeds", "Join addresses remembered as seeds", n.seeds);
     counter(r, "seeds_dropped", "Join addresses not remembered: seed list full", n.seeds_dropped);
+    counter(r, "join_retries", "Joins retried after a short backoff while alone", n.join_retries);
     r.register_with_unit(
         "push_pull_duration",
         "Push-pull exchanges this node started and completed, connect to response read",
@@ -223,6 +245,9 @@ mod tests {
                     text.contains(&format!("gossamer_members{{status=\"{f}\"}} 0"))
                 }
                 "probe_rtt" => has("gossamer_probe_rtt_seconds_count"),
+                "traffic_in" | "traffic_out" => {
+                    has(&format!("gossamer_{f}_messages_total")) && has(&format!("gossamer_{f}_bytes_total"))
+                }
                 _ => has(&format!("gossamer_{f}")),
             };
             assert!(exported, "core metric `{f}` is not exported at /metrics:\n{text}");
