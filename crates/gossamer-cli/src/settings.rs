@@ -10,8 +10,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use gossamer::discovery::{apply_env_from, multicast_config, DiscoveryConfig, Secret};
 use gossamer::core::ProtocolConfig;
+use gossamer::discovery::{apply_env_from, multicast_config, DiscoveryConfig, Secret};
 use gossamer::net::{MulticastConfig, NodeConfig, TlsConfig};
 use gossamer_heal::HealTable;
 use serde::Deserialize;
@@ -510,38 +510,40 @@ pub fn key_of_var(var: &str) -> Option<String> {
     if let Some(key) = crate::tables::key_of_var(var) {
         return Some(key);
     }
-    Some(match var {
-        "GOSSAMER_NODE_NAME" => "name",
-        "GOSSAMER_BIND" => "bind",
-        "GOSSAMER_ADVERTISE" => "advertise",
-        "GOSSAMER_CLUSTER" => "cluster",
-        "GOSSAMER_SECRET" => "secret",
-        "GOSSAMER_INSECURE" => "insecure",
-        "GOSSAMER_KEYS" => "keys",
-        "GOSSAMER_PRESET" => "preset",
-        "GOSSAMER_SEEDS" => "seeds",
-        "GOSSAMER_DATA_DIR" => "data_dir",
-        "GOSSAMER_CONTROL_BIND" => "control_bind",
-        "GOSSAMER_LEAVE_TIMEOUT_MS" => "leave_timeout_ms",
-        "GOSSAMER_COMPRESSION" => "compression",
-        "GOSSAMER_LOG" => "log",
-        "GOSSAMER_LOG_FORMAT" => "log_format",
-        "GOSSAMER_METADATA" => "metadata",
-        "GOSSAMER_MULTICAST" => "multicast.enabled",
-        "GOSSAMER_MULTICAST_GROUP" => "multicast.group",
-        "GOSSAMER_MULTICAST_PORT" => "multicast.port",
-        "GOSSAMER_MULTICAST_INTERFACE" => "multicast.interface",
-        "GOSSAMER_MULTICAST_TTL" => "multicast.ttl",
-        "GOSSAMER_MULTICAST_LOOP" => "multicast.loopback",
-        "GOSSAMER_MULTICAST_INTERVAL_MS" => "multicast.interval",
-        "GOSSAMER_TLS_CERT" => "tls.cert",
-        "GOSSAMER_TLS_KEY" => "tls.key",
-        "GOSSAMER_TLS_CA" => "tls.ca",
-        "GOSSAMER_TLS_VERIFY_PEER_IP" => "tls.verify_peer_ip",
-        v if is_discovery_var(v) || v.ends_with("_*") => "discovery",
-        _ => return None,
-    }
-    .to_owned())
+    Some(
+        match var {
+            "GOSSAMER_NODE_NAME" => "name",
+            "GOSSAMER_BIND" => "bind",
+            "GOSSAMER_ADVERTISE" => "advertise",
+            "GOSSAMER_CLUSTER" => "cluster",
+            "GOSSAMER_SECRET" => "secret",
+            "GOSSAMER_INSECURE" => "insecure",
+            "GOSSAMER_KEYS" => "keys",
+            "GOSSAMER_PRESET" => "preset",
+            "GOSSAMER_SEEDS" => "seeds",
+            "GOSSAMER_DATA_DIR" => "data_dir",
+            "GOSSAMER_CONTROL_BIND" => "control_bind",
+            "GOSSAMER_LEAVE_TIMEOUT_MS" => "leave_timeout_ms",
+            "GOSSAMER_COMPRESSION" => "compression",
+            "GOSSAMER_LOG" => "log",
+            "GOSSAMER_LOG_FORMAT" => "log_format",
+            "GOSSAMER_METADATA" => "metadata",
+            "GOSSAMER_MULTICAST" => "multicast.enabled",
+            "GOSSAMER_MULTICAST_GROUP" => "multicast.group",
+            "GOSSAMER_MULTICAST_PORT" => "multicast.port",
+            "GOSSAMER_MULTICAST_INTERFACE" => "multicast.interface",
+            "GOSSAMER_MULTICAST_TTL" => "multicast.ttl",
+            "GOSSAMER_MULTICAST_LOOP" => "multicast.loopback",
+            "GOSSAMER_MULTICAST_INTERVAL_MS" => "multicast.interval",
+            "GOSSAMER_TLS_CERT" => "tls.cert",
+            "GOSSAMER_TLS_KEY" => "tls.key",
+            "GOSSAMER_TLS_CA" => "tls.ca",
+            "GOSSAMER_TLS_VERIFY_PEER_IP" => "tls.verify_peer_ip",
+            v if is_discovery_var(v) || v.ends_with("_*") => "discovery",
+            _ => return None,
+        }
+        .to_owned(),
+    )
 }
 
 /// Appends "(set by GOSSAMER_X)" to an error about a key that came from the

@@ -82,8 +82,8 @@ pub use report::{
     HostileReport, Measure, Percentiles, Performance, Report, Sample, SwimPrediction, Traffic,
 };
 pub use scenario::{
-    AssertSpec, ClusterSpec, FaultAction, FaultRef, FaultSpec, HealTable, NetworkSpec, Preset, ProtocolConfig, Scenario,
-    Start, DEFAULT_BROADCAST_PAYLOAD, MAX_BROADCAST_PAYLOAD,
+    AssertSpec, ClusterSpec, FaultAction, FaultRef, FaultSpec, HealTable, NetworkSpec, Preset, ProtocolConfig,
+    Scenario, Start, DEFAULT_BROADCAST_PAYLOAD, MAX_BROADCAST_PAYLOAD,
 };
 pub use sim::{node_rng, Simulation};
 pub use swim_node::{SwimFactory, SwimNode};
