@@ -128,6 +128,7 @@ pub fn render(m: &NodeMetrics) -> String {
     counter(r, "push_pulls", "Push-pull exchanges started", c.push_pulls);
     counter(r, "push_pull_failures", "Push-pull exchanges that failed", c.push_pull_failures);
     gauge(r, "queued_updates", "Updates waiting in the dissemination queue", usize_u64(c.queued_updates));
+    gauge(r, "unverified", "Members this node has not heard from directly", usize_u64(c.unverified));
     counter(r, "updates_sent", "Updates piggybacked on outgoing packets", c.updates_sent);
     gauge(r, "incarnation", "This node's incarnation", c.incarnation);
     gauge(r, "queued_user_items", "Application items waiting in their queue", usize_u64(c.queued_user_items));

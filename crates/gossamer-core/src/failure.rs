@@ -2,6 +2,13 @@
 //! ping-req through `indirect_checks` members, then suspicion), answering
 //! and relaying probes for others, Lifeguard's nacks and local health, and
 //! the expiry of suspicions.
+//!
+//! Direct contact verifies a member (see `Entry::verified`): an ack to this
+//! node's own probe, a ping, ping-req or nack whose sender is the member at
+//! its known address. Relays are picked among verified members (unverified
+//! ones only if none is verified), and a failed probe of an unverified
+//! member with no relay able to nack does not count against this node's
+//! health: a forged member never answers, and that says nothing of us.
 
 use std::net::SocketAddr;
 
@@ -34,10 +41,13 @@ impl<R: RngCore> Swim<R> {
         }
         // Lifeguard: with relays that could nack, missing nacks mean *we*
         // are probably the problem; with none, any failed probe counts.
-        let delta =
-            if probe.expected_nacks > 0 { i64::from(probe.expected_nacks.saturating_sub(probe.nacks)) } else { 1 };
-        self.awareness.apply(delta);
         let Some(entry) = self.members.get(probe.slot) else { return };
+        let delta = if probe.expected_nacks > 0 {
+            i64::from(probe.expected_nacks.saturating_sub(probe.nacks))
+        } else {
+            i64::from(entry.verified())
+        };
+        self.awareness.apply(delta);
         // A suspect still counts: our own accusation may confirm another's.
         if entry.member.id.name != probe.target
             || !matches!(entry.member.status, MemberStatus::Alive | MemberStatus::Suspect)
@@ -54,12 +64,18 @@ impl<R: RngCore> Swim<R> {
     fn start_probe(&mut self, now: Time) {
         let me = self.self_slot;
         let members = &self.members;
-        let Some(slot) = self.order.next(&mut self.rng, members.iter().map(|(slot, _)| slot), |slot| {
-            slot != me
-                && members
+        let (unverified, total) = (members.unverified(), members.len());
+        let Some(slot) =
+            self.order.next(&mut self.rng, members.iter().map(|(slot, _)| slot), unverified, total, |slot| {
+                if slot == me {
+                    return None;
+                }
+                members
                     .get(slot)
-                    .is_some_and(|e| matches!(e.member.status, MemberStatus::Alive | MemberStatus::Suspect))
-        }) else {
+                    .filter(|e| matches!(e.member.status, MemberStatus::Alive | MemberStatus::Suspect))
+                    .map(|e| e.verified())
+            })
+        else {
             return;
         };
         let Some(entry) = self.members.get(slot) else { return };
@@ -110,12 +126,21 @@ impl<R: RngCore> Swim<R> {
         }
         let me = self.self_slot;
         let mut relays = std::mem::take(&mut self.sampled);
-        self.members.sample(&mut self.rng, self.config.indirect_checks, &mut relays, |slot, e| {
+        let relay = |slot: Slot, e: &crate::member::Entry| {
             slot != me && slot != target_slot && e.member.status == MemberStatus::Alive
-        });
+        };
+        // Verified relays only (a forged relay never nacks, and Lifeguard
+        // would read its silence as our own ill health); unverified ones
+        // only if no member is verified, and then no nack is expected.
+        self.members
+            .sample(&mut self.rng, self.config.indirect_checks, &mut relays, |slot, e| e.verified() && relay(slot, e));
+        let expected_nacks = relays.len() as u32;
+        if relays.is_empty() {
+            self.members.sample(&mut self.rng, self.config.indirect_checks, &mut relays, relay);
+        }
         if let Some(probe) = &mut self.probe {
             probe.indirect_sent = true;
-            probe.expected_nacks = relays.len() as u32;
+            probe.expected_nacks = expected_nacks;
         }
         let req = Message::PingReq(PingReq { seq, target, from: self.local.clone() });
         for &slot in &relays {
@@ -127,10 +152,41 @@ impl<R: RngCore> Swim<R> {
         self.sampled = relays;
     }
 
+    /// Marks the member named `name` verified if it is known at `from`,
+    /// the address the message came from (see the module docs).
+    #[inline]
+    fn heard_from(&mut self, from: SocketAddr, name: &gossamer_wire::NodeName) {
+        if self.members.unverified() == 0 {
+            return;
+        }
+        let Some(slot) = self.members.find(name) else { return };
+        if self.members.get(slot).is_some_and(|e| e.member.id.addr == from) {
+            self.verify(slot);
+        }
+    }
+
+    /// Marks the member in `slot` verified; a live one joins the verified
+    /// probe round.
+    pub(crate) fn verify(&mut self, slot: Slot) {
+        if slot == self.self_slot || !self.members.set_verified(slot) {
+            return;
+        }
+        let live = self
+            .members
+            .get(slot)
+            .is_some_and(|e| matches!(e.member.status, MemberStatus::Alive | MemberStatus::Suspect));
+        if live {
+            self.order.insert(&mut self.rng, slot, true);
+        }
+    }
+
     pub(crate) fn on_ping(&mut self, _now: Time, from: SocketAddr, ping: Ping) {
         if ping.target != self.local.name {
             tracing::debug!(%from, target_node = %ping.target, "ping for another node (restarted under a new name?)");
             return;
+        }
+        if ping.from.addr == from {
+            self.heard_from(from, &ping.from.name);
         }
         let ack = Message::Ack(Ack { seq: ping.seq, from: self.local.name.clone() });
         self.send(from, &ack, None);
@@ -141,9 +197,13 @@ impl<R: RngCore> Swim<R> {
             if probe.seq == ack.seq && ack.from == probe.target {
                 if !probe.acked {
                     probe.acked = true;
+                    let slot = probe.slot;
                     self.awareness.apply(-1);
                     if !probe.indirect_sent {
                         self.stats.probe_rtt.observe(now.saturating_sub(probe.sent_at));
+                    }
+                    if self.members.unverified() > 0 {
+                        self.verify(slot);
                     }
                 }
                 return;
@@ -157,7 +217,8 @@ impl<R: RngCore> Swim<R> {
         self.reconnect_answered(ack.seq);
     }
 
-    pub(crate) fn on_nack(&mut self, nack: Nack) {
+    pub(crate) fn on_nack(&mut self, from: SocketAddr, nack: Nack) {
+        self.heard_from(from, &nack.from);
         if let Some(probe) = &mut self.probe {
             if probe.seq == nack.seq && probe.indirect_sent && probe.nacks < probe.expected_nacks {
                 probe.nacks += 1;
@@ -168,6 +229,9 @@ impl<R: RngCore> Swim<R> {
     /// Relay an indirect probe: ping the target with our own sequence
     /// number, forward its ack, or nack if none comes in time.
     pub(crate) fn on_ping_req(&mut self, now: Time, from: SocketAddr, req: PingReq) {
+        if req.from.addr == from {
+            self.heard_from(from, &req.from.name);
+        }
         if req.target.name == self.local.name {
             let ack = Message::Ack(Ack { seq: req.seq, from: self.local.name.clone() });
             self.send(from, &ack, None);

@@ -86,19 +86,38 @@ impl Death {
 pub(crate) struct Entry {
     pub member: Member,
     /// Time of the last status change, in whole milliseconds (8 bytes
-    /// instead of a 16-byte `Duration`: this is per member).
+    /// instead of a 16-byte `Duration`: this is per member), and in its
+    /// top bit ([`VERIFIED`]) whether this node has heard from the member
+    /// directly (see [`Entry::verified`]): no extra byte per member.
     changed_ms: u64,
 }
+
+/// The top bit of [`Entry::changed_ms`]: the member is verified. The
+/// milliseconds below it last 292 million years.
+const VERIFIED: u64 = 1 << 63;
 
 impl Entry {
     /// When the status last changed.
     pub(crate) fn changed(&self) -> Time {
-        Time::from_millis(self.changed_ms)
+        Time::from_millis(self.changed_ms & !VERIFIED)
+    }
+
+    /// Whether this node has heard from the member itself (an ack to its
+    /// own probe, a ping or nack from the member's address, the answer to a
+    /// push-pull it opened), or adopted it on the operator's word, rather
+    /// than only through third parties' claims. A flood of forged members
+    /// (issue #15) is unverified by construction: nobody answers at their
+    /// addresses. Gossip, indirect probes and push-pull prefer verified
+    /// members, and the probe round gives unverified ones a bounded share,
+    /// so forged members cannot blind failure detection.
+    pub(crate) fn verified(&self) -> bool {
+        self.changed_ms & VERIFIED != 0
     }
 }
 
+/// `t` in whole milliseconds, below the [`VERIFIED`] bit.
 fn millis(t: Time) -> u64 {
-    u64::try_from(t.as_millis()).unwrap_or(u64::MAX)
+    u64::try_from(t.as_millis()).unwrap_or(u64::MAX).min(VERIFIED - 1)
 }
 
 /// Slot number of a member in the table.
@@ -111,6 +130,8 @@ pub(crate) struct MemberTable {
     index: HashTable<Slot>,
     hasher: RandomState,
     counts: [usize; 4],
+    /// Members not verified (see [`Entry::verified`]), whatever their status.
+    unverified: usize,
     /// Death records of the dead members, by slot (see the module docs).
     deaths: HashMap<Slot, Death, SlotHash>,
 }
@@ -155,6 +176,7 @@ impl MemberTable {
             index: HashTable::new(),
             hasher: RandomState::default(),
             counts: [0; 4],
+            unverified: 0,
             deaths: HashMap::default(),
         }
     }
@@ -171,6 +193,7 @@ impl MemberTable {
         debug_assert!(self.find(&member.id.name).is_none());
         let hash = self.hasher.hash_one(&member.id.name);
         self.counts[status_index(member.status)] += 1;
+        self.unverified += 1;
         let slot = place(&mut self.slots, &mut self.free, Entry { member, changed_ms: millis(now) });
         let (slots, hasher) = (&self.slots, &self.hasher);
         self.index.insert_unique(hash, slot, |&s| {
@@ -212,6 +235,7 @@ impl MemberTable {
             hashbrown::hash_table::Entry::Vacant(vacant) => vacant,
         };
         self.counts[status_index(member.status)] += 1;
+        self.unverified += 1;
         let slot = place(&mut self.slots, &mut self.free, Entry { member, changed_ms: millis(now) });
         vacant.insert(slot);
         Some(slot)
@@ -225,6 +249,7 @@ impl MemberTable {
             found.remove();
         }
         self.counts[status_index(entry.member.status)] -= 1;
+        self.unverified -= usize::from(!entry.verified());
         self.deaths.remove(&slot);
         self.free.push(slot);
         Some(entry)
@@ -286,9 +311,35 @@ impl MemberTable {
                 self.counts[status_index(entry.member.status)] -= 1;
                 self.counts[status_index(status)] += 1;
                 entry.member.status = status;
-                entry.changed_ms = millis(now);
+                entry.changed_ms = millis(now) | (entry.changed_ms & VERIFIED);
             }
         }
+    }
+
+    /// Marks the member in `slot` verified (see [`Entry::verified`]);
+    /// true if it was not before. A member stays verified while it keeps
+    /// its slot: its refutations and comebacks are the same node's.
+    #[inline]
+    pub(crate) fn set_verified(&mut self, slot: Slot) -> bool {
+        match self.slots.get_mut(slot as usize).and_then(Option::as_mut) {
+            Some(entry) if !entry.verified() => {
+                entry.changed_ms |= VERIFIED;
+                self.unverified -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Members not verified, whatever their status.
+    pub(crate) fn unverified(&self) -> usize {
+        self.unverified
+    }
+
+    /// Whether the member in `slot` is verified (false for an empty slot).
+    #[inline]
+    pub(crate) fn is_verified(&self, slot: Slot) -> bool {
+        self.get(slot).is_some_and(Entry::verified)
     }
 
     /// Members with `status`, this node included.
@@ -314,9 +365,22 @@ impl MemberTable {
         rng: &mut impl RngCore,
         k: usize,
         out: &mut Vec<Slot>,
-        mut keep: impl FnMut(Slot, &Entry) -> bool,
+        keep: impl FnMut(Slot, &Entry) -> bool,
     ) {
         out.clear();
+        self.sample_more(rng, k, out, keep);
+    }
+
+    /// As [`MemberTable::sample`], appending up to `k` members to `out`
+    /// (what `out` holds already is kept: `keep` should exclude it).
+    pub(crate) fn sample_more(
+        &self,
+        rng: &mut impl RngCore,
+        k: usize,
+        out: &mut Vec<Slot>,
+        mut keep: impl FnMut(Slot, &Entry) -> bool,
+    ) {
+        let start = out.len();
         if k == 0 || self.slots.is_empty() {
             return;
         }
@@ -324,13 +388,13 @@ impl MemberTable {
         if n > 8 * k + 32 {
             for _ in 0..(8 * k + 32) {
                 let slot = (rng.next_u64() % n as u64) as Slot;
-                if out.contains(&slot) {
+                if out[start..].contains(&slot) {
                     continue;
                 }
                 if let Some(entry) = self.get(slot) {
                     if keep(slot, entry) {
                         out.push(slot);
-                        if out.len() == k {
+                        if out.len() - start == k {
                             return;
                         }
                     }
@@ -338,19 +402,19 @@ impl MemberTable {
             }
         }
         // Fallback: reservoir sampling over a full scan.
-        out.clear();
+        out.truncate(start);
         let mut seen = 0u64;
         for (slot, entry) in self.iter() {
             if !keep(slot, entry) {
                 continue;
             }
             seen += 1;
-            if out.len() < k {
+            if out.len() - start < k {
                 out.push(slot);
             } else {
                 let j = rng.next_u64() % seen;
                 if (j as usize) < k {
-                    out[j as usize] = slot;
+                    out[start + j as usize] = slot;
                 }
             }
         }

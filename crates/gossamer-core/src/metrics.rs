@@ -43,6 +43,10 @@ pub struct Metrics {
     pub push_pull_failures: u64,
     /// Updates waiting in the dissemination queue.
     pub queued_updates: usize,
+    /// Members this node has not heard from directly, whatever their
+    /// status (only claimed by others: newcomers, or a flood of forged
+    /// names, issue #15). They get a bounded share of probes and gossip.
+    pub unverified: usize,
     /// Updates piggybacked on outgoing packets.
     pub updates_sent: u64,
     /// This node's incarnation.

@@ -91,8 +91,12 @@ impl<R: RngCore> Swim<R> {
         }
         let me = self.self_slot;
         let mut picked = std::mem::take(&mut self.sampled);
-        self.members
-            .sample(&mut self.rng, 1, &mut picked, |slot, e| slot != me && e.member.status == MemberStatus::Alive);
+        // A verified partner (see `Entry::verified`), any alive one if none is.
+        let partner = |slot, e: &crate::member::Entry| slot != me && e.member.status == MemberStatus::Alive;
+        self.members.sample(&mut self.rng, 1, &mut picked, |slot, e| e.verified() && partner(slot, e));
+        if picked.is_empty() {
+            self.members.sample(&mut self.rng, 1, &mut picked, partner);
+        }
         let target = picked.first().and_then(|&slot| self.members.get(slot)).map(|e| e.member.id.addr);
         self.sampled = picked;
         if let Some(addr) = target {
@@ -228,7 +232,13 @@ impl<R: RngCore> Swim<R> {
         match self.stream_codec.decode(frame) {
             Ok(Packet { message: Message::PushPullResponse(state), .. }) => {
                 if self.view_fits(from, &state) {
+                    // The sender (listed first) answered at the address this
+                    // node chose: it is verified once merged.
+                    let sender = state.members.first().filter(|m| m.node.addr == from).map(|m| m.node.name.clone());
                     self.merge(now, state, true);
+                    if let Some(slot) = sender.and_then(|name| self.members.find(&name)) {
+                        self.verify(slot);
+                    }
                 }
             }
             Ok(_) => {

@@ -382,8 +382,9 @@ impl<R: RngCore> Swim<R> {
                 status: MemberStatus::Alive,
                 metadata: alive.metadata.clone(),
             };
+            // Unverified until it is heard from directly (`failure`).
             let slot = self.members.insert(member.clone(), now);
-            self.order.insert(&mut self.rng, slot);
+            self.order.insert(&mut self.rng, slot, false);
             tracing::debug!(member = %alive.node, incarnation = alive.incarnation, "member joined");
             self.forward(slot, Update::Alive(alive), encoded);
             self.emit(Event::MemberJoined(member));
@@ -416,7 +417,8 @@ impl<R: RngCore> Swim<R> {
             self.suspicions.remove(&slot);
         }
         if matches!(previous, MemberStatus::Dead | MemberStatus::Left) {
-            self.order.insert(&mut self.rng, slot);
+            let verified = self.members.is_verified(slot);
+            self.order.insert(&mut self.rng, slot, verified);
         }
         self.forward(slot, Update::Alive(alive), encoded);
         // A newer incarnation with nothing else new (a refuted suspicion

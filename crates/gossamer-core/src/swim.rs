@@ -153,6 +153,7 @@ impl<R: RngCore> Swim<R> {
         let mut members = MemberTable::new();
         let me = Member { id: id.clone(), incarnation: 0, status: MemberStatus::Alive, metadata: Metadata::new() };
         let self_slot = members.insert(me, now);
+        members.set_verified(self_slot);
         let mut swim = Self {
             rng,
             codec,
@@ -290,7 +291,7 @@ impl<R: RngCore> Swim<R> {
         match message {
             Message::Ping(ping) => self.on_ping(now, from, ping),
             Message::Ack(ack) => self.on_ack(now, ack),
-            Message::Nack(nack) => self.on_nack(nack),
+            Message::Nack(nack) => self.on_nack(from, nack),
             Message::PingReq(req) => self.on_ping_req(now, from, req),
             Message::Gossip => {}
             Message::Heartbeat(beat) => self.on_heartbeat(now, beat),
@@ -601,6 +602,8 @@ impl<R: RngCore> Swim<R> {
             }
             // This node is in the table: it is skipped like any known member.
             if let Some(slot) = self.members.insert_if_new(Member { status: MemberStatus::Alive, ..member }, now) {
+                // Verified: the operator vouches for an adopted snapshot.
+                self.members.set_verified(slot);
                 self.order.push_unshuffled(slot);
                 added += 1;
             }
@@ -703,6 +706,7 @@ impl<R: RngCore> Swim<R> {
             left: self.members.count(MemberStatus::Left),
             health_multiplier: self.awareness.score(),
             queued_updates: self.queue.len(),
+            unverified: self.members.unverified(),
             incarnation: self.incarnation(),
             queued_user_items: self.user.queue.len(),
             user_items_remembered: self.user.seen.len(),
@@ -847,7 +851,7 @@ impl<R: RngCore> Swim<R> {
         let dead_window = self.config.gossip_to_the_dead_time;
         let me = self.self_slot;
         let mut targets = std::mem::take(&mut self.sampled);
-        self.members.sample(&mut self.rng, self.config.gossip_nodes, &mut targets, |slot, e| {
+        let target = |slot: Slot, e: &crate::member::Entry| {
             slot != me
                 && match e.member.status {
                     MemberStatus::Alive | MemberStatus::Suspect => true,
@@ -857,7 +861,27 @@ impl<R: RngCore> Swim<R> {
                     // member never told would stay "left" for good.
                     MemberStatus::Dead | MemberStatus::Left => now.saturating_sub(e.changed()) < dead_window,
                 }
-        });
+        };
+        let k = self.config.gossip_nodes;
+        if self.members.unverified() == 0 {
+            self.members.sample(&mut self.rng, k, &mut targets, target);
+        } else {
+            // Each target is unverified (see `Entry::verified`) with the
+            // unverified members' share of the table, as a uniform pick
+            // would be, but at most one in three: a flood of forged members
+            // would otherwise soak up every update's retransmit budget,
+            // while real members not yet heard from (newcomers) still hear
+            // news. More if too few members are verified.
+            let (unverified, total) = (self.members.unverified() as u64, self.members.len() as u64);
+            let mut verified_share = 0;
+            for _ in 0..k {
+                let draw = self.rng.next_u64() % (3 * total.max(1));
+                verified_share += usize::from(draw >= unverified.saturating_mul(3).min(total));
+            }
+            self.members.sample(&mut self.rng, verified_share, &mut targets, |slot, e| e.verified() && target(slot, e));
+            let rest = k - targets.len();
+            self.members.sample_more(&mut self.rng, rest, &mut targets, |slot, e| !e.verified() && target(slot, e));
+        }
         for &slot in &targets {
             if self.queue.is_empty() && self.user.queue.is_empty() {
                 break;

@@ -522,6 +522,13 @@ fn probing() -> (Core, SocketAddr, Vec<Output>, Time) {
     for (n, port) in [("a", 2), ("b", 3), ("c", 4), ("d", 5)] {
         apply(&mut c, Time::ZERO, alive(n, port, 0));
     }
+    // Each pings this node from its own address: all four verified.
+    for (n, port) in [("a", 2), ("b", 3), ("c", 4), ("d", 5)] {
+        let ping = Packet::new(Message::Ping(Ping { seq: 1, target: name("me"), from: id(n, port) }));
+        c.handle_datagram(Time::ZERO, addr(port), &frame(&ping));
+    }
+    assert_eq!(c.members.unverified(), 0);
+    drain(&mut c);
     // Let the queued updates drain so packets are easy to read.
     let (at, timer) = periodic(&out, Periodic::Probe).unwrap();
     c.handle_timer(at, timer);

@@ -378,3 +378,46 @@ fn forged_leaves_cannot_split_a_cluster_for_good() {
     net.run_for(Duration::from_secs(30));
     assert!(net.converged());
 }
+
+/// Probe periods from node 9's crash until every other node of a converged
+/// 16-node cluster holds it dead, after `forged` made-up members were
+/// flooded into every table (addresses where nobody answers).
+fn detection_periods_after_flood(forged: usize, seed: u64) -> f64 {
+    let config = Config { max_members: 1024, ..config() };
+    let interval = config.probe_interval;
+    let mut net = Net::converged_cluster(16, seed, config);
+    // Long enough for the members to have heard from each other directly.
+    net.run_for(interval * 40);
+    let flood: Vec<Update> = (1000..1000 + forged).map(|i| alive_at(i, addr(i), 0)).collect();
+    for chunk in flood.chunks(60) {
+        forge_to_all(&mut net, chunk.to_vec());
+    }
+    if forged > 0 {
+        let table = net.core(0).members().count();
+        assert!(table > 900, "the flood is in the tables: {table} members");
+    }
+    net.crash(9);
+    let start = net.now;
+    let all_know = |net: &Net| net.running().into_iter().all(|v| net.status(v, 9) == Some(MemberStatus::Dead));
+    assert!(net.run_until_cond(interval * 400, all_know), "crash never detected by all with {forged} forged members");
+    let periods = (net.now - start).as_secs_f64() / interval.as_secs_f64();
+    assert_eq!(net.running().into_iter().filter(|&v| net.status(v, 0) != Some(MemberStatus::Alive)).count(), 0);
+    periods
+}
+
+#[test]
+fn a_flood_of_forged_members_does_not_blind_failure_detection() {
+    // Before the verified/unverified split, each table's ~1,000 forged
+    // members took nearly every probe, gossip target and relay: the crash
+    // was not detected within 400 periods.
+    let mut quiet = Vec::new();
+    let mut flooded = Vec::new();
+    for seed in [31, 32, 33] {
+        quiet.push(detection_periods_after_flood(0, seed));
+        flooded.push(detection_periods_after_flood(1000, seed));
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let (quiet, flooded) = (mean(&quiet), mean(&flooded));
+    println!("all know the crash after {quiet:.1} periods without a flood, {flooded:.1} with 1,000 forged members");
+    assert!(flooded <= 2.5 * quiet + 5.0, "{flooded:.1} periods with the flood vs {quiet:.1} without");
+}
