@@ -124,11 +124,11 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> BroadcastQueue<K, S> {
     /// Queues `update` under `key`, replacing any pending update under the
     /// same key; returns true if the key was not pending (the queue grew).
     pub(crate) fn push_keyed(&mut self, key: K, update: Update) -> bool {
-        let (slot, id, grew) = self.place(key);
+        let (slot, id, grew) = self.place(key, 0);
         let encoded = &mut self.items[slot as usize].encoded;
         encoded.clear();
         update.encode_into(encoded);
-        self.queued(slot, id);
+        self.queued(slot, id, 0);
         grew
     }
 
@@ -136,18 +136,36 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> BroadcastQueue<K, S> {
     /// (exactly as [`Update::encode_into`] writes it), e.g. one received
     /// and forwarded unchanged: its bytes are copied, not re-encoded.
     pub(crate) fn push_encoded(&mut self, key: K, encoded: &[u8]) -> bool {
-        let (slot, id, grew) = self.place(key);
+        self.push_encoded_as_sent(key, encoded, 0)
+    }
+
+    /// As [`BroadcastQueue::push_keyed`], counted as already sent
+    /// `transmits` times: it goes after every update sent fewer times, and
+    /// out sooner. For updates of lesser worth under a flood (see `rules`).
+    pub(crate) fn push_keyed_as_sent(&mut self, key: K, update: Update, transmits: u32) -> bool {
+        let (slot, id, grew) = self.place(key, transmits);
+        let encoded = &mut self.items[slot as usize].encoded;
+        encoded.clear();
+        update.encode_into(encoded);
+        self.queued(slot, id, transmits);
+        grew
+    }
+
+    /// As [`BroadcastQueue::push_encoded`], counted as already sent
+    /// `transmits` times (see [`BroadcastQueue::push_keyed_as_sent`]).
+    pub(crate) fn push_encoded_as_sent(&mut self, key: K, encoded: &[u8], transmits: u32) -> bool {
+        let (slot, id, grew) = self.place(key, transmits);
         let place = &mut self.items[slot as usize].encoded;
         place.clear();
         place.extend_from_slice(encoded);
-        self.queued(slot, id);
+        self.queued(slot, id, transmits);
         grew
     }
 
     /// Puts `key`'s place in the queue; its bytes are the caller's to
     /// write, then [`BroadcastQueue::queued`] lists it. Returns the place,
     /// the update's id and whether the key was not pending.
-    fn place(&mut self, key: K) -> (u32, u64, bool) {
+    fn place(&mut self, key: K, transmits: u32) -> (u32, u64, bool) {
         let id = self.next_id;
         self.next_id += 1;
         let mut grew = false;
@@ -156,13 +174,13 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> BroadcastQueue<K, S> {
                 if self.items[slot as usize].item.is_none() {
                     self.live += 1;
                 }
-                self.items[slot as usize].item = Some(Item { key, id, transmits: 0 });
+                self.items[slot as usize].item = Some(Item { key, id, transmits });
                 slot
             }
             None => {
                 grew = true;
                 let name = key.clone();
-                let item = Some(Item { key, id, transmits: 0 });
+                let item = Some(Item { key, id, transmits });
                 let slot = match self.free.pop() {
                     Some(slot) => {
                         self.items[slot as usize].item = item;
@@ -181,9 +199,9 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> BroadcastQueue<K, S> {
         (slot, id, grew)
     }
 
-    /// Lists the update `id` just written in `slot` as never sent.
-    fn queued(&mut self, slot: u32, id: u64) {
-        self.enqueue(0, slot, id);
+    /// Lists the update `id` just written in `slot` as sent `transmits` times.
+    fn queued(&mut self, slot: u32, id: u64, transmits: u32) {
+        self.enqueue(transmits, slot, id);
         if self.entries > 2 * self.live + 64 {
             self.compact();
         }
@@ -401,6 +419,22 @@ mod tests {
         let names: Vec<_> = keys.iter().map(|k| update(&q, k).node_name().to_string()).collect();
         assert_eq!(names, ["c", "b"]);
         assert_eq!(q.len(), 2);
+    }
+
+    #[test]
+    fn an_update_queued_as_sent_goes_after_fresher_ones_and_out_sooner() {
+        let mut q = NameQueue::default();
+        q.push_keyed_as_sent("ghost".parse().unwrap(), leave("ghost", 1), 2);
+        q.push(leave("real", 1));
+        let mut keys = Vec::new();
+        q.select(1000, &mut keys);
+        let names: Vec<_> = keys.iter().map(|k| update(&q, k).node_name().to_string()).collect();
+        assert_eq!(names, ["real", "ghost"], "the one counted as sent twice goes last");
+        assert_eq!(q.transmits(&"ghost".parse().unwrap()), Some(2));
+        // At a limit of 3, one more send drops it; the fresh one stays.
+        q.mark_sent(&keys, 3);
+        assert_eq!(q.transmits(&"ghost".parse().unwrap()), None);
+        assert_eq!(q.transmits(&"real".parse().unwrap()), Some(1));
     }
 
     #[test]

@@ -35,12 +35,13 @@ fn assert_passes(name: &str) -> (Report, HostileReport) {
 }
 
 /// The scenario files this file runs, one test each.
-const HOSTILE: [&str; 7] = [
+const HOSTILE: [&str; 8] = [
     "hostile-confirm.toml",
     "hostile-suspect.toml",
     "hostile-alive.toml",
     "hostile-user.toml",
     "hostile-flood.toml",
+    "hostile-flood-default.toml",
     "hostile-impostor.toml",
     "hostile-heal.toml",
 ];
@@ -97,6 +98,17 @@ fn floods_of_names_are_capped() {
     let (r, h) = assert_passes("hostile-flood.toml");
     assert!(h.ghosts > 40_000, "only {} names forged", h.ghosts);
     assert!(h.max_members <= 1024 && h.max_members > 16, "{h:?}");
+    assert!(r.faults[2].all_know.is_some());
+}
+
+/// The same floods at the default caps: tables of tens of thousands of
+/// forged members. About 14 s in a debug build, so release-only
+/// (`cargo test --release -p gossamer-sim --test hostile`).
+#[test]
+#[cfg_attr(debug_assertions, ignore = "slow in debug builds: run with --release")]
+fn floods_at_the_default_caps_do_not_blind_detection() {
+    let (r, h) = assert_passes("hostile-flood-default.toml");
+    assert!(h.max_members > 10_000, "the tables did grow: {h:?}");
     assert!(r.faults[2].all_know.is_some());
 }
 
