@@ -2,7 +2,6 @@
 //! print the answer.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -133,9 +132,22 @@ pub fn metrics(target: &Target, json: bool) -> ExitCode {
     })())
 }
 
-/// `gossamer cluster join ADDR`.
-pub fn join(target: &Target, addr: SocketAddr) -> ExitCode {
-    finish(request(target, Request::Join { addrs: vec![addr] }).map(|_| println!("joining through {addr}")))
+/// `gossamer cluster join ADDR [--timeout D]`: exit 0 once a member
+/// answered, 1 when none did within `timeout` (or the agent is unreachable),
+/// 2 for an address that is not `host:port`.
+pub fn join(target: &Target, addr: &str, timeout: std::time::Duration) -> ExitCode {
+    if let Err(e) = crate::seeds::HostPort::parse(addr) {
+        eprintln!("gossamer: {e}");
+        return ExitCode::from(2);
+    }
+    let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+    let req = Request::Join { addrs: vec![addr.to_string()], timeout_ms: Some(timeout_ms) };
+    // The agent answers within `timeout`; the margin covers name lookup and the round trip.
+    let within = timeout.saturating_add(std::time::Duration::from_secs(10));
+    finish(request_within(target, req, within).map(|v| {
+        let answered = v["answered"].as_str().unwrap_or("a member");
+        println!("joined through {addr}: {answered} answered");
+    }))
 }
 
 /// `gossamer cluster leave`.

@@ -83,9 +83,15 @@ pub fn run(config: &Path) -> ExitCode {
     }
 }
 
-async fn serve(resolved: Resolved) -> Result<(), String> {
+async fn serve(mut resolved: Resolved) -> Result<(), String> {
     let name = resolved.node.name.to_string();
+    // Seed names are looked up now (and again while the node is alone, in `seeds::follow`); one that
+    // does not resolve is a warning, the others are joined all the same.
+    let found = crate::seeds::resolve_all(&resolved.seeds, &mut BTreeMap::new()).await;
+    resolved.node.seeds = crate::seeds::same_family(found, resolved.node.bind);
+    let tried = resolved.node.seeds.iter().copied().collect();
     let node = Node::start(resolved.node).await.map_err(|e| format!("cannot start: {e}"))?;
+    let follow_task = tokio::spawn(crate::seeds::follow(node.clone(), resolved.seeds.clone(), tried));
     let discovering = match &resolved.discovery {
         Some(d) => match gossamer::discovery::start_discovery(&node, d) {
             Ok(running) => Some(running),
@@ -169,6 +175,7 @@ async fn serve(resolved: Resolved) -> Result<(), String> {
         }
     };
     control_task.abort();
+    follow_task.abort();
     if let Some(t) = handlers_task {
         t.abort();
     }

@@ -79,10 +79,14 @@ pub enum Request {
     Status,
     /// Counters.
     Metrics,
-    /// Join through these addresses.
+    /// Join through these addresses; answered once a member answered, or
+    /// with an error when none did within the timeout.
     Join {
-        /// Seeds.
-        addrs: Vec<SocketAddr>,
+        /// Seeds: `host:port` (names resolved by the agent), `[v6]:port` or `ip:port`.
+        addrs: Vec<String>,
+        /// How long to wait for a member to answer (default 10 s).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_ms: Option<u64>,
     },
     /// Leave gracefully, then stop the agent.
     Leave,
@@ -505,6 +509,67 @@ async fn session(
     written
 }
 
+/// Default wait of `cluster join` for a member to answer.
+pub const DEFAULT_JOIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Most `cluster join` waits (a client cannot hold a control slot for longer).
+const MAX_JOIN_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Joins through `addrs` and waits until a member answered: one of them is an
+/// alive member, or a live member not known before appeared (the join's
+/// push-pull completed, even if the peer advertises another address).
+async fn join(node: &Node, addrs: &[String], timeout_ms: Option<u64>) -> Response {
+    let within = timeout_ms.map_or(DEFAULT_JOIN_TIMEOUT, Duration::from_millis).min(MAX_JOIN_TIMEOUT);
+    let shown = addrs.join(", ");
+    let mut targets = Vec::new();
+    for a in addrs {
+        let hp = match crate::seeds::HostPort::parse(a) {
+            Ok(hp) => hp,
+            Err(e) => return Response::err(e),
+        };
+        match hp.resolve().await {
+            Ok(found) => targets.extend(found),
+            Err(e) => tracing::warn!(addr = %hp, error = %e, "cluster join: address did not resolve"),
+        }
+    }
+    if targets.is_empty() {
+        return Response::err(format!("{shown} did not resolve"));
+    }
+    let targets = crate::seeds::same_family(targets, node.addr());
+    let me = node.id().name.clone();
+    let alive = |members: &[Member]| -> Vec<Member> {
+        members.iter().filter(|m| m.id.name != me && m.status == MemberStatus::Alive).cloned().collect()
+    };
+    let before: std::collections::BTreeSet<String> = match node.members().await {
+        Ok(m) => alive(&m).into_iter().map(|m| m.id.name.to_string()).collect(),
+        Err(e) => return Response::err(e),
+    };
+    if let Err(e) = node.join(targets.clone()).await {
+        return Response::err(e);
+    }
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let members = match node.members().await {
+            Ok(m) => alive(&m),
+            Err(e) => return Response::err(e),
+        };
+        if let Some(m) = members.iter().find(|m| targets.contains(&m.id.addr) || !before.contains(m.id.name.as_str())) {
+            return Response::ok(serde_json::json!({
+                "joined": shown,
+                "answered": m.id.name.to_string(),
+                "members": members.len() + 1,
+            }));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Response::err(format!(
+                "no member answered at {shown} within {}",
+                crate::seeds::show_duration(within)
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -529,10 +594,7 @@ async fn handle(request: Request, node: &Node) -> Response {
             Ok(m) => Response::ok(MetricsView::from(&m)),
             Err(e) => Response::err(e),
         },
-        Request::Join { addrs } => match node.join(addrs.clone()).await {
-            Ok(()) => Response::ok(serde_json::json!({ "joining": addrs })),
-            Err(e) => Response::err(e),
-        },
+        Request::Join { addrs, timeout_ms } => join(node, &addrs, timeout_ms).await,
         Request::Leave => match node.leave().await {
             Ok(confirmed) => Response::ok(serde_json::json!({ "left": true, "confirmed": confirmed })),
             Err(e) => Response::err(e),
@@ -712,7 +774,7 @@ mod tests {
         let back: Envelope = serde_json::from_str(&text).unwrap();
         assert_eq!(back.request, env.request);
         let join: Envelope = serde_json::from_str(r#"{"token":"t","command":"join","addrs":["127.0.0.1:1"]}"#).unwrap();
-        assert_eq!(join.request, Request::Join { addrs: vec!["127.0.0.1:1".parse().unwrap()] });
+        assert_eq!(join.request, Request::Join { addrs: vec!["127.0.0.1:1".into()], timeout_ms: None });
         assert!(serde_json::from_str::<Envelope>(r#"{"token":"t","command":"reboot"}"#).is_err());
     }
 

@@ -37,11 +37,11 @@ mod logging;
 mod monitor;
 mod ops;
 mod prometheus;
+mod seeds;
 mod settings;
 mod sim;
 mod tables;
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -248,10 +248,13 @@ enum ClusterCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Join a cluster through ADDR.
+    /// Join a cluster through ADDR; exits 1 when no member answers within the timeout.
     Join {
-        /// ip:port of any member.
-        addr: SocketAddr,
+        /// host:port (or ip:port, [v6]:port) of any member.
+        addr: String,
+        /// How long to wait for a member to answer ("500ms", "10s", "1m").
+        #[arg(long, default_value = "10s", value_parser = handlers::parse_duration)]
+        timeout: std::time::Duration,
     },
     /// Leave gracefully; the agent then exits.
     Leave,
@@ -268,7 +271,7 @@ fn main() -> ExitCode {
         Command::Agent { config } => agent::run(&config),
         Command::Cluster { command, target } => match command {
             ClusterCommand::Status { json } => admin::status(&target, json),
-            ClusterCommand::Join { addr } => admin::join(&target, addr),
+            ClusterCommand::Join { addr, timeout } => admin::join(&target, &addr, timeout),
             ClusterCommand::Leave => admin::leave(&target),
             ClusterCommand::ForceLeave { name } => admin::force_leave(&target, name),
         },

@@ -127,7 +127,8 @@ pub struct AgentSettings {
     pub keys: Vec<Secret>,
     /// `lan`, `wan` or `local`; when given, it wins over `[protocol] preset`.
     pub preset: Option<String>,
-    /// Addresses to join at start.
+    /// Addresses to join at start: `host:port`, `[v6]:port` or `ip:port`. Names are resolved by the
+    /// agent at start and again while it is alone, so DNS changes are followed.
     #[serde(default)]
     pub seeds: Vec<String>,
     /// Where the control file is written (default: the config file's directory).
@@ -356,8 +357,11 @@ fn resolve_tls(tls: &TlsSettings, config_dir: &Path) -> Result<TlsConfig, Settin
 /// What the agent runs with, every value checked.
 #[derive(Debug)]
 pub struct Resolved {
-    /// The node.
+    /// The node. Its `seeds` hold the IP-literal seeds only: the agent resolves the names in
+    /// [`Resolved::seeds`] (and replaces `node.seeds`) before it starts the node.
     pub node: NodeConfig,
+    /// Every seed as written (`host:port`), unresolved: names are looked up at use time.
+    pub seeds: Vec<crate::seeds::HostPort>,
     /// Where the control file goes.
     pub data_dir: PathBuf,
     /// The control listener's address.
@@ -405,7 +409,12 @@ impl AgentSettings {
                 key.expose().trim().parse().map_err(|_| invalid("keys", "each must be 64 hex digits (32 bytes)"))?,
             );
         }
-        node.seeds = self.seeds.iter().map(|s| addr("seeds", s)).collect::<Result<_, _>>()?;
+        let seeds: Vec<crate::seeds::HostPort> = self
+            .seeds
+            .iter()
+            .map(|s| crate::seeds::HostPort::parse(s).map_err(|e| invalid("seeds", e)))
+            .collect::<Result<_, _>>()?;
+        node.seeds = seeds.iter().filter_map(crate::seeds::HostPort::literal).collect();
         if let Some(ms) = self.leave_timeout_ms {
             node.leave_timeout = Duration::from_millis(ms);
         }
@@ -475,6 +484,7 @@ impl AgentSettings {
             ));
         }
         Ok(Resolved {
+            seeds,
             node,
             data_dir: self.data_dir.clone().unwrap_or_else(|| config_dir.to_owned()),
             control_bind,
@@ -671,6 +681,7 @@ port = 45999
         assert_eq!(r.node.name.as_str(), "a@127.0.0.1");
         assert_eq!(r.node.cluster, "prod");
         assert_eq!(r.node.seeds, vec!["127.0.0.1:7947".parse::<SocketAddr>().unwrap()]);
+        assert_eq!(r.seeds, vec![crate::seeds::HostPort::parse("127.0.0.1:7947").unwrap()]);
         assert_eq!(r.node.protocol.probe_interval, Duration::from_millis(300));
         assert_eq!(r.node.metadata.get("role"), Some(&b"web"[..]));
         let m = r.node.multicast.unwrap();
@@ -684,6 +695,7 @@ port = 45999
         let cases = [
             ("preset = \"fast\"", "preset"),
             ("seeds = [\"nowhere\"]", "seeds"),
+            ("seeds = [\"::1:7946\"]", "seeds"),
             ("control_bind = \"0.0.0.0:0\"", "control_bind"),
             ("[multicast]\ninterface = \"127.0.0.1\"\n[discovery]\nstrategy = \"mcast\"", "multicast"),
             ("[multicast]\ngroup = \"10.0.0.1\"", "multicast.group"),
