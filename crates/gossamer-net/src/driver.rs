@@ -13,7 +13,7 @@ use gossamer_wire::{DecodeError, FrameCodec, Metadata, NodeName, QueryFilter};
 use rand_chacha::ChaCha8Rng;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::{broadcast, mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use crate::error::StreamError;
@@ -30,6 +30,16 @@ use crate::user::{Answer, QueryOutcome, UserLayer};
 const RECV_BUF: usize = 65_536;
 /// How long the listener rests after a failed accept.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// First delay of a fast join retry (see [`JoinRetries`]).
+const JOIN_RETRY_BASE: Duration = Duration::from_millis(50);
+/// Longest delay between two fast join retries.
+const JOIN_RETRY_MAX: Duration = Duration::from_secs(2);
+/// Fast retries of one seed before the core's reconnect timer takes over:
+/// with the delays above, about 8 s of trying (50 ms, 100 ms ... 2 s).
+const JOIN_RETRY_ATTEMPTS: u32 = 8;
+/// Mean delay (±50%) of the one follow-up push-pull after a join, with a
+/// random member other than the seed (see [`JoinRetries`]).
+const JOIN_FOLLOW_UP: Duration = Duration::from_secs(1);
 
 /// What a [`crate::Node`] handle asks of the driver.
 pub(crate) enum Command {
@@ -113,7 +123,7 @@ pub(crate) struct Driver {
     pub tcp: TcpListener,
     pub multicast: Option<Multicast>,
     pub streams: StreamLimits,
-    pub events: broadcast::Sender<Event>,
+    pub events: Arc<crate::lazy::LazyBroadcast<Event>>,
     pub commands: mpsc::Receiver<Command>,
     pub counters: Arc<NetCounters>,
     pub batch: usize,
@@ -137,6 +147,114 @@ pub(crate) struct Driver {
     pub gate: PushPullGate,
     /// Rate limits of the `warn` lines for limits being hit.
     pub limit_warnings: LimitWarnings,
+    /// Fast, jittered retries of joins that failed while this node is alone.
+    pub join_retries: JoinRetries,
+}
+
+/// Fast retries of a join that failed while this node knows no live peer.
+///
+/// A seed that many nodes join at once (a cluster's cold start, a rolling
+/// restart) has a bounded number of stream slots: newcomers beyond them are
+/// evicted or refused. Waiting for the core's reconnect timer (10 s on the
+/// LAN preset) turned that into a cliff: 128 nodes joining one seed at once
+/// took 10 s instead of 1. A node that is alone retries its seed instead
+/// after a short delay, doubling from [`JOIN_RETRY_BASE`] to
+/// [`JOIN_RETRY_MAX`] with ±50% jitter (so the retries of many joiners
+/// spread out instead of arriving together again), at most
+/// [`JOIN_RETRY_ATTEMPTS`] times in a row; the reconnect timer carries on
+/// after that. Once the node knows a live peer, nothing is retried here.
+///
+/// And a join that lands in the middle of such a burst learns the members
+/// the seed knew at that moment; those that join after it would reach it
+/// only by gossip, whose capacity a burst of hundreds of new members
+/// saturates (1,000 nodes joining at once: every node saw every member
+/// only after 15 s). So once a join has succeeded, the node runs one more
+/// push-pull about [`JOIN_FOLLOW_UP`] later with a random live member
+/// other than the seed: both sides then hold the union of two views, and
+/// the seed's load is not doubled.
+#[derive(Debug)]
+pub(crate) struct JoinRetries {
+    /// Seed -> consecutive failed joins through it.
+    failures: std::collections::HashMap<SocketAddr, u32>,
+    /// Seed -> when to try it again (if still alone then).
+    due: std::collections::HashMap<SocketAddr, Instant>,
+    /// When to run the follow-up push-pull of a join that succeeded, and
+    /// the seed it went through (not asked again).
+    follow_up: Option<(Instant, SocketAddr)>,
+    /// Jitter source (seeded from the node's entropy at start).
+    rng: ChaCha8Rng,
+}
+
+impl JoinRetries {
+    pub(crate) fn new(rng: ChaCha8Rng) -> Self {
+        Self { failures: Default::default(), due: Default::default(), follow_up: None, rng }
+    }
+
+    /// `base` scaled by a uniform factor in [0.5, 1.5).
+    fn jitter(&mut self, base: Duration) -> Duration {
+        use rand_core::RngCore;
+        base.mul_f64(0.5 + f64::from(self.rng.next_u32()) / (f64::from(u32::MAX) + 1.0))
+    }
+
+    /// A join through `seed` succeeded at `now`: no more retries; one
+    /// follow-up push-pull is due shortly.
+    fn joined(&mut self, seed: SocketAddr, now: Instant) {
+        self.clear();
+        let at = now + self.jitter(JOIN_FOLLOW_UP);
+        self.follow_up = Some((at, seed));
+    }
+
+    /// The follow-up push-pull, if due at `now` (once).
+    fn take_follow_up(&mut self, now: Instant) -> Option<SocketAddr> {
+        match self.follow_up {
+            Some((at, seed)) if at <= now => {
+                self.follow_up = None;
+                Some(seed)
+            }
+            _ => None,
+        }
+    }
+
+    /// A random index below `len` (`len` > 0).
+    fn pick(&mut self, len: usize) -> usize {
+        use rand_core::RngCore;
+        (self.rng.next_u64() % len as u64) as usize
+    }
+
+    /// A join through `seed` failed at `now`: schedules the next try,
+    /// unless this seed has had its fast retries. Returns whether it did.
+    fn failed(&mut self, seed: SocketAddr, now: Instant) -> bool {
+        let failures = self.failures.entry(seed).or_insert(0);
+        if *failures >= JOIN_RETRY_ATTEMPTS {
+            return false;
+        }
+        let base = JOIN_RETRY_BASE.saturating_mul(1u32 << (*failures).min(16)).min(JOIN_RETRY_MAX);
+        *failures += 1;
+        let delay = self.jitter(base);
+        self.due.insert(seed, now + delay);
+        true
+    }
+
+    /// The earliest retry due, if any is scheduled.
+    fn next_due(&self) -> Option<Instant> {
+        self.due.values().copied().chain(self.follow_up.map(|(at, _)| at)).min()
+    }
+
+    /// The seeds whose retry is due at `now`, unscheduled (their failure
+    /// count stays, so a next failure backs off further).
+    fn take_due(&mut self, now: Instant) -> Vec<SocketAddr> {
+        let ready: Vec<SocketAddr> = self.due.iter().filter(|(_, &at)| at <= now).map(|(&seed, _)| seed).collect();
+        for seed in &ready {
+            self.due.remove(seed);
+        }
+        ready
+    }
+
+    /// The node has a live peer: nothing more to retry.
+    fn clear(&mut self) {
+        self.failures.clear();
+        self.due.clear();
+    }
 }
 
 /// The one gate of outbound push-pulls (joins, periodic sync, reconnects,
@@ -302,6 +420,7 @@ enum Wake {
     HealTick,
     Heartbeat,
     LeaveDeadline,
+    JoinRetry,
 }
 
 struct Leaving {
@@ -350,7 +469,8 @@ impl Driver {
     pub(crate) async fn run(mut self) {
         let (internal_tx, mut internal_rx) = mpsc::channel::<Internal>(256);
         let mut buf = vec![0u8; RECV_BUF];
-        let mut mbuf = vec![0u8; RECV_BUF];
+        // Only a node with multicast on reads a second socket.
+        let mut mbuf = if self.multicast.is_some() { vec![0u8; RECV_BUF] } else { Vec::new() };
         let mut timers = TimerQueue::new();
         let mut leaving: Vec<Leaving> = Vec::new();
         let mut accept_pause: Option<Instant> = None;
@@ -372,6 +492,7 @@ impl Driver {
             let timer_at = timers.next_deadline().map(|t| self.start + t);
             let heal_at = self.heal.as_ref().map(|h| self.start + h.deadline(now));
             let leave_at = leaving.iter().map(|l| l.deadline).min();
+            let retry_at = self.join_retries.next_due();
             let wake = tokio::select! {
                 cmd = self.commands.recv() => Wake::Command(cmd),
                 r = self.udp.recv_from(&mut buf) => Wake::Datagram(r),
@@ -383,6 +504,7 @@ impl Driver {
                 _ = sleep_until_opt(heal_at) => Wake::HealTick,
                 _ = tick_opt(heartbeat.as_mut()) => Wake::Heartbeat,
                 _ = sleep_until_opt(leave_at) => Wake::LeaveDeadline,
+                _ = sleep_until_opt(retry_at) => Wake::JoinRetry,
             };
             // Before any input that may make the core encode a push-pull.
             self.user.refresh_state_if_due(&mut self.swim);
@@ -416,6 +538,7 @@ impl Driver {
                 }
                 Wake::Heartbeat => self.send_heartbeat(),
                 Wake::LeaveDeadline => {}
+                Wake::JoinRetry => self.retry_joins(),
             }
             if let Some(conflict) = self.swim.name_conflict() {
                 tracing::error!(
@@ -460,7 +583,7 @@ impl Driver {
                 Output::Event(event) => {
                     log_event(&event);
                     // No subscriber is fine: the event is simply not wanted.
-                    let _ = self.events.send(event);
+                    self.events.send(event);
                 }
                 // Key requests are the runtime's own: applied here, answered,
                 // and never handed to the application (the payload is a key).
@@ -770,6 +893,60 @@ impl Driver {
         }
         let now = self.now();
         self.swim.push_pull_failed(now, to);
+        self.join_failed(to);
+    }
+
+    /// Whether this node knows no live member but itself (joining, or
+    /// every member it knew is gone).
+    fn alone(&self) -> bool {
+        self.swim.metrics().alive <= 1
+    }
+
+    /// A push-pull to `to` failed: if `to` is a seed and this node is
+    /// alone, the join is retried soon (see [`JoinRetries`]).
+    fn join_failed(&mut self, to: SocketAddr) {
+        if self.gate.seeds.contains(&to) && self.alone() && self.join_retries.failed(to, Instant::now()) {
+            bump(&self.counters.join_retries);
+            tracing::debug!(seed = %to, "join failed while alone: retrying shortly");
+        }
+    }
+
+    /// The follow-up push-pull of a join through `seed` (see
+    /// [`JoinRetries`]): with a random live member other than the seed, if
+    /// there is one.
+    fn follow_up(&mut self, seed: SocketAddr) {
+        let local = self.swim.local().addr;
+        let eligible =
+            |m: &&Member| m.status == gossamer_wire::MemberStatus::Alive && m.id.addr != local && m.id.addr != seed;
+        let count = self.swim.members().filter(eligible).count();
+        if count == 0 {
+            return;
+        }
+        let pick = self.join_retries.pick(count);
+        let Some(peer) = self.swim.members().filter(eligible).nth(pick).map(|m| m.id.addr) else { return };
+        tracing::debug!(%peer, "push-pull following up a join");
+        let now = self.now();
+        self.swim.push_pull(now, peer);
+    }
+
+    /// Retries the joins that are due, if this node is still alone.
+    fn retry_joins(&mut self) {
+        let at = Instant::now();
+        let due = self.join_retries.take_due(at);
+        if let Some(seed) = self.join_retries.take_follow_up(at) {
+            self.follow_up(seed);
+        }
+        if !self.alone() {
+            self.join_retries.clear();
+            return;
+        }
+        let now = self.now();
+        for seed in due {
+            // Not while an exchange with it is still pending.
+            if !self.gate.pending.contains(&seed) {
+                self.swim.join(now, &[seed]);
+            }
+        }
     }
 
     /// Counts and logs (rate-limited) an inbound stream closed by an
@@ -865,7 +1042,11 @@ impl Driver {
             }
             Internal::PushPullDone { to, result: Ok((frame, _budget)) } => {
                 self.gate.pending.remove(&to);
+                let joining = self.alone();
                 self.swim.handle_push_pull_response(now, to, &frame);
+                if joining && !self.alone() {
+                    self.join_retries.joined(to, Instant::now());
+                }
             }
             Internal::PushPullDone { to, result: Err(e) } => {
                 self.gate.pending.remove(&to);
@@ -877,6 +1058,7 @@ impl Driver {
                     tracing::info!(peer = %to, error = %e, "push-pull failed (will be retried)");
                 }
                 self.swim.push_pull_failed(now, to);
+                self.join_failed(to);
             }
         }
     }

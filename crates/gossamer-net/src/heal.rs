@@ -15,6 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use tokio::sync::broadcast;
 
 use crate::hooks::Hooks;
+use crate::lazy::LazyBroadcast;
 
 /// Shortest wait between two heal ticks, so that a deadline already due
 /// cannot spin the driver.
@@ -27,7 +28,7 @@ pub(crate) struct HealLayer {
 }
 
 impl HealLayer {
-    pub(crate) fn new(heal: Heal, local: NodeName, events: broadcast::Sender<HealEvent>) -> Self {
+    pub(crate) fn new(heal: Heal, local: NodeName, events: Arc<LazyBroadcast<HealEvent>>) -> Self {
         Self { heal, sink: Sink { local, events } }
     }
 
@@ -68,13 +69,13 @@ pub(crate) fn keep_claim(swim: &Swim<ChaCha8Rng>, metadata: &mut Metadata) {
 /// Turns heal callbacks back into [`HealEvent`]s on the broadcast channel.
 struct Sink {
     local: NodeName,
-    events: broadcast::Sender<HealEvent>,
+    events: Arc<LazyBroadcast<HealEvent>>,
 }
 
 impl Sink {
     fn send(&self, event: HealEvent) {
         // No subscriber is fine: the event is simply not wanted.
-        let _ = self.events.send(event);
+        self.events.send(event);
     }
 }
 

@@ -45,6 +45,7 @@ mod fault;
 mod heal;
 mod hooks;
 mod keys;
+mod lazy;
 mod metrics;
 pub mod multicast;
 mod node;

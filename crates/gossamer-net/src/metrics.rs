@@ -25,6 +25,7 @@ pub(crate) struct NetCounters {
     pub push_pulls_dropped: AtomicU64,
     pub joins_dropped: AtomicU64,
     pub seeds_dropped: AtomicU64,
+    pub join_retries: AtomicU64,
     pub push_pull_duration: DurationHistogram,
 }
 
@@ -142,6 +143,7 @@ impl NetCounters {
             joins_dropped: get(&self.joins_dropped),
             seeds: gauges.seeds as u64,
             seeds_dropped: get(&self.seeds_dropped),
+            join_retries: get(&self.join_retries),
             push_pull_duration: self.push_pull_duration.snapshot(),
         }
     }
@@ -207,6 +209,12 @@ pub struct NetMetrics {
     /// Join addresses not remembered as seeds because the list was full
     /// (they were still contacted once).
     pub seeds_dropped: u64,
+    /// Joins retried after a short, jittered backoff because the join
+    /// through a seed failed while this node was alone (a busy seed
+    /// evicted or refused it, or it was unreachable). After 8 in a row the
+    /// core's slower reconnect timer (`Config::reconnect_interval`) takes
+    /// over.
+    pub join_retries: u64,
     /// How long the push-pull exchanges this node started and completed took, from connecting to
     /// having read the response (TLS handshake included); failed ones are counted in
     /// `push_pull_failed` only. For the agent's `gossamer_net_push_pull_duration_seconds` histogram.

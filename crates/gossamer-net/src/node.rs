@@ -21,11 +21,12 @@ use tokio_stream::Stream;
 use tracing::Instrument;
 
 use crate::config::NodeConfig;
-use crate::driver::{Command, Driver, LimitWarnings, Multicast, PushPullGate, RefusalLog, StreamLimits};
+use crate::driver::{Command, Driver, JoinRetries, LimitWarnings, Multicast, PushPullGate, RefusalLog, StreamLimits};
 use crate::error::{NetError, NodeStopped, StartError};
 use crate::fault::Blocklist;
 use crate::heal::{HealLayer, HealSubscription};
 use crate::keys::{KeyAnswer, KeyError, KeyRequest, KeyRotation, KEYS_QUERY};
+use crate::lazy::LazyBroadcast;
 use crate::metrics::{NetCounters, NodeMetrics};
 use crate::multicast::{self, JoinLimiter};
 use crate::stream::{Admission, AdmissionLimits};
@@ -61,11 +62,11 @@ pub struct Node {
 struct Inner {
     id: NodeId,
     commands: mpsc::Sender<Command>,
-    events: broadcast::Sender<Event>,
-    heal_events: broadcast::Sender<HealEvent>,
+    events: Arc<LazyBroadcast<Event>>,
+    heal_events: Arc<LazyBroadcast<HealEvent>>,
     /// Weak, so that subscriptions end when the driver (the one strong
     /// sender) stops, even while handles remain.
-    user_events: broadcast::WeakSender<UserEvent>,
+    user_events: std::sync::Weak<LazyBroadcast<UserEvent>>,
     /// See [`Node::max_user_item_len`].
     max_user_item_len: usize,
     /// Shared with the driver; only `block`/`unblock_all` write it.
@@ -129,7 +130,7 @@ impl Node {
         };
         let mut swim = Swim::new(id.clone(), protocol, codec.clone(), swim_rng, Duration::ZERO)?;
         let max_user_item_len = swim.max_user_item_len();
-        let (heal_events, _) = broadcast::channel(config.event_capacity);
+        let heal_events = Arc::new(LazyBroadcast::new(config.event_capacity));
         let heal = match &config.heal {
             Some(heal_config) => {
                 let heal = Heal::new(id.clone(), heal_config.clone(), Duration::ZERO)
@@ -163,7 +164,7 @@ impl Node {
         if !config.metadata.is_empty() {
             swim.set_metadata(Duration::ZERO, config.metadata.clone());
         }
-        let (user_events, _) = broadcast::channel(config.event_capacity);
+        let user_events = Arc::new(LazyBroadcast::new(config.event_capacity));
         let mut user = UserLayer::new(user_events.clone(), config.hooks.clone());
         // The join's push-pull carries the application state too.
         user.refresh_state(&mut swim);
@@ -171,7 +172,7 @@ impl Node {
             swim.join(Duration::ZERO, &config.seeds);
         }
 
-        let (events, _) = broadcast::channel(config.event_capacity);
+        let events = Arc::new(LazyBroadcast::new(config.event_capacity));
         let (answers, answers_rx) = mpsc::channel(256);
         for hooks in &config.hooks {
             tokio::spawn(crate::hooks::run(config.name.clone(), hooks.clone(), events.subscribe()));
@@ -219,6 +220,7 @@ impl Node {
             keyring: keyring.clone(),
             gate: PushPullGate::new(config.max_pending_push_pulls, config.max_seeds, &config.seeds),
             limit_warnings: LimitWarnings::default(),
+            join_retries: JoinRetries::new(ChaCha8Rng::from_rng(&mut rng)),
         };
         let span = tracing::info_span!("node", name = %config.name);
         let task = tokio::spawn(driver.run().instrument(span));
@@ -228,7 +230,7 @@ impl Node {
                 commands,
                 events,
                 heal_events,
-                user_events: user_events.downgrade(),
+                user_events: Arc::downgrade(&user_events),
                 max_user_item_len,
                 blocked,
                 task: Mutex::new(Some(task)),

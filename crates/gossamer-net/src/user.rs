@@ -32,6 +32,7 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::Stream;
 
 use crate::hooks::Hooks;
+use crate::lazy::LazyBroadcast;
 
 /// Longest the application state the core sends in periodic and reconnect
 /// push-pulls may lag behind [`Hooks::local_state`]. Joins (at start and
@@ -66,7 +67,7 @@ struct Collector {
 
 /// The driver's application-data state.
 pub(crate) struct UserLayer {
-    events: broadcast::Sender<UserEvent>,
+    events: Arc<LazyBroadcast<UserEvent>>,
     /// Hooks asked for [`Hooks::local_state`]; empty: never asked.
     hooks: Vec<Arc<dyn Hooks>>,
     /// When the state was last handed to the core.
@@ -75,7 +76,7 @@ pub(crate) struct UserLayer {
 }
 
 impl UserLayer {
-    pub(crate) fn new(events: broadcast::Sender<UserEvent>, hooks: Vec<Arc<dyn Hooks>>) -> Self {
+    pub(crate) fn new(events: Arc<LazyBroadcast<UserEvent>>, hooks: Vec<Arc<dyn Hooks>>) -> Self {
         Self { events, hooks, refreshed_at: None, queries: HashMap::new() }
     }
 
@@ -136,7 +137,7 @@ impl UserLayer {
             }
         }
         // No subscriber is fine: the event is simply not wanted.
-        let _ = self.events.send(event);
+        self.events.send(event);
     }
 
     /// A hook answered a query: one datagram to its origin.
@@ -253,7 +254,8 @@ mod tests {
 
     #[test]
     fn a_query_collects_its_answers_until_done() {
-        let (events, mut rx) = broadcast::channel(16);
+        let events = Arc::new(LazyBroadcast::new(16));
+        let mut rx = events.subscribe();
         let mut layer = UserLayer::new(events, Vec::new());
         let (reply, mut outcome) = oneshot::channel();
         layer.collect(7, reply);
