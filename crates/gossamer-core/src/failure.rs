@@ -153,15 +153,19 @@ impl<R: RngCore> Swim<R> {
     }
 
     /// Marks the member named `name` verified if it is known at `from`,
-    /// the address the message came from (see the module docs).
+    /// the address the message came from (see the module docs). Costs
+    /// nothing once every member is verified, and no lookup for the same
+    /// sender as last time (a peer pinging again and again); a new member
+    /// at that very address is still verified by its first ack.
     #[inline]
     fn heard_from(&mut self, from: SocketAddr, name: &gossamer_wire::NodeName) {
-        if self.members.unverified() == 0 {
+        if self.members.unverified() == 0 || self.last_heard_from == Some(from) {
             return;
         }
         let Some(slot) = self.members.find(name) else { return };
         if self.members.get(slot).is_some_and(|e| e.member.id.addr == from) {
             self.verify(slot);
+            self.last_heard_from = Some(from);
         }
     }
 

@@ -114,6 +114,10 @@ pub struct Swim<R: RngCore> {
     buf: BytesMut,
     keys: Vec<Key>,
     pub(crate) sampled: Vec<Slot>,
+    /// The address of the last member verified (or found verified) by a
+    /// message from it: its next messages skip the name lookup (see
+    /// `failure::heard_from`).
+    pub(crate) last_heard_from: Option<SocketAddr>,
     /// The latest `now` any input carried (see [`Swim::wake_gossip`]).
     pub(crate) clock: Time,
     /// Set while the gossip timer sleeps: the tick it skipped (see
@@ -192,6 +196,7 @@ impl<R: RngCore> Swim<R> {
             buf: BytesMut::new(),
             keys: Vec::new(),
             sampled: Vec::new(),
+            last_heard_from: None,
             clock: now,
             gossip_idle: None,
         };
