@@ -138,13 +138,7 @@ impl<R: RngCore> Swim<R> {
             self.apply_far_ahead(now, update, encoded, found);
             return;
         }
-        match update {
-            Update::Alive(alive) => self.on_alive(now, alive, found, encoded),
-            Update::Suspect(suspect) => self.on_suspect(now, suspect, found, encoded),
-            Update::Confirm(confirm) => self.on_confirm(now, confirm, found, encoded),
-            Update::Leave(leave) => self.on_leave(now, leave, found, encoded),
-            Update::User(_) | Update::Query(_) => {}
-        }
+        self.dispatch(now, update, encoded, found);
     }
 
     /// [`Swim::apply_found`] for a claim above the window of zero: bounded
@@ -155,8 +149,14 @@ impl<R: RngCore> Swim<R> {
         let known = found.and_then(|slot| self.members.get(slot)).map_or(0, |e| e.member.incarnation);
         let Some((update, clamped)) = self.bounded(update, known) else { return };
         let encoded = if clamped { None } else { encoded };
-        // The same dispatch as `apply_found`'s (not a call back into it: a
-        // clamped claim may still be above the window of zero).
+        // Not a call back into `apply_found`: a clamped claim may still be
+        // above the window of zero.
+        self.dispatch(now, update, encoded, found);
+    }
+
+    /// Hands a membership claim, already bounded, to its precedence rule.
+    #[inline(always)]
+    fn dispatch(&mut self, now: Time, update: Update, encoded: Option<&[u8]>, found: Option<Slot>) {
         match update {
             Update::Alive(alive) => self.on_alive(now, alive, found, encoded),
             Update::Suspect(suspect) => self.on_suspect(now, suspect, found, encoded),

@@ -135,16 +135,7 @@ fn a_newcomer_whose_name_is_taken_yields_and_the_holder_keeps_it() {
     let mut net = Net::converged_cluster(4, 14, config());
     // A second node named n0, at another address, joins through n1.
     let impostor = net.nodes.len();
-    net.nodes.push(Node {
-        id: NodeId::new(name(0), addr(77)),
-        core: None,
-        generation: 0,
-        events: Vec::new(),
-        signals: Vec::new(),
-        user: Vec::new(),
-        group: 0,
-        extra_delay: Duration::ZERO,
-    });
+    net.nodes.push(Node::new(NodeId::new(name(0), addr(77))));
     net.start(impostor);
     net.join(impostor, &[1]);
     assert!(
@@ -297,16 +288,7 @@ fn the_member_table_is_capped() {
     // The ghosts die; a legitimate newcomer then gets a dead ghost's room.
     assert!(net.run_until_cond(Duration::from_secs(120), |net| net.core(0).metrics().dead == cap - 3));
     let newcomer = net.nodes.len();
-    net.nodes.push(Node {
-        id: NodeId::new(name(newcomer), addr(newcomer)),
-        core: None,
-        generation: 0,
-        events: Vec::new(),
-        signals: Vec::new(),
-        user: Vec::new(),
-        group: 0,
-        extra_delay: Duration::ZERO,
-    });
+    net.nodes.push(Node::new(NodeId::new(name(newcomer), addr(newcomer))));
     net.start(newcomer);
     net.join(newcomer, &[0]);
     assert!(net.run_until_cond(Duration::from_secs(30), |net| (0..3)

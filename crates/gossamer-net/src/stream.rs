@@ -498,15 +498,7 @@ pub(crate) async fn read_inbound<S: AsyncRead + Unpin>(
         }
         ticket.advance(Stage::Header)?;
         read_exact(stream, &mut buf[n..]).await?;
-        let total = match codec.frame_len(&buf)? {
-            Some(total) => total,
-            None => {
-                let header = header_len(&buf).ok_or(StreamError::Closed)?;
-                buf.resize(header, 0);
-                read_exact(stream, &mut buf[HEADER_PREFIX_LEN..]).await?;
-                codec.frame_len(&buf)?.ok_or(StreamError::Closed)?
-            }
-        };
+        let total = complete_header(stream, codec, &mut buf).await?;
         check_total(total, buf.len(), codec)?;
         let body = total - buf.len();
         awaiting.store(body, Ordering::Relaxed);
@@ -547,6 +539,22 @@ pub(crate) async fn read_response<S: AsyncRead + Unpin>(
     tokio::time::timeout(timeout, read).await.map_err(|_| StreamError::Timeout)?
 }
 
+/// Given at least the header prefix in `buf`, reads the rest of the header
+/// if the prefix alone does not give the frame length, and returns it.
+async fn complete_header<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    codec: &FrameCodec,
+    buf: &mut Vec<u8>,
+) -> Result<usize, StreamError> {
+    if let Some(total) = codec.frame_len(buf)? {
+        return Ok(total);
+    }
+    let header = header_len(buf).ok_or(StreamError::Closed)?;
+    buf.resize(header, 0);
+    read_exact(stream, &mut buf[HEADER_PREFIX_LEN..]).await?;
+    codec.frame_len(buf)?.ok_or(StreamError::Closed)
+}
+
 /// Reads and checks a frame header: the bytes so far and the frame length.
 async fn read_header<S: AsyncRead + Unpin>(
     stream: &mut S,
@@ -555,15 +563,7 @@ async fn read_header<S: AsyncRead + Unpin>(
     let mut buf = vec![0u8; HEADER_PREFIX_LEN];
     read_exact(stream, &mut buf).await?;
     // The prefix alone is enough to refuse another protocol or version.
-    let total = match codec.frame_len(&buf)? {
-        Some(total) => total,
-        None => {
-            let header = header_len(&buf).ok_or(StreamError::Closed)?;
-            buf.resize(header, 0);
-            read_exact(stream, &mut buf[HEADER_PREFIX_LEN..]).await?;
-            codec.frame_len(&buf)?.ok_or(StreamError::Closed)?
-        }
-    };
+    let total = complete_header(stream, codec, &mut buf).await?;
     check_total(total, buf.len(), codec)?;
     Ok((buf, total))
 }

@@ -64,6 +64,22 @@ pub struct Node {
     pub extra_delay: Duration,
 }
 
+impl Node {
+    /// A node not started yet (no core), in group 0, with no extra delay.
+    pub fn new(id: NodeId) -> Self {
+        Self {
+            id,
+            core: None,
+            generation: 0,
+            events: Vec::new(),
+            signals: Vec::new(),
+            user: Vec::new(),
+            group: 0,
+            extra_delay: Duration::ZERO,
+        }
+    }
+}
+
 pub struct Net {
     pub now: Time,
     pub nodes: Vec<Node>,
@@ -102,16 +118,7 @@ impl Net {
         };
         for i in 0..n {
             let id = NodeId::new(name(i), addr(i));
-            net.nodes.push(Node {
-                id,
-                core: None,
-                generation: 0,
-                events: Vec::new(),
-                signals: Vec::new(),
-                user: Vec::new(),
-                group: 0,
-                extra_delay: Duration::ZERO,
-            });
+            net.nodes.push(Node::new(id));
             net.start(i);
         }
         net
