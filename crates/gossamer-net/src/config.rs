@@ -163,6 +163,8 @@ impl NodeConfig {
     /// cluster label, no secret, no seeds and no multicast.
     pub fn new(name: &str, bind: SocketAddr, preset: Preset) -> Result<Self, StartError> {
         let name = NodeName::new(name).map_err(|e| StartError::Config { field: "name", reason: e.to_string() })?;
+        // One source of the limits' defaults: the `[runtime]` schema's.
+        let limits = crate::limits::RuntimeLimits::default();
         Ok(Self {
             name,
             bind,
@@ -174,19 +176,19 @@ impl NodeConfig {
             metadata: Metadata::new(),
             seeds: Vec::new(),
             multicast: None,
-            sockets: SocketOptions::default(),
-            max_stream_frame: gossamer_wire::DEFAULT_MAX_STREAM_FRAME,
-            stream_timeout: Duration::from_secs(10),
+            sockets: SocketOptions { recv_buffer: limits.udp_recv_buffer, send_buffer: limits.udp_send_buffer },
+            max_stream_frame: limits.max_stream_frame,
+            stream_timeout: limits.stream_timeout,
             compression: None,
             tls: None,
-            max_inbound_streams: 32,
-            max_inbound_streams_per_ip: 4,
-            stream_header_timeout: Duration::from_secs(2),
-            stream_buffer_budget: 64 << 20,
-            max_pending_push_pulls: 32,
-            max_seeds: 1024,
-            batch: 64,
-            event_capacity: 1024,
+            max_inbound_streams: limits.max_inbound_streams,
+            max_inbound_streams_per_ip: limits.max_inbound_streams_per_ip,
+            stream_header_timeout: limits.stream_header_timeout,
+            stream_buffer_budget: limits.stream_buffer_budget,
+            max_pending_push_pulls: limits.max_pending_push_pulls,
+            max_seeds: limits.max_seeds,
+            batch: limits.batch,
+            event_capacity: limits.event_capacity,
             leave_timeout: Duration::from_secs(5),
             hooks: Vec::new(),
             heal: None,
