@@ -1,6 +1,6 @@
 //! The frame checksum: CRC32C (Castagnoli, as iSCSI, SCTP and ext4 use it)
 //! of every frame byte after the checksum field, which sits right after
-//! magic and version (see the layout in `frame.rs`).
+//! magic and version (see the layout in `frame/mod.rs`).
 //!
 //! Why CRC32C rather than the IEEE CRC32 of zlib (protocol version 1): x86-64
 //! (SSE4.2) and ARMv8 compute it in hardware, and most frames are pings and
