@@ -35,7 +35,7 @@ use hickory_proto::rr::{LowerName, Name, RData, Record};
 use hickory_server::store::in_memory::InMemoryZoneHandler;
 use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneHandler, ZoneType};
 use hickory_server::Server;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::settings::{invalid, SettingsError};
 
@@ -54,7 +54,7 @@ const TCP_TIMEOUT: Duration = Duration::from_secs(5);
 const TCP_RESPONSE_BUFFER: usize = 16;
 
 /// The `[dns]` table of the agent file. Off unless the table is present.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DnsSettings {
     /// Listen address for UDP and TCP, `ip:port` (default [`DEFAULT_BIND`], loopback).

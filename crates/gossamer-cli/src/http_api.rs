@@ -30,7 +30,7 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 
 use crate::control::{status_name, MemberView};
@@ -47,7 +47,7 @@ const REGEX_SIZE_LIMIT: usize = 1 << 20;
 const WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// The `[http]` table of the agent file.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpSettings {
     /// Listen address, `ip:port` (default [`DEFAULT_BIND`], loopback). A non-loopback address exposes

@@ -1,18 +1,27 @@
-//! The agent's `[protocol]` and `[heal]` tables and their `GOSSAMER_*`
-//! overrides, all taken from the library's own schema (issue #17): the
-//! tables are `gossamer_core::ProtocolConfig` (a preset plus any
-//! `Config` key) and `gossamer_heal::HealTable` (`enabled` plus any
-//! `HealConfig` key), the very types a simulator scenario embeds, so a
+//! The agent's tables that embed a schema, and their `GOSSAMER_*`
+//! overrides, all taken from the schema itself (issue #17): `[protocol]` is
+//! `gossamer_core::ProtocolConfig` (a preset plus any `Config` key),
+//! `[heal]` is `gossamer_heal::HealTable` (`enabled` plus any `HealConfig`
+//! key), the very types a simulator scenario embeds, so a
 //! `[protocol]`/`[heal]` pair tuned in the simulator pastes into an agent
-//! file unchanged. Durations are humantime text (`"500ms"`, `"10s"`,
-//! `"24h"`).
+//! file unchanged; `[runtime]` is `gossamer_net::RuntimeLimits` (the
+//! runtime's limits on streams, push-pulls, seeds, batches, channels and
+//! UDP buffers); `[http]` and `[dns]` are the agent's own
+//! [`HttpSettings`] and [`DnsSettings`]. Durations are humantime text
+//! (`"500ms"`, `"10s"`, `"24h"`).
 //!
 //! Every key has a variable, derived from the field names and never listed
-//! by hand: `GOSSAMER_PROTOCOL_<KEY>` and `GOSSAMER_HEAL_<KEY>` (upper
-//! case), plus `GOSSAMER_HEAL` for `heal.enabled`. The variables documented
-//! before the schema keep working: `GOSSAMER_PROBE_INTERVAL_MS`,
-//! `GOSSAMER_PROBE_TIMEOUT_MS` (milliseconds), `GOSSAMER_MTU` and
-//! `GOSSAMER_HEAL_EXPECTED_SIZE` (`heal.quorum`).
+//! by hand: `GOSSAMER_PROTOCOL_<KEY>`, `GOSSAMER_HEAL_<KEY>`,
+//! `GOSSAMER_RUNTIME_<KEY>`, `GOSSAMER_HTTP_<KEY>` and `GOSSAMER_DNS_<KEY>`
+//! (upper case), plus `GOSSAMER_HEAL` for `heal.enabled`. Setting an
+//! `[http]` or `[dns]` variable turns that listener on, as writing its
+//! table does. The `[dns]` server's keys (`bind`, `domain`, `ttl`) share the
+//! `GOSSAMER_DNS_` prefix with the DNS discovery strategy's variables
+//! (`GOSSAMER_DNS_QUERY`, ...) but no name, which a test keeps true. The
+//! variables documented before the schema keep working:
+//! `GOSSAMER_PROBE_INTERVAL_MS`, `GOSSAMER_PROBE_TIMEOUT_MS`
+//! (milliseconds), `GOSSAMER_MTU` and `GOSSAMER_HEAL_EXPECTED_SIZE`
+//! (`heal.quorum`).
 //!
 //! Unlike the library, where `NodeConfig::heal` is opt-in, the agent runs
 //! the heal layer unless `enabled = false`: an agent is a cluster member an
@@ -24,13 +33,28 @@
 
 use std::time::Duration;
 
-use gossamer::core::ProtocolConfig;
+use gossamer::core::{field_names, overlay, set_from_text, ConfigError, Overrides, ProtocolConfig};
+use gossamer::net::RuntimeLimits;
 use gossamer_heal::{HealConfig, HealTable};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
-use crate::settings::{invalid, SettingsError};
+use crate::dns::DnsSettings;
+use crate::http_api::HttpSettings;
+use crate::settings::{invalid, AgentSettings, SettingsError};
 
 const PROTOCOL_PREFIX: &str = "GOSSAMER_PROTOCOL_";
 const HEAL_PREFIX: &str = "GOSSAMER_HEAL_";
+
+/// The tables whose every key is one variable, `<prefix><KEY>`: (prefix,
+/// table, keys from the schema).
+fn plain_tables() -> [(&'static str, &'static str, &'static [&'static str]); 3] {
+    [
+        ("GOSSAMER_RUNTIME_", "runtime", RuntimeLimits::keys()),
+        ("GOSSAMER_HTTP_", "http", field_names::<HttpSettings>()),
+        ("GOSSAMER_DNS_", "dns", field_names::<DnsSettings>()),
+    ]
+}
 
 /// Variables kept from before the schema: (variable, key, unit suffix
 /// appended to the value).
@@ -47,7 +71,10 @@ pub fn env_vars() -> Vec<String> {
     let protocol = ProtocolConfig::keys().iter().map(|k| format!("{PROTOCOL_PREFIX}{}", k.to_ascii_uppercase()));
     let heal = HealTable::keys().iter().map(|k| format!("{HEAL_PREFIX}{}", k.to_ascii_uppercase()));
     let aliases = ALIASES.iter().map(|(var, _, _)| var.to_string());
-    std::iter::once("GOSSAMER_HEAL".to_string()).chain(protocol).chain(heal).chain(aliases).collect()
+    let plain = plain_tables()
+        .into_iter()
+        .flat_map(|(prefix, _, keys)| keys.iter().map(move |k| format!("{prefix}{}", k.to_ascii_uppercase())));
+    std::iter::once("GOSSAMER_HEAL".to_string()).chain(protocol).chain(heal).chain(plain).chain(aliases).collect()
 }
 
 /// The key (`protocol.probe_interval`, `heal.settle`) a variable sets, if
@@ -68,27 +95,41 @@ pub fn key_of_var(var: &str) -> Option<String> {
         let key = lower(rest);
         return HealTable::keys().contains(&key.as_str()).then(|| format!("heal.{key}"));
     }
-    None
+    plain_tables().into_iter().find_map(|(prefix, table, keys)| {
+        let key = lower(var.strip_prefix(prefix)?);
+        keys.contains(&key.as_str()).then(|| format!("{table}.{key}"))
+    })
 }
 
 /// Applies one variable of the tables; `Ok(false)` if it is not one. A
 /// value the schema refuses is an error naming the variable.
-pub fn apply_env_var(
-    protocol: &mut ProtocolConfig,
-    heal: &mut HealTable,
-    var: &str,
-    value: &str,
-) -> Result<bool, SettingsError> {
+pub fn apply_env_var(settings: &mut AgentSettings, var: &str, value: &str) -> Result<bool, SettingsError> {
     let Some(key) = key_of_var(var) else { return Ok(false) };
     let suffix = ALIASES.iter().find(|(v, _, _)| *v == var).map_or("", |(_, _, unit)| *unit);
     let value = format!("{}{suffix}", value.trim());
     let result = match key.split_once('.') {
-        Some(("protocol", field)) => protocol.set(field, &value),
-        Some(("heal", field)) => heal.set(field, &value),
+        Some(("protocol", field)) => settings.protocol.set(field, &value),
+        Some(("heal", field)) => settings.heal.set(field, &value),
+        Some(("runtime", field)) => settings.runtime.set(field, &value),
+        Some(("http", field)) => set_in_table(&mut settings.http, field, &value),
+        Some(("dns", field)) => set_in_table(&mut settings.dns, field, &value),
         _ => return Ok(false),
     };
     result.map_err(|e| invalid(var, format!("{value:?}: {}", e.reason)))?;
     Ok(true)
+}
+
+/// Sets `key` of an optional table from text, typed by its schema, creating
+/// the table (so turning its listener on) when the file had none.
+fn set_in_table<T>(slot: &mut Option<T>, key: &str, text: &str) -> Result<(), ConfigError>
+where
+    T: Serialize + DeserializeOwned + Default + Clone,
+{
+    let base = slot.clone().unwrap_or_default();
+    let mut overrides = Overrides::new();
+    set_from_text(&base, &mut overrides, key, text)?;
+    *slot = Some(overlay(&base, &overrides)?);
+    Ok(())
 }
 
 /// The heal layer's configuration, or `None` when disabled; every value
@@ -258,5 +299,116 @@ quorum = 7
             resolve_heal(&HealTable::default(), Duration::from_millis(200)).unwrap().unwrap().verdict_grace,
             Duration::from_millis(400)
         );
+    }
+
+    /// `[runtime]` is gossamer-net's schema: set in the file and by the
+    /// environment, it reaches the node's configuration; bad values name
+    /// the key or the variable.
+    #[test]
+    fn runtime_limits_come_from_the_file_and_the_environment() {
+        let text =
+            format!("{BASE}[runtime]\nmax_inbound_streams = 9\nstream_header_timeout = \"750ms\"\nmax_seeds = 64\n");
+        let mut s = AgentSettings::parse(&text).unwrap();
+        let unknown = apply_env(
+            &mut s,
+            &env(&[
+                ("GOSSAMER_RUNTIME_MAX_SEEDS", "16"),
+                ("GOSSAMER_RUNTIME_STREAM_BUFFER_BUDGET", "67108864"),
+                ("GOSSAMER_RUNTIME_STREAM_TIMEOUT", "4s"),
+            ]),
+        )
+        .unwrap();
+        assert!(unknown.is_empty(), "{unknown:?}");
+        let node = s.resolve(Path::new(".")).unwrap().node;
+        assert_eq!(
+            (node.max_inbound_streams, node.stream_header_timeout, node.max_seeds, node.stream_timeout),
+            (9, Duration::from_millis(750), 16, Duration::from_secs(4)),
+            "file, then environment over the file"
+        );
+        assert_eq!(node.max_pending_push_pulls, RuntimeLimits::default().max_pending_push_pulls);
+        for key in RuntimeLimits::keys() {
+            let var = format!("GOSSAMER_RUNTIME_{}", key.to_ascii_uppercase());
+            assert_eq!(key_of_var(&var), Some(format!("runtime.{key}")));
+            assert!(env_vars().contains(&var), "{var} missing from --help");
+        }
+
+        let err = AgentSettings::parse(&format!("{BASE}[runtime]\nmax_seed = 3\n")).unwrap_err();
+        assert!(err.contains("max_seed"), "{err}");
+        let err = AgentSettings::parse(&format!("{BASE}[runtime]\nstream_timeout = 3\n")).unwrap_err();
+        assert!(err.contains("stream_timeout"), "{err}");
+        let err = resolve(&format!("{BASE}[runtime]\nmax_inbound_streams_per_ip = 0\n")).unwrap_err();
+        assert!(err.to_string().contains("`runtime.max_inbound_streams_per_ip`"), "{err}");
+        let mut s = AgentSettings::parse(BASE).unwrap();
+        let err = apply_env(&mut s, &env(&[("GOSSAMER_RUNTIME_MAX_SEEDS", "many")])).unwrap_err();
+        assert!(err.to_string().contains("GOSSAMER_RUNTIME_MAX_SEEDS"), "{err}");
+        let e = env(&[("GOSSAMER_RUNTIME_STREAM_BUFFER_BUDGET", "4096")]);
+        let mut s = AgentSettings::parse(BASE).unwrap();
+        apply_env(&mut s, &e).unwrap();
+        let msg = explain(s.resolve(Path::new(".")).unwrap_err(), &e);
+        assert!(
+            msg.contains("`runtime.stream_buffer_budget`") && msg.contains("GOSSAMER_RUNTIME_STREAM_BUFFER_BUDGET"),
+            "{msg}"
+        );
+    }
+
+    /// `[http]` and `[dns]` get generated variables too; setting one turns
+    /// the listener on. The `[dns]` server's names never collide with the
+    /// DNS discovery strategy's, and unknown `GOSSAMER_DNS_*` still warn.
+    #[test]
+    fn http_and_dns_tables_have_generated_variables() {
+        let mut s = AgentSettings::parse(BASE).unwrap();
+        let unknown = apply_env(
+            &mut s,
+            &env(&[
+                ("GOSSAMER_HTTP_BIND", "127.0.0.1:0"),
+                ("GOSSAMER_HTTP_EXPECTED_SIZE", "3"),
+                ("GOSSAMER_DNS_DOMAIN", "svc.example"),
+                ("GOSSAMER_DNS_TTL", "7"),
+                ("GOSSAMER_DNS_BOGUS", "1"),
+                ("GOSSAMER_HTTP_BOGUS", "1"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(unknown, vec!["GOSSAMER_DNS_BOGUS".to_string(), "GOSSAMER_HTTP_BOGUS".to_string()]);
+        assert!(s.discovery.is_none(), "no [dns] server variable switches discovery on");
+        let r = s.resolve(Path::new(".")).unwrap();
+        let http = r.http.unwrap();
+        assert_eq!((http.bind, http.expected_size), ("127.0.0.1:0".parse().unwrap(), 3));
+        let dns = r.dns.unwrap();
+        assert_eq!((dns.domain.to_ascii().as_str(), dns.ttl), ("svc.example.", 7));
+        assert_eq!(dns.bind, crate::dns::DEFAULT_BIND.parse().unwrap(), "keys not given keep their default");
+
+        // The file's table is kept, the variable wins for its key.
+        let mut s = AgentSettings::parse(&format!("{BASE}[dns]\nbind = \"127.0.0.1:5353\"\nttl = 2\n")).unwrap();
+        apply_env(&mut s, &env(&[("GOSSAMER_DNS_TTL", "9")])).unwrap();
+        let dns = s.resolve(Path::new(".")).unwrap().dns.unwrap();
+        assert_eq!((dns.bind.port(), dns.ttl), (5353, 9));
+
+        for (prefix, table, keys) in [
+            ("GOSSAMER_HTTP_", "http", field_names::<HttpSettings>()),
+            ("GOSSAMER_DNS_", "dns", field_names::<DnsSettings>()),
+        ] {
+            assert!(!keys.is_empty());
+            for key in keys {
+                let var = format!("{prefix}{}", key.to_ascii_uppercase());
+                assert_eq!(key_of_var(&var), Some(format!("{table}.{key}")));
+                assert!(env_vars().contains(&var), "{var} missing from --help");
+                assert!(!crate::settings::ENV_VARS.contains(&var.as_str()), "{var} is also a discovery variable");
+            }
+        }
+        // DNS discovery still works beside them.
+        let mut s = AgentSettings::parse(BASE).unwrap();
+        apply_env(&mut s, &env(&[("GOSSAMER_DNS_QUERY", "g.svc"), ("GOSSAMER_DNS_BIND", "127.0.0.1:0")])).unwrap();
+        assert_eq!(s.discovery.as_ref().unwrap().dns.query, "g.svc");
+        assert_eq!(s.dns.as_ref().unwrap().bind.as_deref(), Some("127.0.0.1:0"));
+
+        let mut s = AgentSettings::parse(BASE).unwrap();
+        let err = apply_env(&mut s, &env(&[("GOSSAMER_HTTP_MAX_CONNECTIONS", "lots")])).unwrap_err();
+        assert!(err.to_string().contains("GOSSAMER_HTTP_MAX_CONNECTIONS"), "{err}");
+        let e = env(&[("GOSSAMER_DNS_TTL", "999999")]);
+        let mut s = AgentSettings::parse(BASE).unwrap();
+        apply_env(&mut s, &e).unwrap();
+        let msg = explain(s.resolve(Path::new(".")).unwrap_err(), &e);
+        assert!(msg.contains("`dns.ttl`") && msg.contains("GOSSAMER_DNS_TTL"), "{msg}");
     }
 }

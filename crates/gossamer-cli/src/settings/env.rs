@@ -10,8 +10,9 @@ use super::schema::{AgentSettings, MulticastSettings, TlsSettings};
 use super::{invalid, SettingsError};
 
 /// The environment variables [`apply_env`] knows besides those of the
-/// `[protocol]` and `[heal]` tables, which are generated from the schema
-/// ([`env_vars`] lists them all).
+/// tables generated from a schema (`[protocol]`, `[heal]`, `[runtime]`,
+/// `[http]`, `[dns]`; [`env_vars`] lists them all). From
+/// `GOSSAMER_DISCOVERY` on, they are the discovery crate's.
 pub const ENV_VARS: &[&str] = &[
     "GOSSAMER_NODE_NAME",
     "GOSSAMER_BIND",
@@ -59,18 +60,24 @@ pub const ENV_VARS: &[&str] = &[
     "GOSSAMER_LOCAL_*",
 ];
 
-/// Whether `var` belongs to the discovery crate's overrides.
 /// Every environment variable [`apply_env`] knows: [`ENV_VARS`] and the
-/// `[protocol]`/`[heal]` variables generated from the schema.
+/// variables of the `[protocol]`, `[heal]`, `[runtime]`, `[http]` and
+/// `[dns]` tables, generated from their schemas ([`crate::tables`]).
 pub fn env_vars() -> Vec<String> {
     ENV_VARS.iter().map(|v| v.to_string()).chain(crate::tables::env_vars()).collect()
 }
 
+/// Whether `var` belongs to the discovery crate's overrides: a discovery
+/// name of [`ENV_VARS`] (`GOSSAMER_K8S_*`-style entries by prefix). The
+/// `[dns]` server's variables (`GOSSAMER_DNS_BIND`, ...) share the
+/// `GOSSAMER_DNS_` prefix with the DNS strategy's but not a name, and are
+/// never discovery's; an unknown `GOSSAMER_DNS_*` is reported as unknown.
 fn is_discovery_var(var: &str) -> bool {
-    matches!(var, "GOSSAMER_DISCOVERY" | "GOSSAMER_STATIC_SEEDS" | "GOSSAMER_HOSTS_FILE" | "GOSSAMER_ADVERTISE_ADDR")
-        || ["GOSSAMER_DNS_", "GOSSAMER_ETCD_", "GOSSAMER_K8S_", "GOSSAMER_RANCHER_", "GOSSAMER_LOCAL_"]
+    let first = ENV_VARS.iter().position(|v| *v == "GOSSAMER_DISCOVERY").unwrap_or(ENV_VARS.len());
+    crate::tables::key_of_var(var).is_none()
+        && ENV_VARS[first..]
             .iter()
-            .any(|p| var.starts_with(p))
+            .any(|known| known.strip_suffix('*').map_or(var == *known, |prefix| var.starts_with(prefix)))
 }
 
 fn parse_env<T: std::str::FromStr>(var: &str, value: &str) -> Result<T, SettingsError>
@@ -138,8 +145,8 @@ pub fn apply_env(settings: &mut AgentSettings, env: &BTreeMap<String, String>) -
             "GOSSAMER_TLS_KEY" => settings_tls(&mut settings.tls).key = Some(PathBuf::from(v)),
             "GOSSAMER_TLS_CA" => settings_tls(&mut settings.tls).ca = Some(PathBuf::from(v)),
             "GOSSAMER_TLS_VERIFY_PEER_IP" => settings_tls(&mut settings.tls).verify_peer_ip = parse_bool(var, &v)?,
+            var if crate::tables::apply_env_var(settings, var, &v)? => {}
             var if is_discovery_var(var) => {}
-            var if crate::tables::apply_env_var(&mut settings.protocol, &mut settings.heal, var, &v)? => {}
             _ => unknown.push(var.clone()),
         }
     }

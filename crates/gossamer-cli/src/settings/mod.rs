@@ -16,6 +16,8 @@ pub mod resolve;
 pub mod schema;
 pub mod secrets;
 
+#[cfg(test)]
+pub(crate) use env::ENV_VARS;
 pub use env::{apply_env, env_vars, explain};
 pub use resolve::Resolved;
 pub use schema::AgentSettings;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use gossamer::discovery::{multicast_config, DiscoveryConfig};
-use gossamer::net::{MulticastConfig, NodeConfig, TlsConfig};
+use gossamer::net::{MulticastConfig, NodeConfig, RuntimeLimits, TlsConfig};
 
 use super::schema::{AgentSettings, TlsSettings};
 use super::{invalid, SettingsError};
@@ -132,7 +132,11 @@ impl AgentSettings {
         }
         node.tls = self.tls.as_ref().map(|t| resolve_tls(t, config_dir)).transpose()?;
         node.heal = crate::tables::resolve_heal(&self.heal, node.protocol.probe_interval)?;
+        self.runtime.apply_to(&mut node);
         node.validate().map_err(|e| match e {
+            gossamer::net::StartError::Config { field, reason } if RuntimeLimits::keys().contains(&field) => {
+                invalid(format!("runtime.{field}"), reason)
+            }
             gossamer::net::StartError::Config { field, reason } => invalid(field, reason),
             gossamer::net::StartError::Protocol(e) => invalid(format!("protocol.{}", e.field), e.reason),
             other => invalid("config", other),

@@ -124,6 +124,13 @@ pub struct AgentSettings {
     /// `[heal]` schema (on unless `enabled = false`, see [`crate::tables`]).
     #[serde(default)]
     pub heal: HealTable,
+    /// The runtime's limits (`[runtime]`): gossamer-net's own schema
+    /// ([`gossamer::net::RuntimeLimits`]: stream admission, byte budget,
+    /// outbound push-pull gate, seeds, batch, channels, UDP buffers), every
+    /// key optional with the library's default, `GOSSAMER_RUNTIME_<KEY>` for
+    /// each (see [`crate::tables`]).
+    #[serde(default)]
+    pub runtime: gossamer::net::RuntimeLimits,
     /// The HTTP read API and `/metrics` (`[http]`, see [`crate::http_api`]); off when absent, loopback
     /// by default when present.
     pub http: Option<crate::http_api::HttpSettings>,

@@ -294,3 +294,22 @@ fn every_documented_variable_is_understood() {
         assert!(key_of_var(&var).is_some(), "{var}");
     }
 }
+
+/// The example's commented `[runtime]` block shows the library's defaults,
+/// every key of them: uncommented, it parses to `RuntimeLimits::default()`.
+#[test]
+fn the_example_runtime_block_shows_every_default() {
+    let text = include_str!("../../node.example.toml");
+    let block: String = text
+        .lines()
+        .skip_while(|l| *l != "# [runtime]")
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.strip_prefix("# "))
+        .filter(|l| !l.starts_with(' ') && !l.starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let s = AgentSettings::parse(&block).unwrap();
+    assert_eq!(s.runtime, gossamer::net::RuntimeLimits::default());
+    let keys = block.lines().filter(|l| l.contains('=')).count();
+    assert_eq!(keys, gossamer::net::RuntimeLimits::keys().len(), "{block}");
+}
