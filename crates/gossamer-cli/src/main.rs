@@ -18,7 +18,7 @@
 //! gossamer keys install <KEY-HEX> --config node.toml   # then `keys use`, then `keys remove` the old one
 //! gossamer keys list        --config node.toml
 //! gossamer demo --nodes 5
-//! gossamer sim run simulations/quickstart.toml
+//! gossamer sim run simulations/quickstart.toml --seed 7 --plot quickstart.svg
 //! ```
 //!
 //! Admin commands reach the agent through its control socket: a loopback
@@ -200,27 +200,7 @@ enum Command {
     /// Deterministic simulation of a scenario file (virtual time, modelled network).
     Sim {
         #[command(subcommand)]
-        command: SimCommand,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum SimCommand {
-    /// Run a scenario and print the report; exit 1 if an assertion fails.
-    Run {
-        /// The scenario file (TOML), e.g. simulations/quickstart.toml.
-        scenario: PathBuf,
-        /// Override the scenario's seed.
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Also write the report as JSON to this file.
-        #[arg(long, value_name = "FILE")]
-        json: Option<PathBuf>,
-    },
-    /// Parse and validate a scenario without running it.
-    Check {
-        /// The scenario file (TOML).
-        scenario: PathBuf,
+        command: sim::SimCommand,
     },
 }
 
@@ -305,10 +285,7 @@ fn main() -> ExitCode {
         Command::Keys { command, timeout, local, json, target } => {
             keys::run(&target, command, Duration::from_secs(timeout), local, json)
         }
-        Command::Sim { command: SimCommand::Run { scenario, seed, json } } => {
-            sim::run(&scenario, seed, json.as_deref())
-        }
-        Command::Sim { command: SimCommand::Check { scenario } } => sim::check(&scenario),
+        Command::Sim { command } => sim::main(command),
         Command::Demo { nodes, duration, pause_ms } => {
             demo::run(nodes, Duration::from_secs(duration), Duration::from_millis(pause_ms))
         }

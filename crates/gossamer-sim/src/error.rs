@@ -26,9 +26,6 @@ pub enum SimError {
     /// The JSON report could not be serialised.
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),
-    /// The plot could not be drawn.
-    #[error("plot: {0}")]
-    Plot(String),
 }
 
 impl SimError {

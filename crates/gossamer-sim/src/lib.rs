@@ -54,7 +54,6 @@ mod hostile;
 mod network;
 mod node;
 mod nodeset;
-mod plot;
 mod queue;
 mod report;
 mod scenario;
@@ -75,7 +74,6 @@ pub use node::{
     SIM_PORT,
 };
 pub use nodeset::NodeSet;
-pub use plot::{render_svg, write_svg};
 pub use queue::EventQueue;
 pub use report::{
     Accuracy, AssertionResult, BaselineComparison, BroadcastReport, FaultReport, HealReport, HealTiming, HostileFault,

@@ -341,18 +341,13 @@ fn joins_and_leaves_are_tracked() {
 }
 
 #[test]
-fn writers_produce_json_and_svg() {
+fn writers_produce_json_and_text() {
+    // The SVG chart is drawn by the `gossamer sim` front end (gossamer-cli).
     let r = run(LOSSY);
     let json = serde_json::to_value(&r).unwrap();
     assert_eq!(json["scenario"], "echo-lossy");
     assert!(json["faults"][0]["all_know"]["periods"].as_f64().is_some());
     assert!(json["traffic"]["bytes_per_member_per_period"].as_f64().unwrap() > 0.0);
-    let svg = render_svg(&r).unwrap();
-    assert!(
-        svg.starts_with("<svg") && svg.contains("<polyline") && svg.contains("alive"),
-        "{}",
-        &svg[..200.min(svg.len())]
-    );
     let text = r.to_string();
     assert!(text.contains("SWIM predicts") && text.contains("fault #0"), "{text}");
 }

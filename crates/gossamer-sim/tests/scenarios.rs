@@ -1,9 +1,9 @@
 //! Every shipped scenario (except large.toml, which the criterion bench
 //! runs) against the real gossamer-core (and gossamer-heal for the
-//! `heal-*` ones), plus determinism and the CLI.
+//! `heal-*` ones), plus determinism (the `gossamer sim` front end is tested
+//! in gossamer-cli).
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use gossamer_sim::{Report, Scenario, Simulation};
@@ -263,60 +263,4 @@ fn same_seed_gives_identical_trace_bytes() {
     assert_eq!(r1.faults, r2.faults);
     assert_eq!(r1.traffic, r2.traffic);
     assert_eq!(r1.samples, r2.samples);
-}
-
-#[test]
-fn cli_writes_report_json_trace_and_plot() {
-    let dir = std::env::temp_dir().join(format!("gossamer-sim-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (json, trace, plot) = (dir.join("r.json"), dir.join("t.trace"), dir.join("p.svg"));
-    let out = Command::new(env!("CARGO_BIN_EXE_gossamer-sim"))
-        .arg("run")
-        .arg(scenario_path("quickstart.toml"))
-        .args(["--seed", "3", "--json"])
-        .arg(&json)
-        .arg("--trace")
-        .arg(&trace)
-        .arg("--plot")
-        .arg(&plot)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("SWIM predicts") && stdout.contains("PASSED"), "{stdout}");
-    // Each file is named where it went.
-    for (what, path) in [("report", &json), ("trace", &trace), ("plot", &plot)] {
-        assert!(stdout.contains(&format!("{what} written to {}", path.display())), "{what}: {stdout}");
-    }
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    assert_eq!(report["seed"], 3);
-    assert_eq!(report["passed"], true);
-    assert!(std::fs::metadata(&trace).unwrap().len() > 100_000);
-    // Another process, the same seed: the same bytes (nothing may depend on
-    // per-process state such as hash seeds or addresses).
-    let again = dir.join("t2.trace");
-    let out = Command::new(env!("CARGO_BIN_EXE_gossamer-sim"))
-        .arg("run")
-        .arg(scenario_path("quickstart.toml"))
-        .args(["--seed", "3", "--trace"])
-        .arg(&again)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    assert!(std::fs::read(&trace).unwrap() == std::fs::read(&again).unwrap(), "traces of two processes differ");
-    let svg = std::fs::read_to_string(&plot).unwrap();
-    assert!(svg.starts_with("<svg") && svg.contains("<polyline"));
-
-    // A scenario whose assertion cannot hold exits 1; a broken one exits 2.
-    let failing = dir.join("failing.toml");
-    let text = std::fs::read_to_string(scenario_path("quickstart.toml"))
-        .unwrap()
-        .replace("duration = \"60 periods\"", "duration = \"22 periods\"");
-    std::fs::write(&failing, text).unwrap();
-    let status = Command::new(env!("CARGO_BIN_EXE_gossamer-sim")).arg("run").arg(&failing).output().unwrap().status;
-    assert_eq!(status.code(), Some(1));
-    std::fs::write(&failing, "name = 3").unwrap();
-    let status = Command::new(env!("CARGO_BIN_EXE_gossamer-sim")).arg("run").arg(&failing).output().unwrap().status;
-    assert_eq!(status.code(), Some(2));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
