@@ -150,6 +150,9 @@ pub fn render(m: &NodeMetrics) -> String {
     counter(r, "members_refused", "New members not added: table full", c.members_refused);
     counter(r, "members_evicted", "Dead members forgotten early to make room", c.members_evicted);
     counter(r, "push_pulls_refused", "Push-pull views refused whole: too many members", c.push_pulls_refused);
+    counter(r, "stream_pings", "Fallback pings over TCP (direct probe unanswered in time)", c.stream_pings);
+    counter(r, "stream_ping_acks", "Probes answered over the TCP fallback only", c.stream_ping_acks);
+    counter(r, "stream_ping_failures", "Fallback pings over TCP that failed", c.stream_ping_failures);
     counter(r, "user_items_too_new", "Application items refused: stamped too far ahead", c.user_items_too_new);
     counter(r, "user_queries_refused", "Queries not surfaced: too many awaiting an answer", c.user_queries_refused);
     traffic(r, "traffic_in", "received", &c.traffic_in);

@@ -185,6 +185,16 @@ impl Config {
             incarnation_window: 1 << 16,
             max_members: 65_536,
             max_push_pull_members: 65_536,
+    /// When a direct probe gets no ack within `probe_timeout`, also ping
+    /// the target over a stream (TCP in the runtime) until the end of the
+    /// period, alongside the indirect probes (true; memberlist's TCP ping,
+    /// `DisableTcpPings` inverted). A stream is not subject to datagram
+    /// loss, so under heavy UDP loss a live member still answers and is not
+    /// suspected. Only verified members are pinged so (see `probe`); a
+    /// driver that never calls
+    /// [`Swim::poll_stream_ping`](crate::Swim::poll_stream_ping) simply
+    /// does without. False: datagrams only.
+    pub stream_pings: bool,
             dead_reclaim_time: Duration::from_secs(30),
         }
     }
@@ -225,6 +235,7 @@ impl Config {
         let period = |field: &'static str, value: Duration| {
             if value.is_zero() {
                 Err(ConfigError::new(field, "must be greater than zero"))
+            stream_pings: true,
             } else if value > MAX_PERIOD {
                 Err(ConfigError::new(field, format!("{value:?} exceeds the limit of one hour")))
             } else {

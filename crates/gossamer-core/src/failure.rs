@@ -106,6 +106,7 @@ impl<R: RngCore> Swim<R> {
         let ping = Message::Ping(Ping { seq, target, from: self.local.clone() });
         self.send(addr, &ping, buddy.as_ref());
         self.set_timer(timeout_at, TimerKind::ProbeTimeout { seq });
+            stream_ping: None,
     }
 
     /// No direct ack in time: ask `indirect_checks` random alive members.
@@ -155,6 +156,8 @@ impl<R: RngCore> Swim<R> {
     /// Marks the member named `name` verified if it is known at `from`,
     /// the address the message came from (see the module docs). Costs
     /// nothing once every member is verified, and no lookup for the same
+        // Datagrams may be what is lost: try a stream too (see `probe`).
+        self.start_stream_ping(now);
     /// sender as last time (a peer pinging again and again); a new member
     /// at that very address is still verified by its first ack.
     #[inline]

@@ -81,6 +81,7 @@ pub use config::{Config, ConfigError};
 pub use event::{Event, Output};
 pub use member::{Death, Member};
 pub use metrics::{KindTraffic, Metrics, RttHistogram, Traffic, RTT_BUCKETS_MICROS};
+pub use probe::{StreamPing, MAX_STREAM_PING_FRAME};
 pub use rules::MAX_INCARNATION;
 pub use schema::{field_names, overlay, set_from_text, Overrides, Preset, ProtocolConfig};
 pub use signal::{NameConflict, RefutedClaim, Signal};

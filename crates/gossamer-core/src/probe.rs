@@ -19,13 +19,33 @@
 //! verified members, while the forged ones are still probed, suspected and
 //! declared dead in turn. A member moves to the verified round as soon as
 //! it answers.
+//!
+//! ## The stream fallback
+//!
+//! Under datagram loss a live member's ack, and every relay's, can all be
+//! lost: at 10% loss a probe fails outright about once in a few hundred,
+//! which at 128 nodes was ~30 suspicions of live members per simulated
+//! minute, each costing gossip, a refutation and sometimes a false death.
+//! So when the direct ping gets no ack within `probe_timeout`, the probe
+//! also pings its target over a stream ([`StreamPing`], memberlist's TCP
+//! ping), in parallel with the indirect probes, until the period ends: a
+//! stream is not subject to datagram loss, only to a real partition or
+//! crash. Its ack counts like any other ack to the probe. The request is
+//! the ordinary sealed `Ping` frame and the answer the ordinary `Ack`
+//! frame ([`Swim::handle_stream_request`] tells them from push-pulls), so
+//! no wire change. Only verified members get one (a forged member's
+//! address must not turn every node into a connection scanner), at most
+//! one per probe, so at most one per period; the driver drops a fallback
+//! it has no room for. See [`Config::stream_pings`](crate::Config::stream_pings).
 
 use std::net::SocketAddr;
 
-use gossamer_wire::{NodeName, SeqNo};
+use bytes::{Bytes, BytesMut};
+use gossamer_wire::{Ack, DecodeError, Message, NodeName, Packet, Ping, SeqNo};
 use rand_core::RngCore;
 
 use crate::member::Slot;
+use crate::swim::{after, Swim};
 use crate::Time;
 
 /// One shuffled round-robin over member slots.
@@ -208,6 +228,166 @@ mod tests {
     use rand_chacha::ChaCha8Rng;
 
     #[test]
+    /// The stream fallback for this probe, until the driver takes it
+    /// ([`Swim::poll_stream_ping`]).
+    pub stream_ping: Option<StreamPing>,
+}
+
+/// Largest frame of a fallback ping or its ack (a `Ping` names two nodes
+/// and one address, an `Ack` one node: well under 1 KiB even with a
+/// 255-byte label and a key). A stream request this short is first tried
+/// as a ping; the driver caps the ack it reads at this.
+pub const MAX_STREAM_PING_FRAME: usize = 2048;
+
+/// A fallback ping over a stream, for the driver (see the module docs):
+/// open a stream to `to`, write `request` (one frame), read one frame of
+/// at most [`MAX_STREAM_PING_FRAME`] bytes and pass it to
+/// [`Swim::handle_stream_ping_response`]; give up at `deadline` (the end
+/// of the probe's period, after which an ack no longer counts) and call
+/// [`Swim::stream_ping_failed`]. The peer's driver hands the request to
+/// [`Swim::handle_stream_request`] like any inbound stream, so it is
+/// subject to the same admission limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamPing {
+    /// The probed member's address.
+    pub to: SocketAddr,
+    /// A sealed `Ping` frame.
+    pub request: Bytes,
+    /// When the probe's period ends: no point waiting longer.
+    pub deadline: Time,
+}
+
+impl<R: RngCore> Swim<R> {
+    /// The direct probe `seq` timed out: prepare its stream fallback, if
+    /// enabled and the target is verified (see the module docs). Called
+    /// by `probe_timeout` after the indirect probes went out.
+    pub(crate) fn start_stream_ping(&mut self, now: Time) {
+        if !self.config.stream_pings {
+            return;
+        }
+        let period = self.awareness.scale(self.config.probe_interval);
+        let Some(probe) = &self.probe else { return };
+        if probe.acked || probe.stream_ping.is_some() {
+            return;
+        }
+        let deadline = after(probe.sent_at, period);
+        let Some(entry) = self.members.get(probe.slot) else { return };
+        if deadline <= now || !entry.verified() || entry.member.id.name != probe.target {
+            return;
+        }
+        let to = entry.member.id.addr;
+        let ping = Message::Ping(Ping { seq: probe.seq, target: probe.target.clone(), from: self.local.clone() });
+        let mut buf = BytesMut::new();
+        if let Err(error) = self.codec.encode(&Packet::new(ping), &mut buf) {
+            tracing::warn!(%to, %error, "encoding a stream ping failed");
+            return;
+        }
+        let request = buf.freeze();
+        tracing::debug!(target_node = %probe.target, %to, "no direct ack: pinging over a stream too");
+        if let Some(probe) = &mut self.probe {
+            probe.stream_ping = Some(StreamPing { to, request, deadline });
+        }
+    }
+
+    /// The fallback ping to run now, if any (see [`StreamPing`]). Drain it
+    /// with [`Swim::poll_output`] after every input; at most one is ever
+    /// pending (that of the probe in flight), so a driver that never calls
+    /// this holds nothing and gets datagram probes only.
+    pub fn poll_stream_ping(&mut self) -> Option<StreamPing> {
+        let ping = self.probe.as_mut()?.stream_ping.take()?;
+        // Counted once the driver takes it.
+        self.stats.stream_pings += 1;
+        self.stats.messages_out += 1;
+        self.stats.bytes_out += ping.request.len() as u64;
+        self.stats.traffic_out.count(crate::metrics::TrafficKind::Probe, ping.request.len());
+        Some(ping)
+    }
+
+    /// A stream opened by a peer delivered its request frame: a fallback
+    /// ping (a short frame holding a `Ping` for this node) is answered
+    /// with an `Ack` frame, anything else goes to
+    /// [`Swim::handle_push_pull_request`]. Returns the frame to write back,
+    /// or `None` if the request was refused (logged, counted).
+    pub fn handle_stream_request(&mut self, now: Time, from: SocketAddr, frame: &[u8]) -> Option<Bytes> {
+        // Only a short frame can be a ping; a push-pull this short (a few
+        // members) is decoded twice, which costs next to nothing.
+        if frame.len() <= MAX_STREAM_PING_FRAME {
+            if let Ok(Packet { message: Message::Ping(ping), .. }) = self.codec.decode(frame) {
+                return self.answer_stream_ping(now, from, frame.len(), ping);
+            }
+        }
+        self.handle_push_pull_request(now, from, frame)
+    }
+
+    fn answer_stream_ping(&mut self, now: Time, from: SocketAddr, len: usize, ping: Ping) -> Option<Bytes> {
+        self.tick(now);
+        self.stats.messages_in += 1;
+        self.stats.bytes_in += len as u64;
+        self.stats.traffic_in.count(crate::metrics::TrafficKind::Probe, len);
+        if ping.target != self.local.name {
+            tracing::debug!(%from, target_node = %ping.target, "stream ping for another node");
+            return None;
+        }
+        let ack = Message::Ack(Ack { seq: ping.seq, from: self.local.name.clone() });
+        let mut buf = BytesMut::new();
+        if let Err(error) = self.codec.encode(&Packet::new(ack), &mut buf) {
+            tracing::warn!(%from, %error, "encoding a stream ack failed");
+            return None;
+        }
+        let ack = buf.freeze();
+        self.stats.messages_out += 1;
+        self.stats.bytes_out += ack.len() as u64;
+        self.stats.traffic_out.count(crate::metrics::TrafficKind::Ack, ack.len());
+        Some(ack)
+    }
+
+    /// The answer to a [`StreamPing`] this node sent to `from`: an ack to
+    /// the probe in flight counts as its ack (too late, or for another
+    /// probe, it is ignored; nothing else is accepted on this stream).
+    pub fn handle_stream_ping_response(&mut self, now: Time, from: SocketAddr, frame: &[u8]) {
+        self.tick(now);
+        self.stats.messages_in += 1;
+        self.stats.bytes_in += frame.len() as u64;
+        self.stats.traffic_in.count(crate::metrics::TrafficKind::Ack, frame.len());
+        if frame.len() > MAX_STREAM_PING_FRAME {
+            let error = DecodeError::TooLarge { len: frame.len() as u64, max: MAX_STREAM_PING_FRAME as u32 };
+            self.reject(now, from, "stream ack", &error);
+            return;
+        }
+        let ack = match self.codec.decode(frame) {
+            Ok(Packet { message: Message::Ack(ack), .. }) => ack,
+            Ok(_) => {
+                self.stats.rejected += 1;
+                tracing::debug!(%from, "stream ping answered with something else than an ack");
+                return;
+            }
+            Err(error) => {
+                self.reject(now, from, "stream ack", &error);
+                return;
+            }
+        };
+        let Some(probe) = &self.probe else { return };
+        let ours = probe.seq == ack.seq && probe.target == ack.from;
+        let at_its_address = self.members.get(probe.slot).is_some_and(|e| e.member.id.addr == from);
+        if !ours || !at_its_address {
+            tracing::debug!(%from, seq = ack.seq, "stream ack for no probe in flight (late?)");
+            return;
+        }
+        if !probe.acked {
+            self.stats.stream_ping_acks += 1;
+            tracing::debug!(target_node = %ack.from, "probe answered over the stream only");
+        }
+        self.on_ack(now, ack);
+    }
+
+    /// The [`StreamPing`] to `to` failed (refused, cut, past its deadline,
+    /// or the driver had no room for it): counted; the probe concludes at
+    /// the end of its period as usual.
+    pub fn stream_ping_failed(&mut self, now: Time, to: SocketAddr) {
+        self.tick(now);
+        self.stats.stream_ping_failures += 1;
+        tracing::debug!(%to, "stream ping failed");
+    }
     fn every_member_once_per_round() {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         let mut order = Round::default();

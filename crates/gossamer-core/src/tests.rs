@@ -1159,3 +1159,73 @@ fn user_times_far_ahead_are_refused_and_never_witnessed() {
     assert!(drain(&mut c).iter().any(|o| matches!(o, Output::User(_))));
     assert_eq!(c.broadcast(Time::ZERO, "k", b"x".to_vec()).unwrap(), 2 * w + 1);
 }
+
+// ---- the stream fallback of a probe (issue #16, see `probe`) ----
+
+/// The core probing with its direct probe timed out: the stream ping it
+/// hands the driver, if any.
+fn direct_probe_timed_out(c: &mut Core, out: &[Output]) -> Option<crate::StreamPing> {
+    let (timeout_at, timeout) =
+        timers(out).into_iter().find(|(_, t)| matches!(t.0, TimerKind::ProbeTimeout { .. })).unwrap();
+    assert_eq!(c.poll_stream_ping(), None, "nothing before the direct probe times out");
+    c.handle_timer(timeout_at, timeout);
+    drain(c);
+    c.poll_stream_ping()
+}
+
+#[test]
+fn a_timed_out_probe_pings_over_a_stream_whose_ack_prevents_the_suspicion() {
+    let (mut c, target, out, start) = probing();
+    let ping = direct_probe_timed_out(&mut c, &out).expect("a stream ping once the direct probe timed out");
+    assert_eq!(c.poll_stream_ping(), None, "handed out once");
+    assert_eq!((ping.to, ping.deadline), (target, start + Config::lan().probe_interval));
+    let Message::Ping(request) = codec().decode(&ping.request).unwrap().message else { panic!("not a ping") };
+    let target_name = c.members().find(|m| m.id.addr == target).unwrap().id.name.clone();
+    assert_eq!(request.target, target_name);
+    // The target's own core answers it as a stream request.
+    let mut peer = Swim::new(
+        NodeId::new(target_name.clone(), target),
+        Config::lan(),
+        codec(),
+        ChaCha8Rng::seed_from_u64(2),
+        Time::ZERO,
+    )
+    .unwrap();
+    let ack = peer.handle_stream_request(start, addr(1), &ping.request).expect("the target acks a stream ping");
+    assert!(matches!(codec().decode(&ack).unwrap().message, Message::Ack(Ack { seq, .. }) if seq == request.seq));
+    // A ping for another node is not acked.
+    let mut stranger = Swim::new(id("x", 9), Config::lan(), codec(), ChaCha8Rng::seed_from_u64(3), Time::ZERO).unwrap();
+    assert_eq!(stranger.handle_stream_request(start, addr(1), &ping.request), None);
+    // The ack over the stream stands for the lost datagrams: no suspicion.
+    c.handle_stream_ping_response(start + Duration::from_millis(700), target, &ack);
+    let (next_at, next) = periodic(&out, Periodic::Probe).unwrap();
+    c.handle_timer(next_at, next);
+    assert!(c.members().all(|m| m.status == MemberStatus::Alive));
+    let m = c.metrics();
+    assert_eq!((m.suspicions, m.stream_pings, m.stream_ping_acks), (0, 1, 1));
+}
+
+#[test]
+fn without_the_fallback_or_its_ack_the_probe_fails_as_before() {
+    // The fallback's ack from another address, or after the period, is not the target's ack.
+    let (mut c, target, out, start) = probing();
+    let ping = direct_probe_timed_out(&mut c, &out).unwrap();
+    let target_name = c.members().find(|m| m.id.addr == target).unwrap().id.name.clone();
+    let mut peer =
+        Swim::new(NodeId::new(target_name, target), Config::lan(), codec(), ChaCha8Rng::seed_from_u64(2), start)
+            .unwrap();
+    let ack = peer.handle_stream_request(start, addr(1), &ping.request).unwrap();
+    c.handle_stream_ping_response(start + Duration::from_millis(700), addr(99), &ack);
+    c.stream_ping_failed(start, target);
+    let (next_at, next) = periodic(&out, Periodic::Probe).unwrap();
+    c.handle_timer(next_at, next);
+    c.handle_stream_ping_response(next_at, target, &ack);
+    let m = c.metrics();
+    assert_eq!((m.suspicions, m.stream_ping_acks, m.stream_ping_failures), (1, 0, 1));
+    assert_eq!(c.members().find(|m| m.id.addr == target).unwrap().status, MemberStatus::Suspect);
+
+    // Disabled: no stream ping at all.
+    let (mut c, _, out, _) = probing();
+    c.config.stream_pings = false;
+    assert_eq!(direct_probe_timed_out(&mut c, &out), None);
+}

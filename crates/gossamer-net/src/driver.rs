@@ -8,7 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use gossamer_core::{Event, Member, Output, QueryId, Swim, Time, UserError, UserEvent, REFUSAL_WARN_INTERVAL};
+use gossamer_core::{
+    Event, Member, Output, QueryId, StreamPing, Swim, Time, UserError, UserEvent, MAX_STREAM_PING_FRAME,
+    REFUSAL_WARN_INTERVAL,
+};
 use gossamer_wire::{DecodeError, FrameCodec, Metadata, NodeName, QueryFilter};
 use rand_chacha::ChaCha8Rng;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -21,7 +24,9 @@ use crate::fault::Blocklist;
 use crate::heal::{keep_claim, HealLayer};
 use crate::metrics::{bump, Gauges, NetCounters, NodeMetrics, WarnLimit};
 use crate::multicast::{self, Heard, JoinLimiter, MulticastSockets};
-use crate::stream::{read_inbound, read_response, write_frame, Admission, Busy, Reservation, Stage, Ticket};
+use crate::stream::{
+    read_frame, read_inbound, read_response, write_frame, Admission, Busy, Reservation, Stage, Ticket,
+};
 use crate::timers::TimerQueue;
 use crate::tls::{looks_like_tls, StreamTls};
 use crate::user::{Answer, QueryOutcome, UserLayer};
@@ -40,6 +45,11 @@ const JOIN_RETRY_ATTEMPTS: u32 = 8;
 /// Mean delay (±50%) of the one follow-up push-pull after a join, with a
 /// random member other than the seed (see [`JoinRetries`]).
 const JOIN_FOLLOW_UP: Duration = Duration::from_secs(1);
+/// Most fallback pings over TCP in flight at once (the core asks for at
+/// most one per probe period, each bounded by the end of its period); one
+/// beyond it is not started and counts as failed. Bounds what a flood of
+/// failing probes could hold: four sockets and four 2 KiB buffers.
+pub(crate) const MAX_STREAM_PINGS: usize = 4;
 
 /// What a [`crate::Node`] handle asks of the driver.
 pub(crate) enum Command {
@@ -87,6 +97,11 @@ enum Internal {
         /// the core has read it).
         result: Result<(Vec<u8>, Reservation), StreamError>,
     },
+    /// A fallback ping over TCP ended: the peer's ack frame, or why not.
+    StreamPingDone {
+        to: SocketAddr,
+        result: Result<Vec<u8>, StreamError>,
+    },
     /// An inbound stream was cut off before its frame reached the core
     /// (refused header, over the cap, garbage, timeout, early close).
     InboundRefused {
@@ -112,6 +127,8 @@ pub(crate) struct StreamLimits {
     /// Inbound slots, per-address limits and the byte budget.
     pub admission: Arc<Admission>,
     pub outbound: Arc<Semaphore>,
+    /// Fallback pings in flight (see [`MAX_STREAM_PINGS`]).
+    pub pings: Arc<Semaphore>,
     /// Mutual TLS under the frames, when configured.
     pub tls: Option<StreamTls>,
 }
@@ -561,7 +578,7 @@ impl Driver {
         while let Some(output) = self.swim.poll_output() {
             match output {
                 Output::Datagram { to, bytes } => {
-                    if self.blocked.blocks(to) {
+                    if self.blocked.blocks_datagrams(to) {
                         tracing::trace!(%to, "datagram dropped (peer blocked)");
                         continue;
                     }
@@ -598,6 +615,10 @@ impl Driver {
                 }
                 Output::User(event) => self.user.deliver(event),
             }
+        }
+        // The probe's TCP fallback, when its direct ping went unanswered.
+        while let Some(ping) = self.swim.poll_stream_ping() {
+            self.start_stream_ping(ping, internal.clone());
         }
     }
 
@@ -699,7 +720,7 @@ impl Driver {
         let mut next = first;
         for _ in 0..self.batch {
             match next {
-                Ok((_, from)) if self.blocked.blocks(from) => {
+                Ok((_, from)) if self.blocked.blocks_datagrams(from) => {
                     tracing::trace!(%from, "datagram dropped (peer blocked)");
                 }
                 Ok((n, from)) => {
@@ -1021,6 +1042,57 @@ impl Driver {
 
     fn internal(&mut self, msg: Internal) {
         let now = self.now();
+    /// Runs one fallback ping over TCP (memberlist's TCP ping): connect,
+    /// write the core's `Ping` frame, read one frame of at most
+    /// [`MAX_STREAM_PING_FRAME`] bytes, all by the end of the probe's
+    /// period; at most [`MAX_STREAM_PINGS`] at once. TLS when the streams
+    /// use it. The peer serves it as any inbound stream (same admission).
+    fn start_stream_ping(&mut self, ping: StreamPing, internal: mpsc::Sender<Internal>) {
+        let StreamPing { to, request, deadline } = ping;
+        let Ok(permit) = self.streams.pings.clone().try_acquire_owned() else {
+            tracing::debug!(%to, "stream ping not started: too many in flight");
+            let now = self.now();
+            self.swim.stream_ping_failed(now, to);
+            return;
+        };
+        let deadline = self.start + deadline;
+        let codec = match self.streams.codec.clone().with_max_frame_len(MAX_STREAM_PING_FRAME) {
+            Ok(codec) => codec,
+            Err(error) => {
+                tracing::warn!(%error, "no codec for stream pings");
+                let now = self.now();
+                self.swim.stream_ping_failed(now, to);
+                return;
+            }
+        };
+        let blocked = self.blocked.clone();
+        let tls = self.streams.tls.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let unreachable = || StreamError::Io(io::Error::new(io::ErrorKind::ConnectionRefused, "peer blocked"));
+            let within = deadline.saturating_duration_since(Instant::now());
+            let exchange = async {
+                if blocked.blocks(to) {
+                    return Err(unreachable());
+                }
+                let stream = TcpStream::connect(to).await?;
+                let frame = match &tls {
+                    None => ping_exchange(stream, &request, &codec, within).await?,
+                    Some(tls) => {
+                        let stream = tls.connect(to, stream).await.map_err(StreamError::Handshake)?;
+                        ping_exchange(stream, &request, &codec, within).await?
+                    }
+                };
+                if blocked.blocks(to) {
+                    return Err(unreachable());
+                }
+                Ok(frame)
+            };
+            let result = tokio::time::timeout_at(deadline, exchange).await.unwrap_or(Err(StreamError::Timeout));
+            let _ = internal.send(Internal::StreamPingDone { to, result }).await;
+        });
+    }
+
         match msg {
             Internal::Inbound { from, reply, .. } if self.blocked.blocks(from) => {
                 tracing::debug!(%from, "push-pull request dropped (peer blocked)");
@@ -1029,7 +1101,8 @@ impl Driver {
             Internal::Inbound { from, frame, reply } => {
                 // The response carries the application state of the moment.
                 self.user.refresh_state(&mut self.swim);
-                let response = self.swim.handle_push_pull_request(now, from, &frame);
+                // A push-pull request, or a peer's fallback ping.
+                let response = self.swim.handle_stream_request(now, from, &frame);
                 if response.is_none() {
                     bump(&self.counters.streams_refused);
                 }
@@ -1037,6 +1110,13 @@ impl Driver {
             }
             Internal::InboundRefused { from, error } => {
                 bump(&self.counters.streams_refused);
+            Internal::StreamPingDone { to, result: Ok(frame) } => {
+                self.swim.handle_stream_ping_response(now, to, &frame);
+            }
+            Internal::StreamPingDone { to, result: Err(e) } => {
+                tracing::debug!(peer = %to, error = %e, "stream ping failed");
+                self.swim.stream_ping_failed(now, to);
+            }
                 self.limit_hit(from, &error);
                 self.refusals.refused(Instant::now(), from, true, &error);
             }
@@ -1113,6 +1193,18 @@ async fn serve_inbound<S: AsyncRead + AsyncWrite + Unpin>(
 
 /// The client side of one exchange: request out, response in.
 async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+/// The client side of one fallback ping: its frame out, one short frame
+/// (the ack) in.
+async fn ping_exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    request: &[u8],
+    codec: &FrameCodec,
+    timeout: Duration,
+) -> Result<Vec<u8>, StreamError> {
+    write_frame(&mut stream, request, timeout).await?;
+    read_frame(&mut stream, codec, timeout).await
+}
+
     mut stream: S,
     request: &[u8],
     codec: &FrameCodec,

@@ -205,6 +205,7 @@ impl Node {
                     counters.clone(),
                 ),
                 outbound: Arc::new(Semaphore::new(config.max_inbound_streams)),
+                pings: Arc::new(Semaphore::new(crate::driver::MAX_STREAM_PINGS)),
                 tls,
             },
             events: events.clone(),
@@ -461,6 +462,15 @@ impl Node {
     #[cfg(feature = "fault-injection")]
     pub fn block(&self, addrs: impl IntoIterator<Item = SocketAddr>) {
         self.inner.blocked.block(addrs);
+    }
+
+    /// Fault injection: drop every datagram to and from `addrs` (peers'
+    /// advertised addresses), but let streams through: a network that
+    /// loses UDP and carries TCP, where only the probes' stream fallback
+    /// ([`gossamer_core::Config::stream_pings`]) keeps those peers alive.
+    #[cfg(feature = "fault-injection")]
+    pub fn block_datagrams(&self, addrs: impl IntoIterator<Item = SocketAddr>) {
+        self.inner.blocked.block_datagrams(addrs);
     }
 
     /// Fault injection: every blocked peer becomes reachable again.

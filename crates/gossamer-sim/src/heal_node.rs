@@ -20,7 +20,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::error::SimError;
 use crate::node::{name_index, node_addr, HealNote, NodeCounters, NodeFactory, NodeOutput, SimNode};
-use crate::swim_node::{counters, table_len, user_output, view, SwimFactory, SwimNode};
+use crate::swim_node::{counters, stream_ping, table_len, user_output, view, SwimFactory, SwimNode};
 
 /// A timer of a node that may run the heal layer: one of the core's, or
 /// the heal layer's tick.
@@ -156,6 +156,7 @@ impl HealNode {
                 },
             });
         }
+        self.out.extend(self.swim.poll_stream_ping().map(stream_ping));
         let due = self.heal.next_deadline().max(now + MIN_TICK_GAP);
         if self.tick_at.is_none_or(|armed| due < armed) {
             self.tick_at = Some(due);
@@ -172,9 +173,18 @@ impl SimNode for HealNode {
         self.settle(now);
     }
     fn handle_push_pull_request(&mut self, now: Time, from: SocketAddr, frame: &[u8]) -> Option<Bytes> {
-        let response = self.swim.handle_push_pull_request(now, from, frame);
+        // Fallback pings arrive on streams too.
+        let response = self.swim.handle_stream_request(now, from, frame);
         self.settle(now);
         response
+    }
+    fn handle_stream_ping_response(&mut self, now: Time, from: SocketAddr, frame: &[u8]) {
+        self.swim.handle_stream_ping_response(now, from, frame);
+        self.settle(now);
+    }
+    fn stream_ping_failed(&mut self, now: Time, to: SocketAddr) {
+        self.swim.stream_ping_failed(now, to);
+        self.settle(now);
     }
     fn handle_push_pull_response(&mut self, now: Time, from: SocketAddr, frame: &[u8]) {
         self.swim.handle_push_pull_response(now, from, frame);
@@ -200,7 +210,7 @@ impl SimNode for HealNode {
         self.settle(now);
     }
     fn adopt_converged(&mut self, now: Time, members: &[Member]) -> Result<(), String> {
-        self.swim.adopt_members(now, members.iter().cloned());
+        self.swim.start_converged(now, members.iter().cloned());
         // Adopting emits no events: tell the heal layer what the core knows.
         core_adapter::observe_all(&mut self.heal, &self.swim, now);
         self.settle(now);
@@ -315,6 +325,7 @@ fn wrap(output: NodeOutput<Timer>) -> NodeOutput<NodeTimer> {
     match output {
         NodeOutput::Datagram { to, bytes } => NodeOutput::Datagram { to, bytes },
         NodeOutput::PushPull { to, request } => NodeOutput::PushPull { to, request },
+        NodeOutput::StreamPing { to, request, deadline } => NodeOutput::StreamPing { to, request, deadline },
         NodeOutput::SetTimer { at, timer } => NodeOutput::SetTimer { at, timer: NodeTimer::Core(timer) },
         NodeOutput::View { member, name, status } => NodeOutput::View { member, name, status },
         NodeOutput::Removed { member, dead_for } => NodeOutput::Removed { member, dead_for },
@@ -339,6 +350,12 @@ impl SimNode for ScenarioNode {
     }
     fn push_pull_failed(&mut self, now: Time, to: SocketAddr) {
         each!(self, n => n.push_pull_failed(now, to))
+    }
+    fn handle_stream_ping_response(&mut self, now: Time, from: SocketAddr, frame: &[u8]) {
+        each!(self, n => n.handle_stream_ping_response(now, from, frame))
+    }
+    fn stream_ping_failed(&mut self, now: Time, to: SocketAddr) {
+        each!(self, n => n.stream_ping_failed(now, to))
     }
     fn handle_timer(&mut self, now: Time, timer: NodeTimer) {
         match (self, timer) {

@@ -33,6 +33,17 @@ pub enum NodeOutput<T> {
         /// The request frame.
         request: Bytes,
     },
+    /// A fallback ping over a reliable stream (`gossamer_core::StreamPing`):
+    /// like a push-pull exchange, but the answer goes to
+    /// [`SimNode::handle_stream_ping_response`] and it fails at `deadline`.
+    StreamPing {
+        /// Destination.
+        to: SocketAddr,
+        /// The request frame.
+        request: Bytes,
+        /// Give up then.
+        deadline: Time,
+    },
     /// Wake the node with `timer` at `at`.
     SetTimer {
         /// When.
@@ -115,6 +126,9 @@ pub struct NodeCounters {
     pub user_items_delivered: u64,
     /// Application items dropped because their queue was full.
     pub user_items_dropped: u64,
+    /// Probes whose only ack came over the stream fallback (a suspicion
+    /// the fallback saved).
+    pub stream_ping_acks: u64,
 }
 
 impl std::ops::AddAssign for NodeCounters {
@@ -126,6 +140,7 @@ impl std::ops::AddAssign for NodeCounters {
         self.user_items_sent += o.user_items_sent;
         self.user_items_delivered += o.user_items_delivered;
         self.user_items_dropped += o.user_items_dropped;
+        self.stream_ping_acks += o.stream_ping_acks;
     }
 }
 
@@ -142,6 +157,15 @@ pub trait SimNode {
     fn handle_push_pull_response(&mut self, now: Time, from: SocketAddr, frame: &[u8]);
     /// This node's stream request failed.
     fn push_pull_failed(&mut self, now: Time, to: SocketAddr);
+    /// The answer to this node's [`NodeOutput::StreamPing`] arrived (nodes
+    /// that send none ignore it).
+    fn handle_stream_ping_response(&mut self, now: Time, from: SocketAddr, frame: &[u8]) {
+        let _ = (now, from, frame);
+    }
+    /// This node's [`NodeOutput::StreamPing`] failed.
+    fn stream_ping_failed(&mut self, now: Time, to: SocketAddr) {
+        let _ = (now, to);
+    }
     /// A timer is due.
     fn handle_timer(&mut self, now: Time, timer: Self::Timer);
     /// Join a cluster through `seeds`.

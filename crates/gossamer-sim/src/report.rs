@@ -75,6 +75,12 @@ pub struct Traffic {
     pub stream_failures: u64,
     /// Request and response bytes of push-pull exchanges.
     pub stream_bytes: u64,
+    /// Fallback pings over a stream (a direct probe unanswered in time).
+    pub stream_pings: u64,
+    /// Fallback pings that failed (path cut, peer down, past the period).
+    pub stream_ping_failures: u64,
+    /// Request and ack bytes of fallback pings.
+    pub stream_ping_bytes: u64,
     /// Live node-time in protocol periods (the denominator below).
     pub node_periods: f64,
     /// Datagrams and stream frames sent per member per period.
@@ -489,13 +495,14 @@ impl fmt::Display for Report {
         let p = &self.protocol;
         writeln!(
             f,
-            "protocol: {} probes, {} suspicions raised, {} refuted, {} frames rejected",
-            p.probes, p.suspicions_raised, p.refutations, p.rejected
+            "protocol: {} probes, {} suspicions raised, {} refuted, {} frames rejected, {} probes answered over the stream fallback only",
+            p.probes, p.suspicions_raised, p.refutations, p.rejected, p.stream_ping_acks
         )?;
         let t = &self.traffic;
-        writeln!(f, "traffic: {:.2} msgs and {:.0} bytes per member per period ({} datagrams, {} lost, {} cut, {} duplicated, max {} B; {} push-pulls, {} failed, {} B)",
+        writeln!(f, "traffic: {:.2} msgs and {:.0} bytes per member per period ({} datagrams, {} lost, {} cut, {} duplicated, max {} B; {} push-pulls, {} failed, {} B; {} stream pings, {} failed, {} B)",
             t.msgs_per_member_per_period, t.bytes_per_member_per_period, t.datagrams, t.lost, t.cut, t.duplicated,
-            t.max_datagram, t.streams, t.stream_failures, t.stream_bytes)?;
+            t.max_datagram, t.streams, t.stream_failures, t.stream_bytes, t.stream_pings, t.stream_ping_failures,
+            t.stream_ping_bytes)?;
         writeln!(
             f,
             "end: {} live members, single cluster: {}",

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use gossamer_core::{Config, Event, Member, Output, Swim, Time, Timer, UserEvent};
+use gossamer_core::{Config, Event, Member, Output, StreamPing, Swim, Time, Timer, UserEvent};
 use gossamer_wire::{ClusterLabel, FrameCodec, MemberStatus, NodeId, NodeName};
 use rand_chacha::ChaCha8Rng;
 
@@ -36,6 +36,11 @@ pub(crate) fn user_output<T>(event: UserEvent) -> Option<NodeOutput<T>> {
     }
 }
 
+/// The simulator's form of a core's fallback ping.
+pub(crate) fn stream_ping<T>(ping: StreamPing) -> NodeOutput<T> {
+    NodeOutput::StreamPing { to: ping.to, request: ping.request, deadline: ping.deadline }
+}
+
 /// The counters the report sums, from the core's metrics.
 pub(crate) fn counters(swim: &Swim<ChaCha8Rng>) -> NodeCounters {
     let m = swim.metrics();
@@ -47,6 +52,7 @@ pub(crate) fn counters(swim: &Swim<ChaCha8Rng>) -> NodeCounters {
         user_items_sent: m.user_items_sent,
         user_items_delivered: m.user_items_delivered,
         user_items_dropped: m.user_items_dropped,
+        stream_ping_acks: m.stream_ping_acks,
     }
 }
 
@@ -78,7 +84,14 @@ impl SimNode for SwimNode {
         self.0.handle_datagram(now, from, bytes)
     }
     fn handle_push_pull_request(&mut self, now: Time, from: SocketAddr, frame: &[u8]) -> Option<Bytes> {
-        self.0.handle_push_pull_request(now, from, frame)
+        // Fallback pings arrive on streams too.
+        self.0.handle_stream_request(now, from, frame)
+    }
+    fn handle_stream_ping_response(&mut self, now: Time, from: SocketAddr, frame: &[u8]) {
+        self.0.handle_stream_ping_response(now, from, frame)
+    }
+    fn stream_ping_failed(&mut self, now: Time, to: SocketAddr) {
+        self.0.stream_ping_failed(now, to)
     }
     fn handle_push_pull_response(&mut self, now: Time, from: SocketAddr, frame: &[u8]) {
         self.0.handle_push_pull_response(now, from, frame)
@@ -94,7 +107,8 @@ impl SimNode for SwimNode {
     }
     fn adopt_converged(&mut self, now: Time, members: &[Member]) -> Result<(), String> {
         // Inline names and empty metadata: the clones allocate nothing.
-        self.0.adopt_members(now, members.iter().cloned());
+        // Every node knows this one too: nothing to gossip at the start.
+        self.0.start_converged(now, members.iter().cloned());
         Ok(())
     }
     fn leave(&mut self, now: Time) {
@@ -126,7 +140,10 @@ impl SimNode for SwimNode {
     }
     fn poll_output(&mut self) -> Option<NodeOutput<Timer>> {
         loop {
-            return Some(match self.0.poll_output()? {
+            let Some(output) = self.0.poll_output() else {
+                return self.0.poll_stream_ping().map(stream_ping);
+            };
+            return Some(match output {
                 Output::Datagram { to, bytes } => NodeOutput::Datagram { to, bytes },
                 Output::PushPull { to, request } => NodeOutput::PushPull { to, request },
                 Output::SetTimer { at, timer } => NodeOutput::SetTimer { at, timer },

@@ -268,8 +268,9 @@ impl<F: NodeFactory> Simulation<F> {
         let t = &mut self.stats.traffic;
         t.node_periods = node_periods;
         if node_periods > 0.0 {
-            t.msgs_per_member_per_period = (t.datagrams + 2 * t.streams) as f64 / node_periods;
-            t.bytes_per_member_per_period = (t.datagram_bytes + t.stream_bytes) as f64 / node_periods;
+            t.msgs_per_member_per_period = (t.datagrams + 2 * (t.streams + t.stream_pings)) as f64 / node_periods;
+            t.bytes_per_member_per_period =
+                (t.datagram_bytes + t.stream_bytes + t.stream_ping_bytes) as f64 / node_periods;
         }
         let single_cluster = self.views.converged() && self.views.live_count() > 0;
         for n in self.slots.iter().filter_map(|s| s.node.as_ref()) {

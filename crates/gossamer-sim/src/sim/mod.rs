@@ -45,6 +45,8 @@ fn stream_rng(seed: u64, stream: u64) -> ChaCha8Rng {
     rng
 }
 
+// `Ping*`: a fallback ping over a stream (see `streams`), answered by its
+// server like a push-pull request.
 enum Ev<T> {
     Boot { node: u32 },
     Datagram { to: u32, from: u32, bytes: Bytes, lagged: bool },
@@ -52,6 +54,9 @@ enum Ev<T> {
     StreamRequest { client: u32, generation: u32, server: u32, request: Bytes, started: Time, lagged: bool },
     StreamResponse { client: u32, generation: u32, server: u32, response: Bytes, started: Time, lagged: bool },
     StreamFailed { client: u32, generation: u32, peer: SocketAddr },
+    PingRequest { client: u32, generation: u32, server: u32, request: Bytes, deadline: Time, lagged: bool },
+    PingResponse { client: u32, generation: u32, server: u32, response: Bytes, deadline: Time, lagged: bool },
+    PingFailed { client: u32, generation: u32, peer: SocketAddr },
     Fault(usize),
     LeaveCheck { node: u32, generation: u32 },
     Sample,
@@ -453,6 +458,29 @@ impl<F: NodeFactory> Simulation<F> {
                     self.stream_failed(client, peer);
                 }
             }
+            Ev::PingRequest { client, generation, server, request, deadline, mut lagged } => {
+                match self.gate(server, &mut lagged) {
+                    // Nobody listening: the connection is refused at once.
+                    Gate::Drop => self.ping_failed(client, generation, node_addr(server)),
+                    Gate::Defer(at) => {
+                        self.queue.push(at, Ev::PingRequest { client, generation, server, request, deadline, lagged })
+                    }
+                    Gate::Run => self.serve_ping(client, generation, server, request, deadline),
+                }
+            }
+            Ev::PingResponse { client, generation, server, response, deadline, mut lagged } => {
+                if self.slots[client as usize].generation != generation {
+                    return;
+                }
+                match self.gate(client, &mut lagged) {
+                    Gate::Drop => {}
+                    Gate::Defer(at) => {
+                        self.queue.push(at, Ev::PingResponse { client, generation, server, response, deadline, lagged })
+                    }
+                    Gate::Run => self.ping_answered(client, server, response, deadline),
+                }
+            }
+            Ev::PingFailed { client, generation, peer } => self.ping_failed(client, generation, peer),
             Ev::Fault(i) => self.apply_fault(i),
             Ev::LeaveCheck { node, generation } => self.leave_check(node, generation),
             Ev::Sample => {
@@ -508,6 +536,7 @@ impl<F: NodeFactory> Simulation<F> {
             match o {
                 NodeOutput::Datagram { to, bytes } => self.send_datagram(n, to, bytes),
                 NodeOutput::PushPull { to, request } => self.start_stream(n, to, request),
+                NodeOutput::StreamPing { to, request, deadline } => self.start_ping(n, to, request, deadline),
                 NodeOutput::SetTimer { at, timer } => {
                     let generation = self.slots[n as usize].generation;
                     self.queue.push(at.max(self.now), Ev::Timer { node: n, generation, timer, lagged: false });

@@ -1,6 +1,12 @@
 //! Push-pull exchanges as reliable request/response streams: latency and
 //! serialisation time each way, failure when the path is cut, the server is
 //! down, refuses, or the response comes after the stream timeout.
+//!
+//! Fallback pings (`NodeOutput::StreamPing`) are streams too: not subject
+//! to datagram loss, only to cuts, crashes and pauses. They pay the TCP
+//! handshake (one round trip) before the request, and fail at their
+//! deadline (the end of the probe's period) if the path is cut or the
+//! answer is later; a down server refuses the connection at once.
 
 use super::*;
 
@@ -60,6 +66,85 @@ impl<F: NodeFactory> Simulation<F> {
         let now = self.now;
         if let Some(n) = self.slots[client as usize].node.as_mut() {
             n.push_pull_failed(now, peer);
+        }
+        self.drain(client);
+    }
+
+    pub(super) fn start_ping(&mut self, client: u32, to: SocketAddr, request: Bytes, deadline: Time) {
+        self.stats.traffic.stream_pings += 1;
+        self.stats.traffic.stream_ping_bytes += request.len() as u64;
+        let generation = self.slots[client as usize].generation;
+        let now = self.now;
+        let server = node_index(to).filter(|&d| (d as usize) < self.slots.len());
+        // Handshake (there and back), then the request.
+        let leg = server.and_then(|s| {
+            let syn_ack = self.net.stream_leg(client, s, 0, now)?;
+            let ack = self.net.stream_leg(s, client, 0, syn_ack)?;
+            self.net.stream_leg(client, s, request.len(), ack)
+        });
+        match (server, leg) {
+            (Some(server), Some(at)) if at <= deadline => {
+                trace!(self, "ping-request {client}->{server} len={}", request.len());
+                self.queue.push(at, Ev::PingRequest { client, generation, server, request, deadline, lagged: false });
+            }
+            _ => {
+                trace!(self, "ping-request {client}->{to} unreachable");
+                self.queue.push(deadline.max(now), Ev::PingFailed { client, generation, peer: to });
+            }
+        }
+    }
+
+    pub(super) fn serve_ping(&mut self, client: u32, generation: u32, server: u32, request: Bytes, deadline: Time) {
+        let now = self.now;
+        let fail_at = deadline.max(now);
+        if !self.net.reachable(client, server, now) {
+            self.queue.push(fail_at, Ev::PingFailed { client, generation, peer: node_addr(server) });
+            return;
+        }
+        let response = self.slots[server as usize]
+            .node
+            .as_mut()
+            .and_then(|n| n.handle_push_pull_request(now, node_addr(client), &request));
+        self.drain(server);
+        let Some(response) = response else {
+            trace!(self, "ping-rejected {client}->{server}");
+            self.queue.push(now, Ev::PingFailed { client, generation, peer: node_addr(server) });
+            return;
+        };
+        self.stats.traffic.stream_ping_bytes += response.len() as u64;
+        match self.net.stream_leg(server, client, response.len(), now) {
+            Some(at) => {
+                trace!(self, "ping-serve {server}->{client} len={}", response.len());
+                self.queue.push(at, Ev::PingResponse { client, generation, server, response, deadline, lagged: false });
+            }
+            None => self.queue.push(fail_at, Ev::PingFailed { client, generation, peer: node_addr(server) }),
+        }
+    }
+
+    pub(super) fn ping_answered(&mut self, client: u32, server: u32, response: Bytes, deadline: Time) {
+        let now = self.now;
+        if now > deadline {
+            let generation = self.slots[client as usize].generation;
+            self.ping_failed(client, generation, node_addr(server));
+            return;
+        }
+        trace!(self, "ping-response {server}->{client} len={}", response.len());
+        if let Some(n) = self.slots[client as usize].node.as_mut() {
+            n.handle_stream_ping_response(now, node_addr(server), &response);
+        }
+        self.drain(client);
+    }
+
+    pub(super) fn ping_failed(&mut self, client: u32, generation: u32, peer: SocketAddr) {
+        let slot = &self.slots[client as usize];
+        if slot.generation != generation || slot.node.is_none() {
+            return;
+        }
+        self.stats.traffic.stream_ping_failures += 1;
+        trace!(self, "ping-failed {client}->{peer}");
+        let now = self.now;
+        if let Some(n) = self.slots[client as usize].node.as_mut() {
+            n.stream_ping_failed(now, peer);
         }
         self.drain(client);
     }
