@@ -43,6 +43,28 @@ pub struct Config {
     /// Lifeguard: a fresh suspicion lasts `suspicion_max_timeout_mult` times
     /// the minimum, shrinking as independent suspicions arrive (6).
     pub suspicion_max_timeout_mult: u32,
+    /// Lifeguard's `k`: independent confirmations (distinct, verified
+    /// members also suspecting) after which a suspicion waits only the
+    /// minimum (2; memberlist derives it as `suspicion_mult - 2`, which the
+    /// memberlist presets keep). Fewer confirmations wait proportionally
+    /// longer on a log scale, up to the maximum. 0: always the minimum.
+    pub suspicion_confirmations: u32,
+    /// After hearing another member's suspicion of a member, probe that
+    /// member next with probability `suspect_probers / live members`, so
+    /// about this many members check a suspect at once (Rapid's multiple
+    /// observers) instead of waiting for the round-robin to reach it: a
+    /// dead member gets its confirmations within a period, a live one its
+    /// buddy-system warning (and so refutes) sooner. It reorders the probes
+    /// only (still one per period, and never two such in a row), so costs
+    /// no traffic. 0: off, as memberlist.
+    pub suspect_probers: u32,
+    /// A suspicion never ends sooner than this many times the slowest
+    /// refutation this node saw recently (the time from its own suspicion
+    /// of a member to the `Alive` that cleared it; the last 16 within 300
+    /// probe intervals), nor sooner than the minimum: under loss or stalls,
+    /// where refutations are slow, the wait grows on its own. 0.0: off
+    /// (the minimum alone, as memberlist).
+    pub suspicion_refute_mult: f64,
     /// Each update is sent at most `retransmit_mult × ceil(log2(n + 1))`
     /// times (4).
     pub retransmit_mult: u32,
@@ -189,6 +211,9 @@ impl Config {
     /// the target over a stream (TCP in the runtime) until the end of the
     /// period, alongside the indirect probes (true; memberlist's TCP ping,
     /// `DisableTcpPings` inverted). A stream is not subject to datagram
+            suspicion_confirmations: 2,
+            suspect_probers: 0,
+            suspicion_refute_mult: 0.0,
     /// loss, so under heavy UDP loss a live member still answers and is not
     /// suspected. Only verified members are pinged so (see `probe`); a
     /// driver that never calls
@@ -218,6 +243,7 @@ impl Config {
     pub fn local() -> Self {
         Self {
             probe_interval: Duration::from_secs(1),
+            suspicion_confirmations: 4,
             probe_timeout: Duration::from_millis(200),
             suspicion_mult: 3,
             push_pull_interval: Duration::from_secs(15),
@@ -233,6 +259,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         const MAX_PERIOD: Duration = Duration::from_secs(3600);
         let period = |field: &'static str, value: Duration| {
+            suspicion_confirmations: 1,
             if value.is_zero() {
                 Err(ConfigError::new(field, "must be greater than zero"))
             stream_pings: true,
@@ -282,6 +309,15 @@ impl Config {
         }
         if self.max_relays == 0 || self.max_relays > 1 << 20 {
             return Err(ConfigError::new("max_relays", "must be within 1..=1048576"));
+        if self.suspicion_confirmations > 16 {
+            return Err(ConfigError::new("suspicion_confirmations", "must be at most 16"));
+        }
+        if self.suspect_probers > 64 {
+            return Err(ConfigError::new("suspect_probers", "must be at most 64"));
+        }
+        if !(0.0..=100.0).contains(&self.suspicion_refute_mult) {
+            return Err(ConfigError::new("suspicion_refute_mult", "must be within 0.0..=100.0"));
+        }
         }
         if !(self.user_share > 0.0 && self.user_share < 1.0) {
             return Err(ConfigError::new("user_share", format!("{} is not strictly between 0 and 1", self.user_share)));

@@ -11,8 +11,9 @@
 //! health: a forged member never answers, and that says nothing of us.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
-use gossamer_wire::{Ack, Confirm, MemberStatus, Message, Nack, Ping, PingReq, SeqNo, Suspect, Update};
+use gossamer_wire::{Ack, Confirm, MemberStatus, Message, Nack, NodeName, Ping, PingReq, SeqNo, Suspect, Update};
 use rand_core::RngCore;
 
 use crate::member::Slot;
@@ -20,6 +21,10 @@ use crate::probe::{Probe, Relay};
 use crate::swim::{after, Swim};
 use crate::timer::TimerKind;
 use crate::Time;
+
+/// Refutations older than this many probe intervals no longer set the
+/// suspicion floor (`Config::suspicion_refute_mult`).
+const REFUTE_WINDOW_PERIODS: u32 = 300;
 
 impl<R: RngCore> Swim<R> {
     /// Start of a protocol period: conclude the previous probe, then probe
@@ -101,12 +106,12 @@ impl<R: RngCore> Swim<R> {
             indirect_sent: false,
             expected_nacks: 0,
             nacks: 0,
+            stream_ping: None,
         });
         self.stats.probes += 1;
         let ping = Message::Ping(Ping { seq, target, from: self.local.clone() });
         self.send(addr, &ping, buddy.as_ref());
         self.set_timer(timeout_at, TimerKind::ProbeTimeout { seq });
-            stream_ping: None,
     }
 
     /// No direct ack in time: ask `indirect_checks` random alive members.
@@ -151,13 +156,13 @@ impl<R: RngCore> Swim<R> {
             }
         }
         self.sampled = relays;
+        // Datagrams may be what is lost: try a stream too (see `probe`).
+        self.start_stream_ping(now);
     }
 
     /// Marks the member named `name` verified if it is known at `from`,
     /// the address the message came from (see the module docs). Costs
     /// nothing once every member is verified, and no lookup for the same
-        // Datagrams may be what is lost: try a stream too (see `probe`).
-        self.start_stream_ping(now);
     /// sender as last time (a peer pinging again and again); a new member
     /// at that very address is still verified by its first ack.
     #[inline]
@@ -269,6 +274,65 @@ impl<R: RngCore> Swim<R> {
         self.send(relay.requester, &nack, None);
     }
 
+    /// This node just learned that the member in `slot` is suspected by
+    /// `from`: with `Config::suspect_probers` set, probe it next with
+    /// probability `suspect_probers / live members` (see the config docs),
+    /// unless the accuser is this node (it just probed it).
+    pub(crate) fn suspicion_heard(&mut self, slot: Slot, from: &NodeName) {
+        let m = u64::from(self.config.suspect_probers);
+        if m == 0 || *from == self.local.name {
+            return;
+        }
+        let live = (self.members.count(MemberStatus::Alive) + self.members.count(MemberStatus::Suspect)) as u64;
+        if self.rng.next_u64() % live.max(1) < m {
+            self.stats.suspect_probes += 1;
+            self.order.probe_soon(slot);
+        }
+    }
+
+    /// Whether `accuser`'s suspicion of the member in `slot` may count as
+    /// an independent confirmation: only a distinct member this node has
+    /// heard from directly (verified), alive or suspect, and not the
+    /// suspect itself. Anything else is counted as refused: a forged name
+    /// never shortens a suspicion (see `suspicion`).
+    pub(crate) fn counts_as_confirmation(&mut self, accuser: &NodeName, slot: Slot) -> bool {
+        let ok = self.members.find(accuser).is_some_and(|a| {
+            a != slot
+                && self.members.is_verified(a)
+                && self
+                    .members
+                    .get(a)
+                    .is_some_and(|e| matches!(e.member.status, MemberStatus::Alive | MemberStatus::Suspect))
+        });
+        if !ok {
+            self.stats.confirmations_refused += 1;
+            tracing::debug!(%accuser, "suspicion from an unverified or unknown accuser: not a confirmation");
+        }
+        ok
+    }
+
+    /// The member in `slot` refuted this node's suspicion of it: remember
+    /// how long that took (see `suspicion::RefuteTimes`).
+    pub(crate) fn suspicion_refuted(&mut self, now: Time, slot: Slot) {
+        let Some(suspicion) = self.suspicions.get(&slot) else { return };
+        let took = now.saturating_sub(suspicion.start);
+        let cap = self.config.probe_interval.saturating_mul(REFUTE_WINDOW_PERIODS);
+        self.refute_times.record(now, took, cap);
+    }
+
+    /// The least a new suspicion waits from the refutations seen lately:
+    /// `suspicion_refute_mult` times the slowest (zero when off or none).
+    pub(crate) fn refutation_floor(&mut self, now: Time) -> Duration {
+        let mult = self.config.suspicion_refute_mult;
+        if mult <= 0.0 {
+            return Duration::ZERO;
+        }
+        let window = self.config.probe_interval.saturating_mul(REFUTE_WINDOW_PERIODS);
+        let floor = self.refute_times.slowest(now, window).map_or(Duration::ZERO, |d| d.mul_f64(mult));
+        self.stats.refutation_floor_ms = floor.as_millis() as u64;
+        floor
+    }
+
     /// A suspicion's timer fired: if it is still the same suspicion and its
     /// (possibly shortened) deadline passed, the member is dead.
     pub(crate) fn suspicion_timer(&mut self, now: Time, slot: Slot, id: u64) {
@@ -278,6 +342,23 @@ impl<R: RngCore> Swim<R> {
         }
         if now < suspicion.deadline {
             let at = suspicion.deadline;
+            self.set_timer(at, TimerKind::Suspicion { slot, id });
+            return;
+        }
+        let late = now.saturating_sub(suspicion.deadline);
+        if late > self.config.probe_timeout {
+            // Handled this late, this node was stalled (a pause, an
+            // overloaded host): the suspect's refutation may be waiting
+            // among the inputs queued meanwhile. Lifeguard: a slow node
+            // does not accuse; it counts against its own health and gives
+            // those inputs one probe timeout to be handled first.
+            let at = after(now, self.config.probe_timeout);
+            if let Some(suspicion) = self.suspicions.get_mut(&slot) {
+                suspicion.deadline = at;
+            }
+            self.stats.stalled_suspicions += 1;
+            self.awareness.apply(1);
+            tracing::debug!(?late, "suspicion timer handled late (stalled?): deadline moved");
             self.set_timer(at, TimerKind::Suspicion { slot, id });
             return;
         }

@@ -37,6 +37,21 @@ pub struct Metrics {
     pub health_multiplier: u32,
     /// Indirect probes (ping-req) sent.
     pub indirect_probes: u64,
+    /// Suspects this node chose to probe out of turn after hearing of
+    /// their suspicion ([`Config::suspect_probers`](crate::Config::suspect_probers)).
+    pub suspect_probes: u64,
+    /// Suspicions not counted as independent confirmations: their accuser
+    /// is unknown, unverified, not live, or the suspect itself (a forged
+    /// name cannot shorten a suspicion).
+    pub confirmations_refused: u64,
+    /// The suspicion floor set by recent refutations, in ms
+    /// ([`Config::suspicion_refute_mult`](crate::Config::suspicion_refute_mult);
+    /// 0 when off or none seen), as of the last suspicion started.
+    pub refutation_floor_ms: u64,
+    /// Suspicion timers handled more than a probe timeout late (this node
+    /// was stalled): the death was put off by one probe timeout, so that a
+    /// refutation queued meanwhile is handled first.
+    pub stalled_suspicions: u64,
     /// Push-pull exchanges started.
     pub push_pulls: u64,
     /// Push-pull exchanges that failed.

@@ -63,6 +63,10 @@ pub(crate) struct ProbeOrder {
     unverified: Round,
     /// The last probe went to the unverified round.
     last_unverified: bool,
+    /// A suspect to probe next, out of turn (`Config::suspect_probers`).
+    soon: Option<Slot>,
+    /// The last probe was such an out-of-turn one (never two in a row).
+    last_soon: bool,
 }
 
 impl ProbeOrder {
@@ -80,6 +84,13 @@ impl ProbeOrder {
         total: usize,
         class: impl Fn(Slot) -> Option<bool>,
     ) -> Option<Slot> {
+        if let Some(slot) = self.soon.take() {
+            if !self.last_soon && class(slot).is_some() {
+                self.last_soon = true;
+                return Some(slot);
+            }
+        }
+        self.last_soon = false;
         let any_unverified = unverified > 0;
         let unverified_turn = any_unverified && !self.last_unverified && below(rng, total.max(1)) < unverified;
         self.last_unverified = false;
@@ -97,6 +108,14 @@ impl ProbeOrder {
             return self.unverified.next(rng, all, |s| class(s) == Some(false));
         }
         None
+    }
+
+    /// Probes `slot` next, out of turn, unless the last probe already was
+    /// out of turn (then it is dropped: the round reaches it in time). A
+    /// later call replaces an earlier one not yet used, so a burst of
+    /// suspicions costs one reordered probe, not more probes.
+    pub(crate) fn probe_soon(&mut self, slot: Slot) {
+        self.soon = Some(slot);
     }
 
     /// Room for `additional` more verified members (a bulk adoption

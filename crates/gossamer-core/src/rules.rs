@@ -448,6 +448,7 @@ impl<R: RngCore> Swim<R> {
             self.suspicions.remove(&slot);
         }
         if matches!(previous, MemberStatus::Dead | MemberStatus::Left) {
+            self.suspicion_refuted(now, slot);
             let verified = self.members.is_verified(slot);
             self.order.insert(&mut self.rng, slot, verified);
         }
@@ -476,6 +477,7 @@ impl<R: RngCore> Swim<R> {
                 tracing::debug!(member = %suspect.node, incarnation = suspect.incarnation, from = %suspect.from, "suspected");
                 self.forward(slot, Update::Suspect(suspect), encoded);
                 let member = self.member_of(slot);
+                self.suspicion_heard(slot, &suspect.from);
                 self.emit(Event::MemberSuspected(member));
             }
             MemberStatus::Suspect if suspect.incarnation > entry.member.incarnation => {
@@ -485,7 +487,11 @@ impl<R: RngCore> Swim<R> {
                 self.forward(slot, Update::Suspect(suspect), encoded);
             }
             MemberStatus::Suspect if suspect.incarnation == entry.member.incarnation => {
-                // Lifeguard: an independent accuser shortens the timeout.
+                // Lifeguard: an independent accuser shortens the timeout
+                // (only a verified member: see `suspicion`).
+                if !self.suspicions.contains_key(&slot) || !self.counts_as_confirmation(&suspect.from, slot) {
+                    return;
+                }
                 let Some(suspicion) = self.suspicions.get_mut(&slot) else { return };
                 if suspicion.confirm(&suspect.from) {
                     let (at, id) = (suspicion.deadline, suspicion.id);
@@ -500,13 +506,15 @@ impl<R: RngCore> Swim<R> {
     fn start_suspicion(&mut self, now: Time, slot: Slot, suspect: &Suspect) {
         let n = self.members.count(MemberStatus::Alive) + self.members.count(MemberStatus::Suspect);
         let mult = self.config.suspicion_mult;
-        let expected = mult.saturating_sub(2);
+        let expected = self.config.suspicion_confirmations;
         let k = if (n as u64).saturating_sub(2) < u64::from(expected) { 0 } else { expected };
         let min = min_suspicion_timeout(mult, n, self.config.probe_interval);
         let max = min.saturating_mul(self.config.suspicion_max_timeout_mult);
         self.next_suspicion_id = self.next_suspicion_id.wrapping_add(1);
         let id = self.next_suspicion_id;
-        let suspicion = Suspicion::new(id, suspect.incarnation, suspect.from.clone(), now, k, min, max);
+        let floor = self.refutation_floor(now);
+        let suspicion =
+            Suspicion::new(id, suspect.incarnation, suspect.from.clone(), now, k, min, max).with_floor(floor);
         let at = suspicion.deadline;
         self.suspicions.insert(slot, suspicion);
         self.set_timer(at, TimerKind::Suspicion { slot, id });

@@ -3,6 +3,20 @@
 //! suspecting) shrinks it on a log scale toward the minimum, so a member
 //! that is really gone is declared dead quickly while a lone, possibly
 //! unhealthy accuser gives the suspect plenty of time to refute.
+//!
+//! ## Letting the evidence set the wait (issue #19)
+//!
+//! Only distinct, verified members count as confirmations (a name this
+//! node has heard from directly: see `Entry::verified`), so a peer forging
+//! `Suspect`s under made-up names cannot shorten anything; and whatever
+//! the confirmations, a suspicion never ends before its floor: the
+//! configured minimum, raised to [`Config::suspicion_refute_mult`] times
+//! the slowest refutation this node has recently seen ([`RefuteTimes`]).
+//! A cluster whose members are slow to answer back (loss, stalls) thus
+//! waits longer on its own, and a forger can only make that wait longer,
+//! never shorter.
+//!
+//! [`Config::suspicion_refute_mult`]: crate::Config::suspicion_refute_mult
 
 use std::time::Duration;
 
@@ -31,6 +45,37 @@ pub(crate) fn suspicion_timeout(n: u32, k: u32, min: Duration, max: Duration) ->
     timeout.max(min)
 }
 
+/// Refutation times remembered (the slowest of them sets the floor).
+const REFUTE_SAMPLES: usize = 16;
+
+/// How long suspicions this node held took to be refuted, recently: from
+/// when it started suspecting a member to the `Alive` that cleared it. The
+/// slowest of the last [`REFUTE_SAMPLES`] refutations within `window` is
+/// the estimate; with none, there is none (the configured minimum alone
+/// holds). Bounded memory, no allocation after the first samples.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RefuteTimes {
+    /// (when observed, how long it took), oldest first.
+    samples: Vec<(Time, Duration)>,
+}
+
+impl RefuteTimes {
+    /// Records a refutation observed at `now` that took `took`; at most
+    /// `cap` is kept of any one (a suspicion held for hours says nothing of
+    /// how fast a member answers).
+    pub(crate) fn record(&mut self, now: Time, took: Duration, cap: Duration) {
+        if self.samples.len() >= REFUTE_SAMPLES {
+            self.samples.remove(0);
+        }
+        self.samples.push((now, took.min(cap)));
+    }
+
+    /// The slowest refutation seen within `window` before `now`.
+    pub(crate) fn slowest(&self, now: Time, window: Duration) -> Option<Duration> {
+        self.samples.iter().filter(|(at, _)| now.saturating_sub(*at) <= window).map(|&(_, took)| took).max()
+    }
+}
+
 /// One running suspicion of a member.
 #[derive(Debug, Clone)]
 pub(crate) struct Suspicion {
@@ -45,6 +90,9 @@ pub(crate) struct Suspicion {
     min: Duration,
     max: Duration,
     k: u32,
+    /// No deadline earlier than `start + floor`, whatever the
+    /// confirmations (at least `min`).
+    floor: Duration,
     /// Distinct accusers, the first included.
     confirmations: Vec<NodeName>,
 }
@@ -60,7 +108,25 @@ impl Suspicion {
         max: Duration,
     ) -> Self {
         let timeout = if k == 0 { min } else { max };
-        Self { id, incarnation, start, deadline: start.saturating_add(timeout), min, max, k, confirmations: vec![from] }
+        Self {
+            id,
+            incarnation,
+            start,
+            deadline: start.saturating_add(timeout),
+            min,
+            max,
+            k,
+            floor: min,
+            confirmations: vec![from],
+        }
+    }
+
+    /// Raises the floor to `floor` (never lowers it below `min`, never
+    /// above `max`); the deadline moves later if it was earlier.
+    pub(crate) fn with_floor(mut self, floor: Duration) -> Self {
+        self.floor = floor.clamp(self.min, self.max.max(self.min));
+        self.deadline = self.deadline.max(self.start.saturating_add(self.floor));
+        self
     }
 
     /// Records an independent accuser. Returns true if it was new (and the
@@ -72,7 +138,7 @@ impl Suspicion {
         }
         self.confirmations.push(from.clone());
         let n = extra + 1;
-        let timeout = suspicion_timeout(n, self.k, self.min, self.max);
+        let timeout = suspicion_timeout(n, self.k, self.min, self.max).max(self.floor);
         self.deadline = self.start.saturating_add(timeout);
         true
     }

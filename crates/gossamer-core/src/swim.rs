@@ -22,7 +22,7 @@ use crate::metrics::Metrics;
 use crate::probe::{Probe, ProbeOrder, Relay};
 use crate::rules::MAX_INCARNATION;
 use crate::signal::{NameConflict, Signal, Signals};
-use crate::suspicion::Suspicion;
+use crate::suspicion::{RefuteTimes, Suspicion};
 use crate::timer::{Periodic, PeriodicTimers, Timer, TimerKind};
 use crate::user::UserState;
 use crate::Time;
@@ -74,6 +74,8 @@ pub struct Swim<R: RngCore> {
     /// Keyed by slot, which the table hands out: a cheap hash is safe.
     pub(crate) suspicions: HashMap<Slot, Suspicion, SlotHash>,
     pub(crate) next_suspicion_id: u64,
+    /// Recent refutation times (see `suspicion::RefuteTimes`).
+    pub(crate) refute_times: RefuteTimes,
     pub(crate) probe: Option<Probe>,
     pub(crate) relays: HashMap<SeqNo, Relay>,
     pub(crate) seq: SeqNo,
@@ -174,6 +176,7 @@ impl<R: RngCore> Swim<R> {
             probe: None,
             relays: HashMap::new(),
             seq: first_seq,
+            refute_times: RefuteTimes::default(),
             timers: PeriodicTimers::starting_at(first_token),
             outputs: VecDeque::new(),
             seeds: Vec::new(),

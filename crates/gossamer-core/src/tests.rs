@@ -204,6 +204,11 @@ fn independent_accusers_shorten_the_suspicion() {
     for i in 0..6 {
         apply(&mut c, Time::ZERO, alive(&format!("m{i}"), 10 + i, 0));
     }
+    // Only members heard from directly count as confirmations (issue #19).
+    for i in 1..6 {
+        let slot = c.members.find(&name(&format!("m{i}"))).unwrap();
+        c.verify(slot);
+    }
     apply(&mut c, Time::ZERO, suspect("m0", 0, "m1"));
     let slot = c.members.find(&name("m0")).unwrap();
     let initial = c.suspicions[&slot].deadline;
@@ -218,6 +223,116 @@ fn independent_accusers_shorten_the_suspicion() {
     apply(&mut c, Time::ZERO, suspect("m0", 1, "m4"));
     assert_eq!(status(&c, "m0"), (MemberStatus::Suspect, 1));
     assert_eq!(c.suspicions[&slot].incarnation, 1);
+}
+
+/// Issue #19: a forger's `Suspect`s under names that are not verified
+/// members (made up, or only ever claimed by others) never shorten a
+/// suspicion; and however many verified members confirm, the deadline
+/// never comes before the start plus the minimum timeout.
+#[test]
+fn forged_confirmations_cannot_shorten_a_suspicion_below_its_floor() {
+    let config = Config { suspicion_mult: 1, suspicion_confirmations: 3, ..Config::lan() };
+    let mut c = Swim::new(id("me", 7000), config, codec(), ChaCha8Rng::seed_from_u64(1), Time::ZERO).unwrap();
+    for i in 0..12 {
+        apply(&mut c, Time::ZERO, alive(&format!("m{i}"), 10 + i, 0));
+    }
+    for i in 1..4 {
+        let slot = c.members.find(&name(&format!("m{i}"))).unwrap();
+        c.verify(slot);
+    }
+    let start = Time::from_secs(5);
+    apply(&mut c, start, suspect("m0", 0, "m1"));
+    let slot = c.members.find(&name("m0")).unwrap();
+    let initial = c.suspicions[&slot].deadline;
+    // Unknown names, unverified members and the suspect itself: refused.
+    for forged in ["ghost1", "ghost2", "ghost3", "m5", "m6", "m7", "m0"] {
+        apply(&mut c, start, suspect("m0", 0, forged));
+    }
+    assert_eq!(c.suspicions[&slot].deadline, initial, "no forged name moved the deadline");
+    assert_eq!(c.metrics().confirmations_refused, 7);
+    // Distinct verified members do, down to the floor and no further.
+    apply(&mut c, start, suspect("m0", 0, "m2"));
+    assert!(c.suspicions[&slot].deadline < initial);
+    apply(&mut c, start, suspect("m0", 0, "m3"));
+    apply(&mut c, start, suspect("m0", 0, "me"));
+    let min = crate::suspicion::min_suspicion_timeout(1, c.members.len(), Duration::from_secs(1));
+    assert_eq!(c.suspicions[&slot].deadline, start + min, "k = 3 confirmations: the minimum, not less");
+    assert!(min >= Duration::from_secs(1));
+    // The same verified accuser twice is one confirmation.
+    apply(&mut c, start, suspect("m0", 0, "m2"));
+    assert_eq!(c.suspicions[&slot].deadline, start + min);
+}
+
+/// Issue #19: a slow refutation seen here raises the floor of the next
+/// suspicions (`suspicion_refute_mult`); with the setting off, it does not.
+#[test]
+fn slow_refutations_raise_the_suspicion_floor() {
+    for mult in [0.0, 2.0] {
+        let config = Config {
+            suspicion_mult: 1,
+            suspicion_max_timeout_mult: 20,
+            suspicion_confirmations: 1,
+            suspicion_refute_mult: mult,
+            ..Config::lan()
+        };
+        let mut c = Swim::new(id("me", 7000), config, codec(), ChaCha8Rng::seed_from_u64(1), Time::ZERO).unwrap();
+        for i in 0..6 {
+            apply(&mut c, Time::ZERO, alive(&format!("m{i}"), 10 + i, 0));
+            let slot = c.members.find(&name(&format!("m{i}"))).unwrap();
+            c.verify(slot);
+        }
+        // m0 suspected at 10 s, refutes 4 s later.
+        apply(&mut c, Time::from_secs(10), suspect("m0", 0, "m1"));
+        apply(&mut c, Time::from_secs(14), alive("m0", 10, 1));
+        assert_eq!(status(&c, "m0"), (MemberStatus::Alive, 1));
+        // m3 suspected and confirmed at once: the minimum, or twice 4 s.
+        let start = Time::from_secs(20);
+        apply(&mut c, start, suspect("m3", 0, "m1"));
+        apply(&mut c, start, suspect("m3", 0, "m2"));
+        let slot = c.members.find(&name("m3")).unwrap();
+        let min = crate::suspicion::min_suspicion_timeout(1, 7, Duration::from_secs(1));
+        let expected = if mult > 0.0 { Duration::from_secs(8) } else { min };
+        assert_eq!(c.suspicions[&slot].deadline, start + expected, "refute mult {mult}");
+    }
+}
+
+/// Issue #19 (Lifeguard): a suspicion timer handled far past its deadline
+/// means this node was stalled; the refutation may be among the inputs
+/// queued meanwhile, so the death waits one probe timeout more, and the
+/// refutation handled then clears it.
+#[test]
+fn a_stalled_node_does_not_declare_on_a_late_timer() {
+    let config = Config { suspicion_mult: 1, suspicion_confirmations: 0, ..Config::lan() };
+    let mut c = Swim::new(id("me", 7000), config, codec(), ChaCha8Rng::seed_from_u64(1), Time::ZERO).unwrap();
+    apply(&mut c, Time::ZERO, alive("a", 10, 0));
+    apply(&mut c, Time::ZERO, suspect("a", 0, "x"));
+    let slot = c.members.find(&name("a")).unwrap();
+    let (deadline, sid) = (c.suspicions[&slot].deadline, c.suspicions[&slot].id);
+    drain(&mut c);
+    // On time: declared dead.
+    let mut on_time =
+        Swim::new(id("me", 7000), c.config.clone(), codec(), ChaCha8Rng::seed_from_u64(1), Time::ZERO).unwrap();
+    apply(&mut on_time, Time::ZERO, alive("a", 10, 0));
+    apply(&mut on_time, Time::ZERO, suspect("a", 0, "x"));
+    let s = on_time.members.find(&name("a")).unwrap();
+    let id_on_time = on_time.suspicions[&s].id;
+    on_time.handle_timer(deadline, Timer(TimerKind::Suspicion { slot: s, id: id_on_time }));
+    assert_eq!(status(&on_time, "a").0, MemberStatus::Dead);
+    // Two seconds late: put off, and the queued refutation wins.
+    let late = deadline + Duration::from_secs(2);
+    c.handle_timer(late, Timer(TimerKind::Suspicion { slot, id: sid }));
+    assert_eq!(status(&c, "a").0, MemberStatus::Suspect);
+    assert_eq!(c.metrics().stalled_suspicions, 1);
+    apply(&mut c, late, alive("a", 10, 1));
+    assert_eq!(status(&c, "a"), (MemberStatus::Alive, 1));
+    // Without a refutation, it is declared one probe timeout later.
+    apply(&mut c, late, suspect("a", 1, "x"));
+    let (deadline, sid) = (c.suspicions[&slot].deadline, c.suspicions[&slot].id);
+    let late = deadline + Duration::from_secs(2);
+    c.handle_timer(late, Timer(TimerKind::Suspicion { slot, id: sid }));
+    assert_eq!(status(&c, "a").0, MemberStatus::Suspect);
+    c.handle_timer(late + c.config.probe_timeout, Timer(TimerKind::Suspicion { slot, id: sid }));
+    assert_eq!(status(&c, "a").0, MemberStatus::Dead);
 }
 
 #[test]
