@@ -125,7 +125,15 @@ pub fn metrics(target: &Target, json: bool) -> ExitCode {
         let view: MetricsView = parse(value)?;
         if let serde_json::Value::Object(map) = serde_json::to_value(&view).map_err(|e| e.to_string())? {
             for (k, v) in map {
-                println!("{k:<22} {v}");
+                match v {
+                    // A group of plain counters (`heal`): one line each, `heal.heals`.
+                    serde_json::Value::Object(group) if group.values().all(serde_json::Value::is_u64) => {
+                        for (field, n) in group {
+                            println!("{:<22} {n}", format!("{k}.{field}"));
+                        }
+                    }
+                    v => println!("{k:<22} {v}"),
+                }
             }
         }
         Ok(())

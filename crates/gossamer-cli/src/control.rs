@@ -193,6 +193,13 @@ pub struct MetricsView {
     /// The agent's event handler counters.
     #[serde(flatten)]
     pub handlers: HandlerCounters,
+    /// The partition-heal layer's counters (`gossamer_heal::HealMetrics`,
+    /// serialised as it is), as one `heal` object: their names (`probes`)
+    /// would collide with the core's if flattened.
+    pub heal: gossamer::net::HealMetrics,
+    /// The agent's `[dns]` server counters.
+    #[serde(flatten)]
+    pub dns: crate::dns::DnsCounters,
 }
 
 /// The agent's `[[handlers]]` counters, in `gossamer metrics`.
@@ -223,6 +230,8 @@ impl From<&NodeMetrics> for MetricsView {
                 handler_dropped: crate::handlers::METRICS.dropped(),
                 handler_truncated: crate::handlers::METRICS.truncated(),
             },
+            heal: m.heal.clone(),
+            dns: crate::dns::DnsCounters::snapshot(),
         }
     }
 }
@@ -878,8 +887,13 @@ mod metrics_view_tests {
     fn every_library_counter_is_printed() {
         let view = MetricsView::default();
         let printed = keys(&view);
-        let parts: Vec<String> =
-            keys(&view.core).into_iter().chain(keys(&view.net)).chain(keys(&view.handlers)).collect();
+        let parts: Vec<String> = keys(&view.core)
+            .into_iter()
+            .chain(keys(&view.net))
+            .chain(keys(&view.handlers))
+            .chain(keys(&view.dns))
+            .chain(["heal".to_string()])
+            .collect();
         assert_eq!(printed.len(), parts.len(), "two parts share a field name");
         for key in [
             "push_pull_failures",

@@ -25,6 +25,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -63,6 +64,26 @@ pub struct DnsSettings {
     pub domain: Option<String>,
     /// TTL of every answer, in seconds (default [`DEFAULT_TTL`]).
     pub ttl: Option<u32>,
+}
+
+/// Queries over UDP that hickory could not parse (shorter than a header,
+/// or a body that does not decode), since the agent started.
+static MALFORMED: AtomicU64 = AtomicU64::new(0);
+
+/// The `[dns]` server's counters, in `gossamer metrics` and `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DnsCounters {
+    /// UDP packets refused as malformed DNS queries (not a DNS message, or
+    /// one whose body does not decode); each is logged at `warn`, rate-limited.
+    pub dns_malformed: u64,
+}
+
+impl DnsCounters {
+    /// The process-wide counters now.
+    pub fn snapshot() -> Self {
+        Self { dns_malformed: MALFORMED.load(Ordering::Relaxed) }
+    }
 }
 
 /// The checked `[dns]` settings.

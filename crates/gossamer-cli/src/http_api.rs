@@ -33,7 +33,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 
-use crate::control::{status_name, MemberView};
+use crate::control::{status_name, MemberView, MetricsView};
 use crate::settings::{invalid, SettingsError};
 
 /// Default `[http] bind`: loopback, Consul's HTTP port.
@@ -236,7 +236,11 @@ async fn handle(req: Request<Incoming>, node: &Node, expected: usize) -> Respons
         "/v1/members" => members(node, query).await,
         "/v1/health" => health(node, expected).await,
         "/metrics" => match node.metrics().await {
-            Ok(m) => reply(StatusCode::OK, crate::prometheus::CONTENT_TYPE, crate::prometheus::render(&m)),
+            Ok(m) => reply(
+                StatusCode::OK,
+                crate::prometheus::CONTENT_TYPE,
+                crate::prometheus::render(&MetricsView::from(&m)),
+            ),
             Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
         },
         other => error(StatusCode::NOT_FOUND, format!("no such path {other:?}: /v1/members, /v1/health, /metrics")),

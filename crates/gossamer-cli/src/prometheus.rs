@@ -10,7 +10,11 @@
 //!   (counters get `_total`);
 //! - `gossamer_traffic_in_messages_total{kind}`, `..._bytes_total{kind}` (and `traffic_out`): the core's
 //!   traffic by kind (`probe`, `ack`, `gossip`, `push_pull`, `user`);
-//! - `gossamer_net_<field>` for every field of the runtime's [`NetMetrics`](gossamer::net::NetMetrics).
+//! - `gossamer_net_<field>` for every field of the runtime's [`NetMetrics`](gossamer::net::NetMetrics);
+//! - `gossamer_heal_<field>_total` for every field of the heal layer's
+//!   [`HealMetrics`](gossamer::net::HealMetrics), taken from its serialisation (zero when `[heal]` is off);
+//! - the agent's own counters, also serialised: `gossamer_handler_<...>_total` (`[[handlers]]`) and
+//!   `gossamer_dns_malformed_total` (`[dns]`).
 //!
 //! A unit test lists the fields of both structs (from their `Debug` output) and fails when one is not
 //! exported, so a counter added later cannot be silently left out of the scrape.
@@ -19,7 +23,7 @@
 //! to 1 s) and `gossamer_net_push_pull_duration_seconds` (the runtime's, 1 ms to 10 s).
 
 use gossamer::core::{RttHistogram, RTT_BUCKETS_MICROS};
-use gossamer::net::{HistogramSnapshot, NodeMetrics};
+use gossamer::net::HistogramSnapshot;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
@@ -27,6 +31,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
+
+use crate::control::MetricsView;
 
 /// The `Content-Type` of [`render`]'s output (what Prometheus asks for in its `Accept` header).
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -104,8 +110,25 @@ fn usize_u64(v: usize) -> u64 {
     u64::try_from(v).unwrap_or(u64::MAX)
 }
 
+/// Registers every field of `counters` (a struct of `u64` counters,
+/// serialised as it is, so a field added later is exported without an edit
+/// here) as a counter named after it; `what` is the help text's subject.
+fn serialised_counters<T: serde::Serialize>(registry: &mut Registry, what: &str, counters: &T) {
+    let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(counters) else {
+        tracing::error!(what, "counters do not serialise as an object");
+        return;
+    };
+    for (name, value) in fields {
+        match value.as_u64() {
+            Some(v) => counter(registry, &name, &format!("{what}: {name}"), v),
+            None => tracing::error!(what, name, "counter is not an unsigned integer"),
+        }
+    }
+}
+
 /// Encodes one snapshot as OpenMetrics text (ends with `# EOF`).
-pub fn render(m: &NodeMetrics) -> String {
+pub fn render(view: &MetricsView) -> String {
+    let m = view;
     let mut registry = Registry::with_prefix("gossamer");
     let c = &m.core;
     let members = Family::<Vec<(String, String)>, U64Gauge>::default();
@@ -127,6 +150,9 @@ pub fn render(m: &NodeMetrics) -> String {
     counter(r, "indirect_probes", "Indirect probes (ping-req) sent", c.indirect_probes);
     counter(r, "push_pulls", "Push-pull exchanges started", c.push_pulls);
     counter(r, "push_pull_failures", "Push-pull exchanges that failed", c.push_pull_failures);
+    counter(r, "stream_pings", "Fallback pings over TCP (direct probe unanswered in time)", c.stream_pings);
+    counter(r, "stream_ping_acks", "Probes answered over the TCP fallback only", c.stream_ping_acks);
+    counter(r, "stream_ping_failures", "Fallback pings over TCP that failed", c.stream_ping_failures);
     gauge(r, "queued_updates", "Updates waiting in the dissemination queue", usize_u64(c.queued_updates));
     gauge(r, "unverified", "Members this node has not heard from directly", usize_u64(c.unverified));
     counter(r, "updates_sent", "Updates piggybacked on outgoing packets", c.updates_sent);
@@ -150,9 +176,6 @@ pub fn render(m: &NodeMetrics) -> String {
     counter(r, "members_refused", "New members not added: table full", c.members_refused);
     counter(r, "members_evicted", "Dead members forgotten early to make room", c.members_evicted);
     counter(r, "push_pulls_refused", "Push-pull views refused whole: too many members", c.push_pulls_refused);
-    counter(r, "stream_pings", "Fallback pings over TCP (direct probe unanswered in time)", c.stream_pings);
-    counter(r, "stream_ping_acks", "Probes answered over the TCP fallback only", c.stream_ping_acks);
-    counter(r, "stream_ping_failures", "Fallback pings over TCP that failed", c.stream_ping_failures);
     counter(r, "user_items_too_new", "Application items refused: stamped too far ahead", c.user_items_too_new);
     counter(r, "user_queries_refused", "Queries not surfaced: too many awaiting an answer", c.user_queries_refused);
     traffic(r, "traffic_in", "received", &c.traffic_in);
@@ -196,6 +219,11 @@ pub fn render(m: &NodeMetrics) -> String {
         Aggregated::from(&n.push_pull_duration),
     );
 
+    let r = registry.sub_registry_with_prefix("heal");
+    serialised_counters(r, "Partition-heal counter (gossamer_heal::HealMetrics)", &view.heal);
+    serialised_counters(&mut registry, "Agent event handler counter", &view.handlers);
+    serialised_counters(&mut registry, "Agent DNS server counter", &view.dns);
+
     let mut out = String::new();
     // Writing into a String cannot fail; an encoder error would be a bug in the crate.
     if let Err(e) = encode(&mut out, &registry) {
@@ -236,7 +264,7 @@ mod tests {
         let core = fields(&format!("{:?}", Metrics::default()));
         let net = fields(&format!("{:?}", NetMetrics::default()));
         assert!(core.len() > 20 && net.len() > 10, "parsed {core:?} {net:?}");
-        let text = render(&NodeMetrics::default());
+        let text = render(&MetricsView::default());
         let has = |name: &str| {
             text.lines().any(|l| {
                 l.strip_prefix(name)
@@ -263,16 +291,26 @@ mod tests {
             };
             assert!(has(&name), "runtime metric `{f}` is not exported at /metrics:\n{text}");
         }
+        let heal = fields(&format!("{:?}", gossamer::net::HealMetrics::default()));
+        assert!(heal.len() >= 7, "parsed {heal:?}");
+        for f in &heal {
+            assert!(has(&format!("gossamer_heal_{f}_total")), "heal metric `{f}` is not exported:\n{text}");
+        }
+        for name in ["gossamer_dns_malformed_total", "gossamer_handler_runs_total", "gossamer_handler_dropped_total"] {
+            assert!(has(name), "{name} is not exported:\n{text}");
+        }
     }
 
     #[test]
     fn values_types_and_the_eof_trailer_follow_openmetrics() {
-        let mut m = NodeMetrics::default();
+        let mut m = MetricsView::default();
         m.core.alive = 3;
         m.core.suspect = 1;
         m.core.probes = 42;
         m.core.incarnation = 7;
         m.net.streams_open = 2;
+        m.heal.heals = 5;
+        m.dns.dns_malformed = 4;
         m.net.push_pull_duration =
             HistogramSnapshot { bounds_micros: vec![1_000, 10_000], counts: vec![1, 2, 1], sum_micros: 3_500_000 };
         let text = render(&m);
@@ -288,6 +326,9 @@ mod tests {
         assert!(text.contains("gossamer_members{status=\"suspect\"} 1\n"), "{text}");
         assert!(text.contains("gossamer_incarnation 7\n"), "{text}");
         assert!(text.contains("gossamer_net_streams_open 2\n"), "{text}");
+        assert!(text.contains("# TYPE gossamer_heal_heals counter\n"), "{text}");
+        assert!(text.contains("gossamer_heal_heals_total 5\n"), "{text}");
+        assert!(text.contains("gossamer_dns_malformed_total 4\n"), "{text}");
         assert!(text.ends_with("# EOF\n"), "{text}");
     }
 }

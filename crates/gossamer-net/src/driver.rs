@@ -691,7 +691,9 @@ impl Driver {
                     push_pulls_pending: self.gate.pending.len(),
                     seeds: self.gate.seeds.len(),
                 };
-                let _ = reply.send(NodeMetrics { core: self.swim.metrics(), net: self.counters.snapshot(gauges) });
+                let heal = self.heal.as_ref().map(HealLayer::metrics).unwrap_or_default();
+                let _ =
+                    reply.send(NodeMetrics { core: self.swim.metrics(), net: self.counters.snapshot(gauges), heal });
             }
             Command::Broadcast { key, payload, reply } => {
                 let _ = reply.send(self.swim.broadcast(now, &key, payload));

@@ -44,6 +44,11 @@ impl HealLayer {
         self.pump(swim, now);
     }
 
+    /// The heal layer's counters, for [`crate::NodeMetrics::heal`].
+    pub(crate) fn metrics(&self) -> gossamer_heal::HealMetrics {
+        self.heal.metrics()
+    }
+
     /// When the heal layer next wants [`HealLayer::tick`] (never sooner
     /// than a few milliseconds from `now`).
     pub(crate) fn deadline(&self, now: Time) -> Time {

@@ -60,7 +60,7 @@ pub use bytes::Bytes;
 pub use config::{NodeConfig, Preset};
 pub use error::{NetError, NodeStopped, StartError, StreamError};
 pub use gossamer_core::{Config, Event, Member, Metrics, QueryId, UserError, UserEvent};
-pub use gossamer_heal::{HealConfig, HealEvent};
+pub use gossamer_heal::{HealConfig, HealEvent, HealMetrics};
 pub use gossamer_wire::{KeyFingerprint, QueryFilter, SecretKey, UserKey};
 pub use heal::HealSubscription;
 pub use hooks::Hooks;

@@ -230,4 +230,7 @@ pub struct NodeMetrics {
     pub core: Metrics,
     /// The runtime's counters.
     pub net: NetMetrics,
+    /// The partition-heal layer's counters (detections, heals, rejoins...);
+    /// all zero when [`crate::NodeConfig::heal`] is `None`.
+    pub heal: gossamer_heal::HealMetrics,
 }
