@@ -31,6 +31,11 @@
 //! `incarnation_at_most` check that the cluster shrugged it off
 //! ([`HostileReport`]).
 //!
+//! This crate is a library only: no command line, no plotting. Its front
+//! end is the agent binary's `gossamer sim run FILE [--seed N] [--nodes N]
+//! [--json F] [--trace F] [--plot F.svg]` (gossamer-cli), which also draws
+//! the SVG chart.
+//!
 //! ```no_run
 //! use gossamer_sim::{Scenario, Simulation};
 //!
