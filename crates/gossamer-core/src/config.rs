@@ -172,6 +172,16 @@ pub struct Config {
     /// arrives. Zero: at once.
     #[serde(with = "humantime_serde")]
     pub dead_reclaim_time: Duration,
+    /// When a direct probe gets no ack within `probe_timeout`, also ping
+    /// the target over a stream (TCP in the runtime) until the end of the
+    /// period, alongside the indirect probes (true; memberlist's TCP ping,
+    /// `DisableTcpPings` inverted). A stream is not subject to datagram
+    /// loss, so under heavy UDP loss a live member still answers and is not
+    /// suspected. Only verified members are pinged so (see `probe`); a
+    /// driver that never calls
+    /// [`Swim::poll_stream_ping`](crate::Swim::poll_stream_ping) simply
+    /// does without. False: datagrams only.
+    pub stream_pings: bool,
 }
 
 impl Default for Config {
@@ -190,6 +200,9 @@ impl Config {
             indirect_checks: 3,
             suspicion_mult: 4,
             suspicion_max_timeout_mult: 6,
+            suspicion_confirmations: 2,
+            suspect_probers: 0,
+            suspicion_refute_mult: 0.0,
             retransmit_mult: 4,
             push_pull_interval: Duration::from_secs(30),
             gossip_interval: Duration::from_millis(200),
@@ -207,20 +220,8 @@ impl Config {
             incarnation_window: 1 << 16,
             max_members: 65_536,
             max_push_pull_members: 65_536,
-    /// When a direct probe gets no ack within `probe_timeout`, also ping
-    /// the target over a stream (TCP in the runtime) until the end of the
-    /// period, alongside the indirect probes (true; memberlist's TCP ping,
-    /// `DisableTcpPings` inverted). A stream is not subject to datagram
-            suspicion_confirmations: 2,
-            suspect_probers: 0,
-            suspicion_refute_mult: 0.0,
-    /// loss, so under heavy UDP loss a live member still answers and is not
-    /// suspected. Only verified members are pinged so (see `probe`); a
-    /// driver that never calls
-    /// [`Swim::poll_stream_ping`](crate::Swim::poll_stream_ping) simply
-    /// does without. False: datagrams only.
-    pub stream_pings: bool,
             dead_reclaim_time: Duration::from_secs(30),
+            stream_pings: true,
         }
     }
 
@@ -230,6 +231,7 @@ impl Config {
             probe_interval: Duration::from_secs(5),
             probe_timeout: Duration::from_secs(3),
             suspicion_mult: 6,
+            suspicion_confirmations: 4,
             push_pull_interval: Duration::from_secs(60),
             gossip_interval: Duration::from_millis(500),
             gossip_nodes: 4,
@@ -243,9 +245,9 @@ impl Config {
     pub fn local() -> Self {
         Self {
             probe_interval: Duration::from_secs(1),
-            suspicion_confirmations: 4,
             probe_timeout: Duration::from_millis(200),
             suspicion_mult: 3,
+            suspicion_confirmations: 1,
             push_pull_interval: Duration::from_secs(15),
             gossip_interval: Duration::from_millis(100),
             retransmit_mult: 2,
@@ -259,10 +261,8 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         const MAX_PERIOD: Duration = Duration::from_secs(3600);
         let period = |field: &'static str, value: Duration| {
-            suspicion_confirmations: 1,
             if value.is_zero() {
                 Err(ConfigError::new(field, "must be greater than zero"))
-            stream_pings: true,
             } else if value > MAX_PERIOD {
                 Err(ConfigError::new(field, format!("{value:?} exceeds the limit of one hour")))
             } else {
@@ -292,6 +292,15 @@ impl Config {
         if !(1..=100).contains(&self.suspicion_max_timeout_mult) {
             return Err(ConfigError::new("suspicion_max_timeout_mult", "must be within 1..=100"));
         }
+        if self.suspicion_confirmations > 16 {
+            return Err(ConfigError::new("suspicion_confirmations", "must be at most 16"));
+        }
+        if self.suspect_probers > 64 {
+            return Err(ConfigError::new("suspect_probers", "must be at most 64"));
+        }
+        if !(0.0..=100.0).contains(&self.suspicion_refute_mult) {
+            return Err(ConfigError::new("suspicion_refute_mult", "must be within 0.0..=100.0"));
+        }
         if !(1..=100).contains(&self.retransmit_mult) {
             return Err(ConfigError::new("retransmit_mult", "must be within 1..=100"));
         }
@@ -309,15 +318,6 @@ impl Config {
         }
         if self.max_relays == 0 || self.max_relays > 1 << 20 {
             return Err(ConfigError::new("max_relays", "must be within 1..=1048576"));
-        if self.suspicion_confirmations > 16 {
-            return Err(ConfigError::new("suspicion_confirmations", "must be at most 16"));
-        }
-        if self.suspect_probers > 64 {
-            return Err(ConfigError::new("suspect_probers", "must be at most 64"));
-        }
-        if !(0.0..=100.0).contains(&self.suspicion_refute_mult) {
-            return Err(ConfigError::new("suspicion_refute_mult", "must be within 0.0..=100.0"));
-        }
         }
         if !(self.user_share > 0.0 && self.user_share < 1.0) {
             return Err(ConfigError::new("user_share", format!("{} is not strictly between 0 and 1", self.user_share)));

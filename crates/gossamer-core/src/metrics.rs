@@ -56,6 +56,14 @@ pub struct Metrics {
     pub push_pulls: u64,
     /// Push-pull exchanges that failed.
     pub push_pull_failures: u64,
+    /// Fallback pings over a stream (direct probe unanswered in
+    /// `probe_timeout`, see [`Config::stream_pings`](crate::Config::stream_pings)).
+    pub stream_pings: u64,
+    /// Probes whose first ack came over the stream: each is a suspicion
+    /// the fallback saved (the datagrams, direct and indirect, had failed).
+    pub stream_ping_acks: u64,
+    /// Fallback pings the driver reported failed (refused, cut, timed out).
+    pub stream_ping_failures: u64,
     /// Updates waiting in the dissemination queue.
     pub queued_updates: usize,
     /// Members this node has not heard from directly, whatever their
@@ -71,14 +79,6 @@ pub struct Metrics {
     /// Application items queued, this node's own and forwarded ones (a
     /// replacement counts too).
     pub user_items_queued: u64,
-    /// Fallback pings over a stream (direct probe unanswered in
-    /// `probe_timeout`, see [`Config::stream_pings`](crate::Config::stream_pings)).
-    pub stream_pings: u64,
-    /// Probes whose first ack came over the stream: each is a suspicion
-    /// the fallback saved (the datagrams, direct and indirect, had failed).
-    pub stream_ping_acks: u64,
-    /// Fallback pings the driver reported failed (refused, cut, timed out).
-    pub stream_ping_failures: u64,
     /// Application items piggybacked on outgoing packets.
     pub user_items_sent: u64,
     /// Broadcasts and queries delivered to the application here.

@@ -228,25 +228,6 @@ pub(crate) struct Probe {
     pub indirect_sent: bool,
     pub expected_nacks: u32,
     pub nacks: u32,
-}
-
-/// An indirect probe relayed for another member.
-#[derive(Debug, Clone)]
-pub(crate) struct Relay {
-    /// The requester's sequence number.
-    pub seq: SeqNo,
-    pub requester: SocketAddr,
-    /// When to send the requester a `Nack`.
-    pub deadline: Time,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use rand::SeedableRng;
-    use rand_chacha::ChaCha8Rng;
-
-    #[test]
     /// The stream fallback for this probe, until the driver takes it
     /// ([`Swim::poll_stream_ping`]).
     pub stream_ping: Option<StreamPing>,
@@ -407,6 +388,25 @@ impl<R: RngCore> Swim<R> {
         self.stats.stream_ping_failures += 1;
         tracing::debug!(%to, "stream ping failed");
     }
+}
+
+/// An indirect probe relayed for another member.
+#[derive(Debug, Clone)]
+pub(crate) struct Relay {
+    /// The requester's sequence number.
+    pub seq: SeqNo,
+    pub requester: SocketAddr,
+    /// When to send the requester a `Nack`.
+    pub deadline: Time,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    #[test]
     fn every_member_once_per_round() {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         let mut order = Round::default();

@@ -1042,8 +1042,6 @@ impl Driver {
         });
     }
 
-    fn internal(&mut self, msg: Internal) {
-        let now = self.now();
     /// Runs one fallback ping over TCP (memberlist's TCP ping): connect,
     /// write the core's `Ping` frame, read one frame of at most
     /// [`MAX_STREAM_PING_FRAME`] bytes, all by the end of the probe's
@@ -1095,6 +1093,8 @@ impl Driver {
         });
     }
 
+    fn internal(&mut self, msg: Internal) {
+        let now = self.now();
         match msg {
             Internal::Inbound { from, reply, .. } if self.blocked.blocks(from) => {
                 tracing::debug!(%from, "push-pull request dropped (peer blocked)");
@@ -1110,8 +1110,6 @@ impl Driver {
                 }
                 let _ = reply.send(response);
             }
-            Internal::InboundRefused { from, error } => {
-                bump(&self.counters.streams_refused);
             Internal::StreamPingDone { to, result: Ok(frame) } => {
                 self.swim.handle_stream_ping_response(now, to, &frame);
             }
@@ -1119,6 +1117,8 @@ impl Driver {
                 tracing::debug!(peer = %to, error = %e, "stream ping failed");
                 self.swim.stream_ping_failed(now, to);
             }
+            Internal::InboundRefused { from, error } => {
+                bump(&self.counters.streams_refused);
                 self.limit_hit(from, &error);
                 self.refusals.refused(Instant::now(), from, true, &error);
             }
@@ -1193,8 +1193,6 @@ async fn serve_inbound<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// The client side of one exchange: request out, response in.
-async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
 /// The client side of one fallback ping: its frame out, one short frame
 /// (the ack) in.
 async fn ping_exchange<S: AsyncRead + AsyncWrite + Unpin>(
@@ -1207,6 +1205,8 @@ async fn ping_exchange<S: AsyncRead + AsyncWrite + Unpin>(
     read_frame(&mut stream, codec, timeout).await
 }
 
+/// The client side of one exchange: request out, response in.
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     request: &[u8],
     codec: &FrameCodec,
