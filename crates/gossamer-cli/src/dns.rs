@@ -18,8 +18,12 @@
 //!
 //! A name in the domain that no record has gets NXDOMAIN; a name that exists with no record of the type
 //! asked (an AAAA question about an IPv4-only member) gets an empty NOERROR; a name outside the domain
-//! gets REFUSED (this is not a resolver). These, and malformed packets (FORMERR or dropped), are the
-//! behaviour of hickory-server's catalog: no DNS encoding is written here. The zone is rebuilt from the
+//! gets REFUSED (this is not a resolver). These are the behaviour of hickory-server's catalog: no DNS
+//! encoding is written here. UDP is read by this module's own loop around hickory's parser and catalog,
+//! so that a malformed packet is counted (`dns_malformed` in `gossamer metrics`,
+//! `gossamer_dns_malformed_total` at `/metrics`) and logged at `warn`, rate-limited; it gets FORMERR when
+//! its header is a query's, nothing otherwise. TCP is hickory's server (malformed frames get FORMERR or a
+//! closed connection, uncounted). The zone is rebuilt from the
 //! member list whenever the set of alive members, their addresses or tags change (checked every
 //! [`REFRESH`]).
 
@@ -122,11 +126,13 @@ pub struct DnsServer {
     pub addr: SocketAddr,
     _server: Server<Catalog>,
     refresher: tokio::task::JoinHandle<()>,
+    udp_task: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for DnsServer {
     fn drop(&mut self) {
         self.refresher.abort();
+        self.udp_task.abort();
     }
 }
 
@@ -227,10 +233,14 @@ pub async fn start(config: DnsConfig, node: Node) -> Result<DnsServer, String> {
     let mut serial = 1u32;
     let members = node.members().await.unwrap_or_default();
     install(&zone, &config, serial, &members).await;
-    let mut catalog = Catalog::new();
-    catalog.upsert(LowerName::new(&config.domain), vec![zone.clone() as Arc<dyn ZoneHandler>]);
-    let mut server = Server::new(catalog);
-    server.register_socket(udp);
+    // One zone, two catalogs: hickory's server answers TCP, this module's loop answers UDP.
+    let catalog = || {
+        let mut catalog = Catalog::new();
+        catalog.upsert(LowerName::new(&config.domain), vec![zone.clone() as Arc<dyn ZoneHandler>]);
+        catalog
+    };
+    let udp_task = tokio::spawn(serve_udp(udp, Arc::new(catalog())));
+    let mut server = Server::new(catalog());
     server.register_listener(tcp, TCP_TIMEOUT, TCP_RESPONSE_BUFFER);
 
     let refresher = tokio::spawn(async move {
@@ -249,7 +259,78 @@ pub async fn start(config: DnsConfig, node: Node) -> Result<DnsServer, String> {
             }
         }
     });
-    Ok(DnsServer { addr, _server: server, refresher })
+    Ok(DnsServer { addr, _server: server, refresher, udp_task })
+}
+
+/// Serves DNS over UDP: hickory's own parse ([`Request::from_bytes`]) and
+/// catalog, in this loop rather than hickory's so that a malformed query is
+/// seen: counted ([`DnsCounters::dns_malformed`]), logged at `warn` at most
+/// once per [`crate::http_api::WARN_EVERY`] (with how many were not), and
+/// answered FORMERR when its header is a query's (dropped otherwise), as
+/// hickory's own loop does. Responses
+/// are never answered either (no reflection), nor sources that cannot be
+/// answered (port 0, unspecified or broadcast addresses).
+async fn serve_udp(socket: tokio::net::UdpSocket, catalog: Arc<Catalog>) {
+    use hickory_server::net::runtime::{TokioRuntimeProvider, TokioTime};
+    use hickory_server::net::udp::UdpStream;
+    use hickory_server::net::DnsStreamHandle;
+    use hickory_server::proto::op::{Message, MessageType, OpCode, ResponseCode, SerialMessage};
+    use hickory_server::server::{Request, RequestHandler, ResponseHandle};
+    use tokio_stream::StreamExt;
+
+    // The remote address is a placeholder: each answer goes to its query's source.
+    let (mut stream, handle) = UdpStream::<TokioRuntimeProvider>::with_bound(socket, ([127, 255, 255, 254], 0).into());
+    let mut warn = crate::http_api::WarnEvery::default();
+    while let Some(message) = stream.next().await {
+        let message = match message {
+            Ok(m) => m,
+            Err(error) => {
+                if let Some(others) = warn.due() {
+                    tracing::warn!(%error, others, "dns udp receive failed");
+                }
+                continue;
+            }
+        };
+        let (bytes, src) = message.into_parts();
+        let unanswerable = src.port() == 0
+            || src.ip().is_unspecified()
+            || matches!(src.ip(), IpAddr::V4(v4) if v4.is_broadcast() || v4.is_multicast())
+            || matches!(src.ip(), IpAddr::V6(v6) if v6.is_multicast());
+        if unanswerable {
+            continue;
+        }
+        let len = bytes.len();
+        // A query's header (12 bytes, QR clear) is enough to answer FORMERR, as hickory's own loop does.
+        let formerr = match bytes.get(..3) {
+            Some(&[hi, lo, flags]) if len >= 12 && flags & 0x80 == 0 => {
+                let op = OpCode::from_u8(flags >> 3 & 0x0f);
+                Message::error_msg(u16::from_be_bytes([hi, lo]), op, ResponseCode::FormErr).to_vec().ok()
+            }
+            _ => None,
+        };
+        let request = match Request::from_bytes(bytes, src, hickory_server::net::xfer::Protocol::Udp) {
+            Ok(request) => request,
+            Err(error) => {
+                MALFORMED.fetch_add(1, Ordering::Relaxed);
+                if let Some(others) = warn.due() {
+                    tracing::warn!(%src, len, %error, others, "malformed dns query refused");
+                }
+                if let Some(answer) = formerr {
+                    // Best effort: a full send queue drops the answer, never blocks the loop.
+                    let _ = handle.with_remote_addr(src).send(SerialMessage::new(answer, src));
+                }
+                continue;
+            }
+        };
+        if request.metadata.message_type == MessageType::Response {
+            continue;
+        }
+        let catalog = catalog.clone();
+        let reply = ResponseHandle::new(src, handle.with_remote_addr(src), hickory_server::net::xfer::Protocol::Udp);
+        tokio::spawn(async move {
+            catalog.handle_request::<_, TokioTime>(&request, reply).await;
+        });
+    }
 }
 
 #[cfg(test)]

@@ -44,7 +44,7 @@ const MAX_PATTERN: usize = 1024;
 /// Compiled size bound of a `?name=` pattern (regex's own limit is 10 MiB; a member filter needs little).
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 /// Hostile or broken clients are logged at `warn` at most this often (with a count of the others).
-const WARN_EVERY: Duration = Duration::from_secs(10);
+pub(crate) const WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// The `[http]` table of the agent file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
