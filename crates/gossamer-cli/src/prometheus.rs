@@ -150,6 +150,8 @@ pub fn render(view: &MetricsView) -> String {
     counter(r, "indirect_probes", "Indirect probes (ping-req) sent", c.indirect_probes);
     counter(r, "push_pulls", "Push-pull exchanges started", c.push_pulls);
     counter(r, "push_pull_failures", "Push-pull exchanges that failed", c.push_pull_failures);
+    counter(r, "push_pull_digests", "Periodic push-pulls opened with a digest", c.push_pull_digests);
+    counter(r, "push_pull_full_fallbacks", "Digest push-pulls that fell back to full views", c.push_pull_full_fallbacks);
     counter(r, "stream_pings", "Fallback pings over TCP (direct probe unanswered in time)", c.stream_pings);
     counter(r, "stream_ping_acks", "Probes answered over the TCP fallback only", c.stream_ping_acks);
     counter(r, "stream_ping_failures", "Fallback pings over TCP that failed", c.stream_ping_failures);

@@ -56,6 +56,14 @@ pub struct Metrics {
     pub push_pulls: u64,
     /// Push-pull exchanges that failed.
     pub push_pull_failures: u64,
+    /// Periodic push-pulls opened with a digest instead of the full table
+    /// ([`Config::push_pull_deltas`](crate::Config::push_pull_deltas)); also
+    /// counted in `push_pulls`.
+    pub push_pull_digests: u64,
+    /// Digest exchanges that fell back to full views: answers to a digest
+    /// differing in more than half of its buckets, and partial answers
+    /// that revealed a split (a full exchange followed).
+    pub push_pull_full_fallbacks: u64,
     /// Fallback pings over a stream (direct probe unanswered in
     /// `probe_timeout`, see [`Config::stream_pings`](crate::Config::stream_pings)).
     pub stream_pings: u64,
@@ -188,7 +196,10 @@ impl TrafficKind {
             Message::Ack(_) | Message::Nack(_) => TrafficKind::Ack,
             Message::Gossip if !membership => TrafficKind::User,
             Message::Gossip | Message::Heartbeat(_) => TrafficKind::Gossip,
-            Message::PushPullRequest(_) | Message::PushPullResponse(_) => TrafficKind::PushPull,
+            Message::PushPullRequest(_)
+            | Message::PushPullResponse(_)
+            | Message::PushPullDigest(_)
+            | Message::PushPullDelta(_) => TrafficKind::PushPull,
             Message::QueryResponse(_) => TrafficKind::User,
         }
     }

@@ -95,6 +95,9 @@ pub struct Swim<R: RngCore> {
     /// Set once this node's incarnation hit the ceiling (logged once).
     pub(crate) incarnation_exhausted: bool,
     pub(crate) pending_push_pulls: Vec<SocketAddr>,
+    /// Digest exchanges awaiting their answer, with their bucket count
+    /// (see `pushpull`; bounded there).
+    pub(crate) pending_digests: Vec<(SocketAddr, u32)>,
     /// Pings sent by the reconnect timer to dead members, by sequence number.
     pub(crate) reconnect_pings: Vec<(SeqNo, SocketAddr)>,
     pub(crate) stats: Metrics,
@@ -186,6 +189,7 @@ impl<R: RngCore> Swim<R> {
             name_conflict: None,
             incarnation_exhausted: false,
             pending_push_pulls: Vec::new(),
+            pending_digests: Vec::new(),
             reconnect_pings: Vec::new(),
             stats: Metrics::default(),
             signals: Signals::default(),
@@ -304,7 +308,10 @@ impl<R: RngCore> Swim<R> {
             Message::Gossip => {}
             Message::Heartbeat(beat) => self.on_heartbeat(now, beat),
             Message::QueryResponse(response) => self.accept_response(now, response),
-            Message::PushPullRequest(_) | Message::PushPullResponse(_) => {
+            Message::PushPullRequest(_)
+            | Message::PushPullResponse(_)
+            | Message::PushPullDigest(_)
+            | Message::PushPullDelta(_) => {
                 self.stats.rejected += 1;
                 tracing::debug!(%from, "push-pull frame received as a datagram; ignored");
             }

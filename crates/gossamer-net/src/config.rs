@@ -118,6 +118,18 @@ pub struct NodeConfig {
     /// while this node is alone; more are contacted once but not kept
     /// (`seeds_dropped`). Peers heard by multicast are never seeds.
     pub max_seeds: usize,
+    /// Fast retries of a join that failed while this node is alone (8): the
+    /// seed is tried again after `join_retry_base`, doubling up to
+    /// `join_retry_max`, with ±50% jitter, at most this many times in a row
+    /// before the core's slower reconnect timer (`Config::reconnect_interval`)
+    /// takes over (`join_retries` counts them; 0: no fast retries). Spreads
+    /// a cold start's joiners over the seed's stream slots.
+    pub join_retry_attempts: u32,
+    /// First delay of a fast join retry (50 ms; positive).
+    pub join_retry_base: Duration,
+    /// Longest delay between two fast join retries (2 s; at least
+    /// `join_retry_base`).
+    pub join_retry_max: Duration,
     /// Most datagrams handled per wakeup before outputs are flushed.
     pub batch: usize,
     /// Capacity of each event channel (membership, heal, application data);
@@ -187,6 +199,9 @@ impl NodeConfig {
             stream_buffer_budget: limits.stream_buffer_budget,
             max_pending_push_pulls: limits.max_pending_push_pulls,
             max_seeds: limits.max_seeds,
+            join_retry_attempts: limits.join_retry_attempts,
+            join_retry_base: limits.join_retry_base,
+            join_retry_max: limits.join_retry_max,
             batch: limits.batch,
             event_capacity: limits.event_capacity,
             leave_timeout: Duration::from_secs(5),
@@ -243,6 +258,12 @@ impl NodeConfig {
         }
         if self.max_pending_push_pulls < 2 {
             return bad("max_pending_push_pulls", "must be at least 2");
+        }
+        if self.join_retry_base.is_zero() {
+            return bad("join_retry_base", "must be positive");
+        }
+        if self.join_retry_max < self.join_retry_base {
+            return bad("join_retry_max", "must be at least join_retry_base");
         }
         if self.batch == 0 {
             return bad("batch", "must be at least 1");

@@ -35,13 +35,6 @@ use crate::user::{Answer, QueryOutcome, UserLayer};
 const RECV_BUF: usize = 65_536;
 /// How long the listener rests after a failed accept.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
-/// First delay of a fast join retry (see [`JoinRetries`]).
-const JOIN_RETRY_BASE: Duration = Duration::from_millis(50);
-/// Longest delay between two fast join retries.
-const JOIN_RETRY_MAX: Duration = Duration::from_secs(2);
-/// Fast retries of one seed before the core's reconnect timer takes over:
-/// with the delays above, about 8 s of trying (50 ms, 100 ms ... 2 s).
-const JOIN_RETRY_ATTEMPTS: u32 = 8;
 /// Mean delay (±50%) of the one follow-up push-pull after a join, with a
 /// random member other than the seed (see [`JoinRetries`]).
 const JOIN_FOLLOW_UP: Duration = Duration::from_secs(1);
@@ -175,10 +168,11 @@ pub(crate) struct Driver {
 /// evicted or refused. Waiting for the core's reconnect timer (10 s on the
 /// LAN preset) turned that into a cliff: 128 nodes joining one seed at once
 /// took 10 s instead of 1. A node that is alone retries its seed instead
-/// after a short delay, doubling from [`JOIN_RETRY_BASE`] to
-/// [`JOIN_RETRY_MAX`] with ±50% jitter (so the retries of many joiners
-/// spread out instead of arriving together again), at most
-/// [`JOIN_RETRY_ATTEMPTS`] times in a row; the reconnect timer carries on
+/// after a short delay, doubling from `NodeConfig::join_retry_base` (50 ms)
+/// to `NodeConfig::join_retry_max` (2 s) with ±50% jitter (so the retries of
+/// many joiners spread out instead of arriving together again), at most
+/// `NodeConfig::join_retry_attempts` (8) times in a row, about 8 s of
+/// trying with the defaults; the reconnect timer carries on
 /// after that. Once the node knows a live peer, nothing is retried here.
 ///
 /// And a join that lands in the middle of such a burst learns the members
@@ -200,11 +194,26 @@ pub(crate) struct JoinRetries {
     follow_up: Option<(Instant, SocketAddr)>,
     /// Jitter source (seeded from the node's entropy at start).
     rng: ChaCha8Rng,
+    /// Fast retries of one seed before the reconnect timer takes over.
+    attempts: u32,
+    /// First delay of a fast retry.
+    base: Duration,
+    /// Longest delay between two fast retries.
+    max: Duration,
 }
 
 impl JoinRetries {
-    pub(crate) fn new(rng: ChaCha8Rng) -> Self {
-        Self { failures: Default::default(), due: Default::default(), follow_up: None, rng }
+    /// Retries as `config` says (`join_retry_attempts`, `_base`, `_max`).
+    pub(crate) fn new(rng: ChaCha8Rng, config: &crate::NodeConfig) -> Self {
+        Self {
+            failures: Default::default(),
+            due: Default::default(),
+            follow_up: None,
+            rng,
+            attempts: config.join_retry_attempts,
+            base: config.join_retry_base,
+            max: config.join_retry_max,
+        }
     }
 
     /// `base` scaled by a uniform factor in [0.5, 1.5).
@@ -242,10 +251,10 @@ impl JoinRetries {
     /// unless this seed has had its fast retries. Returns whether it did.
     fn failed(&mut self, seed: SocketAddr, now: Instant) -> bool {
         let failures = self.failures.entry(seed).or_insert(0);
-        if *failures >= JOIN_RETRY_ATTEMPTS {
+        if *failures >= self.attempts {
             return false;
         }
-        let base = JOIN_RETRY_BASE.saturating_mul(1u32 << (*failures).min(16)).min(JOIN_RETRY_MAX);
+        let base = self.base.saturating_mul(1u32 << (*failures).min(16)).min(self.max);
         *failures += 1;
         let delay = self.jitter(base);
         self.due.insert(seed, now + delay);
@@ -1231,6 +1240,32 @@ fn log_event(event: &Event) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fast join retries follow `NodeConfig::join_retry_*`: as many as
+    /// configured, delays doubling from the base (±50%) and capped.
+    #[test]
+    fn join_retries_follow_the_node_config() {
+        use rand_core::SeedableRng;
+        let mut config = crate::NodeConfig::new("a@h", "127.0.0.1:0".parse().unwrap(), crate::Preset::Local).unwrap();
+        config.join_retry_attempts = 3;
+        config.join_retry_base = Duration::from_millis(100);
+        config.join_retry_max = Duration::from_millis(250);
+        let mut retries = JoinRetries::new(ChaCha8Rng::seed_from_u64(7), &config);
+        let seed = SocketAddr::from(([127, 0, 0, 1], 1));
+        let now = Instant::now();
+        let mut delays = Vec::new();
+        while retries.failed(seed, now) {
+            delays.push(retries.next_due().unwrap() - now);
+            retries.due.clear();
+        }
+        assert_eq!(delays.len(), 3, "{delays:?}");
+        let bounds = [(50, 150), (100, 300), (125, 375)];
+        for (d, (lo, hi)) in delays.iter().zip(bounds) {
+            assert!(*d >= Duration::from_millis(lo) && *d < Duration::from_millis(hi), "{delays:?}");
+        }
+        config.join_retry_attempts = 0;
+        assert!(!JoinRetries::new(ChaCha8Rng::seed_from_u64(7), &config).failed(seed, now), "0: no fast retries");
+    }
 
     #[test]
     fn one_gate_for_push_pulls_and_a_bounded_seed_list() {

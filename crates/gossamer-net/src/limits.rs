@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use crate::config::NodeConfig;
 use crate::transport::SocketOptions;
 
-/// The bounds the runtime puts on streams, outbound exchanges, seeds,
-/// batches, channels and UDP buffers: the fields of [`NodeConfig`] an
+/// The bounds the runtime puts on streams, outbound exchanges, seeds, join
+/// retries, batches, channels and UDP buffers: the fields of [`NodeConfig`] an
 /// operator tunes against a hostile or a very large network, as one table.
 /// [`Default`] is what [`NodeConfig::new`] starts from; every key is
 /// checked by [`NodeConfig::validate`] once applied ([`RuntimeLimits::apply_to`]),
@@ -40,6 +40,14 @@ pub struct RuntimeLimits {
     pub max_pending_push_pulls: usize,
     /// [`NodeConfig::max_seeds`] (1,024).
     pub max_seeds: usize,
+    /// [`NodeConfig::join_retry_attempts`] (8).
+    pub join_retry_attempts: u32,
+    /// [`NodeConfig::join_retry_base`] (50 ms).
+    #[serde(with = "humantime_serde")]
+    pub join_retry_base: Duration,
+    /// [`NodeConfig::join_retry_max`] (2 s).
+    #[serde(with = "humantime_serde")]
+    pub join_retry_max: Duration,
     /// [`NodeConfig::batch`] (64).
     pub batch: usize,
     /// [`NodeConfig::event_capacity`] (1,024).
@@ -62,6 +70,9 @@ impl Default for RuntimeLimits {
             stream_buffer_budget: 64 << 20,
             max_pending_push_pulls: 32,
             max_seeds: 1024,
+            join_retry_attempts: 8,
+            join_retry_base: Duration::from_millis(50),
+            join_retry_max: Duration::from_secs(2),
             batch: 64,
             event_capacity: 1024,
             udp_recv_buffer: sockets.recv_buffer,
@@ -98,6 +109,9 @@ impl RuntimeLimits {
             stream_buffer_budget: config.stream_buffer_budget,
             max_pending_push_pulls: config.max_pending_push_pulls,
             max_seeds: config.max_seeds,
+            join_retry_attempts: config.join_retry_attempts,
+            join_retry_base: config.join_retry_base,
+            join_retry_max: config.join_retry_max,
             batch: config.batch,
             event_capacity: config.event_capacity,
             udp_recv_buffer: config.sockets.recv_buffer,
@@ -115,6 +129,9 @@ impl RuntimeLimits {
         config.stream_buffer_budget = self.stream_buffer_budget;
         config.max_pending_push_pulls = self.max_pending_push_pulls;
         config.max_seeds = self.max_seeds;
+        config.join_retry_attempts = self.join_retry_attempts;
+        config.join_retry_base = self.join_retry_base;
+        config.join_retry_max = self.join_retry_max;
         config.batch = self.batch;
         config.event_capacity = self.event_capacity;
         config.sockets.recv_buffer = self.udp_recv_buffer;
@@ -135,7 +152,7 @@ mod tests {
     fn defaults_are_what_a_node_config_starts_with() {
         assert_eq!(RuntimeLimits::of(&config()), RuntimeLimits::default());
         let keys = RuntimeLimits::keys();
-        assert_eq!(keys.len(), 12, "{keys:?}");
+        assert_eq!(keys.len(), 15, "{keys:?}");
         assert!(keys.contains(&"stream_buffer_budget") && keys.contains(&"stream_header_timeout"));
     }
 

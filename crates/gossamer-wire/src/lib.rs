@@ -37,6 +37,7 @@ mod body;
 mod bounded;
 mod crc;
 mod crypto;
+mod digest;
 mod error;
 mod frame;
 mod identity;
@@ -48,6 +49,10 @@ pub use crc::frame_checksum;
 pub use crypto::{
     KeyFingerprint, Keyring, KeyringError, SecretKey, ENCRYPTION_OVERHEAD, FINGERPRINT_LEN, KEY_LEN, MAX_KEYS,
     NONCE_LEN, TAG_LEN,
+};
+pub use digest::{
+    bucket_of, digest_hash, entry_hash, name_hash, set_differing, PushPullDelta, PushPullDigest, DIGEST_HASH_LEN,
+    MAX_DIGEST_BUCKETS,
 };
 pub use error::{ConfigError, DecodeError, EncodeError};
 pub use frame::{

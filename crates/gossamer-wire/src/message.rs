@@ -343,6 +343,13 @@ pub enum Message {
     PushPullResponse(PushPull),
     /// Answers a [`Query`], sent straight to its origin.
     QueryResponse(QueryResponse),
+    /// Opens a periodic push-pull with a digest instead of the member list
+    /// (stream only; see [`PushPullDigest`](crate::PushPullDigest)). Boxed,
+    /// like the other rare large variants, to keep `Message` small.
+    PushPullDigest(Box<crate::PushPullDigest>),
+    /// The members of the buckets where two digests differ, either way
+    /// (stream only; see [`PushPullDelta`](crate::PushPullDelta)).
+    PushPullDelta(Box<crate::PushPullDelta>),
 }
 
 /// The bytes of a datagram's membership updates as they arrived, kept by

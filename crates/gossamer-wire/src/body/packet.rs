@@ -56,7 +56,9 @@ enum_codec!(Message {
     5 => Heartbeat(h),
     6 => PushPullRequest(p),
     7 => PushPullResponse(p),
-    8 => QueryResponse(q)
+    8 => QueryResponse(q),
+    9 => PushPullDigest(d),
+    10 => PushPullDelta(d)
 });
 
 #[inline]
