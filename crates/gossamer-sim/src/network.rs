@@ -231,6 +231,9 @@ impl Flap {
     }
 }
 
+/// Offset of the RNG stream of fallback pings' legs from the network's own.
+const PING_RNG_STREAM: u64 = 1 << 40;
+
 /// Group of nodes not named in a partition: they form a group of their own.
 const REST: u32 = u32::MAX;
 
@@ -254,11 +257,19 @@ pub(crate) struct Network {
     flaps: Vec<Flap>,
     egress_free: Vec<Time>,
     rng: ChaCha8Rng,
+    /// The draws of fallback pings' stream legs ([`Network::ping_leg`]),
+    /// apart from `rng`: turning the fallback on or off leaves every
+    /// datagram's fate as it was, so runs with and without it compare
+    /// like for like.
+    ping_rng: ChaCha8Rng,
 }
 
 impl Network {
     pub(crate) fn new(base: LinkModel, rng: ChaCha8Rng) -> Self {
+        let mut ping_rng = rng.clone();
+        ping_rng.set_stream(rng.get_stream().wrapping_add(PING_RNG_STREAM));
         Self {
+            ping_rng,
             base,
             overrides: Vec::new(),
             groups: None,
@@ -386,6 +397,17 @@ impl Network {
     /// network's own draws stay as they were.
     pub(crate) fn outside_delay(&self, rng: &mut ChaCha8Rng) -> Duration {
         self.base.latency.sample(rng)
+    }
+
+    /// One leg of a fallback ping's stream, as [`Network::stream_leg`] but
+    /// drawn from its own RNG stream (see `ping_rng`).
+    pub(crate) fn ping_leg(&mut self, from: u32, to: u32, len: usize, now: Time) -> Option<Time> {
+        if !self.reachable(from, to, now) {
+            return None;
+        }
+        let model = self.model(from, to).clone_light();
+        let transfer = model.bandwidth.map_or(Duration::ZERO, |bw| bw.transmit_time(len));
+        Some(now + transfer + model.latency.sample(&mut self.ping_rng))
     }
 
     /// One leg of a reliable stream carrying `len` bytes: `None` if the path

@@ -78,9 +78,9 @@ impl<F: NodeFactory> Simulation<F> {
         let server = node_index(to).filter(|&d| (d as usize) < self.slots.len());
         // Handshake (there and back), then the request.
         let leg = server.and_then(|s| {
-            let syn_ack = self.net.stream_leg(client, s, 0, now)?;
-            let ack = self.net.stream_leg(s, client, 0, syn_ack)?;
-            self.net.stream_leg(client, s, request.len(), ack)
+            let syn_ack = self.net.ping_leg(client, s, 0, now)?;
+            let ack = self.net.ping_leg(s, client, 0, syn_ack)?;
+            self.net.ping_leg(client, s, request.len(), ack)
         });
         match (server, leg) {
             (Some(server), Some(at)) if at <= deadline => {
@@ -112,7 +112,7 @@ impl<F: NodeFactory> Simulation<F> {
             return;
         };
         self.stats.traffic.stream_ping_bytes += response.len() as u64;
-        match self.net.stream_leg(server, client, response.len(), now) {
+        match self.net.ping_leg(server, client, response.len(), now) {
             Some(at) => {
                 trace!(self, "ping-serve {server}->{client} len={}", response.len());
                 self.queue.push(at, Ev::PingResponse { client, generation, server, response, deadline, lagged: false });
