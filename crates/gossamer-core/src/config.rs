@@ -118,23 +118,29 @@ pub struct Config {
     /// Most application items waiting for dissemination (1024); when full,
     /// the item sent most often (the oldest of those) is dropped.
     pub user_queue_capacity: usize,
-    /// How far behind this node's Lamport clock of application items an
-    /// item may be and still be accepted, in ticks (8,192): an item stamped
-    /// at or below `clock - user_ltime_window` is too old, neither
-    /// delivered nor forwarded (Serf's event buffer). Every broadcast or
-    /// query anywhere in the cluster advances the clocks by at most one
-    /// tick (concurrent ones may share a tick), so size it above the
-    /// number of items the whole cluster starts while one
-    /// item circulates (its dissemination, plus however long late joiners
-    /// keep it going under churn); items are remembered while within the
-    /// window, so it also bounds that memory together with
-    /// `user_dedupe_capacity` (see the `user` module docs).
+    /// How long an accepted application item is remembered, in ticks of
+    /// the Lamport clock of application items (8,192): until the clock runs
+    /// this far past it. Then it is forgotten, and items of its origin
+    /// stamped at or below it are too old, neither delivered nor forwarded
+    /// (age is judged per origin: see the `user` module docs). Every
+    /// broadcast or query anywhere in the cluster advances the clocks by at
+    /// most one tick (concurrent ones may share a tick), so size it above
+    /// the number of items the whole cluster starts while one item
+    /// circulates (its dissemination, plus however long late joiners keep
+    /// it going under churn). It also bounds how far ahead an item or a
+    /// push-pull clock may be: one further ahead is refused and only moves
+    /// how far ahead this node accepts by one window (a forged time cannot
+    /// push a clock out of reach); and it bounds the memory of deliveries
+    /// together with `user_dedupe_capacity`.
     pub user_ltime_window: u64,
-    /// Most deliveries remembered (65,536). When full, the oldest (by
-    /// Lamport time) are forgotten and everything at or below their time is
-    /// refused from then on, so a forgotten item is never delivered again;
-    /// keep it above `user_ltime_window` times the items stamped per tick
-    /// (about one) so that this never cuts into the window.
+    /// Most deliveries remembered (65,536), and most origins whose
+    /// forgotten times are remembered one by one. When full, the oldest
+    /// deliveries (by Lamport time) are forgotten and items of the same
+    /// origin at or below them are refused from then on, so a forgotten
+    /// item is never delivered again; past as many origins, those
+    /// forgotten longest ago share one floor. Keep it above
+    /// `user_ltime_window` times the items stamped per tick (about one) so
+    /// that this never cuts into the window.
     pub user_dedupe_capacity: usize,
     /// How far above what this node knows of a member (zero for a member
     /// it does not know) a membership claim about it may be, in

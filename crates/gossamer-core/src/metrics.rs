@@ -95,11 +95,13 @@ pub struct Metrics {
     pub user_items_dropped: u64,
     /// (origin, key) pairs and queries remembered to drop duplicates.
     pub user_items_remembered: usize,
-    /// Application items dropped as too old (stamped more than
-    /// `Config::user_ltime_window` ticks behind this node's clock): received
-    /// ones, and queued ones that became too old before they were sent out.
+    /// Application items dropped as too old: received ones stamped at or
+    /// below a time of their origin this node accepted and then forgot, and
+    /// this node's own queued ones that a clock learnt on joining left
+    /// `Config::user_ltime_window` ticks behind (see the `user` module docs).
     pub user_items_too_old: u64,
-    /// This node's Lamport clock of application items.
+    /// This node's Lamport clock of application items (what it stamps its
+    /// items above; times it refused as too new do not move it).
     pub user_ltime: u64,
     /// Membership claims refused because their incarnation was above
     /// [`MAX_INCARNATION`](crate::MAX_INCARNATION) (only a forged or broken
@@ -126,7 +128,8 @@ pub struct Metrics {
     pub push_pulls_refused: u64,
     /// Application items refused, and push-pull clocks not witnessed, for
     /// being stamped more than `Config::user_ltime_window` ticks ahead of
-    /// this node's clock (or above [`MAX_LTIME`](crate::MAX_LTIME)).
+    /// how far this node accepts (its clock, plus a window per such
+    /// refusal), or above [`MAX_LTIME`](crate::MAX_LTIME).
     pub user_items_too_new: u64,
     /// Queries of others not surfaced because too many already await an
     /// answer here.

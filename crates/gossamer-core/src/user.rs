@@ -24,61 +24,89 @@
 //! Application items are ordered by a Lamport clock (Serf's user-event
 //! clock). [`Swim::broadcast`] and [`Swim::query`] stamp their item with the
 //! clock plus one (the broadcast's version, the query's id) and advance the
-//! clock to it; every item received (accepted or not) and every push-pull
-//! (which carries the sender's clock) advances it to at least the time it
-//! carries. So versions increase per origin, and an origin that restarts
-//! (its clock at 0 again) stamps above everything the cluster has seen once
-//! it has joined: the join's push-pull teaches it the clock.
+//! clock to it; every item received and every push-pull (which carries the
+//! sender's clock) advances it to at least the time it carries, if that
+//! time is within bounds (see "Items from the future"). So versions
+//! increase per origin, and an origin that restarts (its clock at 0 again)
+//! stamps above everything the cluster has seen once it has joined: the
+//! join's push-pull teaches it the clock.
 //!
-//! A receiver accepts an item only if it is stamped above `clock -`
-//! [`Config::user_ltime_window`], above every time it had to forget (see
-//! below), and if it is news: a broadcast above the newest version accepted
-//! under its (origin, key), a query not accepted before. What it accepted
-//! is remembered by Lamport time while it is within the window; once
-//! [`Config::user_dedupe_capacity`] entries are remembered, the oldest
-//! times are forgotten and everything at or below them is refused from
-//! then on. An item forgotten is thus also too old: each (origin, key,
-//! version), and each query, is delivered at most once per run of a node,
-//! however long it circulates (under churn, late joiners keep forwarding
-//! an item long after its origin stopped; a time-based memory forgets it
-//! first and delivers it again). Items too old are neither delivered nor
-//! forwarded, and queued ones that become too old are dropped before they
-//! go out (both counted in [`Metrics::user_items_too_old`]).
+//! A receiver accepts an item if it is news: a broadcast above the newest
+//! version accepted under its (origin, key), a query not accepted before;
+//! and if it is not too old, which is judged **per origin**: an item is
+//! too old only if it is stamped at or below a time *of the same origin*
+//! that this node accepted and has since forgotten. What it accepted is
+//! remembered by Lamport time until its clock runs
+//! [`Config::user_ltime_window`] past it, or until more than
+//! [`Config::user_dedupe_capacity`] entries are held (the oldest times go
+//! first); forgetting an item raises its origin's floor above it. So each
+//! (origin, key, version), and each query, is delivered at most once per
+//! run of a node, however long it circulates (under churn, late joiners
+//! keep forwarding an item long after its origin stopped; a time-based
+//! memory forgets it first and delivers it again). The floors are kept for
+//! at most `user_dedupe_capacity` origins; past it, those forgotten longest
+//! ago are dropped and every origin without a floor of its own gets the
+//! highest of theirs (a flood of that many forged names is needed to raise
+//! it, as it would be to evict real items). Items too old are neither
+//! delivered nor forwarded (counted in [`Metrics::user_items_too_old`]).
 //!
-//! The price, and how to size the window: a node drops an item if its
-//! clock ran `user_ltime_window` ticks past the item's time before the
-//! item arrived. Each broadcast or query anywhere is at most one tick
-//! (concurrent ones, stamped before they hear of each other, share one), so
-//! a window above the number of items started cluster-wide while one item
-//! circulates is always enough; the default (8,192) covers a thousand
-//! nodes each broadcasting during the same minute with room to spare.
+//! Why per origin rather than against this node's clock (Serf's event
+//! buffer): the clock moves with everything this node hears, including
+//! items it refuses and forgeries; an origin's items only move with what
+//! that origin was seen to send. The invariant: **nothing makes an item of
+//! origin O too old but an item in O's name this node accepted.** Another
+//! origin's item, forged or not, at whatever time, changes what this node
+//! forgets and when, never which of O's later items it takes: O stamps
+//! each item above its own earlier ones, hence above every floor it alone
+//! raised. A receiver whose clock ran ahead (it heard more, or a forgery)
+//! still takes the broadcasts of a member that did not hear the same, and
+//! forwards them: an item queued for forwarding is never dropped for its
+//! time, only sent out or evicted like any other.
 //!
 //! Restarts: items the previous run of an origin sent, still circulating,
-//! are not delivered again (their times are remembered, or too old). The
-//! new run should broadcast only once it has joined: until it has learnt
-//! the clock it stamps low times, refused as too old once the cluster's
-//! clock has left them behind, or taken for the previous run's items when
-//! they collide with remembered ones. Query ids are Lamport times too:
-//! unique per run of the origin, and across runs once the clock is learnt.
+//! are not delivered again (their times are remembered, or below the
+//! origin's floor). The new run should broadcast only once it has joined:
+//! what it queued before the join taught it the clock, if a window behind
+//! the clock learnt, is dropped before it goes out (counted in
+//! [`Metrics::user_items_too_old`]): stamped low, it would be taken for the
+//! previous run's items where they are remembered. Query ids are Lamport
+//! times too: unique per run of the origin, and across runs once the clock
+//! is learnt. A node that joins (or restarts) delivers items still
+//! circulating that it never saw, whatever their age.
+//!
 //! ## Items from the future
 //!
 //! An item stamped above [`MAX_LTIME`] is refused and ignored. One stamped
-//! more than [`Config::user_ltime_window`] ticks ahead of this node's clock
-//! is refused (neither delivered, remembered nor forwarded; both counted
-//! in [`Metrics::user_items_too_new`]) and moves the clock by one window
-//! only; a push-pull clock is witnessed the same way, except in the answer
-//! to a push-pull this node started while it knew no other live member: a
-//! restarted node learns the cluster's clock, however far ahead, from the
-//! member it chose to join through. Why a clamped witness rather than
-//! none: an honest node that starts more items than the window at once
-//! (a burst) stamps them ahead of everyone else's clock; refusing them
-//! without moving would leave the others behind for good, and every later
-//! item of that node refused too. Clamped, they catch up one window per
-//! item or exchange. So a forged item at `u64::MAX` changes nothing, and a
-//! forged item moves the clocks by at most one window: enough to make
-//! items then in flight too old (use a keyring on untrusted networks, as
-//! for membership), never to silence broadcasts stamped after it, and
-//! about 2^50 forgeries short of the ceiling with the default window.
+//! more than [`Config::user_ltime_window`] ticks past this node's
+//! *horizon* is refused (neither delivered, remembered nor forwarded;
+//! counted in [`Metrics::user_items_too_new`]) and moves the horizon one
+//! window, and nothing else; a push-pull clock is witnessed the same way,
+//! except in the answer to a push-pull this node started while it knew no
+//! other live member: a restarted node learns the cluster's clock, however
+//! far ahead, from the member it chose to join through. The horizon is the
+//! clock, plus the windows such refusals added: how far ahead this node
+//! accepts. Why move it at all: an honest node that starts more items than
+//! the window at once (a burst), or a side of a healed partition, is
+//! ahead of everyone else's clock; refusing its items without moving would
+//! leave the others behind for good. Moved, they catch up one window per
+//! item or exchange refused, then take its items (and their clocks move).
+//! Why not move the clock: what a node stamps must not depend on what it
+//! refused, or a forgery that reached it alone would put its own
+//! broadcasts out of everyone else's reach (too new, until they caught up).
+//!
+//! So a forged item at `u64::MAX` changes nothing, and one further ahead
+//! than the window is refused and changes nothing any member sends or
+//! takes: no honest broadcast, stamped before or after it, is silenced
+//! (`simulations/hostile-user.toml`). What a forger without the cluster
+//! key can still do (use a keyring on untrusted networks, as for
+//! membership): an item within the window is indistinguishable from a
+//! real one, so it is delivered, and it supersedes its origin's versions
+//! at or below it until that origin, hearing it (accepted items are
+//! forwarded), stamps past it; and such items, a window at a time, move
+//! the clocks of the nodes they reach, whose own items are then too new
+//! for the others until they catch up (one window per copy or push-pull
+//! refused). The clocks stay about 2^50 such forgeries short of
+//! [`MAX_LTIME`] with the default window.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
@@ -208,6 +236,21 @@ pub(crate) enum ItemKey {
     Query(NodeName, QueryId),
 }
 
+impl ItemKey {
+    /// The member the item claims to come from.
+    fn origin(&self) -> &NodeName {
+        match self {
+            ItemKey::Broadcast(origin, _) | ItemKey::Query(origin, _) => origin,
+        }
+    }
+
+    fn into_origin(self) -> NodeName {
+        match self {
+            ItemKey::Broadcast(origin, _) | ItemKey::Query(origin, _) => origin,
+        }
+    }
+}
+
 /// Whether an item received is to be accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Verdict {
@@ -215,11 +258,12 @@ pub(crate) enum Verdict {
     New,
     /// Accepted before, or superseded by a newer version accepted.
     Seen,
-    /// Stamped too far behind the clock, or at or below a time forgotten.
+    /// At or below a time of its origin that was forgotten here.
     TooOld,
 }
 
-/// What was accepted, by Lamport time (see the module docs).
+/// What was accepted, by Lamport time, and what was forgotten, by origin
+/// (see the module docs).
 #[derive(Default)]
 pub(crate) struct Seen {
     /// The newest time accepted per key.
@@ -229,17 +273,24 @@ pub(crate) struct Seen {
     by_time: BTreeMap<u64, Vec<ItemKey>>,
     /// Entries in `by_time`, stale ones included.
     entries: usize,
-    /// The lowest time still accepted: one above the newest time
-    /// forgotten to stay within capacity.
+    /// Per origin: one above the newest of its times forgotten here. Its
+    /// items below are too old. At most `capacity` origins (see
+    /// [`Seen::bound_floors`]).
+    floors: HashMap<NodeName, u64>,
+    /// The floor of every origin not in `floors`: the highest of the
+    /// per-origin floors dropped to bound their number (0 until then).
     floor: u64,
 }
 
 impl Seen {
-    /// Whether an item stamped `ltime` is new, given the `clock` (which has
-    /// already witnessed `ltime`); if so it is remembered, and the oldest
-    /// times are forgotten while more than `capacity` entries are held.
-    pub(crate) fn admit(&mut self, key: ItemKey, ltime: u64, clock: u64, window: u64, capacity: usize) -> Verdict {
-        if ltime < self.floor || ltime <= clock.saturating_sub(window) {
+    /// Whether an item stamped `ltime` is new: not below what its origin
+    /// had forgotten here, and above the newest version accepted under its
+    /// key; if so it is remembered, and the oldest times are forgotten
+    /// while more than `capacity` entries are held. The clock plays no
+    /// part: a clock moved by someone else's item (forged or not) cannot
+    /// make this origin's items too old.
+    pub(crate) fn admit(&mut self, key: ItemKey, ltime: u64, capacity: usize) -> Verdict {
+        if ltime < self.floor_of(key.origin()) {
             return Verdict::TooOld;
         }
         if self.newest.get(&key).is_some_and(|&newest| ltime <= newest) {
@@ -249,36 +300,75 @@ impl Seen {
         self.by_time.entry(ltime).or_default().push(key);
         self.entries += 1;
         while self.entries > capacity {
-            let Some(forgotten) = self.forget_oldest() else { break };
-            self.floor = self.floor.max(forgotten.saturating_add(1));
+            if !self.forget_oldest(capacity) {
+                break;
+            }
         }
         Verdict::New
     }
 
-    /// Forgets the times the window has left behind: items stamped with
-    /// them are refused as too old anyway.
-    pub(crate) fn expire(&mut self, clock: u64, window: u64) {
+    /// The lowest time of `origin` still accepted.
+    fn floor_of(&self, origin: &NodeName) -> u64 {
+        self.floors.get(origin).map_or(self.floor, |&floor| floor.max(self.floor))
+    }
+
+    /// Forgets the times the window has left behind the clock (they are
+    /// remembered no longer than that, to bound the memory in steady
+    /// state); each origin's floor rises above its own times forgotten.
+    pub(crate) fn expire(&mut self, clock: u64, window: u64, capacity: usize) {
         let limit = clock.saturating_sub(window);
         while self.by_time.first_key_value().is_some_and(|(&t, _)| t <= limit) {
-            self.forget_oldest();
+            self.forget_oldest(capacity);
         }
     }
 
-    /// Forgets the oldest time remembered; returns it.
-    fn forget_oldest(&mut self) -> Option<u64> {
-        let (t, keys) = self.by_time.pop_first()?;
+    /// Forgets the oldest time remembered, raising the floor of the
+    /// origins whose newest item was at that time; returns whether there
+    /// was one.
+    fn forget_oldest(&mut self, capacity: usize) -> bool {
+        let Some((t, keys)) = self.by_time.pop_first() else { return false };
         self.entries -= keys.len();
         for key in keys {
-            if self.newest.get(&key) == Some(&t) {
-                self.newest.remove(&key);
+            if self.newest.get(&key) != Some(&t) {
+                continue; // stale: accepted again later, still remembered
             }
+            self.newest.remove(&key);
+            // `t` was accepted, so at most MAX_LTIME: no overflow.
+            let above = t.saturating_add(1);
+            let floor = self.floors.entry(key.into_origin()).or_insert(above);
+            *floor = (*floor).max(above);
         }
-        Some(t)
+        self.bound_floors(capacity);
+        true
+    }
+
+    /// Keeps at most `capacity` per-origin floors: past it, the lowest
+    /// eighth (the origins longest forgotten) are dropped and the global
+    /// floor rises to the highest of them, so that what they had forgotten
+    /// stays refused. Amortised: one pass per `capacity / 8` new origins.
+    fn bound_floors(&mut self, capacity: usize) {
+        let over = self.floors.len().saturating_sub(capacity);
+        if over == 0 {
+            return;
+        }
+        let dropped = over.max(capacity / 8).min(self.floors.len());
+        let mut floors: Vec<u64> = self.floors.values().copied().collect();
+        let (_, &mut cut, _) = floors.select_nth_unstable(dropped - 1);
+        self.floor = self.floor.max(cut);
+        let floor = self.floor;
+        self.floors.retain(|_, f| *f > floor);
+        tracing::debug!(floor, origins = self.floors.len(), "too many origins forgotten: the oldest share one floor");
     }
 
     /// Keys remembered.
     pub(crate) fn len(&self) -> usize {
         self.newest.len()
+    }
+
+    /// Origins whose forgotten times are remembered one by one.
+    #[cfg(test)]
+    fn origins(&self) -> usize {
+        self.floors.len()
     }
 }
 
@@ -294,12 +384,19 @@ pub(crate) struct UserState {
     pub(crate) queue: BroadcastQueue<ItemKey>,
     pub(crate) keys: Vec<Key>,
     pub(crate) seen: Seen,
-    /// The Lamport clock of application items (see the module docs).
+    /// The Lamport clock of application items (see the module docs): what
+    /// this node stamps its items above, and sends in push-pulls.
     pub(crate) clock: u64,
-    /// The time of the item last queued under each key, and the keys by
-    /// that time, to drop queued items that become too old. Entries of
-    /// items the queue has since sent out or evicted linger until their
-    /// time is too old, or until a compaction.
+    /// How far ahead this node accepts items and clocks: up to a window
+    /// past this. At least `clock`; times refused for being further ahead
+    /// move it one window each, and move nothing else (see the module docs).
+    horizon: u64,
+    /// The time of this node's own item last queued under each key, and
+    /// the keys by that time, to drop those a clock learnt on joining
+    /// leaves a window behind (see [`Swim::witness_user_time`]). Entries
+    /// of items the queue has since sent out or evicted linger until then,
+    /// or until a compaction. Items of others are not indexed: they are
+    /// never dropped for their time (see the module docs).
     queued: HashMap<ItemKey, u64>,
     queued_by_time: BTreeMap<u64, Vec<ItemKey>>,
     queued_entries: usize,
@@ -316,6 +413,7 @@ impl UserState {
             keys: Vec::new(),
             seen: Seen::default(),
             clock: 0,
+            horizon: 0,
             queued: HashMap::new(),
             queued_by_time: BTreeMap::new(),
             queued_entries: 0,
@@ -387,7 +485,7 @@ impl<R: RngCore> Swim<R> {
         let update =
             Update::User(UserBroadcast { origin: origin.clone(), key: key.clone(), version, payload: payload.into() });
         self.check_fits(&update)?;
-        self.witness_user_time(version);
+        self.advance_user_clock(version);
         self.enqueue_user(ItemKey::Broadcast(origin, key), update, version);
         Ok(version)
     }
@@ -420,7 +518,7 @@ impl<R: RngCore> Swim<R> {
         let update = Update::Query(Box::new(query));
         self.check_fits(&update)?;
         let Update::Query(query) = update else { unreachable!("built above") };
-        self.witness_user_time(id);
+        self.advance_user_clock(id);
         let deadline = after(now, timeout);
         self.user.outgoing.insert(id, Outgoing { deadline, filter, responders: HashSet::new() });
         self.set_timer(deadline, TimerKind::QueryDeadline { id });
@@ -504,6 +602,9 @@ impl<R: RngCore> Swim<R> {
             self.stats.user_items_dropped += 1;
             tracing::debug!(capacity = self.config.user_queue_capacity, "user queue full: dropped the most sent item");
         }
+        if *key.origin() != self.local.name {
+            return;
+        }
         user.queued.insert(key.clone(), ltime);
         user.queued_by_time.entry(ltime).or_default().push(key);
         user.queued_entries += 1;
@@ -519,38 +620,38 @@ impl<R: RngCore> Swim<R> {
         }
     }
 
-    /// Witnesses a Lamport time a peer sent, within bounds (see the module
-    /// docs): a time above [`MAX_LTIME`] is ignored, one more than
-    /// `user_ltime_window` ahead of the clock moves it one window only.
-    /// Returns whether the time was within bounds (else counted in
-    /// [`Metrics::user_items_too_new`]).
+    /// Witnesses a Lamport time a peer sent (an item's, a push-pull's),
+    /// within bounds (see the module docs): a time above [`MAX_LTIME`] is
+    /// ignored; one more than `user_ltime_window` past the horizon is
+    /// refused and moves the horizon one window, and nothing else; any
+    /// other advances the clock to it. Returns whether the time was within
+    /// bounds (else counted in [`Metrics::user_items_too_new`]).
     pub(crate) fn witness_bounded(&mut self, ltime: u64) -> bool {
         if ltime > MAX_LTIME {
             self.stats.user_items_too_new += 1;
             return false;
         }
-        let limit = self.user.clock.saturating_add(self.config.user_ltime_window).min(MAX_LTIME);
-        self.witness_user_time(ltime.min(limit));
+        let limit = self.user.horizon.saturating_add(self.config.user_ltime_window).min(MAX_LTIME);
         if ltime > limit {
+            self.user.horizon = limit;
             self.stats.user_items_too_new += 1;
             return false;
         }
+        self.advance_user_clock(ltime);
         true
     }
 
-    /// Lamport's rule: advances the clock of application items to at least
-    /// `ltime` (a time this node stamped or received), then forgets and
-    /// unqueues what that leaves too old.
+    /// Lamport's rule for a clock learnt on joining (see `pushpull`):
+    /// advances the clock of application items to at least `ltime`, then
+    /// does what [`Swim::advance_user_clock`] does and also unqueues this
+    /// node's own items the new clock leaves a window behind: stamped
+    /// before it knew the cluster's clock (a restart), they would be
+    /// compared with its previous run's, or refused as too old where that
+    /// run's later items were forgotten (see the module docs).
     pub(crate) fn witness_user_time(&mut self, ltime: u64) {
-        if ltime <= self.user.clock {
-            return;
-        }
-        self.user.clock = ltime;
-        self.stats.user_ltime = ltime;
-        let window = self.config.user_ltime_window;
+        self.advance_user_clock(ltime);
+        let limit = self.user.clock.saturating_sub(self.config.user_ltime_window);
         let user = &mut self.user;
-        user.seen.expire(ltime, window);
-        let limit = ltime.saturating_sub(window);
         while let Some(entry) = user.queued_by_time.first_entry() {
             if *entry.key() > limit {
                 break;
@@ -565,10 +666,31 @@ impl<R: RngCore> Swim<R> {
                 if user.queue.transmits(&key).is_some() {
                     user.queue.retire(&key);
                     self.stats.user_items_too_old += 1;
-                    tracing::debug!(ltime = t, clock = ltime, "queued user item became too old: dropped");
+                    tracing::debug!(
+                        ltime = t,
+                        clock = user.clock,
+                        "own item stamped before the join taught the clock: dropped"
+                    );
                 }
             }
         }
+    }
+
+    /// Lamport's rule: advances the clock of application items to at least
+    /// `ltime` (a time this node stamped or received), and forgets what
+    /// that leaves a window behind (see [`Seen::expire`]). Nothing queued
+    /// is dropped: a clock moved by a peer's item or push-pull, forged or
+    /// not, must not silence what this node broadcast or forwards, as
+    /// receivers judge an item by what its origin sent before, not by
+    /// their clocks (see the module docs).
+    fn advance_user_clock(&mut self, ltime: u64) {
+        if ltime <= self.user.clock {
+            return;
+        }
+        self.user.clock = ltime;
+        self.user.horizon = self.user.horizon.max(ltime);
+        self.stats.user_ltime = ltime;
+        self.user.seen.expire(ltime, self.config.user_ltime_window, self.config.user_dedupe_capacity);
     }
 
     /// A piggybacked application item arrived: its time is witnessed, and
@@ -595,9 +717,8 @@ impl<R: RngCore> Swim<R> {
             Update::Query(query) => ItemKey::Query(query.origin.name.clone(), query.id),
             _ => return,
         };
-        let (clock, window, capacity) =
-            (self.user.clock, self.config.user_ltime_window, self.config.user_dedupe_capacity);
-        match self.user.seen.admit(key.clone(), ltime, clock, window, capacity) {
+        let (clock, capacity) = (self.user.clock, self.config.user_dedupe_capacity);
+        match self.user.seen.admit(key.clone(), ltime, capacity) {
             Verdict::New => {}
             Verdict::Seen => return,
             Verdict::TooOld => {
@@ -710,48 +831,82 @@ mod tests {
     #[test]
     fn an_item_is_new_once_and_a_newer_version_supersedes() {
         let mut seen = Seen::default();
-        assert_eq!(seen.admit(key("a", "k"), 5, 5, 100, 16), Verdict::New);
-        assert_eq!(seen.admit(key("a", "k"), 5, 9, 100, 16), Verdict::Seen);
-        assert_eq!(seen.admit(key("a", "k"), 3, 9, 100, 16), Verdict::Seen, "superseded by 5");
-        assert_eq!(seen.admit(key("b", "k"), 3, 9, 100, 16), Verdict::New, "another origin");
-        assert_eq!(seen.admit(key("a", "k"), 9, 9, 100, 16), Verdict::New);
+        assert_eq!(seen.admit(key("a", "k"), 5, 16), Verdict::New);
+        assert_eq!(seen.admit(key("a", "k"), 5, 16), Verdict::Seen);
+        assert_eq!(seen.admit(key("a", "k"), 3, 16), Verdict::Seen, "superseded by 5");
+        assert_eq!(seen.admit(key("b", "k"), 3, 16), Verdict::New, "another origin");
+        assert_eq!(seen.admit(key("a", "k"), 9, 16), Verdict::New);
         assert_eq!(seen.len(), 2);
     }
 
     #[test]
-    fn items_the_window_left_behind_are_too_old_and_forgotten() {
+    fn times_the_window_left_behind_are_forgotten_and_then_too_old_for_their_origin_only() {
         let mut seen = Seen::default();
-        assert_eq!(seen.admit(key("a", "k"), 10, 10, 6, 16), Verdict::New);
-        assert_eq!(seen.admit(key("a", "j"), 4, 10, 6, 16), Verdict::TooOld, "4 <= 10 - 6");
-        assert_eq!(seen.admit(key("a", "j"), 5, 10, 6, 16), Verdict::New, "5 > 10 - 6");
-        assert_eq!(seen.admit(key("b", "j"), 2, 2, 6, 16), Verdict::New, "within the window at clock 2");
-        seen.expire(16, 6);
-        assert_eq!(seen.len(), 0, "10 <= 16 - 6: all forgotten");
-        assert_eq!(seen.admit(key("a", "k"), 10, 16, 6, 16), Verdict::TooOld, "forgotten, never new again");
-        assert_eq!(seen.admit(key("a", "k"), 11, 16, 6, 16), Verdict::New);
+        assert_eq!(seen.admit(key("a", "k"), 10, 16), Verdict::New);
+        assert_eq!(seen.admit(key("a", "j"), 4, 16), Verdict::New);
+        assert_eq!(seen.admit(key("b", "j"), 2, 16), Verdict::New);
+        seen.expire(12, 6, 16);
+        assert_eq!(seen.len(), 1, "4 and 2 <= 12 - 6: forgotten; 10 kept");
+        assert_eq!(seen.admit(key("a", "j"), 4, 16), Verdict::TooOld, "forgotten, never new again");
+        assert_eq!(seen.admit(key("a", "i"), 3, 16), Verdict::TooOld, "below a's forgotten time");
+        assert_eq!(seen.admit(key("b", "j"), 2, 16), Verdict::TooOld);
+        assert_eq!(seen.admit(key("a", "k"), 10, 16), Verdict::Seen);
+        // However far the clock moved (a forged jump moves it too), another
+        // origin's items are judged by what that origin was seen to send.
+        seen.expire(1_000_000, 6, 16);
+        assert_eq!(seen.len(), 0);
+        assert_eq!(seen.admit(key("c", "k"), 7, 16), Verdict::New, "c forgot nothing here");
+        assert_eq!(seen.admit(key("b", "k"), 3, 16), Verdict::New, "above b's forgotten 2");
+        assert_eq!(seen.admit(key("a", "k"), 10, 16), Verdict::TooOld);
+        assert_eq!(seen.admit(key("a", "k"), 11, 16), Verdict::New);
     }
 
     #[test]
-    fn forgetting_for_capacity_refuses_everything_at_or_below_what_was_forgotten() {
+    fn forgetting_for_capacity_refuses_what_its_origin_sent_at_or_below_the_time_forgotten() {
         let mut seen = Seen::default();
         // Times out of order, as they arrive from different origins.
         for (origin, t) in [("a", 4), ("b", 2), ("c", 7), ("d", 5)] {
-            assert_eq!(seen.admit(key(origin, "k"), t, 7, 1000, 3), Verdict::New);
+            assert_eq!(seen.admit(key(origin, "k"), t, 3), Verdict::New);
         }
         // Four entries for a capacity of three: time 2 (the oldest) went.
         assert_eq!(seen.len(), 3);
-        assert_eq!(seen.admit(key("b", "k"), 2, 7, 1000, 3), Verdict::TooOld, "forgotten: not new again");
-        assert_eq!(seen.admit(key("e", "k"), 1, 7, 1000, 3), Verdict::TooOld, "below what was forgotten");
-        assert_eq!(seen.admit(key("a", "k"), 4, 7, 1000, 3), Verdict::Seen, "still remembered");
-        assert_eq!(seen.admit(key("e", "k"), 3, 7, 1000, 3), Verdict::New, "above it: news");
-        // Delivered, but the oldest time again: forgotten at once.
-        assert_eq!(seen.admit(key("e", "k"), 3, 7, 1000, 3), Verdict::TooOld);
-        assert_eq!(seen.admit(key("a", "k"), 4, 7, 1000, 3), Verdict::Seen);
-        // A key whose older entry goes stays remembered at its newer time.
+        assert_eq!(seen.admit(key("b", "k"), 2, 3), Verdict::TooOld, "forgotten: not new again");
+        assert_eq!(seen.admit(key("b", "j"), 1, 3), Verdict::TooOld, "below what b had forgotten");
+        assert_eq!(seen.admit(key("a", "k"), 4, 3), Verdict::Seen, "still remembered");
+        assert_eq!(seen.admit(key("e", "k"), 1, 3), Verdict::New, "e forgot nothing: news, and the oldest");
+        // Delivered, but the oldest time: forgotten at once.
+        assert_eq!(seen.admit(key("e", "k"), 1, 3), Verdict::TooOld);
+        assert_eq!(seen.admit(key("a", "k"), 4, 3), Verdict::Seen);
+        // A key whose older entry goes stays remembered at its newer time,
+        // and its origin's floor does not rise for the stale entry.
         let mut seen = Seen::default();
-        assert_eq!(seen.admit(key("a", "k"), 1, 1, 1000, 2), Verdict::New);
-        assert_eq!(seen.admit(key("a", "k"), 2, 2, 1000, 2), Verdict::New);
-        assert_eq!(seen.admit(key("b", "k"), 3, 3, 1000, 2), Verdict::New);
-        assert_eq!(seen.admit(key("a", "k"), 2, 3, 1000, 2), Verdict::Seen);
+        assert_eq!(seen.admit(key("a", "k"), 1, 2), Verdict::New);
+        assert_eq!(seen.admit(key("a", "k"), 2, 2), Verdict::New);
+        assert_eq!(seen.admit(key("b", "k"), 3, 2), Verdict::New);
+        assert_eq!(seen.admit(key("a", "k"), 2, 2), Verdict::Seen);
+        assert_eq!(seen.admit(key("a", "j"), 1, 2), Verdict::New, "a forgot nothing: time 1 was stale");
+    }
+
+    #[test]
+    fn the_floors_of_origins_are_bounded_and_the_dropped_ones_stay_refused() {
+        let capacity = 16;
+        let mut seen = Seen::default();
+        // 40 origins, each with one item at its own time, all forgotten.
+        for i in 0..40u64 {
+            assert_eq!(seen.admit(key(&format!("o{i}"), "k"), 100 + i, capacity), Verdict::New);
+        }
+        seen.expire(10_000, 10, capacity);
+        assert_eq!(seen.len(), 0);
+        assert!(seen.origins() <= capacity, "{} floors", seen.origins());
+        // Every forgotten item is still refused, dropped floor or not.
+        for i in 0..40u64 {
+            assert_eq!(seen.admit(key(&format!("o{i}"), "k"), 100 + i, capacity), Verdict::TooOld, "o{i}");
+        }
+        // The origins longest forgotten share one floor; the newest keep theirs.
+        assert!(seen.floor > 100 && seen.floor < 140, "{}", seen.floor);
+        assert_eq!(seen.admit(key("o39", "j"), 138, capacity), Verdict::TooOld, "below o39's own floor");
+        assert_eq!(seen.admit(key("o39", "j"), 140, capacity), Verdict::New);
+        assert_eq!(seen.admit(key("new", "k"), seen.floor, capacity), Verdict::New, "at the shared floor");
+        assert_eq!(seen.admit(key("new", "j"), seen.floor - 1, capacity), Verdict::TooOld, "below it");
     }
 }

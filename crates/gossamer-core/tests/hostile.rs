@@ -222,14 +222,14 @@ fn a_forged_lamport_time_at_max_silences_nothing() {
         assert_eq!(m.user_ltime, clock, "node {v}: the clock did not move");
         assert_eq!(m.user_items_too_new, 3, "node {v}");
     }
-    // Far ahead but below the ceiling: refused, the clock moves one window.
+    // Far ahead but below the ceiling: refused; the clock does not move
+    // either (only how far ahead a node accepts, by one window).
     forge_to_all(&mut net, vec![broadcast(4, MAX_LTIME)]);
     for v in net.running() {
         let m = net.core(v).metrics();
-        assert_eq!(m.user_ltime, clock + window, "node {v}: one window");
+        assert_eq!(m.user_ltime, clock, "node {v}: the clock did not move");
         assert_eq!(m.user_items_too_new, 4, "node {v}");
     }
-    let clock = clock + window;
     // A push-pull request carrying a clock at u64::MAX is not witnessed.
     let state = PushPull {
         join: false,
@@ -251,6 +251,96 @@ fn a_forged_lamport_time_at_max_silences_nothing() {
     net.with_core(0, |core, now| drop(core.broadcast(now, "after", b"second".to_vec())));
     assert!(net.run_until_cond(Duration::from_secs(10), |net| (1..5).all(|v| delivered(net, v, b"second") == 1)));
     assert!((0..5).all(|v| delivered(&net, v, b"forged") == 0));
+}
+
+/// Hands the forged datagram to `node` only.
+fn forge_to(net: &mut Net, node: usize, updates: Vec<Update>) {
+    let bytes = datagram(updates);
+    net.with_core(node, |core, now| core.handle_datagram(now, forger(), &bytes));
+}
+
+fn broadcast_of(origin: usize, key: &str, version: u64, payload: &[u8]) -> Update {
+    Update::User(UserBroadcast {
+        origin: name(origin),
+        key: UserKey::new(key).unwrap(),
+        version,
+        payload: payload.to_vec(),
+    })
+}
+
+#[test]
+fn a_forged_clock_jump_at_some_nodes_silences_nobody_elses_broadcasts() {
+    // simulations/hostile-user.toml at small scale: forged items far
+    // ahead reach n0 and n1 only, two each, and move their clocks two
+    // windows. Before per-origin staleness, n3 (not reached) stamped its
+    // next broadcast at its own clock, two windows behind theirs: too old
+    // for them, for good, although nothing about n3 had changed.
+    let mut net = Net::converged_cluster(4, 23, config());
+    let window = config().user_ltime_window;
+    // n3 has been heard before: n0 and n1 remember its items, then
+    // forget them when their clocks jump.
+    net.with_core(3, |core, now| drop(core.broadcast(now, "setting", b"v1".to_vec())));
+    assert!(net.run_until_cond(Duration::from_secs(10), |net| (0..3).all(|v| delivered(net, v, b"v1") == 1)));
+    let clock = net.core(3).metrics().user_ltime;
+    for v in [0, 1] {
+        for version in [MAX_LTIME, MAX_LTIME - 1] {
+            forge_to(&mut net, v, vec![broadcast_of(2, "x", version, b"forged")]);
+        }
+        assert_eq!(net.core(v).metrics().user_items_too_new, 2, "node {v}: both refused");
+    }
+    // n3 broadcasts at once, before it can hear of any jump (before the
+    // fix: two windows behind n0's and n1's clocks).
+    let mut version = 0;
+    net.with_core(3, |core, now| version = core.broadcast(now, "setting", b"v2".to_vec()).unwrap());
+    assert_eq!(version, clock + 1);
+    assert!(
+        net.run_until_cond(Duration::from_secs(10), |net| (0..3).all(|v| delivered(net, v, b"v2") == 1)),
+        "n3's broadcast silenced: {:?}",
+        (0..3).map(|v| (delivered(&net, v, b"v2"), net.core(v).metrics().user_items_too_old)).collect::<Vec<_>>()
+    );
+    // n0's next broadcast is not stamped from a forged clock either: the
+    // others take it (before: two windows ahead of n2 and n3, refused as
+    // too new, and lost in a small cluster).
+    net.with_core(0, |core, now| version = core.broadcast(now, "ahead", b"ahead".to_vec()).unwrap());
+    assert!(version < clock + window, "n0 stamped {version}");
+    assert!(net.run_until_cond(Duration::from_secs(10), |net| (1..4).all(|v| delivered(net, v, b"ahead") == 1)));
+    // Nothing forged reached an application, nothing was delivered twice.
+    net.run_for(Duration::from_secs(10));
+    for v in 0..4 {
+        assert_eq!(delivered(&net, v, b"forged"), 0);
+        assert!(delivered(&net, v, b"v1") <= 1 && delivered(&net, v, b"v2") <= 1, "node {v}");
+    }
+}
+
+#[test]
+fn a_forged_item_in_a_members_name_is_overtaken_by_its_next_broadcast() {
+    // A plausible forgery under n3's name and key (one window ahead of
+    // the clocks: accepted, delivered) supersedes n3's versions below
+    // it. n3 hears it (accepted items are forwarded), moves its clock
+    // past it, and its next broadcast under that key is news everywhere.
+    let mut net = Net::converged_cluster(4, 24, config());
+    let window = config().user_ltime_window;
+    let clock = net.core(0).metrics().user_ltime;
+    let forged = clock + window;
+    forge_to(&mut net, 0, vec![broadcast_of(3, "setting", forged, b"forged")]);
+    assert_eq!(delivered(&net, 0, b"forged"), 1, "plausible: accepted (no key, no way to tell)");
+    assert!(
+        net.run_until_cond(Duration::from_secs(30), |net| net.core(3).metrics().user_ltime >= forged),
+        "n3 never heard the forgery in its name"
+    );
+    let mut version = 0;
+    net.with_core(3, |core, now| version = core.broadcast(now, "setting", b"real".to_vec()).unwrap());
+    assert!(version > forged);
+    assert!(net.run_until_cond(Duration::from_secs(10), |net| (0..3).all(|v| delivered(net, v, b"real") == 1)));
+    // And once every node has forgotten the forgery (a window later), its
+    // replay is still refused.
+    for v in 0..3 {
+        net.with_core(v, |core, now| drop(core.broadcast(now, &format!("tick{v}"), Vec::new())));
+    }
+    let before: Vec<usize> = (0..4).map(|v| delivered(&net, v, b"forged")).collect();
+    forge_to_all(&mut net, vec![broadcast_of(3, "setting", forged, b"forged")]);
+    let after: Vec<usize> = (0..4).map(|v| delivered(&net, v, b"forged")).collect();
+    assert_eq!(before, after, "a replay is never delivered twice");
 }
 
 #[test]
