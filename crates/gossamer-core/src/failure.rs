@@ -64,6 +64,9 @@ impl<R: RngCore> Swim<R> {
         self.stats.suspicions += 1;
         let from = self.local.name.clone();
         self.apply_update(now, Update::Suspect(Suspect { node: probe.target, incarnation, from }));
+        if let Some(suspicion) = self.suspicions.get_mut(&probe.slot) {
+            suspicion.first_hand = true;
+        }
     }
 
     fn start_probe(&mut self, now: Time) {
@@ -210,6 +213,10 @@ impl<R: RngCore> Swim<R> {
                 if !probe.acked {
                     probe.acked = true;
                     let slot = probe.slot;
+                    if let Some(suspicion) = self.suspicions.get_mut(&slot) {
+                        // Alive, whatever the gossip says: see `suspicion_timer`.
+                        suspicion.answered = true;
+                    }
                     self.awareness.apply(-1);
                     if !probe.indirect_sent {
                         self.stats.probe_rtt.observe(now.saturating_sub(probe.sent_at));
@@ -359,6 +366,26 @@ impl<R: RngCore> Swim<R> {
             self.stats.stalled_suspicions += 1;
             self.awareness.apply(1);
             tracing::debug!(?late, "suspicion timer handled late (stalled?): deadline moved");
+            self.set_timer(at, TimerKind::Suspicion { slot, id });
+            return;
+        }
+        if suspicion.answered || (!suspicion.first_hand && suspicion.put_off == 0) {
+            // Evidence first (issue #19): a suspect that answered this
+            // node's own probe since the suspicion began is alive (its
+            // refutation has not reached us: the ping carried our stale
+            // claim, and its answer its `Alive`); one this node only heard
+            // accused, it probes itself before declaring it dead (a
+            // suspicion that arrived after the refutation had passed by
+            // would otherwise end in a false death). The first accuser
+            // probed it already, so a real death is not delayed there.
+            let at = after(now, self.config.probe_interval.saturating_mul(2));
+            if let Some(suspicion) = self.suspicions.get_mut(&slot) {
+                suspicion.deadline = at;
+                suspicion.put_off = suspicion.put_off.saturating_add(1);
+                suspicion.answered = false;
+            }
+            self.stats.suspicions_put_off += 1;
+            self.order.probe_soon(slot);
             self.set_timer(at, TimerKind::Suspicion { slot, id });
             return;
         }

@@ -52,6 +52,10 @@ pub struct Metrics {
     /// was stalled): the death was put off by one probe timeout, so that a
     /// refutation queued meanwhile is handled first.
     pub stalled_suspicions: u64,
+    /// Suspicions this node did not end at their deadline for want of
+    /// first-hand evidence (it had not probed the suspect itself, or the
+    /// suspect answered its probe): it probed the suspect first.
+    pub suspicions_put_off: u64,
     /// Push-pull exchanges started.
     pub push_pulls: u64,
     /// Push-pull exchanges that failed.

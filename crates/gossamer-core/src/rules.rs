@@ -254,6 +254,16 @@ impl<R: RngCore> Swim<R> {
                 }
                 heard > own || (heard == own && (changed || elsewhere))
             }
+            Update::Suspect(_) | Update::Confirm(_) if heard < own => {
+                // Old news (a claim this node refuted already): whoever
+                // still holds it missed the refutation, so it goes out
+                // again, first on the answer to a probe that carried the
+                // claim (issue #19). Not re-queued while still pending.
+                if self.queue.transmits(&self.self_slot).is_none() {
+                    self.queue.push_keyed(self.self_slot, self.self_alive());
+                }
+                false
+            }
             Update::Suspect(_) | Update::Confirm(_) | Update::Leave(_) => heard >= own,
             Update::User(_) | Update::Query(_) => false,
         };
@@ -445,10 +455,10 @@ impl<R: RngCore> Swim<R> {
         }
         self.members.set_status(slot, MemberStatus::Alive, now);
         if previous == MemberStatus::Suspect {
+            self.suspicion_refuted(now, slot);
             self.suspicions.remove(&slot);
         }
         if matches!(previous, MemberStatus::Dead | MemberStatus::Left) {
-            self.suspicion_refuted(now, slot);
             let verified = self.members.is_verified(slot);
             self.order.insert(&mut self.rng, slot, verified);
         }
@@ -474,10 +484,10 @@ impl<R: RngCore> Swim<R> {
                 entry.member.incarnation = suspect.incarnation;
                 self.members.set_status(slot, MemberStatus::Suspect, now);
                 self.start_suspicion(now, slot, &suspect);
+                self.suspicion_heard(slot, &suspect.from);
                 tracing::debug!(member = %suspect.node, incarnation = suspect.incarnation, from = %suspect.from, "suspected");
                 self.forward(slot, Update::Suspect(suspect), encoded);
                 let member = self.member_of(slot);
-                self.suspicion_heard(slot, &suspect.from);
                 self.emit(Event::MemberSuspected(member));
             }
             MemberStatus::Suspect if suspect.incarnation > entry.member.incarnation => {

@@ -34,15 +34,20 @@ use crate::config::{Config, ConfigError};
 /// defaults scale with) still applies.
 pub type Overrides = BTreeMap<String, serde_json::Value>;
 
-/// A named set of protocol timings (memberlist's three profiles): `lan`,
-/// `wan` or `local`. The one preset type, re-exported by gossamer-net, the
-/// simulator and the facade.
+/// A named set of protocol timings: `lan` (the default), `memberlist`
+/// (memberlist's LAN profile whole), `wan` or `local` (memberlist's other
+/// two). The one preset type, re-exported by gossamer-net, the simulator
+/// and the facade.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Preset {
-    /// A LAN: 1 s probes (the default).
+    /// A LAN: 1 s probes (the default), memberlist's LAN timings with
+    /// faster failure detection (see [`Config::lan`]).
     #[default]
     Lan,
+    /// memberlist's LAN profile exactly (see [`Config::memberlist`]): its
+    /// longer suspicion timeouts, for clusters that must keep them.
+    Memberlist,
     /// A WAN: slower probes, longer timeouts.
     Wan,
     /// Loopback and tests: fast everything.
@@ -54,6 +59,7 @@ impl Preset {
     pub fn config(self) -> Config {
         match self {
             Preset::Lan => Config::lan(),
+            Preset::Memberlist => Config::memberlist(),
             Preset::Wan => Config::wan(),
             Preset::Local => Config::local(),
         }
@@ -65,9 +71,10 @@ impl FromStr for Preset {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim().to_ascii_lowercase().as_str() {
             "lan" => Ok(Preset::Lan),
+            "memberlist" => Ok(Preset::Memberlist),
             "wan" => Ok(Preset::Wan),
             "local" => Ok(Preset::Local),
-            other => Err(format!("unknown preset {other:?} (expected lan, wan or local)")),
+            other => Err(format!("unknown preset {other:?} (expected lan, memberlist, wan or local)")),
         }
     }
 }
@@ -76,6 +83,7 @@ impl fmt::Display for Preset {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Preset::Lan => "lan",
+            Preset::Memberlist => "memberlist",
             Preset::Wan => "wan",
             Preset::Local => "local",
         })

@@ -95,6 +95,14 @@ pub(crate) struct Suspicion {
     floor: Duration,
     /// Distinct accusers, the first included.
     confirmations: Vec<NodeName>,
+    /// This node's own probe of the suspect failed since the suspicion
+    /// began (first-hand evidence; see `failure::suspicion_timer`).
+    pub first_hand: bool,
+    /// The suspect answered this node's own probe since the suspicion
+    /// began: it is alive, whatever the gossip says.
+    pub answered: bool,
+    /// Times the deadline was put off to probe the suspect first.
+    pub put_off: u32,
 }
 
 impl Suspicion {
@@ -118,6 +126,9 @@ impl Suspicion {
             k,
             floor: min,
             confirmations: vec![from],
+            first_hand: false,
+            answered: false,
+            put_off: 0,
         }
     }
 

@@ -33,8 +33,11 @@ fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
+/// memberlist's timings, which these tests were written for (the default
+/// `lan` has shorter suspicion timeouts since issue #19).
 fn core() -> Core {
-    let mut core = Swim::new(id("me", 1), Config::lan(), codec(), ChaCha8Rng::seed_from_u64(1), Time::ZERO).unwrap();
+    let mut core =
+        Swim::new(id("me", 1), Config::memberlist(), codec(), ChaCha8Rng::seed_from_u64(1), Time::ZERO).unwrap();
     drain(&mut core);
     core
 }
@@ -307,6 +310,8 @@ fn a_stalled_node_does_not_declare_on_a_late_timer() {
     apply(&mut c, Time::ZERO, alive("a", 10, 0));
     apply(&mut c, Time::ZERO, suspect("a", 0, "x"));
     let slot = c.members.find(&name("a")).unwrap();
+    // As if this node's own probe of it had failed too (first-hand).
+    c.suspicions.get_mut(&slot).unwrap().first_hand = true;
     let (deadline, sid) = (c.suspicions[&slot].deadline, c.suspicions[&slot].id);
     drain(&mut c);
     // On time: declared dead.
@@ -315,6 +320,7 @@ fn a_stalled_node_does_not_declare_on_a_late_timer() {
     apply(&mut on_time, Time::ZERO, alive("a", 10, 0));
     apply(&mut on_time, Time::ZERO, suspect("a", 0, "x"));
     let s = on_time.members.find(&name("a")).unwrap();
+    on_time.suspicions.get_mut(&s).unwrap().first_hand = true;
     let id_on_time = on_time.suspicions[&s].id;
     on_time.handle_timer(deadline, Timer(TimerKind::Suspicion { slot: s, id: id_on_time }));
     assert_eq!(status(&on_time, "a").0, MemberStatus::Dead);
@@ -327,6 +333,7 @@ fn a_stalled_node_does_not_declare_on_a_late_timer() {
     assert_eq!(status(&c, "a"), (MemberStatus::Alive, 1));
     // Without a refutation, it is declared one probe timeout later.
     apply(&mut c, late, suspect("a", 1, "x"));
+    c.suspicions.get_mut(&slot).unwrap().first_hand = true;
     let (deadline, sid) = (c.suspicions[&slot].deadline, c.suspicions[&slot].id);
     let late = deadline + Duration::from_secs(2);
     c.handle_timer(late, Timer(TimerKind::Suspicion { slot, id: sid }));
@@ -727,6 +734,10 @@ fn suspicion_timer_expires_into_dead_and_stale_ones_are_ignored() {
     let mut c = core();
     apply(&mut c, Time::ZERO, alive("a", 2, 0));
     c.apply_update(Time::ZERO, suspect("a", 0, "x"));
+    // As if this node's own probe of it had failed too (first-hand; see
+    // `a_member_only_heard_accused_is_probed_before_it_is_declared`).
+    let slot = c.members.find(&name("a")).unwrap();
+    c.suspicions.get_mut(&slot).unwrap().first_hand = true;
     let out = drain(&mut c);
     let (at, timer) = timers(&out).into_iter().find(|(_, t)| matches!(t.0, TimerKind::Suspicion { .. })).unwrap();
     // Two members: no confirmations expected, minimum timeout 4 × 1 s.
@@ -742,6 +753,69 @@ fn suspicion_timer_expires_into_dead_and_stale_ones_are_ignored() {
     // Delivered twice: nothing.
     c.handle_timer(at, timer);
     assert!(drain(&mut c).is_empty());
+}
+
+/// Issue #19: a node that only heard a member accused (no probe of its
+/// own failed) probes it before declaring it dead; if it answers, it is
+/// not declared, and its answer carries the refutation the node missed.
+/// One whose own probe failed declares at the deadline as before.
+#[test]
+fn a_member_only_heard_accused_is_probed_before_it_is_declared() {
+    let mut c = core();
+    apply(&mut c, Time::ZERO, alive("a", 2, 0));
+    apply(&mut c, Time::ZERO, suspect("a", 0, "x"));
+    let slot = c.members.find(&name("a")).unwrap();
+    let (at, id) = (c.suspicions[&slot].deadline, c.suspicions[&slot].id);
+    drain(&mut c);
+    c.handle_timer(at, Timer(TimerKind::Suspicion { slot, id }));
+    assert_eq!(status(&c, "a").0, MemberStatus::Suspect, "put off: no first-hand evidence");
+    assert_eq!(c.metrics().suspicions_put_off, 1);
+    let later = c.suspicions[&slot].deadline;
+    assert_eq!(later, at + Duration::from_secs(2));
+    // It is the next member probed, with the suspicion first in the ping.
+    c.probe_period(at);
+    let sent = decode_datagrams(&drain(&mut c));
+    let (to, ping) = sent.iter().find(|(_, p)| matches!(p.message, Message::Ping(_))).expect("a ping");
+    assert_eq!(*to, addr(2));
+    assert_eq!(ping.updates[0], suspect("a", 0, "me"));
+    let Message::Ping(ping) = &ping.message else { unreachable!() };
+    // It answers: not declared at the new deadline either.
+    c.handle_datagram(at, addr(2), &frame(&Packet::new(Message::Ack(Ack { seq: ping.seq, from: name("a") }))));
+    c.handle_timer(later, Timer(TimerKind::Suspicion { slot, id }));
+    assert_eq!(status(&c, "a").0, MemberStatus::Suspect, "it answered our probe");
+    // Silent this time: our own probe fails, then it is declared.
+    let again = c.suspicions[&slot].deadline;
+    c.probe_period(later);
+    drain(&mut c);
+    c.probe_period(later + Duration::from_secs(1));
+    assert!(c.suspicions[&slot].first_hand);
+    c.handle_timer(again, Timer(TimerKind::Suspicion { slot, id }));
+    assert_eq!(status(&c, "a").0, MemberStatus::Dead);
+}
+
+/// Issue #19: a member that already refuted a claim answers old news about
+/// itself (a probe carrying a stale suspicion) with its `Alive` again.
+#[test]
+fn a_stale_claim_about_this_node_is_answered_with_its_alive() {
+    let mut c = core();
+    apply(&mut c, Time::ZERO, alive("a", 2, 0));
+    apply(&mut c, Time::ZERO, suspect("me", 0, "a"));
+    assert_eq!(c.incarnation(), 1);
+    // Its refutation goes out and is done with.
+    for i in 0..100 {
+        c.gossip(Time::from_millis(200 * i));
+    }
+    drain(&mut c);
+    assert!(c.queue.is_empty());
+    apply(&mut c, Time::from_secs(30), suspect("me", 0, "b"));
+    assert_eq!(c.incarnation(), 1, "old news: no new incarnation");
+    c.on_ping(Time::from_secs(30), addr(2), Ping { seq: 9, target: name("me"), from: id("a", 2) });
+    let sent = decode_datagrams(&drain(&mut c));
+    let (_, ack) = sent.iter().find(|(_, p)| matches!(p.message, Message::Ack(_))).expect("an ack");
+    assert!(ack
+        .updates
+        .iter()
+        .any(|u| matches!(u, Update::Alive(a) if a.node.name == name("me") && a.incarnation == 1)));
 }
 
 #[test]

@@ -13,7 +13,8 @@
 //!
 //! A `--config` is `name:key=value,...`: the keys of the `[protocol]` table
 //! (`preset` too), laid over the scenario's own table. `--json FILE` writes
-//! every run's summary. `scripts/detection_sweep.sh` runs the sweep behind
+//! every run's summary; `--trace FILE` runs only the first setting's first
+//! seed and writes its trace. `scripts/detection_sweep.sh` runs the sweep behind
 //! BENCHMARKS.md's "Failure detection (issue #19)".
 
 use std::path::PathBuf;
@@ -96,6 +97,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let mut scenario: Option<PathBuf> = None;
     let (mut nodes, mut seeds, mut jobs, mut json) = (None, (1u64, 5u64), 1usize, None::<PathBuf>);
+    let mut trace: Option<PathBuf> = None;
     let mut settings = Vec::new();
     while let Some(arg) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| usage());
@@ -108,6 +110,7 @@ fn main() {
             }
             "--jobs" => jobs = value().parse().unwrap_or_else(|_| usage()),
             "--json" => json = Some(PathBuf::from(value())),
+            "--trace" => trace = Some(PathBuf::from(value())),
             "--config" => settings.push(parse_setting(&value())),
             _ if scenario.is_none() && !arg.starts_with("--") => scenario = Some(PathBuf::from(arg)),
             _ => usage(),
@@ -144,6 +147,14 @@ fn main() {
             }
             work.push((setting.name.clone(), s));
         }
+    }
+    if let Some(path) = trace {
+        // One run (the first setting, first seed), traced: to see why.
+        let (name, s) = work.swap_remove(0);
+        let (report, bytes) = Simulation::new(s).unwrap_or_else(|e| panic!("{name}: {e}")).run_traced();
+        std::fs::write(&path, bytes).unwrap_or_else(|e| eprintln!("{}: {e}", path.display()));
+        println!("{report}");
+        return;
     }
     let work = Arc::new(Mutex::new(work.into_iter().rev().collect::<Vec<_>>()));
     let runs = Arc::new(Mutex::new(Vec::new()));
