@@ -301,11 +301,8 @@ async fn serve_udp(socket: tokio::net::UdpSocket, catalog: Arc<Catalog>) {
         }
         let len = bytes.len();
         // A query's header (12 bytes, QR clear) is enough to answer FORMERR, as hickory's own loop does.
-        let formerr = match bytes.get(..3) {
-            Some(&[hi, lo, flags]) if len >= 12 && flags & 0x80 == 0 => {
-                let op = OpCode::from_u8(flags >> 3 & 0x0f);
-                Message::error_msg(u16::from_be_bytes([hi, lo]), op, ResponseCode::FormErr).to_vec().ok()
-            }
+        let query_head = match bytes.get(..3) {
+            Some(&[hi, lo, flags]) if len >= 12 && flags & 0x80 == 0 => Some((u16::from_be_bytes([hi, lo]), flags)),
             _ => None,
         };
         let request = match Request::from_bytes(bytes, src, hickory_server::net::xfer::Protocol::Udp) {
@@ -315,6 +312,10 @@ async fn serve_udp(socket: tokio::net::UdpSocket, catalog: Arc<Catalog>) {
                 if let Some(others) = warn.due() {
                     tracing::warn!(%src, len, %error, others, "malformed dns query refused");
                 }
+                let formerr = query_head.and_then(|(id, flags)| {
+                    let op = OpCode::from_u8(flags >> 3 & 0x0f);
+                    Message::error_msg(id, op, ResponseCode::FormErr).to_vec().ok()
+                });
                 if let Some(answer) = formerr {
                     // Best effort: a full send queue drops the answer, never blocks the loop.
                     let _ = handle.with_remote_addr(src).send(SerialMessage::new(answer, src));

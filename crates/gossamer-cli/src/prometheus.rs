@@ -148,13 +148,33 @@ pub fn render(view: &MetricsView) -> String {
     counter(r, "refutations", "Suspicions of this node it refuted", c.refutations);
     gauge(r, "health_multiplier", "Lifeguard local health multiplier (0 = healthy)", u64::from(c.health_multiplier));
     counter(r, "indirect_probes", "Indirect probes (ping-req) sent", c.indirect_probes);
+    counter(r, "suspect_probes", "Suspects probed out of turn after hearing of their suspicion", c.suspect_probes);
+    counter(r, "confirmations_refused", "Suspicions not counted as independent confirmations", c.confirmations_refused);
+    gauge(r, "refutation_floor_ms", "Suspicion floor set by recent refutations, ms", c.refutation_floor_ms);
+    counter(
+        r,
+        "stalled_suspicions",
+        "Suspicion timers handled late: death put off one probe timeout",
+        c.stalled_suspicions,
+    );
+    counter(
+        r,
+        "suspicions_put_off",
+        "Suspicions not ended at their deadline for want of evidence",
+        c.suspicions_put_off,
+    );
     counter(r, "push_pulls", "Push-pull exchanges started", c.push_pulls);
     counter(r, "push_pull_failures", "Push-pull exchanges that failed", c.push_pull_failures);
-    counter(r, "push_pull_digests", "Periodic push-pulls opened with a digest", c.push_pull_digests);
-    counter(r, "push_pull_full_fallbacks", "Digest push-pulls that fell back to full views", c.push_pull_full_fallbacks);
     counter(r, "stream_pings", "Fallback pings over TCP (direct probe unanswered in time)", c.stream_pings);
     counter(r, "stream_ping_acks", "Probes answered over the TCP fallback only", c.stream_ping_acks);
     counter(r, "stream_ping_failures", "Fallback pings over TCP that failed", c.stream_ping_failures);
+    counter(r, "push_pull_digests", "Periodic push-pulls opened with a digest", c.push_pull_digests);
+    counter(
+        r,
+        "push_pull_full_fallbacks",
+        "Digest push-pulls that fell back to full views",
+        c.push_pull_full_fallbacks,
+    );
     gauge(r, "queued_updates", "Updates waiting in the dissemination queue", usize_u64(c.queued_updates));
     gauge(r, "unverified", "Members this node has not heard from directly", usize_u64(c.unverified));
     counter(r, "updates_sent", "Updates piggybacked on outgoing packets", c.updates_sent);
