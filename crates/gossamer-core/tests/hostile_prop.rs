@@ -225,3 +225,50 @@ proptest! {
         prop_assert!(ok, "{:#?}", (0..NODES).map(|v| (net.core(v).metrics(), net.nodes[v].user.clone())).collect::<Vec<_>>());
     }
 }
+
+/// A time every node refuses as too far ahead, whatever the forgeries
+/// before it moved (each moves how far ahead a node accepts by one window,
+/// 8,192, at most): above `MAX_LTIME`, or at least 10^9.
+fn far_ahead() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        prop::sample::select(vec![u64::MAX, u64::MAX - 1, MAX_LTIME + 1, MAX_LTIME]),
+        1_000_000_000u64..MAX_LTIME,
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Application items and push-pull clocks too far ahead, any number of
+    /// them, to any nodes, in any member's name: every node broadcasts right
+    /// after, without waiting for any clock to meet, and every broadcast
+    /// reaches every other node. (Before ages were judged per origin and a
+    /// refused time left the stamping clock alone, a node the forgeries
+    /// reached took the others' broadcasts for too old, and its own were
+    /// too new for them.)
+    #[test]
+    fn refused_far_ahead_times_silence_no_broadcast(
+        seed in any::<u64>(),
+        forgeries in prop::collection::vec((0usize..NODES, 0usize..NODES + 2, far_ahead(), any::<bool>()), 1..30),
+    ) {
+        let mut net = Net::converged_cluster(NODES, seed, Config::local());
+        for (target, origin, time, view) in &forgeries {
+            let forgery = if *view {
+                Forgery::View { claims: Vec::new(), clock: Number::Fixed(*time) }
+            } else {
+                Forgery::Item { origin: *origin, number: Number::Fixed(*time) }
+            };
+            forge(&mut net, *target, &forgery);
+        }
+        for v in 0..NODES {
+            net.with_core(v, |core, now| drop(core.broadcast(now, "after", format!("after{v}").into_bytes())));
+        }
+        let got = |net: &Net, v: usize, from: usize| net.nodes[v].user.iter().any(|(_, e)| matches!(
+            e, gossamer_core::UserEvent::Broadcast { payload, .. } if payload[..] == *format!("after{from}").as_bytes()));
+        let all = |net: &Net| (0..NODES).all(|v| (0..NODES).filter(|&o| o != v).all(|o| got(net, v, o)));
+        let ok = net.run_until_cond(Duration::from_secs(30), all);
+        prop_assert!(ok, "{:#?}", (0..NODES).map(|v| net.core(v).metrics()).collect::<Vec<_>>());
+        prop_assert!((0..NODES).all(|v| net.nodes[v].user.iter().all(|(_, e)| !matches!(
+            e, gossamer_core::UserEvent::Broadcast { payload, .. } if payload.is_empty()))), "a forged item was delivered");
+    }
+}
