@@ -112,6 +112,7 @@ struct Exchange {
     answer_len: usize,
     part: Option<PushPullDelta>,
     part_len: usize,
+    ack_len: usize,
 }
 
 fn exchange(a: &mut Core, b: &mut Core) -> Exchange {
@@ -125,7 +126,7 @@ fn exchange(a: &mut Core, b: &mut Core) -> Exchange {
     a.handle_push_pull_response(Time::ZERO, addr(B), &response);
     let mut parts = requests(drain(a));
     let answer = delta(&response);
-    let (mut part, mut part_len) = (None, 0);
+    let (mut part, mut part_len, mut ack_len) = (None, 0, 0);
     if let Some((to, request)) = parts.pop() {
         assert!(parts.is_empty() && to == addr(B));
         let ack = b.handle_push_pull_request(Time::ZERO, addr(A), &request).expect("a part is acknowledged");
@@ -134,10 +135,11 @@ fn exchange(a: &mut Core, b: &mut Core) -> Exchange {
         a.handle_push_pull_response(Time::ZERO, addr(B), &ack);
         assert!(requests(drain(a)).is_empty(), "an acknowledgement is the end");
         part_len = request.len();
+        ack_len = ack.len();
         part = Some(delta(&request));
     }
     drain(b);
-    Exchange { digest: request.len(), answer, answer_len: response.len(), part, part_len }
+    Exchange { digest: request.len(), answer, answer_len: response.len(), part, part_len, ack_len }
 }
 
 fn full_len(core: &mut Core) -> usize {
@@ -334,4 +336,59 @@ fn an_answer_for_another_bucket_count_is_merged_without_a_part() {
     a.handle_push_pull_response(Time::ZERO, addr(B), &frame(Message::PushPullDelta(Box::new(answer))));
     assert!(requests(drain(&mut a)).is_empty(), "no part for an answer that does not match the digest");
     assert_eq!(a.metrics().rejected, 0, "well formed: merged");
+}
+
+/// Two cores of `n + 2` members set up for `case` (see [`push_pull_bytes`]).
+fn bench_pair(n: u16, case: &str) -> (Core, Core) {
+    let (mut a, mut b) = pair(n);
+    match case {
+        "one member changed" => alive(&mut a, "m5", 105, 7),
+        "partition heal" => {
+            // Each half holds the other dead.
+            for i in 0..n {
+                let member = format!("m{i}");
+                if i % 2 == 0 {
+                    dead(&mut a, &member, 1);
+                } else {
+                    dead(&mut b, &member, 1);
+                }
+            }
+        }
+        _ => {}
+    }
+    (a, b)
+}
+
+/// Bytes of one periodic exchange, full views against digest and deltas,
+/// at 128, 1,000 and 10,000 members: converged tables, one member
+/// changed, and two halves that each hold the other dead (a partition
+/// heal's first exchange). Figures for BENCHMARKS.md:
+/// `cargo test -p gossamer-core --release --lib push_pull_bytes -- --ignored --nocapture`
+#[test]
+#[ignore = "measurement; prints figures"]
+fn push_pull_bytes() {
+    println!("members | case | full views (request + answer) | deltas (digest + answer + part + ack) | ratio");
+    for n in [126u16, 998, 9_998] {
+        for case in ["converged", "one member changed", "partition heal"] {
+            let (mut a, mut b) = bench_pair(n, case);
+            a.start_push_pull(addr(B), false);
+            let request = requests(drain(&mut a)).pop().unwrap().1;
+            let response = b.handle_push_pull_request(Time::ZERO, addr(A), &request).unwrap();
+            let full = request.len() + response.len();
+            let (mut a, mut b) = bench_pair(n, case);
+            let x = exchange(&mut a, &mut b);
+            let total = x.digest + x.answer_len + x.part_len + x.ack_len;
+            println!(
+                "{} | {case} | {full} ({} + {}) | {total} ({} + {} + {} + {}) | {:.3}",
+                n + 2,
+                request.len(),
+                response.len(),
+                x.digest,
+                x.answer_len,
+                x.part_len,
+                x.ack_len,
+                total as f64 / full as f64
+            );
+        }
+    }
 }
