@@ -11,7 +11,7 @@
 //! Each update is encoded once, when it is queued (or queued as the bytes it
 //! arrived in, when forwarded unchanged), and its bytes are what
 //! every send copies into the packet (an update goes out up to
-//! `4 × log2(n)` times). A slot keeps its byte buffer when its update is
+//! `4 × ceil(log2(n + 1))` times on a LAN). A slot keeps its byte buffer when its update is
 //! retired or sent out, so a queue that keeps churning at a steady size
 //! allocates nothing.
 
@@ -36,6 +36,9 @@ struct Item<K> {
     key: K,
     id: u64,
     transmits: u32,
+    /// Sends allowed beyond the queue's limit (see
+    /// [`BroadcastQueue::push_keyed_with_bonus`]); 0 for most updates.
+    bonus: u32,
 }
 
 /// One place of the queue: the pending item, if any, and the encoded
@@ -68,11 +71,36 @@ pub(crate) struct BroadcastQueue<K, S = RandomState> {
     scratch: Vec<(u32, u64)>,
 }
 
-/// `mult × ceil(log2(n + 1))`: how often one update is sent.
-pub(crate) fn retransmit_limit(mult: u32, n: usize) -> u32 {
-    let n = n as u64 + 1;
-    let log = 64 - (n - 1).leading_zeros(); // ceil(log2(n)) for n >= 1
+/// `mult × ceil(log_base(n + 1))`, at least `mult`: how often one update
+/// is sent ([`Config::retransmit_log_base`](crate::Config) is `base`). With
+/// base 10 this is memberlist's `retransmitLimit` (`RetransmitMult ×
+/// ceil(log10(NumNodes + 1))`; foca's `new_lan` derives its
+/// `max_transmissions` the same way): with the LAN multiplier of 4, 8 sends
+/// at 10–99 members, 12 at 100–999, 16 at 1,000–9,999. With base 2 (the
+/// default) 4 × 7 = 28 at 65–127 members, 32 at 128–255. A `base` below 2
+/// counts as 2. Exact integer arithmetic (powers of `base`), no float.
+pub(crate) fn retransmit_limit(mult: u32, base: u32, n: usize) -> u32 {
+    let base = u64::from(base.max(2));
+    let n = (n as u64).saturating_add(1);
+    // ceil(log_base(n)) for n >= 1: the powers of base below n.
+    let mut log = 0u32;
+    let mut power = 1u64;
+    while power < n {
+        power = power.saturating_mul(base);
+        log += 1;
+    }
     mult.saturating_mul(log.max(1))
+}
+
+/// Extra sends of this node's refutation of a suspicion (or death) about
+/// itself beyond [`retransmit_limit`], so that it goes out at least as
+/// often as base 2 gives (`mult × ceil(log2(n + 1))`: 32 sends at 128
+/// members where base 10 gives 12). A refutation is rare (only a suspected
+/// node sends one), and every member still holding the suspicion when its
+/// timer runs out declares a live node dead: the suspected node's own voice
+/// should carry furthest. Zero with base 2.
+pub(crate) fn refutation_bonus(mult: u32, base: u32, n: usize) -> u32 {
+    retransmit_limit(mult, 2, n).saturating_sub(retransmit_limit(mult, base, n))
 }
 
 /// The membership queue: one pending update per member, keyed by the
@@ -124,7 +152,20 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> BroadcastQueue<K, S> {
     /// Queues `update` under `key`, replacing any pending update under the
     /// same key; returns true if the key was not pending (the queue grew).
     pub(crate) fn push_keyed(&mut self, key: K, update: Update) -> bool {
+        self.push_keyed_with_bonus(key, update, 0)
+    }
+
+    /// As [`BroadcastQueue::push_keyed`], sent up to `bonus` times more
+    /// than the limit [`BroadcastQueue::mark_sent`] is given: for the few
+    /// updates whose loss costs far more than their sends, such as this
+    /// node's refutation of a suspicion about itself (a refutation that
+    /// misses a member holding the suspicion makes that member declare a
+    /// live node dead).
+    pub(crate) fn push_keyed_with_bonus(&mut self, key: K, update: Update, bonus: u32) -> bool {
         let (slot, id, grew) = self.place(key, 0);
+        if let Some(item) = self.items[slot as usize].item.as_mut() {
+            item.bonus = bonus;
+        }
         let encoded = &mut self.items[slot as usize].encoded;
         encoded.clear();
         update.encode_into(encoded);
@@ -174,13 +215,13 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> BroadcastQueue<K, S> {
                 if self.items[slot as usize].item.is_none() {
                     self.live += 1;
                 }
-                self.items[slot as usize].item = Some(Item { key, id, transmits });
+                self.items[slot as usize].item = Some(Item { key, id, transmits, bonus: 0 });
                 slot
             }
             None => {
                 grew = true;
                 let name = key.clone();
-                let item = Some(Item { key, id, transmits });
+                let item = Some(Item { key, id, transmits, bonus: 0 });
                 let slot = match self.free.pop() {
                     Some(slot) => {
                         self.items[slot as usize].item = item;
@@ -313,7 +354,7 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> BroadcastQueue<K, S> {
     }
 
     /// Counts one more transmission of each of `keys`; updates sent `limit`
-    /// times are dropped.
+    /// times (plus their bonus) are dropped.
     pub(crate) fn mark_sent(&mut self, keys: &[Key], limit: u32) {
         // In reverse, so the newest of the batch ends on top of its new bucket.
         for &(transmits, slot, id) in keys.iter().rev() {
@@ -321,7 +362,8 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> BroadcastQueue<K, S> {
                 continue;
             }
             let sent = transmits + 1;
-            if sent >= limit {
+            let bonus = self.items[slot as usize].item.as_ref().map_or(0, |item| item.bonus);
+            if sent >= limit.saturating_add(bonus) {
                 if let Some(item) = self.items[slot as usize].item.take() {
                     self.by_key.remove(&item.key);
                 }
@@ -381,12 +423,29 @@ mod tests {
     }
 
     #[test]
-    fn limit_grows_with_log2() {
-        assert_eq!(retransmit_limit(4, 0), 4);
-        assert_eq!(retransmit_limit(4, 1), 4);
-        assert_eq!(retransmit_limit(4, 3), 8);
-        assert_eq!(retransmit_limit(4, 4), 12);
-        assert_eq!(retransmit_limit(4, 100_000), 68);
+    fn limit_grows_with_log_base() {
+        // Base 2, the default (the budget before issue #16).
+        assert_eq!(retransmit_limit(4, 2, 0), 4);
+        assert_eq!(retransmit_limit(4, 2, 1), 4);
+        assert_eq!(retransmit_limit(4, 2, 3), 8);
+        assert_eq!(retransmit_limit(4, 2, 4), 12);
+        assert_eq!(retransmit_limit(4, 2, 128), 32);
+        assert_eq!(retransmit_limit(4, 2, 100_000), 68);
+        // Base 10, memberlist's retransmitMult * ceil(log10(n + 1)).
+        assert_eq!(retransmit_limit(4, 10, 0), 4);
+        assert_eq!(retransmit_limit(4, 10, 9), 4);
+        assert_eq!(retransmit_limit(4, 10, 10), 8);
+        assert_eq!(retransmit_limit(4, 10, 32), 8);
+        assert_eq!(retransmit_limit(4, 10, 128), 12);
+        assert_eq!(retransmit_limit(4, 10, 999), 12);
+        assert_eq!(retransmit_limit(4, 10, 1_000), 16);
+        assert_eq!(retransmit_limit(2, 10, 100_000), 12);
+        assert_eq!(retransmit_limit(4, 0, 4), 12, "a base below 2 counts as 2");
+        assert_eq!(retransmit_limit(u32::MAX, 10, usize::MAX), u32::MAX, "saturates, never panics");
+        for n in 0..20_000usize {
+            let expected = ((n as f64 + 1.0).log10().ceil() as u32).max(1) * 3;
+            assert_eq!(retransmit_limit(3, 10, n), expected, "n = {n}");
+        }
     }
 
     #[test]
@@ -435,6 +494,41 @@ mod tests {
         q.mark_sent(&keys, 3);
         assert_eq!(q.transmits(&"ghost".parse().unwrap()), None);
         assert_eq!(q.transmits(&"real".parse().unwrap()), Some(1));
+    }
+
+    #[test]
+    fn a_refutation_keeps_the_log2_budget() {
+        assert_eq!(retransmit_limit(4, 10, 128) + refutation_bonus(4, 10, 128), 32);
+        assert_eq!(retransmit_limit(4, 10, 1_000) + refutation_bonus(4, 10, 1_000), 40);
+        assert_eq!(refutation_bonus(4, 2, 1_000), 0, "nothing extra with base 2");
+        assert_eq!(refutation_bonus(4, 10, 0), 0);
+        assert_eq!(refutation_bonus(u32::MAX, 10, usize::MAX), 0, "saturates, never panics");
+    }
+
+    #[test]
+    fn a_bonus_extends_one_update_past_the_limit() {
+        let mut q = NameQueue::default();
+        q.push_keyed_with_bonus("me".parse().unwrap(), leave("me", 1), 2);
+        q.push(leave("other", 1));
+        let mut keys = Vec::new();
+        for round in 1..=5 {
+            q.select(1000, &mut keys);
+            q.mark_sent(&keys, 3);
+            let me = q.transmits(&"me".parse().unwrap());
+            let other = q.transmits(&"other".parse().unwrap());
+            match round {
+                1 | 2 => assert_eq!((me, other), (Some(round), Some(round))),
+                3 | 4 => assert_eq!((me, other), (Some(round), None), "the other is done at 3"),
+                _ => assert_eq!(me, None, "done at 3 + 2"),
+            }
+        }
+        assert!(q.is_empty());
+        // A plain update under the same key clears the bonus.
+        q.push_keyed_with_bonus("me".parse().unwrap(), leave("me", 2), 5);
+        q.push(leave("me", 3));
+        q.select(1000, &mut keys);
+        q.mark_sent(&keys, 1);
+        assert!(q.is_empty());
     }
 
     #[test]

@@ -297,7 +297,11 @@ impl<R: RngCore> Swim<R> {
         self.stats.refutations += 1;
         self.awareness.apply(1);
         tracing::info!(incarnation = next, ?claim, "refuting a claim about this node");
-        self.queue.push_keyed(self.self_slot, self.self_alive());
+        // The refutation gets the larger budget (`broadcast::refutation_bonus`).
+        let live = self.members.len() - self.members.count(MemberStatus::Left);
+        let bonus =
+            crate::broadcast::refutation_bonus(self.config.retransmit_mult, self.config.retransmit_log_base, live);
+        self.queue.push_keyed_with_bonus(self.self_slot, self.self_alive(), bonus);
         self.signals.push_with(|| Signal::Refuted { incarnation: next, claim });
     }
 
@@ -330,7 +334,8 @@ impl<R: RngCore> Swim<R> {
     #[inline(never)]
     fn forward_unverified(&mut self, slot: Slot, update: Update, encoded: Option<&[u8]>) {
         let live = self.members.len() - self.members.count(MemberStatus::Left);
-        let head_start = crate::broadcast::retransmit_limit(self.config.retransmit_mult, live) / 2;
+        let head_start =
+            crate::broadcast::retransmit_limit(self.config.retransmit_mult, self.config.retransmit_log_base, live) / 2;
         match encoded {
             Some(bytes) => {
                 self.queue.push_encoded_as_sent(slot, bytes, head_start);

@@ -635,6 +635,59 @@ impl<R: RngCore> Swim<R> {
         added
     }
 
+    /// Starts this node inside a cluster that already knows it: adopts
+    /// `members` as [`Swim::adopt_members`] does and, when they list this
+    /// node alive at its own address, incarnation and metadata, also drops
+    /// its own `Alive` queued at creation, so the start gossips nothing at
+    /// all. Returns how many members were added.
+    ///
+    /// For a cluster started converged (the simulator's `start =
+    /// "converged"`, benchmarks, tests), where every member's table holds
+    /// every other: there each node's own `Alive` told nobody anything, yet
+    /// was gossiped for its whole retransmit budget by every node at once
+    /// (0.47 datagrams per node-period of pure start-up noise over the first
+    /// 60 periods of 128 nodes, issue #16). Not for a node restarted from a
+    /// persisted snapshot: the cluster may have declared it dead or
+    /// forgotten it meanwhile, and its `Alive` is how it comes back; use
+    /// [`Swim::adopt_members`] there. A node started this way that turns
+    /// out unknown is still found: its pings and push-pulls carry it, and a
+    /// claim against it is refuted as usual.
+    ///
+    /// ```
+    /// use gossamer_core::{Config, Member, Swim};
+    /// use gossamer_wire::{ClusterLabel, FrameCodec, MemberStatus, Metadata, NodeId};
+    /// use rand::SeedableRng;
+    /// use std::time::Duration;
+    ///
+    /// let id = |i: u32| NodeId::new(format!("n{i}").parse().unwrap(), format!("127.0.0.1:{}", 7000 + i).parse().unwrap());
+    /// let codec = FrameCodec::new(ClusterLabel::new("demo").unwrap());
+    /// let rng = rand::rngs::StdRng::seed_from_u64(1);
+    /// let mut swim = Swim::new(id(0), Config::lan(), codec, rng, Duration::ZERO).unwrap();
+    /// let cluster = (0..100).map(|i| Member { id: id(i), incarnation: 0, status: MemberStatus::Alive, metadata: Metadata::new() });
+    /// assert_eq!(swim.start_converged(Duration::ZERO, cluster), 99);
+    /// assert_eq!(swim.metrics().queued_updates, 0, "nothing to gossip: everyone knows everyone");
+    /// ```
+    pub fn start_converged(&mut self, now: Time, members: impl IntoIterator<Item = Member>) -> usize {
+        let mut known_as_is = false;
+        let added = {
+            let local = self.local.clone();
+            let own = self.self_entry().clone();
+            let listed = members.into_iter().inspect(|m| {
+                if m.id.name == local.name {
+                    known_as_is = m.id.addr == local.addr
+                        && m.status == MemberStatus::Alive
+                        && m.incarnation == own.incarnation
+                        && m.metadata == own.metadata;
+                }
+            });
+            self.adopt_members(now, listed)
+        };
+        if known_as_is {
+            self.queue.retire(&self.self_slot);
+        }
+        added
+    }
+
     /// Declare `name` left on an operator's word (`cluster force-leave`),
     /// for a member that is gone for good; gossiped like a leave. Returns
     /// whether the member is known (and now left).
@@ -793,8 +846,11 @@ impl<R: RngCore> Swim<R> {
             }
             return;
         }
-        let limit =
-            retransmit_limit(self.config.retransmit_mult, self.members.len() - self.members.count(MemberStatus::Left));
+        let limit = retransmit_limit(
+            self.config.retransmit_mult,
+            self.config.retransmit_log_base,
+            self.members.len() - self.members.count(MemberStatus::Left),
+        );
         // The frame is written straight into `buf`, updates copied from the
         // bytes the queues encoded when they were queued: no list, no
         // re-encoding per send.

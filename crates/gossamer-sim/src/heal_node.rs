@@ -210,7 +210,7 @@ impl SimNode for HealNode {
         self.settle(now);
     }
     fn adopt_converged(&mut self, now: Time, members: &[Member]) -> Result<(), String> {
-        self.swim.adopt_members(now, members.iter().cloned());
+        self.swim.start_converged(now, members.iter().cloned());
         // Adopting emits no events: tell the heal layer what the core knows.
         core_adapter::observe_all(&mut self.heal, &self.swim, now);
         self.settle(now);

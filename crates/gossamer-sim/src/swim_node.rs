@@ -108,7 +108,7 @@ impl SimNode for SwimNode {
     fn adopt_converged(&mut self, now: Time, members: &[Member]) -> Result<(), String> {
         // Inline names and empty metadata: the clones allocate nothing.
         // Every node knows this one too: nothing to gossip at the start.
-        self.0.adopt_members(now, members.iter().cloned());
+        self.0.start_converged(now, members.iter().cloned());
         Ok(())
     }
     fn leave(&mut self, now: Time) {

@@ -120,3 +120,31 @@ fn the_shipped_large_converged_scenario_parses() {
     let s = Scenario::from_file(path).unwrap();
     assert_eq!((s.nodes, s.cluster.start), (10_000, Start::Converged));
 }
+
+/// A converged start gossips nothing (issue #16): every node already knows
+/// every other, so with no fault and no loss the only datagrams are the
+/// probes and their acks, one of each per node and period. Before
+/// `Swim::start_converged`, every node's own `Alive` went out for its whole
+/// retransmit budget first (3.06 datagrams per node-period over the
+/// first 10 periods at 128 nodes instead of 2.0).
+#[test]
+fn a_converged_start_has_no_start_up_burst() {
+    let quiet = r#"
+        name = "converged-quiet"
+        seed = 3
+        nodes = 128
+        duration = "10 periods"
+        [cluster]
+        start = "converged"
+        [network]
+        latency = { uniform = { min = "500us", max = "1500us" } }
+    "#;
+    let r = Simulation::new(Scenario::from_toml(quiet).unwrap()).unwrap().run();
+    let per_node_period = r.traffic.datagrams as f64 / r.traffic.node_periods;
+    assert!(
+        (1.9..=2.01).contains(&per_node_period),
+        "{per_node_period:.3} datagrams per node-period: probes and acks only ({:?})",
+        r.traffic
+    );
+    assert_eq!((r.protocol.suspicions_raised, r.accuracy.suspicions), (0, 0));
+}
