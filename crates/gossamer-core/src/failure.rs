@@ -141,8 +141,7 @@ impl<R: RngCore> Swim<R> {
         // Verified relays only (a forged relay never nacks, and Lifeguard
         // would read its silence as our own ill health); unverified ones
         // only if no member is verified, and then no nack is expected.
-        self.members
-            .sample(&mut self.rng, self.config.indirect_checks, &mut relays, |slot, e| e.verified() && relay(slot, e));
+        self.members.sample_verified(&mut self.rng, self.config.indirect_checks, &mut relays, relay);
         let expected_nacks = relays.len() as u32;
         if relays.is_empty() {
             self.members.sample(&mut self.rng, self.config.indirect_checks, &mut relays, relay);

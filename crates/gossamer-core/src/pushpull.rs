@@ -118,7 +118,7 @@ impl<R: RngCore> Swim<R> {
         let mut picked = std::mem::take(&mut self.sampled);
         // A verified partner (see `Entry::verified`), any alive one if none is.
         let partner = |slot, e: &crate::member::Entry| slot != me && e.member.status == MemberStatus::Alive;
-        self.members.sample(&mut self.rng, 1, &mut picked, |slot, e| e.verified() && partner(slot, e));
+        self.members.sample_verified(&mut self.rng, 1, &mut picked, partner);
         if picked.is_empty() {
             self.members.sample(&mut self.rng, 1, &mut picked, partner);
         }

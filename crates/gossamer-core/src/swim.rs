@@ -131,9 +131,14 @@ pub struct Swim<R: RngCore> {
 }
 
 /// Members from which `handle_datagram` looks up a packet's updates in one
-/// pass before applying them: about where the table and its index outgrow
-/// the L2 cache (~150 bytes a member).
-const PREFETCH_MIN_MEMBERS: usize = 4_096;
+/// pass before applying them. Not where one table outgrows the L2 cache
+/// (~4,096 members at ~150 bytes each): a process that hosts many nodes
+/// (the mass join of 2,000 nodes in one process, issue #16) finds every
+/// node's table cold whatever its size, and there the lookups one at a
+/// time were 15–23% of all samples, each waiting on the index, then the
+/// member's slot. Small tables (the n = 16 benchmarks) keep the cheaper
+/// single pass.
+const PREFETCH_MIN_MEMBERS: usize = 256;
 
 pub(crate) fn after(now: Time, d: Duration) -> Time {
     now.saturating_add(d)
@@ -949,7 +954,7 @@ impl<R: RngCore> Swim<R> {
                 let draw = self.rng.next_u64() % (3 * total.max(1));
                 verified_share += usize::from(draw >= unverified.saturating_mul(3).min(total));
             }
-            self.members.sample(&mut self.rng, verified_share, &mut targets, |slot, e| e.verified() && target(slot, e));
+            self.members.sample_verified(&mut self.rng, verified_share, &mut targets, target);
             let rest = k - targets.len();
             self.members.sample_more(&mut self.rng, rest, &mut targets, |slot, e| !e.verified() && target(slot, e));
         }
