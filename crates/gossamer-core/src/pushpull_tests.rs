@@ -39,9 +39,13 @@ fn name(n: &str) -> NodeName {
 const A: u16 = 1;
 const B: u16 = 2;
 
+/// `Config::lan()` with push-pull deltas on.
+fn config() -> Config {
+    Config { push_pull_deltas: true, ..Config::lan() }
+}
+
 fn core(me: &str, port: u16) -> Core {
-    let mut c =
-        Swim::new(id(me, port), Config::lan(), codec(), ChaCha8Rng::seed_from_u64(port.into()), Time::ZERO).unwrap();
+    let mut c = Swim::new(id(me, port), config(), codec(), ChaCha8Rng::seed_from_u64(port.into()), Time::ZERO).unwrap();
     drain(&mut c);
     c
 }
@@ -248,7 +252,7 @@ fn joins_and_full_mode_still_send_the_whole_table() {
         Message::PushPullRequest(state) => assert_eq!(state.members.len(), 2),
         other => panic!("{other:?}"),
     }
-    // With them (the default) it is a digest.
+    // With them it is a digest.
     a.periodic_push_pull(Time::ZERO);
     assert!(matches!(message(&requests(drain(&mut a)).pop().unwrap().1), Message::PushPullDigest(_)));
 }
@@ -305,7 +309,7 @@ fn hostile_digests_are_refused_and_bounded() {
     b.handle_push_pull_response(Time::ZERO, hostile, &bogus(8, vec![0xff], vec![sender.clone()]));
     assert!(requests(drain(&mut b)).is_empty());
     // More members than max_push_pull_members: refused whole.
-    let mut config = Config::lan();
+    let mut config = config();
     config.max_push_pull_members = 4;
     let mut c = Swim::new(id("c", 3), config, codec(), ChaCha8Rng::seed_from_u64(3), Time::ZERO).unwrap();
     let many: Vec<_> = (0..5u16)
