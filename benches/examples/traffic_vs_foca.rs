@@ -12,8 +12,9 @@
 //! the same seeded RNG draws each datagram's fate (loss, then latency) in
 //! send order, so the draws are alike but not paired (the engines send
 //! different datagrams). gossamer's push-pull exchanges (foca has none) run
+//! and its fallback pings over a stream (a probe unanswered in time) run
 //! over a lossless stream: request and response each take one latency
-//! draw; a request to a crashed node fails after one probe interval.
+//! draw; a request to a crashed node fails after one more.
 //!
 //! Reported per engine: datagrams and their bytes per node-period (payload
 //! bytes, no UDP/IP headers; gossamer's frames carry their cluster label
@@ -80,8 +81,9 @@ fn node_name(i: usize) -> String {
 struct Effects<T> {
     /// (to, payload)
     datagrams: Vec<(usize, Vec<u8>)>,
-    /// (to, request): a push-pull exchange opened (gossamer only).
-    streams: Vec<(usize, Vec<u8>)>,
+    /// (to, request, is a fallback ping): a push-pull exchange or a
+    /// fallback ping over a stream (gossamer only).
+    streams: Vec<(usize, Vec<u8>, bool)>,
     /// (after, timer)
     timers: Vec<(Duration, T)>,
     /// Members declared dead.
@@ -124,16 +126,26 @@ trait Engine {
     ) -> Option<Vec<u8>> {
         None
     }
+    #[allow(clippy::too_many_arguments)]
     fn stream_response(
         &mut self,
         _now: Duration,
         _node: usize,
         _from: usize,
         _bytes: &[u8],
+        _ping: bool,
         _out: &mut Effects<Self::Timer>,
     ) {
     }
-    fn stream_failed(&mut self, _now: Duration, _node: usize, _to: usize, _out: &mut Effects<Self::Timer>) {}
+    fn stream_failed(
+        &mut self,
+        _now: Duration,
+        _node: usize,
+        _to: usize,
+        _ping: bool,
+        _out: &mut Effects<Self::Timer>,
+    ) {
+    }
     fn crash(&mut self, node: usize);
     /// Where the datagrams went, if the engine counts it (live nodes).
     fn breakdown(&self) -> Option<String> {
@@ -144,9 +156,9 @@ trait Engine {
 enum What<T> {
     Datagram { to: usize, from: usize, bytes: Vec<u8> },
     Timer { node: usize, timer: T },
-    StreamRequest { to: usize, from: usize, bytes: Vec<u8> },
-    StreamResponse { to: usize, from: usize, bytes: Vec<u8> },
-    StreamFailed { node: usize, to: usize },
+    StreamRequest { to: usize, from: usize, bytes: Vec<u8>, ping: bool },
+    StreamResponse { to: usize, from: usize, bytes: Vec<u8>, ping: bool },
+    StreamFailed { node: usize, to: usize, ping: bool },
 }
 
 struct Ev<T> {
@@ -180,6 +192,9 @@ struct Tally {
     early_datagrams: u64,
     streams: u64,
     stream_bytes: u64,
+    /// Fallback pings over a stream (gossamer), both directions' bytes.
+    stream_pings: u64,
+    stream_ping_bytes: u64,
     /// Periods from the crash to the first dead declaration.
     first_detection: Option<f64>,
     /// Periods from the crash until every live node declared it dead.
@@ -242,12 +257,17 @@ fn run<E: Engine>(spec: &Run) -> Tally {
             *seq += 1;
             queue.push(Ev { at, seq: *seq, what: What::Datagram { to, from: node, bytes } });
         }
-        for (to, bytes) in fx.streams.drain(..) {
-            tally.streams += 1;
-            tally.stream_bytes += bytes.len() as u64;
+        for (to, bytes, ping) in fx.streams.drain(..) {
+            if ping {
+                tally.stream_pings += 1;
+                tally.stream_ping_bytes += bytes.len() as u64;
+            } else {
+                tally.streams += 1;
+                tally.stream_bytes += bytes.len() as u64;
+            }
             let at = now + latency(rng);
             *seq += 1;
-            queue.push(Ev { at, seq: *seq, what: What::StreamRequest { to, from: node, bytes } });
+            queue.push(Ev { at, seq: *seq, what: What::StreamRequest { to, from: node, bytes, ping } });
         }
         for (after, timer) in fx.timers.drain(..) {
             *seq += 1;
@@ -287,32 +307,46 @@ fn run<E: Engine>(spec: &Run) -> Tally {
                 engine.timer(now, node, timer, &mut fx);
                 node
             }
-            What::StreamRequest { to, from, bytes } => {
+            What::StreamRequest { to, from, bytes, ping } => {
                 if !up[to] {
+                    // A refused connection: reported after a round trip.
                     seq += 1;
-                    queue.push(Ev { at: now + PERIOD, seq, what: What::StreamFailed { node: from, to } });
+                    let at = now + latency(&mut rng);
+                    queue.push(Ev { at, seq, what: What::StreamFailed { node: from, to, ping } });
                     continue;
                 }
                 if let Some(response) = engine.stream_request(now, to, from, &bytes, &mut fx) {
-                    tally.stream_bytes += response.len() as u64;
+                    if ping {
+                        tally.stream_ping_bytes += response.len() as u64;
+                    } else {
+                        tally.stream_bytes += response.len() as u64;
+                    }
                     seq += 1;
                     let at = now + latency(&mut rng);
-                    queue.push(Ev { at, seq, what: What::StreamResponse { to: from, from: to, bytes: response } });
+                    queue.push(Ev {
+                        at,
+                        seq,
+                        what: What::StreamResponse { to: from, from: to, bytes: response, ping },
+                    });
+                } else {
+                    seq += 1;
+                    let at = now + latency(&mut rng);
+                    queue.push(Ev { at, seq, what: What::StreamFailed { node: from, to, ping } });
                 }
                 to
             }
-            What::StreamResponse { to, from, bytes } => {
+            What::StreamResponse { to, from, bytes, ping } => {
                 if !up[to] {
                     continue;
                 }
-                engine.stream_response(now, to, from, &bytes, &mut fx);
+                engine.stream_response(now, to, from, &bytes, ping, &mut fx);
                 to
             }
-            What::StreamFailed { node, to } => {
+            What::StreamFailed { node, to, ping } => {
                 if !up[node] {
                     continue;
                 }
-                engine.stream_failed(now, node, to, &mut fx);
+                engine.stream_failed(now, node, to, ping, &mut fx);
                 node
             }
         };
@@ -356,10 +390,15 @@ struct Gossamer {
 impl Gossamer {
     fn drain(&mut self, node: usize, now: Duration, out: &mut Effects<Timer>) {
         let Some(core) = self.nodes[node].as_mut() else { return };
+        // The fallback ping over a stream (a probe unanswered in time), as
+        // the runtime and the simulator serve it.
+        if let Some(ping) = core.poll_stream_ping() {
+            out.streams.push((index(ping.to), ping.request.to_vec(), true));
+        }
         while let Some(output) = core.poll_output() {
             match output {
                 Output::Datagram { to, bytes } => out.datagrams.push((index(to), bytes.to_vec())),
-                Output::PushPull { to, request } => out.streams.push((index(to), request.to_vec())),
+                Output::PushPull { to, request } => out.streams.push((index(to), request.to_vec(), false)),
                 Output::SetTimer { at, timer } => out.timers.push((at.saturating_sub(now), timer)),
                 Output::Event(Event::MemberFailed(m)) => out.dead.push(index(m.id.addr)),
                 Output::Event(Event::MemberSuspected(m)) => out.suspected.push(index(m.id.addr)),
@@ -418,21 +457,37 @@ impl Engine for Gossamer {
         bytes: &[u8],
         out: &mut Effects<Timer>,
     ) -> Option<Vec<u8>> {
-        let response = self.nodes[node].as_mut()?.handle_push_pull_request(now, addr(from), bytes);
+        let response = self.nodes[node].as_mut()?.handle_stream_request(now, addr(from), bytes);
         self.drain(node, now, out);
         response.map(|b| b.to_vec())
     }
 
-    fn stream_response(&mut self, now: Duration, node: usize, from: usize, bytes: &[u8], out: &mut Effects<Timer>) {
+    fn stream_response(
+        &mut self,
+        now: Duration,
+        node: usize,
+        from: usize,
+        bytes: &[u8],
+        ping: bool,
+        out: &mut Effects<Timer>,
+    ) {
         if let Some(core) = self.nodes[node].as_mut() {
-            core.handle_push_pull_response(now, addr(from), bytes);
+            if ping {
+                core.handle_stream_ping_response(now, addr(from), bytes);
+            } else {
+                core.handle_push_pull_response(now, addr(from), bytes);
+            }
         }
         self.drain(node, now, out);
     }
 
-    fn stream_failed(&mut self, now: Duration, node: usize, to: usize, out: &mut Effects<Timer>) {
+    fn stream_failed(&mut self, now: Duration, node: usize, to: usize, ping: bool, out: &mut Effects<Timer>) {
         if let Some(core) = self.nodes[node].as_mut() {
-            core.push_pull_failed(now, addr(to));
+            if ping {
+                core.stream_ping_failed(now, addr(to));
+            } else {
+                core.push_pull_failed(now, addr(to));
+            }
         }
         self.drain(node, now, out);
     }
@@ -566,7 +621,7 @@ fn report(engine: &str, spec: &Run, t: &Tally) {
     let np = t.node_periods;
     let fmt = |v: Option<f64>| v.map_or("never".to_owned(), |v| format!("{v:.2}"));
     println!(
-        "| {engine} | {} | {:.0}% | {} | {:.2} | {:.0} | {:.2} | {:.3} | {:.0} | {:.0} | {} | {} | {} | {} | {:.1} s |",
+        "| {engine} | {} | {:.0}% | {} | {:.2} | {:.0} | {:.2} | {:.3} | {:.0} | {:.3} | {:.0} | {} | {} | {} | {} | {:.1} s |",
         spec.n,
         spec.loss * 100.0,
         spec.seed,
@@ -575,7 +630,8 @@ fn report(engine: &str, spec: &Run, t: &Tally) {
         t.early_datagrams as f64 / (spec.n as f64 * 10.0),
         t.streams as f64 / np,
         t.stream_bytes as f64 / np,
-        (t.datagram_bytes + t.stream_bytes) as f64 / np,
+        t.stream_pings as f64 / np,
+        (t.datagram_bytes + t.stream_bytes + t.stream_ping_bytes) as f64 / np,
         fmt(t.first_detection),
         fmt(t.all_know),
         t.false_dead,
@@ -646,9 +702,9 @@ fn main() {
         return;
     }
     println!(
-        "| engine | nodes | loss | seed | datagrams/node-period | datagram B/node-period | datagrams/node-period, periods 0-10 | push-pulls/node-period | push-pull B/node-period | all B/node-period | first detection (periods) | all know (periods) | live declared dead | suspicions of live | wall |"
+        "| engine | nodes | loss | seed | datagrams/node-period | datagram B/node-period | datagrams/node-period, periods 0-10 | push-pulls/node-period | push-pull B/node-period | stream pings/node-period | all B/node-period | first detection (periods) | all know (periods) | live declared dead | suspicions of live | wall |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for &n in &nodes {
         for &loss in &losses {
             for &seed in &seeds {
