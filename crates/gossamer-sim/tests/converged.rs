@@ -1,5 +1,5 @@
 //! `[cluster] start = "converged"`: the initial nodes start as one cluster
-//! that converged long ago (gossamer-core's `Swim::adopt_members`), so a
+//! that converged long ago (gossamer-core's `Swim::start_converged`), so a
 //! crash is detected with no join storm first, and a run is still a pure
 //! function of its seed.
 

@@ -112,8 +112,9 @@ pub enum Start {
     Join,
     /// The initial nodes start at time zero as one cluster that converged
     /// long ago: each already knows every other initial node alive at
-    /// incarnation 0 (through `Swim::adopt_members`), as after a completed
-    /// join; no join traffic, no seed contacted. This is for studying
+    /// incarnation 0 (through `Swim::start_converged`), as after a completed
+    /// join; no join traffic, no seed contacted, and nothing gossiped at the
+    /// start (every node already knows every other). This is for studying
     /// failure detection, partitions and heals at scale as they happen in
     /// a long-running cluster, without simulating its birth first. Nodes
     /// that come later (`join` faults, restarts) join through the seeds as
