@@ -84,10 +84,10 @@ pub struct Config {
     /// `retransmitLimit` (and foca's `new_lan`) use 10: 12 sends at 128
     /// members, 16 at 1,000, for ~30% fewer datagrams per node-period at
     /// 128 nodes (BENCHMARKS.md, "Traffic vs foca"); but measured with this
-    /// protocol it is not yet safe as a default (issue #16): the `churn`
-    /// scenario then declares 8 live members dead and three `heal-*`
-    /// scenarios fail. Whatever the base, this node's refutation of a claim
-    /// against it is sent at least as often as base 2 gives.
+    /// protocol it is not yet safe as a default (issue #16): with it the
+    /// `heal-bridged-cut` scenario declares 8 live members dead and
+    /// `heal-three-way` fails. Whatever the base, this node's refutation of
+    /// a claim against it is sent at least as often as base 2 gives.
     pub retransmit_log_base: u32,
     /// Full-state anti-entropy with one random member this often (30 s);
     /// scaled up for clusters above 32 members as memberlist does.
