@@ -34,20 +34,22 @@ use crate::config::{Config, ConfigError};
 /// defaults scale with) still applies.
 pub type Overrides = BTreeMap<String, serde_json::Value>;
 
-/// A named set of protocol timings: `lan` (the default), `memberlist`
-/// (memberlist's LAN profile whole), `wan` or `local` (memberlist's other
-/// two). The one preset type, re-exported by gossamer-net, the simulator
+/// A named set of protocol timings: `lan` (the default) and `memberlist`
+/// (both memberlist's LAN profile), `fast` (a LAN with faster failure
+/// detection, issue #19), `wan` or `local` (memberlist's other two). The one preset type, re-exported by gossamer-net, the simulator
 /// and the facade.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Preset {
-    /// A LAN: 1 s probes (the default), memberlist's LAN timings with
-    /// faster failure detection (see [`Config::lan`]).
+    /// A LAN: 1 s probes (the default), memberlist's LAN profile.
     #[default]
     Lan,
-    /// memberlist's LAN profile exactly (see [`Config::memberlist`]): its
-    /// longer suspicion timeouts, for clusters that must keep them.
+    /// memberlist's LAN profile exactly (see [`Config::memberlist`]), kept
+    /// so even if the default moves.
     Memberlist,
+    /// A LAN with failure detection in under half memberlist's time (see
+    /// [`Config::fast`]).
+    Fast,
     /// A WAN: slower probes, longer timeouts.
     Wan,
     /// Loopback and tests: fast everything.
@@ -60,6 +62,7 @@ impl Preset {
         match self {
             Preset::Lan => Config::lan(),
             Preset::Memberlist => Config::memberlist(),
+            Preset::Fast => Config::fast(),
             Preset::Wan => Config::wan(),
             Preset::Local => Config::local(),
         }
@@ -72,9 +75,10 @@ impl FromStr for Preset {
         match s.trim().to_ascii_lowercase().as_str() {
             "lan" => Ok(Preset::Lan),
             "memberlist" => Ok(Preset::Memberlist),
+            "fast" => Ok(Preset::Fast),
             "wan" => Ok(Preset::Wan),
             "local" => Ok(Preset::Local),
-            other => Err(format!("unknown preset {other:?} (expected lan, memberlist, wan or local)")),
+            other => Err(format!("unknown preset {other:?} (expected lan, memberlist, fast, wan or local)")),
         }
     }
 }
@@ -84,6 +88,7 @@ impl fmt::Display for Preset {
         f.write_str(match self {
             Preset::Lan => "lan",
             Preset::Memberlist => "memberlist",
+            Preset::Fast => "fast",
             Preset::Wan => "wan",
             Preset::Local => "local",
         })
@@ -324,7 +329,7 @@ mod tests {
         assert_eq!(t.to_config().unwrap(), Config { incarnation_window: 16, ..Config::local() });
         let err = serde_json::from_str::<ProtocolConfig>(r#"{"mtu": "big"}"#).unwrap_err().to_string();
         assert!(err.contains("`mtu`"), "{err}");
-        let err = serde_json::from_str::<ProtocolConfig>(r#"{"preset": "fast"}"#).unwrap_err().to_string();
+        let err = serde_json::from_str::<ProtocolConfig>(r#"{"preset": "fastest"}"#).unwrap_err().to_string();
         assert!(err.contains("preset"), "{err}");
         let back: ProtocolConfig = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
         assert_eq!(back, t);

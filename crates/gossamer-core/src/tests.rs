@@ -33,8 +33,8 @@ fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
-/// memberlist's timings, which these tests were written for (the default
-/// `lan` has shorter suspicion timeouts since issue #19).
+/// memberlist's timings, which these tests were written for (the `fast`
+/// preset has shorter suspicion timeouts, issue #19).
 fn core() -> Core {
     let mut core =
         Swim::new(id("me", 1), Config::memberlist(), codec(), ChaCha8Rng::seed_from_u64(1), Time::ZERO).unwrap();
