@@ -368,7 +368,9 @@ impl<R: RngCore> Swim<R> {
             self.set_timer(at, TimerKind::Suspicion { slot, id });
             return;
         }
-        if suspicion.answered || (!suspicion.first_hand && suspicion.put_off == 0) {
+        if self.config.probe_before_declaring
+            && (suspicion.answered || (!suspicion.first_hand && suspicion.put_off == 0))
+        {
             // Evidence first (issue #19): a suspect that answered this
             // node's own probe since the suspicion began is alive (its
             // refutation has not reached us: the ping carried our stale

@@ -762,6 +762,7 @@ fn suspicion_timer_expires_into_dead_and_stale_ones_are_ignored() {
 #[test]
 fn a_member_only_heard_accused_is_probed_before_it_is_declared() {
     let mut c = core();
+    c.config.probe_before_declaring = true;
     apply(&mut c, Time::ZERO, alive("a", 2, 0));
     apply(&mut c, Time::ZERO, suspect("a", 0, "x"));
     let slot = c.members.find(&name("a")).unwrap();
