@@ -126,7 +126,7 @@ fn resolve_builds_the_node_config() {
 #[test]
 fn invalid_values_are_refused_naming_the_key() {
     let cases = [
-        ("preset = \"fast\"", "preset"),
+        ("preset = \"turbo\"", "preset"),
         ("seeds = [\"nowhere\"]", "seeds"),
         ("seeds = [\"::1:7946\"]", "seeds"),
         ("control_bind = \"0.0.0.0:0\"", "control_bind"),
