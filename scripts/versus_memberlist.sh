@@ -8,7 +8,8 @@
 # UDP datagrams on the way in with iptables inside the namespace.
 #   sudo scripts/versus_memberlist.sh                 # 128 nodes, loss 0 and 0.1, 3 runs each
 #   RUNS=5 IDLE=30 sudo scripts/versus_memberlist.sh 128 0.1
-#   GOSSAMER_BIN=old/loopback_cluster SYSTEMS=gossamer scripts/versus_memberlist.sh   # an earlier build only
+#   SYSTEMS="memberlist gossamer-lan" scripts/versus_memberlist.sh    # gossamer-<preset>: any preset
+#   GOSSAMER_BIN=old/loopback_cluster SYSTEMS=gossamer-lan scripts/versus_memberlist.sh   # an earlier build
 # Needs root (network namespaces). Installs golang-go,
 # golang-github-hashicorp-memberlist-dev and iptables with apt-get if missing.
 # Prints each run's RESULT line, then the median of each figure per system ("none":
@@ -56,9 +57,14 @@ run_in_netns() { # loss command...
 results="$out/results"
 for loss in "${losses[@]}"; do
     for run in $(seq "$runs"); do
-        for system in ${SYSTEMS:-memberlist gossamer}; do
+        for system in ${SYSTEMS:-memberlist gossamer-lan gossamer-fast}; do
             args=(--nodes "$nodes" --idle "$idle" --warmup "$warmup")
-            if [ $system = memberlist ]; then bin="$out/versus_memberlist"; else bin="$out/loopback_cluster"; fi
+            if [ $system = memberlist ]; then
+                bin="$out/versus_memberlist"
+            else
+                bin="$out/loopback_cluster"
+                args+=(--preset "${system#gossamer-}")
+            fi
             line=$(run_in_netns "$loss" "$bin" "${args[@]}" | grep '^RESULT' || echo "RESULT system=$system failed=1")
             echo "loss=$loss run=$run $line" | tee -a "$results"
         done
@@ -71,7 +77,7 @@ median() { # values on stdin, "none" skipped
 echo
 echo "medians over $runs runs (nodes=$nodes, idle ${idle} s):"
 for loss in "${losses[@]}"; do
-    for system in ${SYSTEMS:-memberlist gossamer}; do
+    for system in ${SYSTEMS:-memberlist gossamer-lan gossamer-fast}; do
         row="  loss $loss $system:"
         for key in converge_s udp_pkts_per_node_s tcp_segs_per_node_s ip_bytes_per_node_s first_detect_s all_detect_s false_dead false_suspect; do
             value=$(grep "^loss=$loss .*system=$system " "$results" | grep -o " $key=[^ ]*" | cut -d= -f2 | median)

@@ -17,7 +17,8 @@
 //! Run it inside a fresh network namespace (the script does) so the counters
 //! see this process only; UDP loss is added there by the script with
 //! iptables. Options: `--nodes N` (128), `--warmup S` (10), `--idle S` (30),
-//! `--detect-deadline S` (60), `--workers W` (2).
+//! `--detect-deadline S` (60), `--workers W` (2), `--preset P` (`lan`; e.g.
+//! `fast`, issue #19's faster failure detection).
 //! Prints one `RESULT` line of `key=value` pairs, the same keys as the Go side.
 
 use std::collections::HashSet;
@@ -32,13 +33,18 @@ struct Args {
     idle: u64,
     detect_deadline: u64,
     workers: usize,
+    preset: Preset,
 }
 
 fn args() -> Args {
-    let mut a = Args { nodes: 128, warmup: 10, idle: 30, detect_deadline: 60, workers: 2 };
+    let mut a = Args { nodes: 128, warmup: 10, idle: 30, detect_deadline: 60, workers: 2, preset: Preset::Lan };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        if flag == "--preset" {
+            a.preset = value.parse().unwrap_or_else(|e| panic!("--preset: {e}"));
+            continue;
+        }
         let number: u64 = value.parse().unwrap_or_else(|_| panic!("{flag}: not a number: {value}"));
         match flag.as_str() {
             "--nodes" => a.nodes = number.max(3) as usize,
@@ -79,9 +85,8 @@ fn counters() -> Counters {
     Counters { udp_out: field("Udp", "OutDatagrams"), tcp_out: field("Tcp", "OutSegs"), ip_bytes }
 }
 
-fn config(i: usize, seeds: Vec<std::net::SocketAddr>) -> NodeConfig {
-    let mut c =
-        NodeConfig::new(&format!("n{i}"), "127.0.0.1:0".parse().expect("address"), Preset::Lan).expect("config");
+fn config(i: usize, preset: Preset, seeds: Vec<std::net::SocketAddr>) -> NodeConfig {
+    let mut c = NodeConfig::new(&format!("n{i}"), "127.0.0.1:0".parse().expect("address"), preset).expect("config");
     c.cluster = "versus".into();
     c.seeds = seeds;
     c
@@ -101,10 +106,10 @@ fn main() {
     let n = a.nodes;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(a.workers).enable_all().build().expect("rt");
     rt.block_on(async move {
-        let seed = Node::start(config(0, vec![])).await.expect("seed starts");
+        let seed = Node::start(config(0, a.preset, vec![])).await.expect("seed starts");
         let seed_addr = seed.addr();
         let t0 = Instant::now();
-        let starts: Vec<_> = (1..n).map(|i| tokio::spawn(Node::start(config(i, vec![seed_addr])))).collect();
+        let starts: Vec<_> = (1..n).map(|i| tokio::spawn(Node::start(config(i, a.preset, vec![seed_addr])))).collect();
         let mut nodes = vec![seed];
         for s in starts {
             nodes.push(s.await.expect("start task").expect("node starts"));
@@ -188,9 +193,10 @@ fn main() {
         let per = |d: u64| d as f64 / n as f64 / idle;
         let fmt = |t: Option<f64>| t.map_or("none".to_string(), |t| format!("{t:.2}"));
         println!(
-            "RESULT system=gossamer nodes={n} converge_s={:.2} udp_pkts_per_node_s={:.2} tcp_segs_per_node_s={:.2} \
+            "RESULT system=gossamer-{} nodes={n} converge_s={:.2} udp_pkts_per_node_s={:.2} tcp_segs_per_node_s={:.2} \
              ip_bytes_per_node_s={:.0} first_detect_s={} all_detect_s={} knew_dead={} false_dead={false_dead} \
              false_suspect={false_suspect}",
+            a.preset,
             converge.as_secs_f64(),
             per(c1.udp_out - c0.udp_out),
             per(c1.tcp_out - c0.tcp_out),
