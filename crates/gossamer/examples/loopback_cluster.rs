@@ -18,7 +18,9 @@
 //! see this process only; UDP loss is added there by the script with
 //! iptables. Options: `--nodes N` (128), `--warmup S` (10), `--idle S` (30),
 //! `--detect-deadline S` (60), `--workers W` (2), `--preset P` (`lan`; e.g.
-//! `fast`, issue #19's faster failure detection).
+//! `fast`, issue #19's faster failure detection), `--spread 1` (each node on
+//! its own loopback address 127.0.x.y, as separate hosts would be; default
+//! 0: all on 127.0.0.1, where the per-address stream limits apply to all).
 //! Prints one `RESULT` line of `key=value` pairs, the same keys as the Go side.
 
 use std::collections::HashSet;
@@ -34,10 +36,12 @@ struct Args {
     detect_deadline: u64,
     workers: usize,
     preset: Preset,
+    spread: bool,
 }
 
 fn args() -> Args {
-    let mut a = Args { nodes: 128, warmup: 10, idle: 30, detect_deadline: 60, workers: 2, preset: Preset::Lan };
+    let mut a =
+        Args { nodes: 128, warmup: 10, idle: 30, detect_deadline: 60, workers: 2, preset: Preset::Lan, spread: false };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
@@ -52,6 +56,7 @@ fn args() -> Args {
             "--idle" => a.idle = number.max(1),
             "--detect-deadline" => a.detect_deadline = number.max(1),
             "--workers" => a.workers = number.max(1) as usize,
+            "--spread" => a.spread = number != 0,
             _ => panic!("unknown option {flag}"),
         }
     }
@@ -85,8 +90,10 @@ fn counters() -> Counters {
     Counters { udp_out: field("Udp", "OutDatagrams"), tcp_out: field("Tcp", "OutSegs"), ip_bytes }
 }
 
-fn config(i: usize, preset: Preset, seeds: Vec<std::net::SocketAddr>) -> NodeConfig {
-    let mut c = NodeConfig::new(&format!("n{i}"), "127.0.0.1:0".parse().expect("address"), preset).expect("config");
+fn config(i: usize, a: &Args, seeds: Vec<std::net::SocketAddr>) -> NodeConfig {
+    let ip = if a.spread { format!("127.0.{}.{}", i / 250, i % 250 + 1) } else { "127.0.0.1".into() };
+    let bind = format!("{ip}:0").parse().expect("address");
+    let mut c = NodeConfig::new(&format!("n{i}"), bind, a.preset).expect("config");
     c.cluster = "versus".into();
     c.seeds = seeds;
     c
@@ -106,10 +113,10 @@ fn main() {
     let n = a.nodes;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(a.workers).enable_all().build().expect("rt");
     rt.block_on(async move {
-        let seed = Node::start(config(0, a.preset, vec![])).await.expect("seed starts");
+        let seed = Node::start(config(0, &a, vec![])).await.expect("seed starts");
         let seed_addr = seed.addr();
         let t0 = Instant::now();
-        let starts: Vec<_> = (1..n).map(|i| tokio::spawn(Node::start(config(i, a.preset, vec![seed_addr])))).collect();
+        let starts: Vec<_> = (1..n).map(|i| tokio::spawn(Node::start(config(i, &a, vec![seed_addr])))).collect();
         let mut nodes = vec![seed];
         for s in starts {
             nodes.push(s.await.expect("start task").expect("node starts"));
@@ -153,6 +160,15 @@ fn main() {
         let (c0, i0) = (counters(), Instant::now());
         tokio::time::sleep(Duration::from_secs(a.idle)).await;
         let (c1, idle) = (counters(), i0.elapsed().as_secs_f64());
+        // The loss fallback's pings over TCP, and streams the per-address
+        // admission evicted, over the run so far (every node).
+        let (mut pings, mut ping_acks, mut evicted) = (0, 0, 0);
+        for node in &nodes {
+            if let Ok(m) = node.metrics().await {
+                (pings, ping_acks, evicted) =
+                    (pings + m.core.stream_pings, ping_acks + m.core.stream_ping_acks, evicted + m.net.streams_evicted);
+            }
+        }
         // Stop the last node without leaving.
         let victim = n - 1;
         let victim_name = format!("n{victim}");
@@ -195,7 +211,8 @@ fn main() {
         println!(
             "RESULT system=gossamer-{} nodes={n} converge_s={:.2} udp_pkts_per_node_s={:.2} tcp_segs_per_node_s={:.2} \
              ip_bytes_per_node_s={:.0} first_detect_s={} all_detect_s={} knew_dead={} false_dead={false_dead} \
-             false_suspect={false_suspect}",
+             false_suspect={false_suspect} stream_pings={pings} stream_ping_acks={ping_acks} \
+             streams_evicted={evicted}",
             a.preset,
             converge.as_secs_f64(),
             per(c1.udp_out - c0.udp_out),
