@@ -36,14 +36,13 @@ use std::time::{Duration, Instant};
 use bytes::{BufMut, BytesMut};
 use compact_str::CompactString;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use foca::{Codec as _, Foca, Header, Identity, Member, NoCustomBroadcast, PostcardCodec, Runtime, State};
+use foca::{Codec as _, Foca, Header, Member, NoCustomBroadcast, PostcardCodec, Runtime, State};
 use gossamer_benches::counting::{allocations, live_bytes, Counting};
 use gossamer_core::{Config, Output, Swim};
 use gossamer_wire::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_foca::rngs::SmallRng;
-use serde::{Deserialize, Serialize};
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
@@ -171,29 +170,9 @@ impl Engine for Gossamer {
 
 // -------------------------------------------------------------------- foca
 
-/// foca's identity carrying what gossamer's `NodeId` carries: a name (an
-/// inline `CompactString`, as gossamer's `NodeName`) and an address.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct FocaId {
-    name: CompactString,
-    addr: SocketAddr,
-}
-
-impl Identity for FocaId {
-    type Addr = SocketAddr;
-
-    fn renew(&self) -> Option<Self> {
-        None
-    }
-
-    fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    fn win_addr_conflict(&self, adversary: &Self) -> bool {
-        self.name > adversary.name
-    }
-}
+#[path = "../shared/foca_id.rs"]
+mod foca_id;
+use foca_id::FocaId;
 
 fn foca_id(i: usize) -> FocaId {
     FocaId { name: CompactString::from(name(i)), addr: addr(i) }

@@ -43,13 +43,12 @@ use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
 use compact_str::CompactString;
-use foca::{Foca, Identity, Member as FocaMember, NoCustomBroadcast, Notification, PostcardCodec, Runtime, State};
+use foca::{Foca, Member as FocaMember, NoCustomBroadcast, Notification, PostcardCodec, Runtime, State};
 use gossamer_core::{Config, Event, Member, Output, Swim, Timer};
 use gossamer_wire::{ClusterLabel, FrameCodec, MemberStatus, Metadata, NodeId};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_foca::rngs::SmallRng;
-use serde::{Deserialize, Serialize};
 
 /// One protocol period (both engines: LAN, 1 s).
 const PERIOD: Duration = Duration::from_secs(1);
@@ -520,29 +519,9 @@ fn start_known(core: &mut Swim<ChaCha8Rng>, members: &[Member]) {
 
 // -------------------------------------------------------------------- foca
 
-/// foca's identity carrying what gossamer's `NodeId` carries: a name (an
-/// inline `CompactString`, as gossamer's `NodeName`) and an address.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct FocaId {
-    name: CompactString,
-    addr: SocketAddr,
-}
-
-impl Identity for FocaId {
-    type Addr = SocketAddr;
-
-    fn renew(&self) -> Option<Self> {
-        None
-    }
-
-    fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    fn win_addr_conflict(&self, adversary: &Self) -> bool {
-        self.name > adversary.name
-    }
-}
+#[path = "../shared/foca_id.rs"]
+mod foca_id;
+use foca_id::FocaId;
 
 /// Collects what foca asks of its runtime.
 struct Collect<'a>(&'a mut Effects<foca::Timer<FocaId>>);
