@@ -38,11 +38,7 @@ impl<F: NodeFactory> Simulation<F> {
             self.queue.push(timeout_at, Ev::StreamFailed { client, generation, peer: node_addr(server) });
             return;
         }
-        let response = self.slots[server as usize]
-            .node
-            .as_mut()
-            .and_then(|n| n.handle_push_pull_request(now, node_addr(client), &request));
-        self.drain(server);
+        let response = self.answer_stream(client, server, &request);
         let Some(response) = response else {
             trace!(self, "stream-rejected {client}->{server}");
             let back = now + (now - started);
@@ -58,6 +54,19 @@ impl<F: NodeFactory> Simulation<F> {
             }
             None => self.queue.push(timeout_at, Ev::StreamFailed { client, generation, peer: node_addr(server) }),
         }
+    }
+
+    /// The server's core answers one stream request (a push-pull or a
+    /// fallback ping) from `client`; what it queued meanwhile is drained.
+    /// `None`: it refused, or the server is down.
+    fn answer_stream(&mut self, client: u32, server: u32, request: &Bytes) -> Option<Bytes> {
+        let now = self.now;
+        let response = self.slots[server as usize]
+            .node
+            .as_mut()
+            .and_then(|n| n.handle_push_pull_request(now, node_addr(client), request));
+        self.drain(server);
+        response
     }
 
     pub(super) fn stream_failed(&mut self, client: u32, peer: SocketAddr) {
@@ -101,11 +110,7 @@ impl<F: NodeFactory> Simulation<F> {
             self.queue.push(fail_at, Ev::PingFailed { client, generation, peer: node_addr(server) });
             return;
         }
-        let response = self.slots[server as usize]
-            .node
-            .as_mut()
-            .and_then(|n| n.handle_push_pull_request(now, node_addr(client), &request));
-        self.drain(server);
+        let response = self.answer_stream(client, server, &request);
         let Some(response) = response else {
             trace!(self, "ping-rejected {client}->{server}");
             self.queue.push(now, Ev::PingFailed { client, generation, peer: node_addr(server) });
