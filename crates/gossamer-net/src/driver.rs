@@ -1060,6 +1060,7 @@ impl Driver {
         let StreamPing { to, request, deadline } = ping;
         let Ok(permit) = self.streams.pings.clone().try_acquire_owned() else {
             tracing::debug!(%to, "stream ping not started: too many in flight");
+            bump(&self.counters.stream_pings_no_room);
             let now = self.now();
             self.swim.stream_ping_failed(now, to);
             return;
@@ -1124,6 +1125,10 @@ impl Driver {
             }
             Internal::StreamPingDone { to, result: Err(e) } => {
                 tracing::debug!(peer = %to, error = %e, "stream ping failed");
+                match e {
+                    StreamError::Timeout => bump(&self.counters.stream_ping_timeouts),
+                    _ => bump(&self.counters.stream_ping_errors),
+                }
                 self.swim.stream_ping_failed(now, to);
             }
             Internal::InboundRefused { from, error } => {

@@ -26,6 +26,9 @@ pub(crate) struct NetCounters {
     pub joins_dropped: AtomicU64,
     pub seeds_dropped: AtomicU64,
     pub join_retries: AtomicU64,
+    pub stream_pings_no_room: AtomicU64,
+    pub stream_ping_timeouts: AtomicU64,
+    pub stream_ping_errors: AtomicU64,
     pub push_pull_duration: DurationHistogram,
 }
 
@@ -144,6 +147,9 @@ impl NetCounters {
             seeds: gauges.seeds as u64,
             seeds_dropped: get(&self.seeds_dropped),
             join_retries: get(&self.join_retries),
+            stream_pings_no_room: get(&self.stream_pings_no_room),
+            stream_ping_timeouts: get(&self.stream_ping_timeouts),
+            stream_ping_errors: get(&self.stream_ping_errors),
             push_pull_duration: self.push_pull_duration.snapshot(),
         }
     }
@@ -215,6 +221,17 @@ pub struct NetMetrics {
     /// core's slower reconnect timer (`Config::reconnect_interval`) takes
     /// over.
     pub join_retries: u64,
+    /// Fallback pings over TCP (`gossamer_core::StreamPing`) not started
+    /// because too many were in flight already: each is a probe left to
+    /// its datagrams.
+    pub stream_pings_no_room: u64,
+    /// Fallback pings over TCP not answered by the end of their probe's
+    /// period (connect, write and read included).
+    pub stream_ping_timeouts: u64,
+    /// Fallback pings over TCP that failed otherwise: refused, reset or
+    /// closed by the peer (a crashed node, or its admission refusing the
+    /// stream), TLS handshake, a malformed answer.
+    pub stream_ping_errors: u64,
     /// How long the push-pull exchanges this node started and completed took, from connecting to
     /// having read the response (TLS handshake included); failed ones are counted in
     /// `push_pull_failed` only. For the agent's `gossamer_net_push_pull_duration_seconds` histogram.
