@@ -13,6 +13,7 @@ pub(crate) struct NetCounters {
     pub streams_accepted: AtomicU64,
     pub streams_refused: AtomicU64,
     pub streams_busy: AtomicU64,
+    pub streams_deferred: AtomicU64,
     pub push_pull_failed: AtomicU64,
     pub heartbeats_sent: AtomicU64,
     pub heartbeats_received: AtomicU64,
@@ -26,6 +27,7 @@ pub(crate) struct NetCounters {
     pub joins_dropped: AtomicU64,
     pub seeds_dropped: AtomicU64,
     pub join_retries: AtomicU64,
+    pub join_follow_ups: AtomicU64,
     pub stream_pings_no_room: AtomicU64,
     pub stream_ping_timeouts: AtomicU64,
     pub stream_ping_errors: AtomicU64,
@@ -129,6 +131,7 @@ impl NetCounters {
             streams_accepted: get(&self.streams_accepted),
             streams_refused: get(&self.streams_refused),
             streams_busy: get(&self.streams_busy),
+            streams_deferred: get(&self.streams_deferred),
             push_pull_failed: get(&self.push_pull_failed),
             heartbeats_sent: get(&self.heartbeats_sent),
             heartbeats_received: get(&self.heartbeats_received),
@@ -147,6 +150,7 @@ impl NetCounters {
             seeds: gauges.seeds as u64,
             seeds_dropped: get(&self.seeds_dropped),
             join_retries: get(&self.join_retries),
+            join_follow_ups: get(&self.join_follow_ups),
             stream_pings_no_room: get(&self.stream_pings_no_room),
             stream_ping_timeouts: get(&self.stream_ping_timeouts),
             stream_ping_errors: get(&self.stream_ping_errors),
@@ -172,6 +176,11 @@ pub struct NetMetrics {
     /// Inbound streams refused on arrival because every slot (of all, or
     /// of their source address) held a stream that had proved itself.
     pub streams_busy: u64,
+    /// Inbound connections held waiting for a slot instead of evicting a
+    /// stream no worse than them that was still within its grace (see
+    /// [`crate::stream`]); a connection still waiting after the header
+    /// deadline is closed and counted in `streams_busy`.
+    pub streams_deferred: u64,
     /// Push-pull exchanges this node started that failed.
     pub push_pull_failed: u64,
     /// Multicast heartbeats sent.
@@ -221,6 +230,11 @@ pub struct NetMetrics {
     /// core's slower reconnect timer (`Config::reconnect_interval`) takes
     /// over.
     pub join_retries: u64,
+    /// Follow-up push-pulls after a join, each with a random live member
+    /// other than the seed: one about a second after the join, then one a
+    /// second later for as long as this node's view keeps growing (a burst
+    /// of joins), at most 8 in all per join.
+    pub join_follow_ups: u64,
     /// Fallback pings over TCP (`gossamer_core::StreamPing`) not started
     /// because too many were in flight already: each is a probe left to
     /// its datagrams.
