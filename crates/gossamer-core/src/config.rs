@@ -100,6 +100,19 @@ pub struct Config {
     /// `heal-three-way` fails. Whatever the base, this node's refutation of
     /// a claim against it is sent at least as often as base 2 gives.
     pub retransmit_log_base: u32,
+    /// A pending suspicion or death of another member retires
+    /// before its retransmit limit once this node has received it from
+    /// this many peers that already knew it (and has sent it at least
+    /// `retransmit_mult` times): by then most members know, and the rest
+    /// of the budget would mostly repeat it to them. Rumor mongering's
+    /// counter (Demers et al. 1987); issue #16: one crash's gossip packets
+    /// at 128 members fall from 79 to 27 per node (BENCHMARKS.md, "Traffic
+    /// vs foca"). An `Alive` (a refutation, a join) and a `Leave` always
+    /// get their whole budget. 0 disables it (every update sent its whole
+    /// budget). Default 5: 3 and 4 left a few members without a death in
+    /// the partition scenarios (`heal-three-way`, `heal-bridged-cut` failed
+    /// a seed in 20).
+    pub retire_after_copies: u32,
     /// Full-state anti-entropy with one random member this often (30 s);
     /// scaled up for clusters above 32 members as memberlist does.
     #[serde(with = "humantime_serde")]
@@ -281,6 +294,7 @@ impl Config {
             probe_before_declaring: false,
             retransmit_mult: 4,
             retransmit_log_base: 2,
+            retire_after_copies: 5,
             push_pull_interval: Duration::from_secs(30),
             gossip_interval: Duration::from_millis(200),
             gossip_nodes: 3,

@@ -95,3 +95,5 @@ pub type Time = Duration;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod retire_tests;
