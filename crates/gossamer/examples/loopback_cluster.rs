@@ -21,7 +21,11 @@
 //! `fast`, issue #19's faster failure detection), `--spread 1` (each node on
 //! its own loopback address 127.0.x.y, as separate hosts would be; default
 //! 0: all on 127.0.0.1, where the per-address stream limits apply to all).
-//! Prints one `RESULT` line of `key=value` pairs, the same keys as the Go side.
+//! Prints one `RESULT` line of `key=value` pairs, the same keys as the Go side,
+//! then gossamer's own over the idle window: what became of the stream-ping
+//! fallback (probe timeouts, stream pings sent, answered, late, withheld, not
+//! started, timed out, failed), inbound streams evicted or refused, and frames
+//! sent by kind (`sent_probe=count/bytes`..., frame bytes without IP/UDP headers).
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
