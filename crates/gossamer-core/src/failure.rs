@@ -304,7 +304,8 @@ impl<R: RngCore> Swim<R> {
         let live = (self.members.count(MemberStatus::Alive) + self.members.count(MemberStatus::Suspect)) as u64;
         if self.rng.next_u64() % live.max(1) < m {
             self.stats.suspect_probes += 1;
-            self.order.probe_soon(slot);
+            let verified = self.members.is_verified(slot);
+            self.order.probe_soon(slot, verified);
         }
     }
 
@@ -398,7 +399,8 @@ impl<R: RngCore> Swim<R> {
                 suspicion.answered = false;
             }
             self.stats.suspicions_put_off += 1;
-            self.order.probe_soon(slot);
+            let verified = self.members.is_verified(slot);
+            self.order.probe_soon(slot, verified);
             self.set_timer(at, TimerKind::Suspicion { slot, id });
             return;
         }

@@ -94,6 +94,6 @@ pub use user::{QueryId, UserError, UserEvent, MAX_LTIME};
 pub type Time = Duration;
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod retire_tests;
+#[cfg(test)]
+mod tests;

@@ -131,8 +131,18 @@ impl ProbeOrder {
     /// out of turn (then it is dropped: the round reaches it in time). A
     /// later call replaces an earlier one not yet used, so a burst of
     /// suspicions costs one reordered probe, not more probes.
-    pub(crate) fn probe_soon(&mut self, slot: Slot) {
-        self.soon = Some(slot);
+    ///
+    /// Only a `verified` member is probed out of turn: unverified ones keep
+    /// their bounded share of the round. Otherwise a flood of forged
+    /// members (each suspected, since nobody answers at their addresses)
+    /// would replace a real suspect here again and again, and no member
+    /// would ever check it itself: no confirmation would come, and every
+    /// suspicion would wait its longest (`hostile-flood.toml` seed 19 with
+    /// the `fast` timings: the crashed member never declared dead).
+    pub(crate) fn probe_soon(&mut self, slot: Slot, verified: bool) {
+        if verified {
+            self.soon = Some(slot);
+        }
     }
 
     /// Room for `additional` more verified members (a bulk adoption
@@ -556,6 +566,22 @@ mod tests {
         order.insert(&mut rng, 42);
         assert_eq!(order.next(&mut rng, 0..0, |_| true), Some(42));
         assert_eq!(order.next(&mut rng, 0..0, |_| true), None);
+    }
+
+    /// Issue #19: only a verified suspect is probed out of turn, so a flood
+    /// of forged suspects cannot keep displacing a real one.
+    #[test]
+    fn only_verified_members_are_probed_out_of_turn() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let class = |s: Slot| Some(s < 4);
+        let mut order = ProbeOrder::default();
+        order.probe_soon(2, true);
+        order.probe_soon(900, false);
+        assert_eq!(order.next(&mut rng, 0..1000, 996, 1000, class), Some(2), "the forged suspect did not replace it");
+        let mut order = ProbeOrder::default();
+        order.probe_soon(900, false);
+        let picks: Vec<Slot> = (0..50).map(|_| order.next(&mut rng, 0..1000, 996, 1000, class).unwrap()).collect();
+        assert_ne!(picks[0], 900, "an unverified suspect waits for its turn");
     }
 
     #[test]

@@ -528,6 +528,11 @@ impl<R: RngCore> Swim<R> {
                 }
                 let Some(suspicion) = self.suspicions.get_mut(&slot) else { return };
                 if suspicion.confirm(&suspect.from) {
+                    // A deadline the confirmation moved into the past is
+                    // due now: handled later, its timer would look like a
+                    // stalled node's (`failure::suspicion_timer`) and count
+                    // against this node's health, slowing its probes.
+                    suspicion.deadline = suspicion.deadline.max(now);
                     let (at, id) = (suspicion.deadline, suspicion.id);
                     self.set_timer(at, TimerKind::Suspicion { slot, id });
                     // The suspicion itself is no news to whoever sent this

@@ -299,6 +299,38 @@ fn slow_refutations_raise_the_suspicion_floor() {
     }
 }
 
+/// Issue #19: a Lifeguard confirmation that arrives after the deadline it
+/// shortens (a long suspicion confirmed late) makes the death due now; the
+/// timer handled at once is on time, not a stalled node's late timer, so it
+/// neither counts against this node's health nor puts the death off (under
+/// a flood of forged suspicions that penalty slowed every probe).
+#[test]
+fn a_late_confirmation_makes_the_death_due_now_not_a_stall() {
+    let config =
+        Config { suspicion_mult: 1, suspicion_max_timeout_mult: 12, suspicion_confirmations: 1, ..Config::lan() };
+    let mut c = Swim::new(id("me", 7000), config, codec(), ChaCha8Rng::seed_from_u64(1), Time::ZERO).unwrap();
+    for n in ["a", "x", "y"] {
+        apply(&mut c, Time::ZERO, alive(n, 10, 0));
+    }
+    for n in ["x", "y"] {
+        let slot = c.members.find(&name(n)).unwrap();
+        c.verify(slot);
+    }
+    apply(&mut c, Time::ZERO, suspect("a", 0, "x"));
+    let slot = c.members.find(&name("a")).unwrap();
+    c.suspicions.get_mut(&slot).unwrap().first_hand = true;
+    let min = crate::suspicion::min_suspicion_timeout(1, 4, Duration::from_secs(1));
+    // Confirmed well after start + min, long before the lone-accuser maximum.
+    let now = min * 3;
+    assert!(c.suspicions[&slot].deadline > now);
+    apply(&mut c, now, suspect("a", 0, "y"));
+    assert_eq!(c.suspicions[&slot].deadline, now, "due now, not in the past");
+    let sid = c.suspicions[&slot].id;
+    c.handle_timer(now, Timer(TimerKind::Suspicion { slot, id: sid }));
+    assert_eq!(status(&c, "a").0, MemberStatus::Dead);
+    assert_eq!(c.metrics().stalled_suspicions, 0);
+}
+
 /// Issue #19 (Lifeguard): a suspicion timer handled far past its deadline
 /// means this node was stalled; the refutation may be among the inputs
 /// queued meanwhile, so the death waits one probe timeout more, and the
