@@ -220,11 +220,14 @@ pub struct Config {
     /// exchange at 10,000 members is ~4 KB instead of ~337 KB). Joins,
     /// seeds, beacons, reconnects and [`Swim::push_pull`] keep full views,
     /// and so does an exchange whose tables differ in more than half of the
-    /// digest. False (the default for now): every exchange sends the full
-    /// table, as memberlist does. Not the default because with the lan
-    /// preset's short suspicion timeouts (#19) `partition-heal.toml` sees
-    /// 23 live members declared dead with deltas and none without; see
-    /// BENCHMARKS.md, "Push-pull deltas".
+    /// digest. True in the LAN default ([`Config::fast`]); false (the
+    /// memberlist, WAN and local presets): every exchange sends the full
+    /// table, as memberlist does. Over 60 seeds of the partition scenarios
+    /// with the LAN default's detection, deltas and full views fail about
+    /// as many seeds (14 and 16 across `heal-70-30`, `heal-bridged-cut`,
+    /// `heal-split-during-churn`, `heal-three-way`); with memberlist's
+    /// suspicion timeouts deltas failed more (BENCHMARKS.md, "Push-pull
+    /// deltas").
     ///
     /// [`Swim::push_pull`]: crate::Swim::push_pull
     pub push_pull_deltas: bool,
@@ -272,7 +275,8 @@ impl Config {
     /// 12 (memberlist: 4 and 6), `probe_before_declaring`, and
     /// `suspicion_refute_mult` 3 (where refutations were seen to take long,
     /// as through the bridges of `heal-bridged-cut`, a suspicion waits three
-    /// times the slowest), same probe interval and timeout. The short minimum is only reached with
+    /// times the slowest) and `push_pull_deltas`, same probe interval and
+    /// timeout. The short minimum is only reached with
     /// `suspicion_confirmations` independent verified accusers; a lone
     /// accuser waits 12 times it, and a node that only heard of the
     /// suspicion probes the member itself first. In the simulator a crash
@@ -285,6 +289,7 @@ impl Config {
             suspicion_max_timeout_mult: 12,
             suspicion_refute_mult: 3.0,
             probe_before_declaring: true,
+            push_pull_deltas: true,
             ..Self::memberlist()
         }
     }
@@ -499,6 +504,7 @@ mod tests {
                 suspicion_max_timeout_mult: 6,
                 suspicion_refute_mult: 0.0,
                 probe_before_declaring: false,
+                push_pull_deltas: false,
                 ..fast
             },
             lan
