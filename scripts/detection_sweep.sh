@@ -21,18 +21,20 @@ GRID=(
   --config "m2x6k2:preset=memberlist,suspicion_mult=2"
   --config "m2x6k3:preset=memberlist,suspicion_mult=2,suspicion_confirmations=3"
   --config "m1x6k2:preset=memberlist,suspicion_mult=1"
-  --config "m1x12k2(fast):preset=fast"
-  --config "m1x24k2:preset=fast,suspicion_max_timeout_mult=24"
-  --config "m1x12k3:preset=fast,suspicion_confirmations=3"
-  --config "m1x12k1:preset=fast,suspicion_confirmations=1"
-  --config "m1x12k2p4:preset=fast,suspect_probers=4"
-  --config "m1x12k3p8:preset=fast,suspicion_confirmations=3,suspect_probers=8"
+  --config "m1x12k2:preset=fast,suspicion_refute_mult=0,push_pull_deltas=false"
+  --config "lan-default-m1x12k2r3:preset=lan"
+  --config "m1x24k2:preset=fast,suspicion_refute_mult=0,suspicion_max_timeout_mult=24"
+  --config "m1x12k3:preset=fast,suspicion_refute_mult=0,suspicion_confirmations=3"
+  --config "m1x12k1:preset=fast,suspicion_refute_mult=0,suspicion_confirmations=1"
+  --config "m1x12k2p4:preset=fast,suspicion_refute_mult=0,suspect_probers=4"
+  --config "m1x12k3p8:preset=fast,suspicion_refute_mult=0,suspicion_confirmations=3,suspect_probers=8"
   --config "m1x12k2r1.5:preset=fast,suspicion_refute_mult=1.5"
 )
 FINAL=(
   --config "memberlist:preset=memberlist"
-  --config "fast(m1x12k2):preset=fast"
-  --config "m1x12k3p8:preset=fast,suspicion_confirmations=3,suspect_probers=8"
+  --config "m1x12k2:preset=fast,suspicion_refute_mult=0,push_pull_deltas=false"
+  --config "lan-default-m1x12k2r3:preset=lan"
+  --config "m1x12k3p8:preset=fast,suspicion_refute_mult=0,suspicion_confirmations=3,suspect_probers=8"
   --config "m1x12k2r1.5:preset=fast,suspicion_refute_mult=1.5"
 )
 echo "## detection.toml, 128 nodes, seeds 1..$SEEDS"
@@ -40,8 +42,8 @@ $SWEEP simulations/detection.toml --seeds "1..$SEEDS" --jobs "$JOBS" "${GRID[@]}
 echo
 echo "## detection.toml, 1,000 nodes, seeds 1..$LARGE_SEEDS"
 $SWEEP simulations/detection.toml --nodes 1000 --seeds "1..$LARGE_SEEDS" --jobs "$JOBS" \
-  --config "memberlist:preset=memberlist" --config "fast(m1x12k2):preset=fast" \
-  --config "m1x12k3p8:preset=fast,suspicion_confirmations=3,suspect_probers=8" 2>/dev/null
+  --config "memberlist:preset=memberlist" --config "lan-default-m1x12k2r3:preset=lan" \
+  --config "m1x12k3p8:preset=fast,suspicion_refute_mult=0,suspicion_confirmations=3,suspect_probers=8" 2>/dev/null
 echo
 echo "## gray-failure.toml, seeds 1..$SEEDS (sweep)"
 $SWEEP simulations/gray-failure.toml --seeds "1..$SEEDS" --jobs "$JOBS" "${GRID[@]}" 2>/dev/null

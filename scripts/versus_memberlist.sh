@@ -57,7 +57,7 @@ run_in_netns() { # loss command...
 results="$out/results"
 for loss in "${losses[@]}"; do
     for run in $(seq "$runs"); do
-        for system in ${SYSTEMS:-memberlist gossamer-lan gossamer-fast}; do
+        for system in ${SYSTEMS:-memberlist gossamer-lan gossamer-memberlist}; do
             args=(--nodes "$nodes" --idle "$idle" --warmup "$warmup")
             if [ $system = memberlist ]; then
                 bin="$out/versus_memberlist"
@@ -77,7 +77,7 @@ median() { # values on stdin, "none" skipped
 echo
 echo "medians over $runs runs (nodes=$nodes, idle ${idle} s):"
 for loss in "${losses[@]}"; do
-    for system in ${SYSTEMS:-memberlist gossamer-lan gossamer-fast}; do
+    for system in ${SYSTEMS:-memberlist gossamer-lan gossamer-memberlist}; do
         row="  loss $loss $system:"
         for key in converge_s udp_pkts_per_node_s tcp_segs_per_node_s ip_bytes_per_node_s first_detect_s all_detect_s false_dead false_suspect; do
             value=$(grep "^loss=$loss .*system=$system " "$results" | grep -o " $key=[^ ]*" | cut -d= -f2 | median)
