@@ -185,6 +185,14 @@ impl IdentityDirectory {
         records.take_if_unique(&old);
     }
 
+    /// Gives back every record of a table that is going away (one lock).
+    pub(crate) fn release_all(&self, records: impl Iterator<Item = Arc<Member>>) {
+        let mut locked = self.lock();
+        for record in records {
+            locked.take_if_unique(&record);
+        }
+    }
+
     /// Gives back a record a table no longer holds, as an owned member.
     pub(crate) fn release(&self, record: Arc<Member>) -> Member {
         let unique = self.lock().take_if_unique(&record);
