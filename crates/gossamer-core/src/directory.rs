@@ -30,7 +30,6 @@ use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use foldhash::fast::RandomState;
-use gossamer_wire::MemberStatus;
 use hashbrown::HashTable;
 
 use crate::member::Member;
@@ -52,22 +51,17 @@ struct Records {
     hasher: RandomState,
 }
 
-fn status_byte(status: MemberStatus) -> u8 {
-    match status {
-        MemberStatus::Alive => 0,
-        MemberStatus::Suspect => 1,
-        MemberStatus::Dead => 2,
-        MemberStatus::Left => 3,
-    }
-}
-
-fn record_hash(hasher: &RandomState, m: &Member) -> u64 {
-    hasher.hash_one((&m.id, m.incarnation, status_byte(m.status), &m.metadata))
+/// Records are hashed by name only: every state of a member lands in the
+/// same probe sequence, so a record changed in place goes back exactly
+/// where it was (no growth, no rehash: nothing allocated), and the few
+/// states of one member that coexist are told apart by comparison.
+fn name_hash(hasher: &RandomState, m: &Member) -> u64 {
+    hasher.hash_one(&m.id.name)
 }
 
 impl Records {
     fn hash(&self, m: &Member) -> u64 {
-        record_hash(&self.hasher, m)
+        name_hash(&self.hasher, m)
     }
 
     /// The interned record equal to `m`, if any.
@@ -78,17 +72,11 @@ impl Records {
     fn insert(&mut self, hash: u64, record: Arc<Member>) {
         if self.table.len() == self.table.capacity() {
             // About to grow: first drop the records no table holds any
-            // more (a node dropped whole, without releasing one by one).
+            // more (a node dropped without its table, e.g. leaked).
             self.table.retain(|r| Arc::strong_count(r) > 1);
-            // Room for twice the records held: a record changed in place
-            // is taken out and put back, which can leave tombstones; at
-            // under half full, clearing them rehashes in place instead of
-            // reallocating (no allocation per message in the steady state).
-            let hasher = &self.hasher;
-            self.table.reserve(self.table.len().max(8), |r| record_hash(hasher, r));
         }
         let hasher = &self.hasher;
-        self.table.insert_unique(hash, record, |r| record_hash(hasher, r));
+        self.table.insert_unique(hash, record, |r| name_hash(hasher, r));
     }
 
     /// Takes `record` out of the directory if the caller's handle and the
@@ -116,6 +104,35 @@ impl Records {
         let record = Arc::new(m);
         self.insert(hash, Arc::clone(&record));
         record
+    }
+
+    /// Changes `record` in place if the caller's handle and the
+    /// directory's are its only two (true), putting it back in its own
+    /// place in the table; then shares an equal record if another holder
+    /// has one. False (nothing done) if the record is shared.
+    fn change_in_place(&mut self, record: &mut Arc<Member>, change: impl FnOnce(&mut Member)) -> bool {
+        if Arc::strong_count(record) != 2 {
+            return false;
+        }
+        let hash = self.hash(record);
+        let Ok(found) = self.table.find_entry(hash, |r| Arc::ptr_eq(r, record)) else { return false };
+        let (ours, vacant) = found.remove();
+        drop(ours);
+        let Some(m) = Arc::get_mut(record) else {
+            // Not unique after all (cannot happen under the lock): back.
+            vacant.insert(Arc::clone(record));
+            return false;
+        };
+        change(m);
+        vacant.insert(Arc::clone(record));
+        // The same name, so the same probe sequence: an equal record of
+        // another holder is found there.
+        let equal = self.table.find(hash, |r| !Arc::ptr_eq(r, record) && **r == **record).cloned();
+        if let Some(equal) = equal {
+            let old = std::mem::replace(record, equal);
+            self.take_if_unique(&old);
+        }
+        true
     }
 }
 
@@ -159,22 +176,15 @@ impl IdentityDirectory {
     /// if one is interned already. `change` must not rename the member.
     pub(crate) fn update(&self, record: &mut Arc<Member>, change: impl FnOnce(&mut Member)) {
         let mut records = self.lock();
-        if records.take_if_unique(record) {
-            if let Some(m) = Arc::get_mut(record) {
+        let mut change = Some(change);
+        if records.change_in_place(record, |m| {
+            if let Some(change) = change.take() {
                 change(m);
-                let hash = records.hash(m);
-                if let Some(found) = records.find(hash, m) {
-                    *record = Arc::clone(found);
-                } else {
-                    records.insert(hash, Arc::clone(record));
-                }
-                return;
             }
-            // Unreachable (two handles, the directory's just taken out):
-            // put it back and fall through to the copying path.
-            let hash = records.hash(record);
-            records.insert(hash, Arc::clone(record));
+        }) {
+            return;
         }
+        let Some(change) = change else { return };
         let mut m = Member::clone(record);
         change(&mut m);
         if m == **record {
@@ -213,7 +223,7 @@ impl fmt::Debug for IdentityDirectory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gossamer_wire::{Metadata, NodeId};
+    use gossamer_wire::{MemberStatus, Metadata, NodeId};
 
     fn member(name: &str, incarnation: u64) -> Member {
         Member {

@@ -194,3 +194,33 @@ impl NodeFactory for SwimFactory {
         Ok(SwimNode(Swim::with_directory(id, self.config.clone(), self.codec.clone(), rng, now, directory)?))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::node_id;
+    use gossamer_wire::{MemberStatus, Metadata};
+    use rand::SeedableRng;
+
+    #[test]
+    fn the_nodes_of_a_factory_share_one_directory() {
+        const N: u32 = 50;
+        let mut factory = SwimFactory::new(Config::lan(), "sim").unwrap();
+        let members: Vec<Member> = (0..N)
+            .map(|i| Member { id: node_id(i), incarnation: 0, status: MemberStatus::Alive, metadata: Metadata::new() })
+            .collect();
+        let nodes: Vec<SwimNode> = (0..N)
+            .map(|i| {
+                let mut node = factory.create(node_id(i), ChaCha8Rng::seed_from_u64(i.into()), Time::ZERO).unwrap();
+                node.adopt_converged(Time::ZERO, &members).unwrap();
+                node
+            })
+            .collect();
+        assert!(nodes.iter().all(|n| n.swim().members().count() == N as usize));
+        let directory = nodes[0].swim().directory();
+        assert!(nodes.iter().all(|n| n.swim().directory().same_as(directory)));
+        assert_eq!(directory.len(), N as usize, "one record per member, not per node and member");
+        drop(nodes);
+        assert!(factory.directory.is_empty(), "records freed with the nodes");
+    }
+}
