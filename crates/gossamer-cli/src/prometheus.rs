@@ -234,6 +234,8 @@ pub fn render(view: &MetricsView) -> String {
     gauge(r, "seeds", "Join addresses remembered as seeds", n.seeds);
     counter(r, "seeds_dropped", "Join addresses not remembered: seed list full", n.seeds_dropped);
     counter(r, "join_retries", "Joins retried after a short backoff while alone", n.join_retries);
+    counter(r, "join_follow_ups", "Follow-up push-pulls after a join", n.join_follow_ups);
+    counter(r, "streams_deferred", "Inbound streams held for a slot instead of evicting one", n.streams_deferred);
     r.register_with_unit(
         "push_pull_duration",
         "Push-pull exchanges this node started and completed, connect to response read",

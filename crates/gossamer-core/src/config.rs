@@ -229,8 +229,9 @@ pub struct Config {
     /// period, alongside the indirect probes (true; memberlist's TCP ping,
     /// `DisableTcpPings` inverted). A stream is not subject to datagram
     /// loss, so under heavy UDP loss a live member still answers and is not
-    /// suspected. Only verified members are pinged so (see `probe`); a
-    /// driver that never calls
+    /// suspected. Unverified members are pinged so only while such pings
+    /// are answered (a flood of forged addresses soon stops them, see
+    /// `probe`); a driver that never calls
     /// [`Swim::poll_stream_ping`](crate::Swim::poll_stream_ping) simply
     /// does without. False: datagrams only.
     pub stream_pings: bool,

@@ -128,6 +128,7 @@ impl<R: RngCore> Swim<R> {
             self.set_timer(at, TimerKind::ProbeTimeout { seq });
             return;
         }
+        self.stats.probe_timeouts += 1;
         let (target_slot, target_name) = (probe.slot, probe.target.clone());
         let Some(target) = self.members.get(target_slot).map(|e| e.member.id.clone()) else { return };
         if target.name != target_name {

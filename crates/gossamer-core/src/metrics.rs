@@ -76,6 +76,18 @@ pub struct Metrics {
     pub stream_ping_acks: u64,
     /// Fallback pings the driver reported failed (refused, cut, timed out).
     pub stream_ping_failures: u64,
+    /// Stream acks that came too late to count: their probe had ended (or
+    /// another was in flight). Many of them mean the stream fallback's
+    /// deadline is too short for the host's load.
+    pub stream_ping_acks_late: u64,
+    /// Stream pings not sent to unverified members because the last few
+    /// such pings failed (a flood of forged members must not make this
+    /// node a connection scanner; see `Config::stream_pings`).
+    pub stream_pings_withheld: u64,
+    /// Direct probes unanswered within `probe_timeout` (each one sends the
+    /// indirect probes and, for a verified member, a stream ping): the
+    /// yardstick for `stream_pings`.
+    pub probe_timeouts: u64,
     /// Updates waiting in the dissemination queue.
     pub queued_updates: usize,
     /// Members this node has not heard from directly, whatever their

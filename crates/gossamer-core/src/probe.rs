@@ -33,10 +33,22 @@
 //! crash. Its ack counts like any other ack to the probe. The request is
 //! the ordinary sealed `Ping` frame and the answer the ordinary `Ack`
 //! frame ([`Swim::handle_stream_request`] tells them from push-pulls), so
-//! no wire change. Only verified members get one (a forged member's
-//! address must not turn every node into a connection scanner), at most
-//! one per probe, so at most one per period; the driver drops a fallback
-//! it has no room for. See [`Config::stream_pings`](crate::Config::stream_pings).
+//! no wire change. At most one per probe, so at most one per period; the
+//! driver drops a fallback it has no room for. See
+//! [`Config::stream_pings`](crate::Config::stream_pings).
+//!
+//! Verified members always get one. Unverified members (only claimed by
+//! others) get one too while such pings keep being answered: right after
+//! a join most of the table is unverified for a round or two (a member is
+//! verified once it answered this node, or pinged it), and on real
+//! sockets at 10% loss those probes were most of the false suspicions
+//! left. But a forged member's address must not turn every node into a
+//! connection scanner (issue #15's flood): after
+//! [`UNVERIFIED_STRIKES`] unverified stream pings in a row failed (refused,
+//! timed out, answered wrongly), only one in [`UNVERIFIED_TRIAL_EVERY`]
+//! goes out (counted in `stream_pings_withheld`) until one is answered
+//! again. A flood thus costs each node a connection attempt every
+//! sixteen probes of forged members at most, not one per probe.
 
 use std::net::SocketAddr;
 
@@ -239,6 +251,59 @@ pub(crate) struct Probe {
 /// as a ping; the driver caps the ack it reads at this.
 pub const MAX_STREAM_PING_FRAME: usize = 2048;
 
+/// Unverified stream pings failing in a row after which they are withheld
+/// (see the module docs): a few, so a crashed newcomer or two do not stop
+/// them, while a flood of forged addresses does at once.
+pub(crate) const UNVERIFIED_STRIKES: u32 = 3;
+
+/// Once withheld, one unverified stream ping in this many still goes out,
+/// so that the fallback comes back when unverified members answer again.
+pub(crate) const UNVERIFIED_TRIAL_EVERY: u32 = 16;
+
+/// How the stream pings to unverified members fare (see the module docs).
+#[derive(Debug, Default)]
+pub(crate) struct UnverifiedPings {
+    /// The address of the unverified stream ping prepared, not yet taken
+    /// by the driver.
+    staged: Option<SocketAddr>,
+    /// The address of the unverified stream ping the driver runs, until
+    /// its outcome is known.
+    pending: Option<SocketAddr>,
+    /// Unverified stream pings failed in a row.
+    strikes: u32,
+    /// Unverified stream pings withheld since the last one let through.
+    withheld: u32,
+}
+
+impl UnverifiedPings {
+    /// Whether an unverified member may get a stream ping now.
+    fn allow(&mut self) -> bool {
+        if self.strikes < UNVERIFIED_STRIKES {
+            return true;
+        }
+        self.withheld += 1;
+        if self.withheld >= UNVERIFIED_TRIAL_EVERY {
+            self.withheld = 0;
+            return true;
+        }
+        false
+    }
+
+    /// The unverified stream ping to `to` ended: answered (`ok`) or not.
+    fn outcome(&mut self, to: SocketAddr, ok: bool) {
+        if self.pending != Some(to) {
+            return;
+        }
+        self.pending = None;
+        if ok {
+            self.strikes = 0;
+            self.withheld = 0;
+        } else {
+            self.strikes = self.strikes.saturating_add(1);
+        }
+    }
+}
+
 /// A fallback ping over a stream, for the driver (see the module docs):
 /// open a stream to `to`, write `request` (one frame), read one frame of
 /// at most [`MAX_STREAM_PING_FRAME`] bytes and pass it to
@@ -259,7 +324,8 @@ pub struct StreamPing {
 
 impl<R: RngCore> Swim<R> {
     /// The direct probe `seq` timed out: prepare its stream fallback, if
-    /// enabled and the target is verified (see the module docs). Called
+    /// enabled and the target is verified, or unverified while such pings
+    /// are answered (see the module docs). Called
     /// by `probe_timeout` after the indirect probes went out.
     pub(crate) fn start_stream_ping(&mut self, now: Time) {
         if !self.config.stream_pings {
@@ -272,10 +338,16 @@ impl<R: RngCore> Swim<R> {
         }
         let deadline = after(probe.sent_at, period);
         let Some(entry) = self.members.get(probe.slot) else { return };
-        if deadline <= now || !entry.verified() || entry.member.id.name != probe.target {
+        if deadline <= now || entry.member.id.name != probe.target {
             return;
         }
         let to = entry.member.id.addr;
+        let verified = entry.verified();
+        if !verified && !self.unverified_pings.allow() {
+            self.stats.stream_pings_withheld += 1;
+            tracing::debug!(target_node = %probe.target, %to, "stream ping to an unverified member withheld");
+            return;
+        }
         let ping = Message::Ping(Ping { seq: probe.seq, target: probe.target.clone(), from: self.local.clone() });
         let mut buf = BytesMut::new();
         if let Err(error) = self.codec.encode(&Packet::new(ping), &mut buf) {
@@ -284,6 +356,7 @@ impl<R: RngCore> Swim<R> {
         }
         let request = buf.freeze();
         tracing::debug!(target_node = %probe.target, %to, "no direct ack: pinging over a stream too");
+        self.unverified_pings.staged = (!verified).then_some(to);
         if let Some(probe) = &mut self.probe {
             probe.stream_ping = Some(StreamPing { to, request, deadline });
         }
@@ -295,6 +368,9 @@ impl<R: RngCore> Swim<R> {
     /// this holds nothing and gets datagram probes only.
     pub fn poll_stream_ping(&mut self) -> Option<StreamPing> {
         let ping = self.probe.as_mut()?.stream_ping.take()?;
+        if self.unverified_pings.staged.take() == Some(ping.to) {
+            self.unverified_pings.pending = Some(ping.to);
+        }
         // Counted once the driver takes it.
         self.stats.stream_pings += 1;
         self.stats.messages_out += 1;
@@ -357,22 +433,30 @@ impl<R: RngCore> Swim<R> {
         let ack = match self.codec.decode(frame) {
             Ok(Packet { message: Message::Ack(ack), .. }) => ack,
             Ok(_) => {
+                self.unverified_pings.outcome(from, false);
                 self.stats.rejected += 1;
                 tracing::debug!(%from, "stream ping answered with something else than an ack");
                 return;
             }
             Err(error) => {
+                self.unverified_pings.outcome(from, false);
                 self.reject(now, from, "stream ack", &error);
                 return;
             }
         };
-        let Some(probe) = &self.probe else { return };
-        let ours = probe.seq == ack.seq && probe.target == ack.from;
-        let at_its_address = self.members.get(probe.slot).is_some_and(|e| e.member.id.addr == from);
-        if !ours || !at_its_address {
+        // A node of this cluster answered at that address (in time or not).
+        self.unverified_pings.outcome(from, true);
+        let ours = self.probe.as_ref().is_some_and(|probe| {
+            probe.seq == ack.seq
+                && probe.target == ack.from
+                && self.members.get(probe.slot).is_some_and(|e| e.member.id.addr == from)
+        });
+        if !ours {
+            self.stats.stream_ping_acks_late += 1;
             tracing::debug!(%from, seq = ack.seq, "stream ack for no probe in flight (late?)");
             return;
         }
+        let Some(probe) = &self.probe else { return };
         if !probe.acked {
             self.stats.stream_ping_acks += 1;
             tracing::debug!(target_node = %ack.from, "probe answered over the stream only");
@@ -386,6 +470,7 @@ impl<R: RngCore> Swim<R> {
     pub fn stream_ping_failed(&mut self, now: Time, to: SocketAddr) {
         self.tick(now);
         self.stats.stream_ping_failures += 1;
+        self.unverified_pings.outcome(to, false);
         tracing::debug!(%to, "stream ping failed");
     }
 }

@@ -124,6 +124,8 @@ pub struct Swim<R: RngCore> {
     /// message from it: its next messages skip the name lookup (see
     /// `failure::heard_from`).
     pub(crate) last_heard_from: Option<SocketAddr>,
+    /// How stream pings to unverified members fare (see `probe`).
+    pub(crate) unverified_pings: crate::probe::UnverifiedPings,
     /// The latest `now` any input carried (see [`Swim::wake_gossip`]).
     pub(crate) clock: Time,
     /// Set while the gossip timer sleeps: the tick it skipped (see
@@ -227,6 +229,7 @@ impl<R: RngCore> Swim<R> {
             keys: Vec::new(),
             sampled: Vec::new(),
             last_heard_from: None,
+            unverified_pings: Default::default(),
             clock: now,
             gossip_idle: None,
         };

@@ -1420,3 +1420,97 @@ fn without_the_fallback_or_its_ack_the_probe_fails_as_before() {
     c.config.stream_pings = false;
     assert_eq!(direct_probe_timed_out(&mut c, &out), None);
 }
+
+/// Runs `c`'s timers in time order (a tiny event loop) until `n` more
+/// direct probes of unverified members have timed out; for each, the
+/// stream ping handed out, if any, goes to `fate` (which answers or fails
+/// it). Returns how many of the `n` got a stream ping. Those of verified
+/// members are answered and not counted.
+fn stream_pings_over(
+    c: &mut Core,
+    pending: &mut Vec<(Time, Timer)>,
+    n: usize,
+    mut fate: impl FnMut(&mut Core, Time, crate::StreamPing),
+) -> usize {
+    let (mut timed_out, mut pinged) = (0, 0);
+    for _ in 0..100_000 {
+        if timed_out == n {
+            return pinged;
+        }
+        pending.sort_by_key(|(at, _)| *at);
+        assert!(!pending.is_empty(), "no timer left");
+        let (at, timer) = pending.remove(0);
+        let direct_timeout = matches!(timer.0, TimerKind::ProbeTimeout { .. });
+        let before = c.metrics().probe_timeouts;
+        c.handle_timer(at, timer);
+        pending.extend(timers(&drain(c)));
+        if direct_timeout && c.metrics().probe_timeouts > before {
+            let verified = c.probe.as_ref().is_some_and(|p| c.members.is_verified(p.slot));
+            if verified {
+                let ping = c.poll_stream_ping().expect("a verified member always gets one");
+                c.handle_stream_ping_response(at, ping.to, &stream_ack(&ping));
+                pending.extend(timers(&drain(c)));
+                continue;
+            }
+            timed_out += 1;
+            if let Some(ping) = c.poll_stream_ping() {
+                pinged += 1;
+                fate(c, at, ping);
+                pending.extend(timers(&drain(c)));
+            }
+        }
+    }
+    panic!("only {timed_out} of {n} probes timed out");
+}
+
+/// The ack the pinged member would write back.
+fn stream_ack(ping: &crate::StreamPing) -> Vec<u8> {
+    let Message::Ping(p) = codec().decode(&ping.request).unwrap().message else { panic!("not a ping") };
+    frame(&Packet::new(Message::Ack(Ack { seq: p.seq, from: p.target })))
+}
+
+#[test]
+fn unverified_members_get_stream_pings_while_they_are_answered() {
+    // A hundred members only claimed by others (none has answered or
+    // pinged this node), nobody answering datagrams: every probe times
+    // out (and the round never runs out of live members).
+    let (mut c, out) = fresh_with_timers();
+    for port in 2..102 {
+        apply(&mut c, Time::ZERO, alive(&format!("n{port}"), port, 0));
+    }
+    assert_eq!(c.members.unverified(), 100);
+    let mut pending = timers(&out);
+    // Answered over the stream: the member is verified and not suspected.
+    let mut answered = Vec::new();
+    let pinged = stream_pings_over(&mut c, &mut pending, 2, |c, at, ping| {
+        c.handle_stream_ping_response(at, ping.to, &stream_ack(&ping));
+        answered.push(ping.to);
+    });
+    assert_eq!(pinged, 2, "unverified members get the fallback too");
+    assert_eq!(c.members.unverified(), 98, "its ack verified each: {answered:?}");
+    for to in &answered {
+        assert_eq!(c.members().find(|m| m.id.addr == *to).unwrap().status, MemberStatus::Alive);
+    }
+    assert_eq!(c.metrics().suspicions, 0);
+
+    // Forged addresses: after three failures in a row, only one probe in
+    // sixteen still gets a stream ping...
+    let fail = |c: &mut Core, at: Time, ping: crate::StreamPing| c.stream_ping_failed(at, ping.to);
+    assert_eq!(stream_pings_over(&mut c, &mut pending, 3, fail), 3);
+    assert_eq!(stream_pings_over(&mut c, &mut pending, 15, fail), 0, "withheld after three failures");
+    assert_eq!(c.metrics().stream_pings_withheld, 15);
+    // ... (the trial), and once one is answered again, every one does.
+    let answer = |c: &mut Core, at: Time, ping: crate::StreamPing| {
+        c.handle_stream_ping_response(at, ping.to, &stream_ack(&ping));
+    };
+    assert_eq!(stream_pings_over(&mut c, &mut pending, 1, answer), 1, "the sixteenth is a trial");
+    assert_eq!(stream_pings_over(&mut c, &mut pending, 3, fail), 3, "answered again: allowed again");
+    assert_eq!(stream_pings_over(&mut c, &mut pending, 2, fail), 0);
+    assert_eq!(c.metrics().stream_pings_withheld, 17);
+    // Anything but an ack is a failure too (the trial after fourteen more).
+    let garbage = |c: &mut Core, at: Time, ping: crate::StreamPing| {
+        c.handle_stream_ping_response(at, ping.to, &ping.request);
+    };
+    assert_eq!(stream_pings_over(&mut c, &mut pending, 14, garbage), 1, "the trial");
+    assert_eq!(stream_pings_over(&mut c, &mut pending, 15, answer), 0, "the trial's garbage was a strike");
+}

@@ -35,9 +35,17 @@ use crate::user::{Answer, QueryOutcome, UserLayer};
 const RECV_BUF: usize = 65_536;
 /// How long the listener rests after a failed accept.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
-/// Mean delay (±50%) of the one follow-up push-pull after a join, with a
-/// random member other than the seed (see [`JoinRetries`]).
+/// Mean delay (±50%) of a follow-up push-pull after a join, with a random
+/// member other than the seed, and between two follow-ups (see
+/// [`JoinRetries`]).
 const JOIN_FOLLOW_UP: Duration = Duration::from_secs(1);
+/// Most follow-up push-pulls after one join: the first always runs, each
+/// next one only if this node's view grew since the previous one started
+/// (a burst of joins still under way); see [`JoinRetries`].
+const MAX_JOIN_FOLLOW_UPS: u32 = 4;
+/// How many of the members this node learned last a follow-up push-pull
+/// picks its peer from (see [`JoinRetries`]).
+const RECENT_JOINS: usize = 8;
 /// Most fallback pings over TCP in flight at once (the core asks for at
 /// most one per probe period, each bounded by the end of its period); one
 /// beyond it is not started and counts as failed. Bounds what a flood of
@@ -182,7 +190,19 @@ pub(crate) struct Driver {
 /// only after 15 s). So once a join has succeeded, the node runs one more
 /// push-pull about [`JOIN_FOLLOW_UP`] later with a random live member
 /// other than the seed: both sides then hold the union of two views, and
-/// the seed's load is not doubled.
+/// the seed's load is not doubled. The peer is one of the
+/// [`RECENT_JOINS`] members this node learned of last (by gossip, after its
+/// own join): a member that joined later than this node learned from the
+/// seed everything the seed knew then, which includes most of what this
+/// node missed; a random member joined, on average, as early as this one.
+/// While the burst lasts one exchange is not enough, so after each
+/// follow-up another one runs, twice as late, if this node's count of live
+/// members grew in between (by that exchange or by gossip), at most
+/// [`MAX_JOIN_FOLLOW_UPS`] in all. A node joining a settled cluster learns
+/// nothing new from its first follow-up and stops there, as before; one in
+/// a burst merges whole views until the burst is over, instead of waiting
+/// for gossip, which carries a few dozen new members per datagram, or for
+/// the periodic push-pull (30 s and more).
 #[derive(Debug)]
 pub(crate) struct JoinRetries {
     /// Seed -> consecutive failed joins through it.
@@ -192,6 +212,16 @@ pub(crate) struct JoinRetries {
     /// When to run the follow-up push-pull of a join that succeeded, and
     /// the seed it went through (not asked again).
     follow_up: Option<(Instant, SocketAddr)>,
+    /// Follow-ups still allowed after the one scheduled, and the count of
+    /// live members when the last one started (`None`: the first is next,
+    /// and runs whatever the count).
+    follow_ups_left: u32,
+    follow_up_alive: Option<usize>,
+    /// Delay (before jitter) of the next follow-up after the one scheduled.
+    follow_up_delay: Duration,
+    /// The members this node learned of last (newest at the back), at
+    /// most [`RECENT_JOINS`]: the follow-ups' peers.
+    recent: std::collections::VecDeque<NodeName>,
     /// Jitter source (seeded from the node's entropy at start).
     rng: ChaCha8Rng,
     /// Fast retries of one seed before the reconnect timer takes over.
@@ -209,6 +239,10 @@ impl JoinRetries {
             failures: Default::default(),
             due: Default::default(),
             follow_up: None,
+            follow_ups_left: 0,
+            follow_up_alive: None,
+            follow_up_delay: JOIN_FOLLOW_UP,
+            recent: std::collections::VecDeque::with_capacity(RECENT_JOINS),
             rng,
             attempts: config.join_retry_attempts,
             base: config.join_retry_base,
@@ -222,23 +256,51 @@ impl JoinRetries {
         base.mul_f64(0.5 + f64::from(self.rng.next_u32()) / (f64::from(u32::MAX) + 1.0))
     }
 
-    /// A join through `seed` succeeded at `now`: no more retries; one
-    /// follow-up push-pull is due shortly.
+    /// A join through `seed` succeeded at `now`: no more retries; the
+    /// first follow-up push-pull is due shortly.
     fn joined(&mut self, seed: SocketAddr, now: Instant) {
         self.clear();
         let at = now + self.jitter(JOIN_FOLLOW_UP);
         self.follow_up = Some((at, seed));
+        self.follow_ups_left = MAX_JOIN_FOLLOW_UPS.saturating_sub(1);
+        self.follow_up_alive = None;
+        self.follow_up_delay = JOIN_FOLLOW_UP.saturating_mul(2);
+        // Only members learned after the join count: those of the join's
+        // own response are the seed's table, the same for every joiner.
+        self.recent.clear();
     }
 
-    /// The follow-up push-pull, if due at `now` (once).
-    fn take_follow_up(&mut self, now: Instant) -> Option<SocketAddr> {
-        match self.follow_up {
-            Some((at, seed)) if at <= now => {
-                self.follow_up = None;
-                Some(seed)
-            }
-            _ => None,
+    /// The core reported `name` as a member that joined (newly learned).
+    fn learned(&mut self, name: &NodeName) {
+        if self.recent.len() == RECENT_JOINS {
+            self.recent.pop_front();
         }
+        self.recent.push_back(name.clone());
+    }
+
+    /// The follow-up push-pull due at `now`, if one is and should run:
+    /// the first always, a next one only if `alive` (live members known
+    /// now) grew since the previous one started. Schedules the one after
+    /// it while follow-ups are left; the seed is returned, not to be asked.
+    fn take_follow_up(&mut self, now: Instant, alive: usize) -> Option<SocketAddr> {
+        let (at, seed) = self.follow_up?;
+        if at > now {
+            return None;
+        }
+        self.follow_up = None;
+        if self.follow_up_alive.is_some_and(|before| alive <= before) {
+            // Nothing new since the last exchange: the burst is over.
+            self.follow_ups_left = 0;
+            return None;
+        }
+        self.follow_up_alive = Some(alive);
+        if self.follow_ups_left > 0 {
+            self.follow_ups_left -= 1;
+            let delay = self.follow_up_delay;
+            self.follow_up_delay = delay.saturating_mul(2);
+            self.follow_up = Some((now + self.jitter(delay), seed));
+        }
+        Some(seed)
     }
 
     /// A random index below `len` (`len` > 0).
@@ -434,6 +496,30 @@ impl RefusalLog {
     }
 }
 
+/// How often the driver asks again for a slot for connections told to
+/// wait ([`Busy::Wait`]), besides whenever a slot is given back: the
+/// streams they wait for become evictable once their grace is over.
+const DEFERRED_RETRY: Duration = Duration::from_millis(50);
+
+/// An accepted connection waiting for an inbound slot ([`Busy::Wait`]):
+/// the stream, its peer and when it was accepted. At most
+/// `max_inbound_streams` wait, each at most `stream_header_timeout`; while
+/// that many wait, the listener is not polled (the kernel's backlog
+/// queues further connections).
+type Deferred = std::collections::VecDeque<(TcpStream, SocketAddr, Instant)>;
+
+/// Resolves when connections waiting for a slot should ask again: a slot
+/// was given back, or [`DEFERRED_RETRY`] passed. Never while none waits.
+async fn slot_or_retry(admission: &Admission, waiting: bool) {
+    if !waiting {
+        return std::future::pending().await;
+    }
+    tokio::select! {
+        _ = admission.slot_freed() => {}
+        _ = tokio::time::sleep(DEFERRED_RETRY) => {}
+    }
+}
+
 /// Why the loop woke up.
 enum Wake {
     Command(Option<Command>),
@@ -447,6 +533,7 @@ enum Wake {
     Heartbeat,
     LeaveDeadline,
     JoinRetry,
+    Deferred,
 }
 
 struct Leaving {
@@ -500,6 +587,8 @@ impl Driver {
         let mut timers = TimerQueue::new();
         let mut leaving: Vec<Leaving> = Vec::new();
         let mut accept_pause: Option<Instant> = None;
+        let mut deferred = Deferred::new();
+        let admission = self.streams.admission.clone();
         let mut heartbeat = self.multicast.as_ref().map(|m| {
             let mut interval = tokio::time::interval(m.interval);
             interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -523,7 +612,10 @@ impl Driver {
                 cmd = self.commands.recv() => Wake::Command(cmd),
                 r = self.udp.recv_from(&mut buf) => Wake::Datagram(r),
                 r = recv_opt(self.multicast.as_ref().map(|m| &m.sockets.recv), &mut mbuf) => Wake::Multicast(r),
-                r = accept_after(&self.tcp, accept_pause) => Wake::Accept(r),
+                r = accept_after(&self.tcp, accept_pause), if deferred.len() < admission.max_streams() => {
+                    Wake::Accept(r)
+                }
+                _ = slot_or_retry(&admission, !deferred.is_empty()) => Wake::Deferred,
                 Some(msg) = internal_rx.recv() => Wake::Internal(msg),
                 Some(answer) = self.answers.recv() => Wake::Answer(answer),
                 _ = sleep_until_opt(timer_at) => Wake::Timer,
@@ -541,10 +633,11 @@ impl Driver {
                 Wake::Multicast(r) => self.heard(r, &mbuf),
                 Wake::Accept(r) => {
                     accept_pause = None;
-                    if !self.accept(r, &internal_tx) {
+                    if !self.accept(r, &internal_tx, &mut deferred) {
                         accept_pause = Some(Instant::now() + ACCEPT_BACKOFF);
                     }
                 }
+                Wake::Deferred => self.admit_deferred(&mut deferred, &internal_tx),
                 Wake::Internal(msg) => self.internal(msg),
                 Wake::Answer(answer) => {
                     let now = self.now();
@@ -608,6 +701,9 @@ impl Driver {
                 Output::SetTimer { at, timer } => timers.push(at, timer),
                 Output::Event(event) => {
                     log_event(&event);
+                    if let Event::MemberJoined(m) = &event {
+                        self.join_retries.learned(&m.id.name);
+                    }
                     // No subscriber is fine: the event is simply not wanted.
                     self.events.send(event);
                 }
@@ -821,8 +917,14 @@ impl Driver {
         }
     }
 
-    /// Serves an accepted stream; false when accepting failed.
-    fn accept(&mut self, r: io::Result<(TcpStream, SocketAddr)>, internal: &mpsc::Sender<Internal>) -> bool {
+    /// Serves an accepted stream, or holds it until a slot frees; false
+    /// when accepting failed.
+    fn accept(
+        &mut self,
+        r: io::Result<(TcpStream, SocketAddr)>,
+        internal: &mpsc::Sender<Internal>,
+        deferred: &mut Deferred,
+    ) -> bool {
         let (stream, from) = match r {
             Ok(ok) => ok,
             Err(e) => {
@@ -835,6 +937,39 @@ impl Driver {
             tracing::debug!(%from, "push-pull stream closed (peer blocked)");
             return true;
         }
+        if let Some(waiting) = self.admit_stream(stream, from, Instant::now(), internal) {
+            bump(&self.counters.streams_deferred);
+            deferred.push_back(waiting);
+        }
+        true
+    }
+
+    /// Asks again for a slot for each connection waiting for one, oldest
+    /// first; those still told to wait keep their place, those waiting
+    /// longer than the header deadline are closed (counted busy).
+    fn admit_deferred(&mut self, deferred: &mut Deferred, internal: &mpsc::Sender<Internal>) {
+        for _ in 0..deferred.len() {
+            let Some((stream, from, since)) = deferred.pop_front() else { break };
+            if since.elapsed() >= self.streams.header_timeout {
+                bump(&self.counters.streams_busy);
+                tracing::debug!(%from, "push-pull stream closed: no inbound slot within the header deadline");
+                continue;
+            }
+            if let Some(waiting) = self.admit_stream(stream, from, since, internal) {
+                deferred.push_back(waiting);
+            }
+        }
+    }
+
+    /// Admits and serves an accepted stream (accepted at `since`), or
+    /// gives it back when it should wait for a slot ([`Busy::Wait`]).
+    fn admit_stream(
+        &mut self,
+        stream: TcpStream,
+        from: SocketAddr,
+        since: Instant,
+        internal: &mpsc::Sender<Internal>,
+    ) -> Option<(TcpStream, SocketAddr, Instant)> {
         // A peer writes its request as soon as it is connected: bytes
         // already waiting set it apart from idle connections, and the
         // length its header claims ranks it among the others (peeked on a
@@ -853,16 +988,17 @@ impl Driver {
                 }
                 ticket
             }
+            Err(Busy::Wait) => return Some((stream, from, since)),
             Err(busy) => {
                 bump(&self.counters.streams_busy);
                 if let Some(suppressed) = self.limit_warnings.busy.due(Instant::now()) {
                     let scope = match busy {
-                        Busy::Full => "every inbound slot",
                         Busy::PerAddress => "every slot of this address",
+                        Busy::Full | Busy::Wait => "every inbound slot",
                     };
                     tracing::warn!(%from, suppressed, "push-pull stream refused: {scope} is busy with a proven stream");
                 }
-                return true;
+                return None;
             }
         };
         bump(&self.counters.streams_accepted);
@@ -903,7 +1039,7 @@ impl Driver {
         });
         // An eviction can now abort the task.
         self.streams.admission.set_abort(id, task.abort_handle());
-        true
+        None
     }
 
     /// The gate refused a push-pull the core asked for: counted, logged
@@ -948,6 +1084,22 @@ impl Driver {
     /// there is one.
     fn follow_up(&mut self, seed: SocketAddr) {
         let local = self.swim.local().addr;
+        // One of the members learned last, if one is still alive.
+        let recent: Vec<SocketAddr> = self
+            .join_retries
+            .recent
+            .iter()
+            .filter_map(|name| self.swim.member(name))
+            .filter(|m| m.status == gossamer_wire::MemberStatus::Alive && m.id.addr != local && m.id.addr != seed)
+            .map(|m| m.id.addr)
+            .collect();
+        if !recent.is_empty() {
+            let peer = recent[self.join_retries.pick(recent.len())];
+            tracing::debug!(%peer, "push-pull following up a join (a member learned of lately)");
+            let now = self.now();
+            self.swim.push_pull(now, peer);
+            return;
+        }
         let eligible =
             |m: &&Member| m.status == gossamer_wire::MemberStatus::Alive && m.id.addr != local && m.id.addr != seed;
         let count = self.swim.members().filter(eligible).count();
@@ -965,7 +1117,9 @@ impl Driver {
     fn retry_joins(&mut self) {
         let at = Instant::now();
         let due = self.join_retries.take_due(at);
-        if let Some(seed) = self.join_retries.take_follow_up(at) {
+        let alive = self.swim.metrics().alive;
+        if let Some(seed) = self.join_retries.take_follow_up(at, alive) {
+            bump(&self.counters.join_follow_ups);
             self.follow_up(seed);
         }
         if !self.alone() {
@@ -1060,6 +1214,7 @@ impl Driver {
         let StreamPing { to, request, deadline } = ping;
         let Ok(permit) = self.streams.pings.clone().try_acquire_owned() else {
             tracing::debug!(%to, "stream ping not started: too many in flight");
+            bump(&self.counters.stream_pings_no_room);
             let now = self.now();
             self.swim.stream_ping_failed(now, to);
             return;
@@ -1124,6 +1279,10 @@ impl Driver {
             }
             Internal::StreamPingDone { to, result: Err(e) } => {
                 tracing::debug!(peer = %to, error = %e, "stream ping failed");
+                match e {
+                    StreamError::Timeout => bump(&self.counters.stream_ping_timeouts),
+                    _ => bump(&self.counters.stream_ping_errors),
+                }
                 self.swim.stream_ping_failed(now, to);
             }
             Internal::InboundRefused { from, error } => {

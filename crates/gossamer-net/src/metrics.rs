@@ -13,6 +13,7 @@ pub(crate) struct NetCounters {
     pub streams_accepted: AtomicU64,
     pub streams_refused: AtomicU64,
     pub streams_busy: AtomicU64,
+    pub streams_deferred: AtomicU64,
     pub push_pull_failed: AtomicU64,
     pub heartbeats_sent: AtomicU64,
     pub heartbeats_received: AtomicU64,
@@ -26,6 +27,10 @@ pub(crate) struct NetCounters {
     pub joins_dropped: AtomicU64,
     pub seeds_dropped: AtomicU64,
     pub join_retries: AtomicU64,
+    pub join_follow_ups: AtomicU64,
+    pub stream_pings_no_room: AtomicU64,
+    pub stream_ping_timeouts: AtomicU64,
+    pub stream_ping_errors: AtomicU64,
     pub push_pull_duration: DurationHistogram,
 }
 
@@ -126,6 +131,7 @@ impl NetCounters {
             streams_accepted: get(&self.streams_accepted),
             streams_refused: get(&self.streams_refused),
             streams_busy: get(&self.streams_busy),
+            streams_deferred: get(&self.streams_deferred),
             push_pull_failed: get(&self.push_pull_failed),
             heartbeats_sent: get(&self.heartbeats_sent),
             heartbeats_received: get(&self.heartbeats_received),
@@ -144,6 +150,10 @@ impl NetCounters {
             seeds: gauges.seeds as u64,
             seeds_dropped: get(&self.seeds_dropped),
             join_retries: get(&self.join_retries),
+            join_follow_ups: get(&self.join_follow_ups),
+            stream_pings_no_room: get(&self.stream_pings_no_room),
+            stream_ping_timeouts: get(&self.stream_ping_timeouts),
+            stream_ping_errors: get(&self.stream_ping_errors),
             push_pull_duration: self.push_pull_duration.snapshot(),
         }
     }
@@ -166,6 +176,11 @@ pub struct NetMetrics {
     /// Inbound streams refused on arrival because every slot (of all, or
     /// of their source address) held a stream that had proved itself.
     pub streams_busy: u64,
+    /// Inbound connections held waiting for a slot instead of evicting a
+    /// stream no worse than them that was still within its grace (see
+    /// [`crate::stream`]); a connection still waiting after the header
+    /// deadline is closed and counted in `streams_busy`.
+    pub streams_deferred: u64,
     /// Push-pull exchanges this node started that failed.
     pub push_pull_failed: u64,
     /// Multicast heartbeats sent.
@@ -215,6 +230,22 @@ pub struct NetMetrics {
     /// core's slower reconnect timer (`Config::reconnect_interval`) takes
     /// over.
     pub join_retries: u64,
+    /// Follow-up push-pulls after a join, each with a random live member
+    /// other than the seed: one about a second after the join, then one a
+    /// second later for as long as this node's view keeps growing (a burst
+    /// of joins), at most 8 in all per join.
+    pub join_follow_ups: u64,
+    /// Fallback pings over TCP (`gossamer_core::StreamPing`) not started
+    /// because too many were in flight already: each is a probe left to
+    /// its datagrams.
+    pub stream_pings_no_room: u64,
+    /// Fallback pings over TCP not answered by the end of their probe's
+    /// period (connect, write and read included).
+    pub stream_ping_timeouts: u64,
+    /// Fallback pings over TCP that failed otherwise: refused, reset or
+    /// closed by the peer (a crashed node, or its admission refusing the
+    /// stream), TLS handshake, a malformed answer.
+    pub stream_ping_errors: u64,
     /// How long the push-pull exchanges this node started and completed took, from connecting to
     /// having read the response (TLS handshake included); failed ones are counted in
     /// `push_pull_failed` only. For the agent's `gossamer_net_push_pull_duration_seconds` histogram.

@@ -200,6 +200,7 @@ impl Node {
                         max_streams: config.max_inbound_streams,
                         max_per_ip: config.max_inbound_streams_per_ip,
                         byte_budget: config.stream_buffer_budget,
+                        stall_grace: crate::stream::STALL_GRACE,
                     },
                     stream_codec.clone(),
                     counters.clone(),

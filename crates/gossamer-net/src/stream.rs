@@ -36,6 +36,18 @@
 //!   mutual TLS, has proved itself and is never evicted; only when every
 //!   slot holds such a stream is the newcomer refused (`streams_busy`).
 //!   Re-opening idle connections only makes them evict each other.
+//! - **Waiting instead of churning.** A stream that has sent bytes, claims
+//!   no more than the newcomer and was accepted less than [`STALL_GRACE`]
+//!   (1 s) ago is spared: evicting it would trade a request about to be
+//!   served for one no better, which is what a burst of joins did (1,000
+//!   nodes joining one seed: 4,000+ evictions, every one a failed join
+//!   retried). If only such streams could make room, the newcomer is held
+//!   by the driver ([`Busy::Wait`], `streams_deferred`) and admitted when a
+//!   slot frees or the grace of one is over; at most `max_inbound_streams`
+//!   connections are held, each at most `header_timeout` (then closed,
+//!   `streams_busy`), and while that many wait the listener is not polled.
+//!   A stream that stalls or trickles is evicted once its grace is over,
+//!   exactly as before.
 //! - **Bounded buffering.** Before it reads a body, a stream reserves the
 //!   body's length from a byte budget shared by every inbound stream
 //!   (`stream_buffer_budget`, 64 MiB by default, at least the frame cap);
@@ -76,7 +88,18 @@ pub(crate) struct AdmissionLimits {
     pub max_per_ip: usize,
     /// Bytes of unauthenticated frame bodies all inbound streams may hold.
     pub byte_budget: usize,
+    /// How long a stream that has sent its request's first bytes, claiming
+    /// no more than a newcomer, is spared by that newcomer: the newcomer
+    /// waits for a slot instead ([`Busy::Wait`]). [`STALL_GRACE`] in a node.
+    pub stall_grace: Duration,
 }
+
+/// How long an inbound stream that is sending a frame no larger than a
+/// newcomer's is spared by it (see [`Busy::Wait`]): a peer's request is
+/// read within milliseconds once its task runs, so only a stalled or
+/// trickling stream (or a runtime so busy it could not have served the
+/// newcomer either) gets that old unfinished.
+pub(crate) const STALL_GRACE: Duration = Duration::from_secs(1);
 
 /// How far a stream has come: the less, the sooner it is evicted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -186,8 +209,18 @@ impl Table {
     /// The connection to evict among those `eligible`: silent ones first
     /// (past [`SILENT_GRACE`], then younger), then unauthenticated ones by
     /// the frame length they claim, largest (or unknown) first; the oldest
-    /// among equals.
-    fn victim(&mut self, now: Instant, codec: &FrameCodec, eligible: impl Fn(&Conn) -> bool) -> Option<u64> {
+    /// among equals. A stream that has sent bytes, claims no more than the
+    /// newcomer (`claim`) and is younger than `grace` is spared: then
+    /// `Err(true)` if such a stream exists (the newcomer should wait for
+    /// it), `Err(false)` if every stream has proved itself.
+    fn victim(
+        &mut self,
+        now: Instant,
+        codec: &FrameCodec,
+        claim: usize,
+        grace: Duration,
+        eligible: impl Fn(&Conn) -> bool,
+    ) -> Result<u64, bool> {
         for conn in self.conns.values_mut().filter(|c| c.stage == Stage::Silent) {
             conn.look(codec);
         }
@@ -197,11 +230,20 @@ impl Table {
             Stage::Answering => 3,
             _ => 2,
         };
+        let spared =
+            |c: &Conn| c.stage > Stage::Silent && c.claim <= claim && now.saturating_duration_since(c.accepted) < grace;
+        let mut waiting = false;
         self.conns
             .iter()
             .filter(|(_, c)| c.stage < Stage::Proven && eligible(c))
+            .filter(|(_, c)| {
+                let spare = spared(c);
+                waiting |= spare;
+                !spare
+            })
             .min_by_key(|(id, c)| (rank(c), std::cmp::Reverse(c.claim), **id))
             .map(|(id, _)| *id)
+            .ok_or(waiting)
     }
 
     /// Removes a connection, giving back its slot and its reservation.
@@ -225,6 +267,13 @@ pub(crate) enum Busy {
     Full,
     /// Every stream of this source address has proved itself.
     PerAddress,
+    /// The only streams the newcomer could evict are sending frames no
+    /// larger than its own and were accepted less than
+    /// [`AdmissionLimits::stall_grace`] ago: evicting one would trade a
+    /// request about to be served for one no better (a burst of joins
+    /// evicting each other). The caller holds the connection and asks
+    /// again once a slot frees or the grace is over ([`Admission::slot_freed`]).
+    Wait,
 }
 
 /// The table of inbound streams: slots, per-address counts, the byte
@@ -238,12 +287,21 @@ pub(crate) struct Admission {
     table: Mutex<Table>,
     /// Signalled whenever budget is given back.
     released: Notify,
+    /// Signalled (one permit) whenever a slot is given back.
+    slots: Notify,
     counters: Arc<NetCounters>,
 }
 
 impl Admission {
     pub(crate) fn new(limits: AdmissionLimits, codec: FrameCodec, counters: Arc<NetCounters>) -> Arc<Self> {
-        Arc::new(Self { limits, codec, table: Mutex::default(), released: Notify::new(), counters })
+        Arc::new(Self {
+            limits,
+            codec,
+            table: Mutex::default(),
+            released: Notify::new(),
+            slots: Notify::new(),
+            counters,
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, Table> {
@@ -268,13 +326,30 @@ impl Admission {
         conn.look(&self.codec);
         let id = {
             let mut t = self.lock();
+            let (claim, grace) = (conn.claim, self.limits.stall_grace);
+            let wait = |waiting: bool, busy: Busy| if waiting { Busy::Wait } else { busy };
             if t.per_ip.get(&ip).copied().unwrap_or(0) >= self.limits.max_per_ip {
-                let id = t.victim(now, &self.codec, |c| c.ip == ip).ok_or(Busy::PerAddress)?;
+                let id = t
+                    .victim(now, &self.codec, claim, grace, |c| c.ip == ip)
+                    .map_err(|waiting| wait(waiting, Busy::PerAddress))?;
                 evicted.extend(t.remove(id));
             }
             if t.conns.len() >= self.limits.max_streams {
-                let id = t.victim(now, &self.codec, |_| true).ok_or(Busy::Full)?;
-                evicted.extend(t.remove(id));
+                let victim = t.victim(now, &self.codec, claim, grace, |_| true).map_err(|w| wait(w, Busy::Full));
+                match victim {
+                    Ok(id) => evicted.extend(t.remove(id)),
+                    Err(busy) => {
+                        // Not admitted after all: a stream of this address
+                        // evicted above for it stays evicted (counted), and
+                        // its slot is free for whoever waits.
+                        drop(t);
+                        if !evicted.is_empty() {
+                            self.slots.notify_one();
+                        }
+                        self.finish_evictions(evicted);
+                        return Err(busy);
+                    }
+                }
             }
             let id = t.next;
             t.next += 1;
@@ -381,6 +456,18 @@ impl Admission {
         }
     }
 
+    /// Resolves once a slot was given back since the last call (a stream
+    /// ended or was evicted), for a newcomer told to [`Busy::Wait`].
+    pub async fn slot_freed(&self) {
+        self.slots.notified().await;
+    }
+
+    /// Most inbound streams open at once (also the most connections the
+    /// driver holds waiting for a slot).
+    pub fn max_streams(&self) -> usize {
+        self.limits.max_streams
+    }
+
     /// Streams open now.
     pub fn open(&self) -> usize {
         self.lock().conns.len()
@@ -468,8 +555,11 @@ impl Drop for Reservation {
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        let freed = self.admission.lock().remove(self.id).is_some_and(|c| c.reserved > 0);
-        if freed {
+        let removed = self.admission.lock().remove(self.id);
+        if removed.is_some() {
+            self.admission.slots.notify_one();
+        }
+        if removed.is_some_and(|c| c.reserved > 0) {
             self.admission.released.notify_waiters();
         }
     }
@@ -720,7 +810,7 @@ mod tests {
     }
 
     fn admission(max_streams: usize, max_per_ip: usize, byte_budget: usize) -> Arc<Admission> {
-        let limits = AdmissionLimits { max_streams, max_per_ip, byte_budget };
+        let limits = AdmissionLimits { max_streams, max_per_ip, byte_budget, stall_grace: Duration::ZERO };
         Admission::new(limits, codec("prod"), Arc::default())
     }
 
@@ -775,6 +865,35 @@ mod tests {
         assert_eq!(all_proven.admit(ip(2), None).unwrap_err(), Busy::Full);
         drop(p);
         assert!(all_proven.admit(ip(2), None).is_ok(), "a dropped ticket gives its slot back");
+    }
+
+    #[tokio::test]
+    async fn a_newcomer_waits_for_a_young_stream_no_larger_than_itself() {
+        let limits = AdmissionLimits { max_streams: 1, max_per_ip: 8, byte_budget: 1 << 20, stall_grace: SILENT_GRACE };
+        let adm = Admission::new(limits, codec("prod"), Arc::default());
+        // A request under way, claiming 100 bytes.
+        let (sending, _) = adm.admit(ip(1), None).unwrap();
+        sending.advance(Stage::Header).unwrap();
+        sending.reserve(100).await.unwrap();
+        // A newcomer whose claim is unknown (so no smaller): told to wait.
+        assert_eq!(adm.admit(ip(2), None).unwrap_err(), Busy::Wait);
+        assert!(!evicted(&sending));
+        // Past the grace, the stalled stream goes as before.
+        tokio::time::sleep(SILENT_GRACE + Duration::from_millis(50)).await;
+        let (newcomer, n) = adm.admit(ip(2), None).unwrap();
+        assert_eq!(n, 1);
+        assert!(evicted(&sending));
+        // A silent stream is never spared, however young.
+        newcomer.advance(Stage::Silent).unwrap();
+        let (younger, n) = adm.admit(ip(3), None).unwrap();
+        assert_eq!(n, 1);
+        assert!(evicted(&newcomer));
+        younger.advance(Stage::Header).unwrap();
+        assert_eq!(adm.admit(ip(4), None).unwrap_err(), Busy::Wait);
+        // A slot given back wakes a waiter.
+        drop(younger);
+        tokio::time::timeout(Duration::from_secs(10), adm.slot_freed()).await.expect("a freed slot is signalled");
+        assert!(adm.admit(ip(4), None).is_ok());
     }
 
     #[test]

@@ -99,6 +99,118 @@ fn config(i: usize, a: &Args, seeds: Vec<std::net::SocketAddr>) -> NodeConfig {
     c
 }
 
+/// The stream-ping fallback's counters, summed over the nodes: how many
+/// direct probes timed out, how many of those got a stream ping, and what
+/// became of them (answered in time, late, timed out, failed, not started
+/// for want of room), with the inbound streams the receivers evicted,
+/// refused as busy, or refused for their content.
+#[derive(Default, Clone, Copy)]
+struct Fallback {
+    probes: u64,
+    probe_timeouts: u64,
+    indirect: u64,
+    suspicions: u64,
+    pings: u64,
+    acks: u64,
+    late: u64,
+    failures: u64,
+    withheld: u64,
+    no_room: u64,
+    timeouts: u64,
+    errors: u64,
+    evicted: u64,
+    busy: u64,
+    refused: u64,
+}
+
+/// The [`Fallback`] counters of every node so far.
+async fn fallback(nodes: &[Node]) -> Fallback {
+    let mut f = Fallback::default();
+    for node in nodes {
+        if let Ok(m) = node.metrics().await {
+            f.add(&m);
+        }
+    }
+    f
+}
+
+impl Fallback {
+    fn fields(&mut self) -> [&mut u64; 15] {
+        [
+            &mut self.probes,
+            &mut self.probe_timeouts,
+            &mut self.indirect,
+            &mut self.suspicions,
+            &mut self.pings,
+            &mut self.acks,
+            &mut self.late,
+            &mut self.failures,
+            &mut self.withheld,
+            &mut self.no_room,
+            &mut self.timeouts,
+            &mut self.errors,
+            &mut self.evicted,
+            &mut self.busy,
+            &mut self.refused,
+        ]
+    }
+
+    /// What was counted since `before`.
+    fn minus(mut self, before: &Fallback) -> Fallback {
+        let mut before = *before;
+        for (a, b) in self.fields().into_iter().zip(before.fields()) {
+            *a = a.saturating_sub(*b);
+        }
+        self
+    }
+
+    fn add(&mut self, m: &gossamer::NodeMetrics) {
+        let (c, n) = (&m.core, &m.net);
+        self.probes += c.probes;
+        self.probe_timeouts += c.probe_timeouts;
+        self.indirect += c.indirect_probes;
+        self.suspicions += c.suspicions;
+        self.pings += c.stream_pings;
+        self.acks += c.stream_ping_acks;
+        self.late += c.stream_ping_acks_late;
+        self.failures += c.stream_ping_failures;
+        self.withheld += c.stream_pings_withheld;
+        self.no_room += n.stream_pings_no_room;
+        self.timeouts += n.stream_ping_timeouts;
+        self.errors += n.stream_ping_errors;
+        self.evicted += n.streams_evicted;
+        self.busy += n.streams_busy;
+        self.refused += n.streams_refused;
+    }
+}
+
+impl std::fmt::Display for Fallback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "probes={} probe_timeouts={} indirect_probes={} suspicions={} stream_pings={} stream_ping_acks={} \
+             stream_ping_acks_late={} stream_ping_failures={} stream_pings_withheld={} stream_pings_no_room={} \
+             stream_ping_timeouts={} \
+             stream_ping_errors={} streams_evicted={} streams_busy={} streams_refused={}",
+            self.probes,
+            self.probe_timeouts,
+            self.indirect,
+            self.suspicions,
+            self.pings,
+            self.acks,
+            self.late,
+            self.failures,
+            self.withheld,
+            self.no_room,
+            self.timeouts,
+            self.errors,
+            self.evicted,
+            self.busy,
+            self.refused
+        )
+    }
+}
+
 /// What one node's events said about others: (observer, subject, failed?)
 /// for failures and suspicions, with the time they arrived.
 struct Seen {
@@ -157,18 +269,13 @@ fn main() {
         let converge = t0.elapsed();
         tokio::time::sleep(Duration::from_secs(a.warmup)).await;
         while rx.try_recv().is_ok() {} // what the join itself raised is not counted
-        let (c0, i0) = (counters(), Instant::now());
+        let (c0, i0, f0) = (counters(), Instant::now(), fallback(&nodes).await);
         tokio::time::sleep(Duration::from_secs(a.idle)).await;
         let (c1, idle) = (counters(), i0.elapsed().as_secs_f64());
-        // The loss fallback's pings over TCP, and streams the per-address
-        // admission evicted, over the run so far (every node).
-        let (mut pings, mut ping_acks, mut evicted) = (0, 0, 0);
-        for node in &nodes {
-            if let Ok(m) = node.metrics().await {
-                (pings, ping_acks, evicted) =
-                    (pings + m.core.stream_pings, ping_acks + m.core.stream_ping_acks, evicted + m.net.streams_evicted);
-            }
-        }
+        // The loss fallback's pings over TCP and what became of them, and
+        // streams the per-address admission evicted or refused, over the
+        // idle window (every node).
+        let f = fallback(&nodes).await.minus(&f0);
         // Stop the last node without leaving.
         let victim = n - 1;
         let victim_name = format!("n{victim}");
@@ -211,8 +318,7 @@ fn main() {
         println!(
             "RESULT system=gossamer-{} nodes={n} converge_s={:.2} udp_pkts_per_node_s={:.2} tcp_segs_per_node_s={:.2} \
              ip_bytes_per_node_s={:.0} first_detect_s={} all_detect_s={} knew_dead={} false_dead={false_dead} \
-             false_suspect={false_suspect} stream_pings={pings} stream_ping_acks={ping_acks} \
-             streams_evicted={evicted}",
+             false_suspect={false_suspect} {f}",
             a.preset,
             converge.as_secs_f64(),
             per(c1.udp_out - c0.udp_out),

@@ -105,6 +105,9 @@ fn main() {
         while !waiting.is_empty() && t0.elapsed() < args.deadline {
             let mut still = Vec::with_capacity(waiting.len());
             let mut fewest = n;
+            // How far the waiting nodes are: still alone (not joined yet),
+            // and the median of what they see.
+            let mut seen: Vec<usize> = Vec::with_capacity(waiting.len());
             for (k, &i) in waiting.iter().enumerate() {
                 // One pass asks every waiting node in turn; on a loaded
                 // machine a pass over 2,000 nodes can outlast the deadline
@@ -118,12 +121,22 @@ fn main() {
                 if alive < n {
                     still.push(i);
                     fewest = fewest.min(alive);
+                    seen.push(alive);
                 }
             }
             waiting = still;
             if last_report.elapsed() >= Duration::from_secs(2) && !waiting.is_empty() {
+                seen.sort_unstable();
+                let alone = seen.iter().take_while(|&&a| a <= 1).count();
+                let median = seen.get(seen.len() / 2).copied().unwrap_or(n);
+                if std::env::var_os("MASS_JOIN_SEED").is_some() {
+                    if let Ok(m) = nodes[0].metrics().await {
+                        println!("  seed core: {:?}", m.core);
+                    }
+                }
                 println!(
-                    "  {:5.1} s: {} nodes not converged yet (fewest alive seen: {fewest}; first: n{})",
+                    "  {:5.1} s: {} nodes not converged yet (fewest alive seen: {fewest}, median {median}, \
+                     {alone} not joined yet; first: n{})",
                     t0.elapsed().as_secs_f64(),
                     waiting.len(),
                     waiting[0]
@@ -147,24 +160,29 @@ fn main() {
         );
         let seed = nodes[0].metrics().await.expect("seed metrics");
         println!(
-            "  seed: streams accepted {}, evicted {}, busy (refused: every slot proven) {}, refused {}, \
-             header timeouts {}, push-pulls answered {}",
+            "  seed: streams accepted {}, evicted {}, held for a slot {}, busy (refused: every slot proven) {}, \
+             refused {}, header timeouts {}, push-pulls answered {}",
             seed.net.streams_accepted,
             seed.net.streams_evicted,
+            seed.net.streams_deferred,
             seed.net.streams_busy,
             seed.net.streams_refused,
             seed.net.streams_header_timeout,
             seed.core.push_pulls,
         );
-        let (mut failed, mut dropped, mut pp) = (0u64, 0u64, 0u64);
+        let (mut failed, mut dropped, mut pp, mut follow_ups) = (0u64, 0u64, 0u64, 0u64);
         for node in &nodes[1..] {
             if let Ok(m) = node.metrics().await {
                 failed += m.net.push_pull_failed;
                 dropped += m.net.push_pulls_dropped;
                 pp += m.core.push_pulls;
+                follow_ups += m.net.join_follow_ups;
             }
         }
-        println!("  joiners: push-pulls {pp}, failed (retried) {failed}, dropped by the gate {dropped}");
+        println!(
+            "  joiners: push-pulls {pp}, failed (retried) {failed}, dropped by the gate {dropped}, \
+             follow-ups after joining {follow_ups}"
+        );
         if !args.settle.is_zero() {
             let (c, t) = (cpu(), Instant::now());
             tokio::time::sleep(args.settle).await;
