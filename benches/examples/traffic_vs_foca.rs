@@ -33,7 +33,11 @@
 //! The second form is the accuracy gate: a simulator scenario (the real
 //! simulator, not this harness's network) once per seed.
 //! `RETRANSMIT_LOG_BASE=10` runs gossamer with memberlist's retransmit
-//! budget (`Config::retransmit_log_base`; default 2) in both forms.
+//! budget (`Config::retransmit_log_base`; default 2) in both forms;
+//! `RETIRE_AFTER_COPIES=N` sets `Config::retire_after_copies` (0: every
+//! update sent its whole budget) in the first. gossamer's datagrams are also
+//! decoded and counted by message and by update kind (stderr): where one
+//! crash's datagrams go.
 //! Figures: BENCHMARKS.md, "Traffic vs foca (virtual time)".
 
 use std::cmp::Ordering;
@@ -45,7 +49,7 @@ use std::time::{Duration, Instant};
 use compact_str::CompactString;
 use foca::{Foca, Member as FocaMember, NoCustomBroadcast, Notification, PostcardCodec, Runtime, State};
 use gossamer_core::{Config, Event, Member, Output, Swim, Timer};
-use gossamer_wire::{ClusterLabel, FrameCodec, MemberStatus, Metadata, NodeId};
+use gossamer_wire::{ClusterLabel, FrameCodec, MemberStatus, Message, Metadata, NodeId, Update};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_foca::rngs::SmallRng;
@@ -384,6 +388,69 @@ fn run<E: Engine>(spec: &Run) -> Tally {
 
 struct Gossamer {
     nodes: Vec<Option<Swim<ChaCha8Rng>>>,
+    /// Every datagram sent, decoded and counted by kind (the breakdown).
+    kinds: Kinds,
+}
+
+/// gossamer's datagrams by message and the updates they carry by kind,
+/// counted by decoding what the cores send (issue #16: where one crash's
+/// datagrams go).
+#[derive(Default)]
+struct Kinds {
+    codec: Option<FrameCodec>,
+    /// Datagrams by message: ping, ack, dedicated gossip, other.
+    ping: u64,
+    ack: u64,
+    gossip: u64,
+    other: u64,
+    /// Updates carried, in dedicated gossip and piggybacked on the rest.
+    gossip_updates: u64,
+    piggybacked: u64,
+    /// Updates by kind: alive, suspect, confirm (dead), leave, application.
+    alive: u64,
+    suspect: u64,
+    confirm: u64,
+    leave: u64,
+    user: u64,
+    /// Distinct (member, incarnation, accuser) suspicions and (member,
+    /// incarnation, confirmer) deaths sent by anyone.
+    suspects: std::collections::HashSet<(String, u64, String)>,
+    confirms: std::collections::HashSet<(String, u64, String)>,
+}
+
+impl Kinds {
+    fn count(&mut self, bytes: &[u8]) {
+        let codec = self.codec.get_or_insert_with(|| FrameCodec::new(ClusterLabel::new("traffic").unwrap()));
+        let Ok(packet) = codec.decode(bytes) else { return };
+        let dedicated = matches!(packet.message, Message::Gossip);
+        match packet.message {
+            Message::Ping(_) => self.ping += 1,
+            Message::Ack(_) => self.ack += 1,
+            Message::Gossip => self.gossip += 1,
+            _ => self.other += 1,
+        }
+        let n = packet.updates.len() as u64;
+        if dedicated {
+            self.gossip_updates += n;
+        } else {
+            self.piggybacked += n;
+        }
+        for update in &packet.updates {
+            match update {
+                Update::Alive(_) => self.alive += 1,
+                Update::Suspect(s) => {
+                    self.suspect += 1;
+                    self.suspects.insert((s.node.to_string(), s.incarnation, s.from.to_string()));
+                }
+                Update::Confirm(c) => {
+                    self.confirm += 1;
+                    self.confirms.insert((c.node.to_string(), c.incarnation, c.from.to_string()));
+                }
+                Update::Leave(_) => self.leave += 1,
+                _ => self.user += 1,
+            }
+        }
+    }
 }
 
 impl Gossamer {
@@ -396,7 +463,10 @@ impl Gossamer {
         }
         while let Some(output) = core.poll_output() {
             match output {
-                Output::Datagram { to, bytes } => out.datagrams.push((index(to), bytes.to_vec())),
+                Output::Datagram { to, bytes } => {
+                    self.kinds.count(&bytes);
+                    out.datagrams.push((index(to), bytes.to_vec()))
+                }
                 Output::PushPull { to, request } => out.streams.push((index(to), request.to_vec(), false)),
                 Output::SetTimer { at, timer } => out.timers.push((at.saturating_sub(now), timer)),
                 Output::Event(Event::MemberFailed(m)) => out.dead.push(index(m.id.addr)),
@@ -419,7 +489,10 @@ impl Engine for Gossamer {
             .collect();
         let codec = FrameCodec::new(ClusterLabel::new("traffic").unwrap());
         let base = std::env::var("RETRANSMIT_LOG_BASE").ok().and_then(|b| b.parse().ok()).unwrap_or(2);
-        let config = Config { mtu: MTU, retransmit_log_base: base, ..Config::lan() };
+        let mut config = Config { mtu: MTU, retransmit_log_base: base, ..Config::lan() };
+        if let Some(copies) = std::env::var("RETIRE_AFTER_COPIES").ok().and_then(|c| c.parse().ok()) {
+            config.retire_after_copies = copies;
+        }
         let mut nodes = Vec::with_capacity(n);
         for (i, id) in ids.iter().enumerate() {
             let rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(1_000_003).wrapping_add(i as u64));
@@ -427,7 +500,7 @@ impl Engine for Gossamer {
             start_known(&mut core, &members);
             nodes.push(Some(core));
         }
-        let mut g = Gossamer { nodes };
+        let mut g = Gossamer { nodes, kinds: Kinds::default() };
         for (i, fx) in out.iter_mut().enumerate() {
             g.drain(i, Duration::ZERO, fx);
         }
@@ -497,6 +570,7 @@ impl Engine for Gossamer {
 
     fn breakdown(&self) -> Option<String> {
         let (mut probe, mut ack, mut gossip, mut suspicions, mut refutations, mut updates) = (0, 0, 0, 0, 0, 0);
+        let mut retired = 0;
         for m in self.nodes.iter().flatten().map(|c| c.metrics()) {
             probe += m.traffic_out.probe.messages;
             ack += m.traffic_out.ack.messages;
@@ -504,10 +578,27 @@ impl Engine for Gossamer {
             suspicions += m.suspicions;
             refutations += m.refutations;
             updates += m.updates_sent;
+            retired += m.updates_retired_early;
         }
+        let k = &self.kinds;
         Some(format!(
-            "gossamer datagrams by kind: probe {probe}, ack {ack}, gossip {gossip}; updates piggybacked {updates}; \
-             suspicions raised {suspicions}, refutations {refutations}"
+            "gossamer datagrams by kind: probe {probe}, ack {ack}, gossip {gossip}; updates sent {updates}, retired early {retired}; \
+             suspicions raised {suspicions}, refutations {refutations}\n  decoded: ping {}, ack {}, gossip {}, \
+             other {}; updates in gossip {}, piggybacked {}; by kind: alive {}, suspect {} ({} distinct accusations), \
+             confirm {} ({} distinct), leave {}, application {}",
+            k.ping,
+            k.ack,
+            k.gossip,
+            k.other,
+            k.gossip_updates,
+            k.piggybacked,
+            k.alive,
+            k.suspect,
+            k.suspects.len(),
+            k.confirm,
+            k.confirms.len(),
+            k.leave,
+            k.user
         ))
     }
 }

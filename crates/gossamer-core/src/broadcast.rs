@@ -39,6 +39,12 @@ struct Item<K> {
     /// Sends allowed beyond the queue's limit (see
     /// [`BroadcastQueue::push_keyed_with_bonus`]); 0 for most updates.
     bonus: u32,
+    /// Copies of this update heard from peers that already knew it (see
+    /// [`BroadcastQueue::heard_again`]).
+    heard: u32,
+    /// Sends after which the update retires whatever the limit: lowered
+    /// by [`BroadcastQueue::heard_again`]; `u32::MAX` until then.
+    cap: u32,
 }
 
 /// One place of the queue: the pending item, if any, and the encoded
@@ -215,13 +221,13 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> BroadcastQueue<K, S> {
                 if self.items[slot as usize].item.is_none() {
                     self.live += 1;
                 }
-                self.items[slot as usize].item = Some(Item { key, id, transmits, bonus: 0 });
+                self.items[slot as usize].item = Some(Item { key, id, transmits, bonus: 0, heard: 0, cap: u32::MAX });
                 slot
             }
             None => {
                 grew = true;
                 let name = key.clone();
-                let item = Some(Item { key, id, transmits, bonus: 0 });
+                let item = Some(Item { key, id, transmits, bonus: 0, heard: 0, cap: u32::MAX });
                 let slot = match self.free.pop() {
                     Some(slot) => {
                         self.items[slot as usize].item = item;
@@ -269,6 +275,55 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> BroadcastQueue<K, S> {
 
     fn is_current(&self, transmits: u32, slot: u32, id: u64) -> bool {
         self.items[slot as usize].current(transmits, id)
+    }
+
+    /// Counts one more copy of the pending update under `key` received
+    /// from a peer that already held it (nothing new to this node): once
+    /// `enough` copies were heard, the update is retired before its
+    /// retransmit limit (true is returned), or once sent `floor` times if
+    /// it was sent fewer yet. Rumor mongering with a counter (Demers et al. 1987): once
+    /// copies keep arriving, most members know, and the rest of the budget
+    /// would mostly tell members what they know (issue #16: one crash cost
+    /// every node 32 sends of its suspicion and 32 of its death at 128
+    /// members). `enough == 0` never retires.
+    pub(crate) fn heard_again(&mut self, key: &K, enough: u32, floor: u32) -> bool {
+        if enough == 0 {
+            return false;
+        }
+        let Some(&slot) = self.by_key.get(key) else { return false };
+        let Some(item) = self.items[slot as usize].item.as_mut() else { return false };
+        item.heard = item.heard.saturating_add(1);
+        if item.heard < enough {
+            return false;
+        }
+        if item.transmits < floor {
+            // Heard enough, sent too little yet: done after `floor` sends.
+            item.cap = floor;
+            return false;
+        }
+        self.retire(key);
+        true
+    }
+
+    /// Copies [`BroadcastQueue::heard_again`] counted for the update
+    /// pending under `key`, if one is pending.
+    pub(crate) fn heard(&self, key: &K) -> Option<u32> {
+        let slot = *self.by_key.get(key)?;
+        self.items[slot as usize].item.as_ref().map(|item| item.heard)
+    }
+
+    /// Carries `heard` copies over to the update now pending under `key`,
+    /// which replaced one that was heard that often (a Lifeguard
+    /// confirmation of a suspicion already widespread: the suspicion is
+    /// known, only its new accuser is news). If that is `enough`
+    /// ([`BroadcastQueue::heard_again`]), it retires after `floor` sends.
+    pub(crate) fn inherit_heard(&mut self, key: &K, heard: u32, enough: u32, floor: u32) {
+        let Some(&slot) = self.by_key.get(key) else { return };
+        let Some(item) = self.items[slot as usize].item.as_mut() else { return };
+        item.heard = heard;
+        if enough > 0 && heard >= enough {
+            item.cap = item.cap.min(floor.max(item.transmits.saturating_add(1)));
+        }
     }
 
     /// Pending updates.
@@ -362,8 +417,9 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> BroadcastQueue<K, S> {
                 continue;
             }
             let sent = transmits + 1;
-            let bonus = self.items[slot as usize].item.as_ref().map_or(0, |item| item.bonus);
-            if sent >= limit.saturating_add(bonus) {
+            let (bonus, cap) =
+                self.items[slot as usize].item.as_ref().map_or((0, u32::MAX), |item| (item.bonus, item.cap));
+            if sent >= limit.saturating_add(bonus).min(cap) {
                 if let Some(item) = self.items[slot as usize].item.take() {
                     self.by_key.remove(&item.key);
                 }
@@ -624,6 +680,84 @@ mod tests {
         assert!(q.evict_most_sent());
         assert!(q.is_empty());
         assert!(!q.evict_most_sent());
+    }
+
+    #[test]
+    fn an_update_heard_back_often_enough_retires_before_its_limit() {
+        let mut q = NameQueue::default();
+        let a: NodeName = "a".parse().unwrap();
+        q.push(leave("a", 1));
+        q.push(leave("b", 1));
+        let mut keys = Vec::new();
+        for _ in 0..2 {
+            q.select(1000, &mut keys);
+            q.mark_sent(&keys, 32);
+        }
+        assert!(!q.heard_again(&a, 3, 2), "one copy is not enough");
+        assert!(!q.heard_again(&a, 3, 2));
+        assert_eq!(q.heard(&a), Some(2));
+        assert!(q.heard_again(&a, 3, 2), "the third copy retires it");
+        assert_eq!(q.transmits(&a), None);
+        assert_eq!(q.transmits(&"b".parse().unwrap()), Some(2), "the other update is untouched");
+        assert!(!q.heard_again(&a, 3, 2), "nothing pending: nothing to retire");
+        // Off: never retired however often heard.
+        q.push(leave("a", 2));
+        for _ in 0..100 {
+            assert!(!q.heard_again(&a, 0, 0));
+        }
+        assert_eq!(q.transmits(&a), Some(0));
+    }
+
+    #[test]
+    fn an_update_heard_enough_before_its_floor_retires_at_the_floor() {
+        let mut q = NameQueue::default();
+        let a: NodeName = "a".parse().unwrap();
+        q.push(leave("a", 1));
+        for _ in 0..5 {
+            assert!(!q.heard_again(&a, 2, 3), "not sent 3 times yet");
+        }
+        let mut keys = Vec::new();
+        for sent in 1..=3 {
+            q.select(1000, &mut keys);
+            assert_eq!(keys.len(), 1);
+            q.mark_sent(&keys, 32);
+            assert_eq!(q.transmits(&a), (sent < 3).then_some(sent), "retired at the floor, not the limit of 32");
+        }
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn a_replacement_inherits_the_copies_heard() {
+        let mut q = NameQueue::default();
+        let a: NodeName = "a".parse().unwrap();
+        q.push(leave("a", 1));
+        let mut keys = Vec::new();
+        for _ in 0..5 {
+            q.select(1000, &mut keys);
+            q.mark_sent(&keys, 32);
+        }
+        q.heard_again(&a, 3, 2);
+        q.heard_again(&a, 3, 2);
+        let heard = q.heard(&a).unwrap();
+        q.push(leave("a", 2));
+        assert_eq!(q.heard(&a), Some(0), "a plain replacement starts afresh");
+        q.inherit_heard(&a, heard, 3, 2);
+        assert_eq!(q.heard(&a), Some(2));
+        assert!(!q.heard_again(&a, 3, 2), "the next copy makes three, but it was never sent: floor first");
+        for sent in 1..=2 {
+            q.select(1000, &mut keys);
+            q.mark_sent(&keys, 32);
+            assert_eq!(q.transmits(&a), (sent < 2).then_some(sent));
+        }
+        // Inheriting enough copies: the replacement is sent `floor` times.
+        q.push(leave("a", 3));
+        q.inherit_heard(&a, 3, 3, 2);
+        for _ in 0..2 {
+            assert!(!q.is_empty());
+            q.select(1000, &mut keys);
+            q.mark_sent(&keys, 32);
+        }
+        assert!(q.is_empty());
     }
 
     #[test]

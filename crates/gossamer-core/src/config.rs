@@ -100,6 +100,19 @@ pub struct Config {
     /// `heal-three-way` fails. Whatever the base, this node's refutation of
     /// a claim against it is sent at least as often as base 2 gives.
     pub retransmit_log_base: u32,
+    /// A pending suspicion or death of another member retires
+    /// before its retransmit limit once this node has received it from
+    /// this many peers that already knew it (and has sent it at least
+    /// `retransmit_mult` times): by then most members know, and the rest
+    /// of the budget would mostly repeat it to them. Rumor mongering's
+    /// counter (Demers et al. 1987); issue #16: one crash's gossip packets
+    /// at 128 members fall from 79 to 27 per node (BENCHMARKS.md, "Traffic
+    /// vs foca"). An `Alive` (a refutation, a join) and a `Leave` always
+    /// get their whole budget. 0 disables it (every update sent its whole
+    /// budget). Default 5: 3 and 4 left a few members without a death in
+    /// the partition scenarios (`heal-three-way`, `heal-bridged-cut` failed
+    /// a seed in 20).
+    pub retire_after_copies: u32,
     /// Full-state anti-entropy with one random member this often (30 s);
     /// scaled up for clusters above 32 members as memberlist does.
     #[serde(with = "humantime_serde")]
@@ -244,24 +257,36 @@ impl Default for Config {
 }
 
 impl Config {
-    /// A LAN (the default): memberlist's DefaultLANConfig (see
-    /// [`Config::memberlist`]).
+    /// A LAN (the default): memberlist's LAN profile (probe interval and
+    /// timeout, indirect checks, gossip, retransmits) with issue #19's
+    /// evidence-driven suspicion, the same as [`Config::fast`]. A crash is
+    /// known by all in about half memberlist's time, with no more false
+    /// deaths (BENCHMARKS.md, "Failure detection"); [`Config::memberlist`]
+    /// keeps memberlist's own suspicion timeouts for those who need them.
     pub fn lan() -> Self {
-        Self::memberlist()
+        Self::fast()
     }
 
-    /// A LAN with issue #19's faster failure detection: memberlist's LAN
-    /// profile with `suspicion_mult` 1 and `suspicion_max_timeout_mult` 12
-    /// (memberlist: 4 and 6) and `probe_before_declaring`, same probe
-    /// interval and timeout. In the
-    /// simulator a crash is known by all in 4.3 periods at 128 members and
-    /// 5.7 at 1,000 (memberlist: 10.5 and 14.8) with no healthy member
-    /// declared dead in 20 seeds of `lossy-lan` and `gray-failure`; not the
-    /// default yet, because under a flood of forged members
-    /// (`hostile-flood.toml`) a crash was not known by all within 40
-    /// periods, and the broadcast tests' detection comparison is noisier.
+    /// issue #19's faster failure detection (the LAN default): memberlist's
+    /// LAN profile with `suspicion_mult` 1 and `suspicion_max_timeout_mult`
+    /// 12 (memberlist: 4 and 6), `probe_before_declaring`, and
+    /// `suspicion_refute_mult` 3 (where refutations were seen to take long,
+    /// as through the bridges of `heal-bridged-cut`, a suspicion waits three
+    /// times the slowest), same probe interval and timeout. The short minimum is only reached with
+    /// `suspicion_confirmations` independent verified accusers; a lone
+    /// accuser waits 12 times it, and a node that only heard of the
+    /// suspicion probes the member itself first. In the simulator a crash
+    /// is known by all in 4.3 periods at 128 members and 5.7 at 1,000
+    /// (memberlist: 10.5 and 14.8), with no healthy member declared dead in
+    /// 20 seeds of `lossy-lan` and `gray-failure`.
     pub fn fast() -> Self {
-        Self { suspicion_mult: 1, suspicion_max_timeout_mult: 12, probe_before_declaring: true, ..Self::memberlist() }
+        Self {
+            suspicion_mult: 1,
+            suspicion_max_timeout_mult: 12,
+            suspicion_refute_mult: 3.0,
+            probe_before_declaring: true,
+            ..Self::memberlist()
+        }
     }
 
     /// memberlist's DefaultLANConfig exactly as memberlist has it (its
@@ -281,6 +306,7 @@ impl Config {
             probe_before_declaring: false,
             retransmit_mult: 4,
             retransmit_log_base: 2,
+            retire_after_copies: 5,
             push_pull_interval: Duration::from_secs(30),
             gossip_interval: Duration::from_millis(200),
             gossip_nodes: 3,
@@ -462,13 +488,19 @@ mod tests {
         assert_eq!(lan.indirect_checks, 3);
         assert_eq!((lan.suspicion_mult, lan.suspicion_max_timeout_mult, lan.retransmit_mult), (4, 6, 4));
         assert_eq!(lan.suspicion_confirmations, 2, "memberlist's k = suspicion_mult - 2");
-        assert_eq!(Config::lan(), lan);
-        // memberlist's but for the suspicion timeouts (issue #19).
+        // The LAN default is memberlist's but for the suspicion (issue #19).
+        assert_eq!(Config::lan(), Config::fast());
         let fast = Config::fast();
         assert_eq!((fast.suspicion_mult, fast.suspicion_max_timeout_mult), (1, 12));
         assert!(fast.probe_before_declaring && !lan.probe_before_declaring);
         assert_eq!(
-            Config { suspicion_mult: 4, suspicion_max_timeout_mult: 6, probe_before_declaring: false, ..fast },
+            Config {
+                suspicion_mult: 4,
+                suspicion_max_timeout_mult: 6,
+                suspicion_refute_mult: 0.0,
+                probe_before_declaring: false,
+                ..fast
+            },
             lan
         );
         assert_eq!((Config::wan().suspicion_max_timeout_mult, Config::local().suspicion_max_timeout_mult), (6, 6));

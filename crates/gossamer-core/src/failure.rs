@@ -107,6 +107,7 @@ impl<R: RngCore> Swim<R> {
             sent_at: now,
             acked: false,
             indirect_sent: false,
+            stream_tried: false,
             expected_nacks: 0,
             nacks: 0,
             stream_ping: None,
@@ -128,7 +129,19 @@ impl<R: RngCore> Swim<R> {
             self.set_timer(at, TimerKind::ProbeTimeout { seq });
             return;
         }
-        self.stats.probe_timeouts += 1;
+        // Datagrams may be what is lost: try a stream first, and give it a
+        // moment before the indirect probes go out (see `probe`).
+        if !probe.stream_tried {
+            self.stats.probe_timeouts += 1;
+            if let Some(at) = self.start_stream_ping(now) {
+                if let Some(probe) = &mut self.probe {
+                    probe.timeout_at = at;
+                }
+                self.set_timer(at, TimerKind::ProbeTimeout { seq });
+                return;
+            }
+        }
+        let Some(probe) = &self.probe else { return };
         let (target_slot, target_name) = (probe.slot, probe.target.clone());
         let Some(target) = self.members.get(target_slot).map(|e| e.member.id.clone()) else { return };
         if target.name != target_name {
@@ -159,8 +172,6 @@ impl<R: RngCore> Swim<R> {
             }
         }
         self.sampled = relays;
-        // Datagrams may be what is lost: try a stream too (see `probe`).
-        self.start_stream_ping(now);
     }
 
     /// Marks the member named `name` verified if it is known at `from`,
@@ -218,7 +229,7 @@ impl<R: RngCore> Swim<R> {
                         suspicion.answered = true;
                     }
                     self.awareness.apply(-1);
-                    if !probe.indirect_sent {
+                    if !probe.indirect_sent && !probe.stream_tried {
                         self.stats.probe_rtt.observe(now.saturating_sub(probe.sent_at));
                     }
                     if self.members.unverified() > 0 {
@@ -293,7 +304,8 @@ impl<R: RngCore> Swim<R> {
         let live = (self.members.count(MemberStatus::Alive) + self.members.count(MemberStatus::Suspect)) as u64;
         if self.rng.next_u64() % live.max(1) < m {
             self.stats.suspect_probes += 1;
-            self.order.probe_soon(slot);
+            let verified = self.members.is_verified(slot);
+            self.order.probe_soon(slot, verified);
         }
     }
 
@@ -387,7 +399,8 @@ impl<R: RngCore> Swim<R> {
                 suspicion.answered = false;
             }
             self.stats.suspicions_put_off += 1;
-            self.order.probe_soon(slot);
+            let verified = self.members.is_verified(slot);
+            self.order.probe_soon(slot, verified);
             self.set_timer(at, TimerKind::Suspicion { slot, id });
             return;
         }

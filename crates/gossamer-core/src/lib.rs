@@ -96,4 +96,6 @@ pub use user::{QueryId, UserError, UserEvent, MAX_LTIME};
 pub type Time = Duration;
 
 #[cfg(test)]
+mod retire_tests;
+#[cfg(test)]
 mod tests;

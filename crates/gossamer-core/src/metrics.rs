@@ -96,6 +96,11 @@ pub struct Metrics {
     pub unverified: usize,
     /// Updates piggybacked on outgoing packets.
     pub updates_sent: u64,
+    /// Pending updates (a suspicion or death of another member)
+    /// retired before their retransmit limit because this node kept
+    /// hearing them from peers that knew them already
+    /// ([`Config::retire_after_copies`](crate::Config::retire_after_copies)).
+    pub updates_retired_early: u64,
     /// This node's incarnation.
     pub incarnation: u64,
     /// Application items (broadcasts, queries) waiting in their queue.

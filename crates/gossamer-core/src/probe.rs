@@ -28,9 +28,14 @@
 //! minute, each costing gossip, a refutation and sometimes a false death.
 //! So when the direct ping gets no ack within `probe_timeout`, the probe
 //! also pings its target over a stream ([`StreamPing`], memberlist's TCP
-//! ping), in parallel with the indirect probes, until the period ends: a
-//! stream is not subject to datagram loss, only to a real partition or
-//! crash. Its ack counts like any other ack to the probe. The request is
+//! ping) until the period ends: a stream is not subject to datagram loss,
+//! only to a real partition or crash. Its ack counts like any other ack to
+//! the probe. The indirect probes wait a moment for it
+//! (`Swim::stream_first_wait`: 50 ms with the `lan` timings, at most
+//! [`STREAM_FIRST_MAX_WAIT`], never so long that the relays' nacks would
+//! miss the period) and are not sent at all if it answers by then: at 10%
+//! loss they were half of all datagrams (memberlist sends both at once).
+//! A stream that fails (refused: the process is gone) sends them at once. The request is
 //! the ordinary sealed `Ping` frame and the answer the ordinary `Ack`
 //! frame ([`Swim::handle_stream_request`] tells them from push-pulls), so
 //! no wire change. At most one per probe, so at most one per period; the
@@ -126,8 +131,18 @@ impl ProbeOrder {
     /// out of turn (then it is dropped: the round reaches it in time). A
     /// later call replaces an earlier one not yet used, so a burst of
     /// suspicions costs one reordered probe, not more probes.
-    pub(crate) fn probe_soon(&mut self, slot: Slot) {
-        self.soon = Some(slot);
+    ///
+    /// Only a `verified` member is probed out of turn: unverified ones keep
+    /// their bounded share of the round. Otherwise a flood of forged
+    /// members (each suspected, since nobody answers at their addresses)
+    /// would replace a real suspect here again and again, and no member
+    /// would ever check it itself: no confirmation would come, and every
+    /// suspicion would wait its longest (`hostile-flood.toml` seed 19 with
+    /// the `fast` timings: the crashed member never declared dead).
+    pub(crate) fn probe_soon(&mut self, slot: Slot, verified: bool) {
+        if verified {
+            self.soon = Some(slot);
+        }
     }
 
     /// Room for `additional` more verified members (a bulk adoption
@@ -238,6 +253,8 @@ pub(crate) struct Probe {
     pub sent_at: Time,
     pub acked: bool,
     pub indirect_sent: bool,
+    /// The stream fallback was considered (prepared or not): once per probe.
+    pub stream_tried: bool,
     pub expected_nacks: u32,
     pub nacks: u32,
     /// The stream fallback for this probe, until the driver takes it
@@ -250,6 +267,11 @@ pub(crate) struct Probe {
 /// 255-byte label and a key). A stream request this short is first tried
 /// as a ping; the driver caps the ack it reads at this.
 pub const MAX_STREAM_PING_FRAME: usize = 2048;
+
+/// The longest the indirect probes wait for a stream ping's answer
+/// ([`Swim::stream_first_wait`]): a TCP exchange on a LAN takes about a
+/// millisecond, so this is room for a loaded host, not for the network.
+pub(crate) const STREAM_FIRST_MAX_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Unverified stream pings failing in a row after which they are withheld
 /// (see the module docs): a few, so a crashed newcomer or two do not stop
@@ -323,36 +345,39 @@ pub struct StreamPing {
 }
 
 impl<R: RngCore> Swim<R> {
-    /// The direct probe `seq` timed out: prepare its stream fallback, if
+    /// The direct probe timed out: prepare its stream fallback, if
     /// enabled and the target is verified, or unverified while such pings
-    /// are answered (see the module docs). Called
-    /// by `probe_timeout` after the indirect probes went out.
-    pub(crate) fn start_stream_ping(&mut self, now: Time) {
+    /// are answered (see the module docs). Called by `probe_timeout`,
+    /// once per probe, before the indirect probes: returns when they are
+    /// due if they should wait for the stream's answer
+    /// ([`Swim::stream_first_wait`]), `None` to send them now.
+    pub(crate) fn start_stream_ping(&mut self, now: Time) -> Option<Time> {
         if !self.config.stream_pings {
-            return;
+            return None;
         }
         let period = self.awareness.scale(self.config.probe_interval);
-        let Some(probe) = &self.probe else { return };
-        if probe.acked || probe.stream_ping.is_some() {
-            return;
+        let probe = self.probe.as_mut()?;
+        if probe.acked || probe.stream_tried {
+            return None;
         }
+        probe.stream_tried = true;
         let deadline = after(probe.sent_at, period);
-        let Some(entry) = self.members.get(probe.slot) else { return };
+        let entry = self.members.get(probe.slot)?;
         if deadline <= now || entry.member.id.name != probe.target {
-            return;
+            return None;
         }
         let to = entry.member.id.addr;
         let verified = entry.verified();
         if !verified && !self.unverified_pings.allow() {
             self.stats.stream_pings_withheld += 1;
             tracing::debug!(target_node = %probe.target, %to, "stream ping to an unverified member withheld");
-            return;
+            return None;
         }
         let ping = Message::Ping(Ping { seq: probe.seq, target: probe.target.clone(), from: self.local.clone() });
         let mut buf = BytesMut::new();
         if let Err(error) = self.codec.encode(&Packet::new(ping), &mut buf) {
             tracing::warn!(%to, %error, "encoding a stream ping failed");
-            return;
+            return None;
         }
         let request = buf.freeze();
         tracing::debug!(target_node = %probe.target, %to, "no direct ack: pinging over a stream too");
@@ -360,6 +385,24 @@ impl<R: RngCore> Swim<R> {
         if let Some(probe) = &mut self.probe {
             probe.stream_ping = Some(StreamPing { to, request, deadline });
         }
+        let wait = self.stream_first_wait();
+        (!wait.is_zero()).then(|| after(now, wait))
+    }
+
+    /// How long the indirect probes wait for the stream ping's answer
+    /// (see the module docs): half the slack the period leaves after the
+    /// direct probe's timeout and the relays' nack wait (0.8 ×
+    /// `probe_timeout`), so the relays' nacks still arrive before the
+    /// period ends (Lifeguard counts them), at most
+    /// [`STREAM_FIRST_MAX_WAIT`]. 50 ms with the `lan` timings (1 s
+    /// period, 500 ms timeout), none with `wan`'s (the indirect probes go
+    /// out with the stream ping, as memberlist's do).
+    pub(crate) fn stream_first_wait(&self) -> std::time::Duration {
+        let period = self.awareness.scale(self.config.probe_interval);
+        let timeout = self.awareness.scale(self.config.probe_timeout);
+        let relays = self.config.probe_timeout.mul_f64(0.8);
+        let slack = period.saturating_sub(timeout).saturating_sub(relays);
+        (slack / 2).min(STREAM_FIRST_MAX_WAIT)
     }
 
     /// The fallback ping to run now, if any (see [`StreamPing`]). Drain it
@@ -472,6 +515,15 @@ impl<R: RngCore> Swim<R> {
         self.stats.stream_ping_failures += 1;
         self.unverified_pings.outcome(to, false);
         tracing::debug!(%to, "stream ping failed");
+        // The indirect probes waiting for it go out now.
+        let waiting = self.probe.as_mut().filter(|p| p.stream_tried && !p.indirect_sent && !p.acked);
+        if let Some(probe) = waiting {
+            let seq = probe.seq;
+            if now < probe.timeout_at && self.members.get(probe.slot).is_some_and(|e| e.member.id.addr == to) {
+                probe.timeout_at = now;
+                self.probe_timeout(now, seq);
+            }
+        }
     }
 }
 
@@ -514,6 +566,22 @@ mod tests {
         order.insert(&mut rng, 42);
         assert_eq!(order.next(&mut rng, 0..0, |_| true), Some(42));
         assert_eq!(order.next(&mut rng, 0..0, |_| true), None);
+    }
+
+    /// Issue #19: only a verified suspect is probed out of turn, so a flood
+    /// of forged suspects cannot keep displacing a real one.
+    #[test]
+    fn only_verified_members_are_probed_out_of_turn() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let class = |s: Slot| Some(s < 4);
+        let mut order = ProbeOrder::default();
+        order.probe_soon(2, true);
+        order.probe_soon(900, false);
+        assert_eq!(order.next(&mut rng, 0..1000, 996, 1000, class), Some(2), "the forged suspect did not replace it");
+        let mut order = ProbeOrder::default();
+        order.probe_soon(900, false);
+        let picks: Vec<Slot> = (0..50).map(|_| order.next(&mut rng, 0..1000, 996, 1000, class).unwrap()).collect();
+        assert_ne!(picks[0], 900, "an unverified suspect waits for its turn");
     }
 
     #[test]

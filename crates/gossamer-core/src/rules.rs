@@ -346,6 +346,24 @@ impl<R: RngCore> Swim<R> {
         }
     }
 
+    /// A peer sent the news this node holds about the member in `slot` (a
+    /// suspicion or death it knew already): the pending update about it,
+    /// if any, may retire early (`BroadcastQueue::heard_again`; issue
+    /// #16). Only news a member that misses it finds out for itself (its
+    /// own probes of the failed member fail): an `Alive` (a refutation, a
+    /// join) and a `Leave` (a member gone gracefully is never probed
+    /// again, so one who missed it would hold it alive, then dead) always
+    /// get their whole budget.
+    #[cold]
+    #[inline(never)]
+    fn heard_again(&mut self, slot: Slot) {
+        let enough = self.config.retire_after_copies;
+        let floor = self.config.retransmit_mult;
+        if self.queue.heard_again(&slot, enough, floor) {
+            self.stats.updates_retired_early += 1;
+        }
+    }
+
     fn member_of(&self, slot: Slot) -> Member {
         Member::clone(&self.members.get(slot).expect("slot was just looked up").member)
     }
@@ -505,13 +523,28 @@ impl<R: RngCore> Swim<R> {
                 // Lifeguard: an independent accuser shortens the timeout
                 // (only a verified member: see `suspicion`).
                 if !self.suspicions.contains_key(&slot) || !self.counts_as_confirmation(&suspect.from, slot) {
+                    self.heard_again(slot);
                     return;
                 }
                 let Some(suspicion) = self.suspicions.get_mut(&slot) else { return };
                 if suspicion.confirm(&suspect.from) {
+                    // A deadline the confirmation moved into the past is
+                    // due now: handled later, its timer would look like a
+                    // stalled node's (`failure::suspicion_timer`) and count
+                    // against this node's health, slowing its probes.
+                    suspicion.deadline = suspicion.deadline.max(now);
                     let (at, id) = (suspicion.deadline, suspicion.id);
                     self.set_timer(at, TimerKind::Suspicion { slot, id });
+                    // The suspicion itself is no news to whoever sent this
+                    // node copies of it: the confirmation keeps that count.
+                    let heard = self.queue.heard(&slot);
                     self.forward(slot, Update::Suspect(suspect), encoded);
+                    if let Some(heard) = heard {
+                        let (enough, floor) = (self.config.retire_after_copies, self.config.retransmit_mult);
+                        self.queue.inherit_heard(&slot, heard, enough, floor);
+                    }
+                } else {
+                    self.heard_again(slot);
                 }
             }
             _ => {}
@@ -551,6 +584,7 @@ impl<R: RngCore> Swim<R> {
                 self.members.update(slot, |m| m.incarnation = confirm.incarnation);
                 // Another confirmer of the same death: evidence for the
                 // heal layer, nothing to disseminate.
+                self.heard_again(slot);
                 let added = self.members.death_mut(slot).is_some_and(|death| death.add_confirmer(&confirm.from));
                 if added {
                     let member = self.members.get(slot).expect("found").member.id.clone();

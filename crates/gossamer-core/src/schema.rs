@@ -41,14 +41,16 @@ pub type Overrides = BTreeMap<String, serde_json::Value>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Preset {
-    /// A LAN: 1 s probes (the default), memberlist's LAN profile.
+    /// A LAN (the default): memberlist's LAN profile (1 s probes) with
+    /// failure detection in under half memberlist's time (see
+    /// [`Config::lan`]).
     #[default]
     Lan,
-    /// memberlist's LAN profile exactly (see [`Config::memberlist`]), kept
-    /// so even if the default moves.
+    /// memberlist's LAN profile exactly, its suspicion timeouts included
+    /// (see [`Config::memberlist`]), for those who need memberlist's timings.
     Memberlist,
-    /// A LAN with failure detection in under half memberlist's time (see
-    /// [`Config::fast`]).
+    /// The LAN default's failure detection by its own name (see
+    /// [`Config::fast`]; today the same settings as `lan`).
     Fast,
     /// A WAN: slower probes, longer timeouts.
     Wan,

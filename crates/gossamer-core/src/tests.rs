@@ -299,6 +299,38 @@ fn slow_refutations_raise_the_suspicion_floor() {
     }
 }
 
+/// Issue #19: a Lifeguard confirmation that arrives after the deadline it
+/// shortens (a long suspicion confirmed late) makes the death due now; the
+/// timer handled at once is on time, not a stalled node's late timer, so it
+/// neither counts against this node's health nor puts the death off (under
+/// a flood of forged suspicions that penalty slowed every probe).
+#[test]
+fn a_late_confirmation_makes_the_death_due_now_not_a_stall() {
+    let config =
+        Config { suspicion_mult: 1, suspicion_max_timeout_mult: 12, suspicion_confirmations: 1, ..Config::lan() };
+    let mut c = Swim::new(id("me", 7000), config, codec(), ChaCha8Rng::seed_from_u64(1), Time::ZERO).unwrap();
+    for n in ["a", "x", "y"] {
+        apply(&mut c, Time::ZERO, alive(n, 10, 0));
+    }
+    for n in ["x", "y"] {
+        let slot = c.members.find(&name(n)).unwrap();
+        c.verify(slot);
+    }
+    apply(&mut c, Time::ZERO, suspect("a", 0, "x"));
+    let slot = c.members.find(&name("a")).unwrap();
+    c.suspicions.get_mut(&slot).unwrap().first_hand = true;
+    let min = crate::suspicion::min_suspicion_timeout(1, 4, Duration::from_secs(1));
+    // Confirmed well after start + min, long before the lone-accuser maximum.
+    let now = min * 3;
+    assert!(c.suspicions[&slot].deadline > now);
+    apply(&mut c, now, suspect("a", 0, "y"));
+    assert_eq!(c.suspicions[&slot].deadline, now, "due now, not in the past");
+    let sid = c.suspicions[&slot].id;
+    c.handle_timer(now, Timer(TimerKind::Suspicion { slot, id: sid }));
+    assert_eq!(status(&c, "a").0, MemberStatus::Dead);
+    assert_eq!(c.metrics().stalled_suspicions, 0);
+}
+
 /// Issue #19 (Lifeguard): a suspicion timer handled far past its deadline
 /// means this node was stalled; the refutation may be among the inputs
 /// queued meanwhile, so the death waits one probe timeout more, and the
@@ -668,6 +700,15 @@ fn probe_without_ack_goes_indirect_then_suspects() {
         timers(&out).into_iter().find(|(_, t)| matches!(t.0, TimerKind::ProbeTimeout { .. })).unwrap();
     assert_eq!(timeout_at, start + Duration::from_millis(500));
     c.handle_timer(timeout_at, timeout.clone());
+    // The stream ping first; the indirect probes wait 50 ms for it
+    // (`lan` timings), and go out when it has not answered by then.
+    let out1 = drain(&mut c);
+    assert!(decode_datagrams(&out1).is_empty(), "no ping-req yet");
+    assert!(c.poll_stream_ping().is_some());
+    let (wait_at, wait) =
+        timers(&out1).into_iter().find(|(_, t)| matches!(t.0, TimerKind::ProbeTimeout { .. })).unwrap();
+    assert_eq!(wait_at, timeout_at + Duration::from_millis(50));
+    c.handle_timer(wait_at, wait);
     let out2 = drain(&mut c);
     let reqs: Vec<_> =
         decode_datagrams(&out2).into_iter().filter(|(_, p)| matches!(p.message, Message::PingReq(_))).collect();
@@ -1513,4 +1554,43 @@ fn unverified_members_get_stream_pings_while_they_are_answered() {
     };
     assert_eq!(stream_pings_over(&mut c, &mut pending, 14, garbage), 1, "the trial");
     assert_eq!(stream_pings_over(&mut c, &mut pending, 15, answer), 0, "the trial's garbage was a strike");
+}
+
+#[test]
+fn the_indirect_probes_wait_for_the_stream_ping() {
+    let ping_reqs =
+        |out: &[Output]| decode_datagrams(out).iter().filter(|(_, p)| matches!(p.message, Message::PingReq(_))).count();
+    // Answered within the wait: no indirect probe at all, no suspicion.
+    let (mut c, target, out, start) = probing();
+    let ping = direct_probe_timed_out(&mut c, &out).unwrap();
+    let at = start + Duration::from_millis(520);
+    c.handle_stream_ping_response(at, target, &stream_ack(&ping));
+    let mut sent = drain(&mut c);
+    for (at, timer) in timers(&sent.clone()) {
+        c.handle_timer(at, timer);
+        sent.extend(drain(&mut c));
+    }
+    assert_eq!(ping_reqs(&sent), 0);
+    let (next_at, next) = periodic(&out, Periodic::Probe).unwrap();
+    c.handle_timer(next_at, next);
+    let m = c.metrics();
+    assert_eq!((m.suspicions, m.indirect_probes, m.stream_ping_acks, m.health_multiplier), (0, 0, 1, 0));
+
+    // Refused (the process is gone): the indirect probes go out at once.
+    let (mut c, target, out, start) = probing();
+    direct_probe_timed_out(&mut c, &out).unwrap();
+    c.stream_ping_failed(start + Duration::from_millis(505), target);
+    assert_eq!(ping_reqs(&drain(&mut c)), 3);
+
+    // With the `wan` timings there is no room to wait: both at once.
+    let (mut c, out) = fresh_with_timers();
+    c.config = Config::wan();
+    assert_eq!(c.stream_first_wait(), Duration::ZERO);
+    c.config = Config::lan();
+    c.config.probe_timeout = Duration::from_millis(200);
+    assert_eq!(c.stream_first_wait(), Duration::from_millis(100), "half of 320 ms, capped");
+    let (mut c2, _, out2, _) = probing();
+    c2.config.probe_timeout = Duration::from_millis(800);
+    assert_eq!(c2.stream_first_wait(), Duration::ZERO, "1 s period, 800 ms timeout: no slack");
+    drop((out, out2));
 }

@@ -88,7 +88,9 @@ pub struct NodeConfig {
     /// exchanges connected at once (more wait their turn, within
     /// `max_pending_push_pulls`). At the limit a newcomer evicts the stream
     /// that has proved the least (idle, in its header, in an unauthenticated
-    /// body) rather than being refused: see [`crate::stream`].
+    /// body) rather than being refused, or, if that stream is a request no
+    /// larger than its own accepted less than a second ago, waits for a
+    /// slot (at most `stream_header_timeout`): see [`crate::stream`].
     pub max_inbound_streams: usize,
     /// Most inbound streams open at once from one source IP address (an
     /// IPv6 source counts by its /64) (4): at the limit, the newcomer evicts

@@ -21,7 +21,11 @@
 //! `fast`, issue #19's faster failure detection), `--spread 1` (each node on
 //! its own loopback address 127.0.x.y, as separate hosts would be; default
 //! 0: all on 127.0.0.1, where the per-address stream limits apply to all).
-//! Prints one `RESULT` line of `key=value` pairs, the same keys as the Go side.
+//! Prints one `RESULT` line of `key=value` pairs, the same keys as the Go side,
+//! then gossamer's own over the idle window: what became of the stream-ping
+//! fallback (probe timeouts, stream pings sent, answered, late, withheld, not
+//! started, timed out, failed), inbound streams evicted or refused, and frames
+//! sent by kind (`sent_probe=count/bytes`..., frame bytes without IP/UDP headers).
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -121,6 +125,9 @@ struct Fallback {
     evicted: u64,
     busy: u64,
     refused: u64,
+    /// Frames sent by kind (probe, ack, gossip, push-pull, user): count
+    /// and bytes (the core's `traffic_out`, payload without IP/UDP headers).
+    kinds: [u64; 10],
 }
 
 /// The [`Fallback`] counters of every node so far.
@@ -135,8 +142,8 @@ async fn fallback(nodes: &[Node]) -> Fallback {
 }
 
 impl Fallback {
-    fn fields(&mut self) -> [&mut u64; 15] {
-        [
+    fn fields(&mut self) -> Vec<&mut u64> {
+        let mut v = vec![
             &mut self.probes,
             &mut self.probe_timeouts,
             &mut self.indirect,
@@ -152,7 +159,9 @@ impl Fallback {
             &mut self.evicted,
             &mut self.busy,
             &mut self.refused,
-        ]
+        ];
+        v.extend(self.kinds.iter_mut());
+        v
     }
 
     /// What was counted since `before`.
@@ -181,6 +190,11 @@ impl Fallback {
         self.evicted += n.streams_evicted;
         self.busy += n.streams_busy;
         self.refused += n.streams_refused;
+        let t = &c.traffic_out;
+        for (i, k) in [t.probe, t.ack, t.gossip, t.push_pull, t.user].iter().enumerate() {
+            self.kinds[2 * i] += k.messages;
+            self.kinds[2 * i + 1] += k.bytes;
+        }
     }
 }
 
@@ -191,7 +205,8 @@ impl std::fmt::Display for Fallback {
             "probes={} probe_timeouts={} indirect_probes={} suspicions={} stream_pings={} stream_ping_acks={} \
              stream_ping_acks_late={} stream_ping_failures={} stream_pings_withheld={} stream_pings_no_room={} \
              stream_ping_timeouts={} \
-             stream_ping_errors={} streams_evicted={} streams_busy={} streams_refused={}",
+             stream_ping_errors={} streams_evicted={} streams_busy={} streams_refused={} \
+             sent_probe={}/{}B sent_ack={}/{}B sent_gossip={}/{}B sent_push_pull={}/{}B sent_user={}/{}B",
             self.probes,
             self.probe_timeouts,
             self.indirect,
@@ -206,7 +221,17 @@ impl std::fmt::Display for Fallback {
             self.errors,
             self.evicted,
             self.busy,
-            self.refused
+            self.refused,
+            self.kinds[0],
+            self.kinds[1],
+            self.kinds[2],
+            self.kinds[3],
+            self.kinds[4],
+            self.kinds[5],
+            self.kinds[6],
+            self.kinds[7],
+            self.kinds[8],
+            self.kinds[9],
         )
     }
 }
