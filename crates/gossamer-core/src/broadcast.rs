@@ -451,6 +451,23 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> BroadcastQueue<K, S> {
             entries += bucket.len();
         }
         self.entries = entries;
+        // Every update passes through every bucket on its way to the
+        // retransmission limit, so in a join storm (a node queueing an
+        // update per member it learns) each of the ~50 buckets grew to hold
+        // the whole queue at some point, and kept that capacity: at 800
+        // simulated nodes joining at once, 153 of 258 MB of heap at the
+        // peak (heaptrack), quadratic in the nodes. When the buckets' room
+        // is far beyond what they hold, give it back. A steady queue stays
+        // under the threshold (no allocation per message,
+        // `tests/alloc_steady_state.rs`).
+        let room: usize = self.buckets.iter().map(Vec::capacity).sum();
+        if room > 8 * entries + 4096 {
+            for bucket in &mut self.buckets {
+                if bucket.capacity() > 2 * bucket.len() + 16 {
+                    bucket.shrink_to(2 * bucket.len() + 16);
+                }
+            }
+        }
     }
 }
 

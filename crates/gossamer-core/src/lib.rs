@@ -61,6 +61,7 @@
 mod awareness;
 mod broadcast;
 mod config;
+mod directory;
 mod event;
 mod failure;
 mod member;
@@ -78,6 +79,7 @@ mod user;
 use std::time::Duration;
 
 pub use config::{Config, ConfigError};
+pub use directory::IdentityDirectory;
 pub use event::{Event, Output};
 pub use member::{Death, Member};
 pub use metrics::{KindTraffic, Metrics, RttHistogram, Traffic, RTT_BUCKETS_MICROS};

@@ -1,8 +1,10 @@
 //! The member table: every member this node knows, in slots that never move
 //! (so the probe order and timers can name a member by a 4-byte slot), with
-//! a hash index from name to slot. About 112 bytes per member in the slots
-//! (the public [`Member`] and the time of its last status change) plus ~12
-//! in the index and the probe order; the death record of a dead member
+//! a hash index from name to slot. 16 bytes per member in the slots (a
+//! pointer to the member's record, interned in the [`IdentityDirectory`],
+//! and the time of its last status change; the record itself, ~100 bytes,
+//! is shared by every node of a simulator that holds the same state) plus
+//! ~12 in the index and the probe order; the death record of a dead member
 //! lives in a side map, so the living (nearly all members, nearly always)
 //! do not pay 8 bytes each for its pointer (at 10,000 simulated nodes of
 //! 10,000 members each, that pointer alone was 0.8 GB).
@@ -22,6 +24,7 @@
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
+use std::sync::Arc;
 
 use foldhash::fast::RandomState;
 
@@ -30,6 +33,7 @@ use hashbrown::HashTable;
 use rand_core::RngCore;
 
 use crate::broadcast::SlotHash;
+use crate::directory::IdentityDirectory;
 use crate::Time;
 
 /// A member as this node sees it.
@@ -84,7 +88,9 @@ impl Death {
 /// One slot's content.
 #[derive(Debug, Clone)]
 pub(crate) struct Entry {
-    pub member: Member,
+    /// The member's record, interned (read through `Deref`; changed only
+    /// through the table, which re-interns it).
+    pub member: Arc<Member>,
     /// Time of the last status change, in whole milliseconds (8 bytes
     /// instead of a 16-byte `Duration`: this is per member), and in its
     /// top bit ([`VERIFIED`]) whether this node has heard from the member
@@ -125,6 +131,7 @@ pub(crate) type Slot = u32;
 
 /// Members in stable slots with a name index and per-status counts.
 pub(crate) struct MemberTable {
+    directory: IdentityDirectory,
     slots: Vec<Option<Entry>>,
     free: Vec<Slot>,
     index: HashTable<Slot>,
@@ -140,6 +147,14 @@ pub(crate) struct MemberTable {
     /// join: a newcomer knows thousands of members and has heard from a
     /// handful). 1 bit per member, not 4 bytes for a list of slots.
     verified_bits: Vec<u64>,
+}
+
+impl Drop for MemberTable {
+    /// Gives the records back, so that a shared directory frees those no
+    /// other node holds now rather than when it next grows.
+    fn drop(&mut self) {
+        self.directory.release_all(self.slots.drain(..).flatten().map(|e| e.member));
+    }
 }
 
 /// Drops a comeback's death record: rare, and kept out of `set_status`,
@@ -175,8 +190,10 @@ fn status_index(status: MemberStatus) -> usize {
 }
 
 impl MemberTable {
-    pub(crate) fn new() -> Self {
+    /// An empty table whose records live in `directory`.
+    pub(crate) fn new(directory: IdentityDirectory) -> Self {
         Self {
+            directory,
             slots: Vec::new(),
             free: Vec::new(),
             index: HashTable::new(),
@@ -201,6 +218,7 @@ impl MemberTable {
         let hash = self.hasher.hash_one(&member.id.name);
         self.counts[status_index(member.status)] += 1;
         self.unverified += 1;
+        let member = self.directory.intern(member);
         let slot = place(&mut self.slots, &mut self.free, Entry { member, changed_ms: millis(now) });
         let (slots, hasher) = (&self.slots, &self.hasher);
         self.index.insert_unique(hash, slot, |&s| {
@@ -243,13 +261,14 @@ impl MemberTable {
         };
         self.counts[status_index(member.status)] += 1;
         self.unverified += 1;
+        let member = self.directory.intern(member);
         let slot = place(&mut self.slots, &mut self.free, Entry { member, changed_ms: millis(now) });
         vacant.insert(slot);
         Some(slot)
     }
 
-    /// Forgets the member in `slot`.
-    pub(crate) fn remove(&mut self, slot: Slot) -> Option<Entry> {
+    /// Forgets the member in `slot`; what it was.
+    pub(crate) fn remove(&mut self, slot: Slot) -> Option<Member> {
         let entry = self.slots.get_mut(slot as usize)?.take()?;
         let hash = self.hasher.hash_one(&entry.member.id.name);
         if let Ok(found) = self.index.find_entry(hash, |&s| s == slot) {
@@ -264,7 +283,7 @@ impl MemberTable {
         }
         self.deaths.remove(&slot);
         self.free.push(slot);
-        Some(entry)
+        Some(self.directory.release(entry.member))
     }
 
     /// A dead member chosen at random, or `None` if none is dead. Drawn
@@ -306,15 +325,36 @@ impl MemberTable {
         self.slots.get(slot as usize)?.as_ref()
     }
 
-    /// Mutable access for incarnation, metadata, address and death; the
-    /// status must change through [`MemberTable::set_status`].
-    pub(crate) fn get_mut(&mut self, slot: Slot) -> Option<&mut Entry> {
-        self.slots.get_mut(slot as usize)?.as_mut()
+    /// Changes the incarnation, metadata or address of the member in
+    /// `slot` (re-interning its record); the status must change through
+    /// [`MemberTable::set_status`], and the name never does.
+    pub(crate) fn update(&mut self, slot: Slot, change: impl FnOnce(&mut Member)) {
+        if let Some(entry) = self.slots.get_mut(slot as usize).and_then(Option::as_mut) {
+            self.directory.update(&mut entry.member, |m| {
+                let status = m.status;
+                change(m);
+                debug_assert!(m.status == status, "a status changes through set_status");
+            });
+        }
+    }
+
+    /// The directory this table's records live in.
+    pub(crate) fn directory(&self) -> &IdentityDirectory {
+        &self.directory
     }
 
     /// Changes a member's status, keeping the counts right.
     #[inline(always)]
     pub(crate) fn set_status(&mut self, slot: Slot, status: MemberStatus, now: Time) {
+        if self.get(slot).is_some_and(|e| e.member.status != status) {
+            self.change(slot, status, now, |_| {});
+        }
+    }
+
+    /// Sets a member's status (keeping the counts right) and applies
+    /// `change` (incarnation, metadata, address; never the name) in one
+    /// re-interning of its record.
+    pub(crate) fn change(&mut self, slot: Slot, status: MemberStatus, now: Time, change: impl FnOnce(&mut Member)) {
         if let Some(entry) = self.slots.get_mut(slot as usize).and_then(Option::as_mut) {
             if entry.member.status != status {
                 if entry.member.status == MemberStatus::Dead {
@@ -322,9 +362,12 @@ impl MemberTable {
                 }
                 self.counts[status_index(entry.member.status)] -= 1;
                 self.counts[status_index(status)] += 1;
-                entry.member.status = status;
                 entry.changed_ms = millis(now) | (entry.changed_ms & VERIFIED);
             }
+            self.directory.update(&mut entry.member, |m| {
+                change(m);
+                m.status = status;
+            });
         }
     }
 
@@ -503,8 +546,15 @@ mod tests {
     }
 
     #[test]
+    fn a_slot_is_16_bytes() {
+        // The record pointer and the changed time: the point of interning
+        // (issue #16: 10^8 slots in a 10,000-node simulation).
+        assert_eq!(std::mem::size_of::<Option<Entry>>(), 16);
+    }
+
+    #[test]
     fn insert_find_remove_reuse() {
-        let mut t = MemberTable::new();
+        let mut t = MemberTable::new(IdentityDirectory::new());
         let a = t.insert(member("a", MemberStatus::Alive), Time::ZERO);
         let b = t.insert(member("b", MemberStatus::Alive), Time::ZERO);
         assert_eq!(t.find(&"a".parse().unwrap()), Some(a));
@@ -525,7 +575,7 @@ mod tests {
 
     #[test]
     fn insert_if_new_skips_known_names_and_reuses_slots() {
-        let mut t = MemberTable::new();
+        let mut t = MemberTable::new(IdentityDirectory::new());
         t.reserve(3);
         let a = t.insert_if_new(member("a", MemberStatus::Alive), Time::ZERO).unwrap();
         assert_eq!(t.insert_if_new(member("a", MemberStatus::Suspect), Time::ZERO), None);
@@ -543,7 +593,7 @@ mod tests {
 
     #[test]
     fn random_dead_draws_every_dead_member_and_only_them() {
-        let mut t = MemberTable::new();
+        let mut t = MemberTable::new(IdentityDirectory::new());
         let mut rng = ChaCha8Rng::seed_from_u64(5);
         assert_eq!(t.random_dead(&mut rng), None);
         let slots: Vec<Slot> =
@@ -565,7 +615,7 @@ mod tests {
 
     #[test]
     fn sample_respects_filter_and_k() {
-        let mut t = MemberTable::new();
+        let mut t = MemberTable::new(IdentityDirectory::new());
         for i in 0..500 {
             let status = if i % 50 == 0 { MemberStatus::Alive } else { MemberStatus::Dead };
             t.insert(member(&format!("n{i}"), status), Time::ZERO);
@@ -584,7 +634,7 @@ mod tests {
 
     #[test]
     fn sample_verified_draws_only_verified_members_sparse_or_dense() {
-        let mut t = MemberTable::new();
+        let mut t = MemberTable::new(IdentityDirectory::new());
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         let slots: Vec<Slot> =
             (0..1000).map(|i| t.insert(member(&format!("m{i}"), MemberStatus::Alive), Time::ZERO)).collect();

@@ -365,7 +365,7 @@ impl<R: RngCore> Swim<R> {
     }
 
     fn member_of(&self, slot: Slot) -> Member {
-        self.members.get(slot).expect("slot was just looked up").member.clone()
+        Member::clone(&self.members.get(slot).expect("slot was just looked up").member)
     }
 
     /// Records a name conflict: counted, signalled, and kept for the driver
@@ -454,7 +454,7 @@ impl<R: RngCore> Swim<R> {
             self.emit(Event::MemberJoined(member));
             return;
         };
-        let entry = self.members.get_mut(slot).expect("found");
+        let entry = self.members.get(slot).expect("found");
         if alive.incarnation <= entry.member.incarnation {
             return;
         }
@@ -471,12 +471,13 @@ impl<R: RngCore> Swim<R> {
             return;
         }
         let changed = moved || entry.member.metadata != alive.metadata;
-        entry.member.incarnation = alive.incarnation;
-        if changed {
-            entry.member.metadata.clone_from(&alive.metadata);
-            entry.member.id.addr = alive.node.addr;
-        }
-        self.members.set_status(slot, MemberStatus::Alive, now);
+        self.members.change(slot, MemberStatus::Alive, now, |m| {
+            m.incarnation = alive.incarnation;
+            if changed {
+                m.metadata.clone_from(&alive.metadata);
+                m.id.addr = alive.node.addr;
+            }
+        });
         if previous == MemberStatus::Suspect {
             self.suspicion_refuted(now, slot);
             self.suspicions.remove(&slot);
@@ -501,11 +502,10 @@ impl<R: RngCore> Swim<R> {
     #[inline(never)]
     fn on_suspect(&mut self, now: Time, suspect: Suspect, found: Option<Slot>, encoded: Option<&[u8]>) {
         let Some(slot) = found else { return };
-        let entry = self.members.get_mut(slot).expect("found");
+        let entry = self.members.get(slot).expect("found");
         match entry.member.status {
             MemberStatus::Alive if suspect.incarnation >= entry.member.incarnation => {
-                entry.member.incarnation = suspect.incarnation;
-                self.members.set_status(slot, MemberStatus::Suspect, now);
+                self.members.change(slot, MemberStatus::Suspect, now, |m| m.incarnation = suspect.incarnation);
                 self.start_suspicion(now, slot, &suspect);
                 self.suspicion_heard(slot, &suspect.from);
                 tracing::debug!(member = %suspect.node, incarnation = suspect.incarnation, from = %suspect.from, "suspected");
@@ -515,7 +515,7 @@ impl<R: RngCore> Swim<R> {
             }
             MemberStatus::Suspect if suspect.incarnation > entry.member.incarnation => {
                 // Suspected again at a newer incarnation: a fresh suspicion.
-                entry.member.incarnation = suspect.incarnation;
+                self.members.update(slot, |m| m.incarnation = suspect.incarnation);
                 self.start_suspicion(now, slot, &suspect);
                 self.forward(slot, Update::Suspect(suspect), encoded);
             }
@@ -573,7 +573,7 @@ impl<R: RngCore> Swim<R> {
     #[inline(never)]
     fn on_confirm(&mut self, now: Time, confirm: Confirm, found: Option<Slot>, encoded: Option<&[u8]>) {
         let Some(slot) = found else { return };
-        let entry = self.members.get_mut(slot).expect("found");
+        let entry = self.members.get(slot).expect("found");
         let declare = match entry.member.status {
             MemberStatus::Alive | MemberStatus::Suspect => confirm.incarnation >= entry.member.incarnation,
             MemberStatus::Left => confirm.incarnation > entry.member.incarnation,
@@ -581,7 +581,7 @@ impl<R: RngCore> Swim<R> {
                 if confirm.incarnation < entry.member.incarnation {
                     return;
                 }
-                entry.member.incarnation = confirm.incarnation;
+                self.members.update(slot, |m| m.incarnation = confirm.incarnation);
                 // Another confirmer of the same death: evidence for the
                 // heal layer, nothing to disseminate.
                 self.heard_again(slot);
@@ -600,9 +600,8 @@ impl<R: RngCore> Swim<R> {
         if !declare {
             return;
         }
-        entry.member.incarnation = confirm.incarnation;
         self.members.record_death(slot, Death::new(now, confirm.from.clone()));
-        self.members.set_status(slot, MemberStatus::Dead, now);
+        self.members.change(slot, MemberStatus::Dead, now, |m| m.incarnation = confirm.incarnation);
         self.suspicions.remove(&slot);
         tracing::info!(member = %confirm.node, incarnation = confirm.incarnation, by = %confirm.from, "member failed");
         let confirmed = self.signals.enabled().then(|| (confirm.incarnation, confirm.from.clone()));
@@ -620,18 +619,17 @@ impl<R: RngCore> Swim<R> {
     #[inline(never)]
     fn on_leave(&mut self, now: Time, leave: Leave, found: Option<Slot>, encoded: Option<&[u8]>) {
         let Some(slot) = found else { return };
-        let entry = self.members.get_mut(slot).expect("found");
+        let entry = self.members.get(slot).expect("found");
         if entry.member.status == MemberStatus::Left {
             if leave.incarnation > entry.member.incarnation {
-                entry.member.incarnation = leave.incarnation;
+                self.members.update(slot, |m| m.incarnation = leave.incarnation);
             }
             return;
         }
         if leave.incarnation < entry.member.incarnation {
             return;
         }
-        entry.member.incarnation = leave.incarnation;
-        self.members.set_status(slot, MemberStatus::Left, now);
+        self.members.change(slot, MemberStatus::Left, now, |m| m.incarnation = leave.incarnation);
         self.suspicions.remove(&slot);
         tracing::info!(member = %leave.node, incarnation = leave.incarnation, "member left");
         self.forward(slot, Update::Leave(leave), encoded);

@@ -16,6 +16,7 @@ use rand_core::RngCore;
 use crate::awareness::Awareness;
 use crate::broadcast::{retransmit_limit, Key, MemberQueue, SlotHash};
 use crate::config::{Config, ConfigError};
+use crate::directory::IdentityDirectory;
 use crate::event::{Event, Output};
 use crate::member::{Death, Member, MemberTable, Slot};
 use crate::metrics::Metrics;
@@ -151,6 +152,23 @@ impl<R: RngCore> Swim<R> {
     /// or a packet from another node arrives; the first timers are requested
     /// immediately (drain [`Swim::poll_output`]).
     pub fn new(id: NodeId, config: Config, codec: FrameCodec, rng: R, now: Time) -> Result<Self, ConfigError> {
+        Self::with_directory(id, config, codec, rng, now, IdentityDirectory::new())
+    }
+
+    /// As [`Swim::new`], with this node's member records interned in
+    /// `directory` (issue #16): nodes that share one directory (the
+    /// simulator's, which runs thousands of nodes in one process) share
+    /// every record they hold alike, so a converged cluster of `n` nodes
+    /// holds `n` records instead of `n²`. The node behaves exactly as with
+    /// a private directory; only memory differs.
+    pub fn with_directory(
+        id: NodeId,
+        config: Config,
+        codec: FrameCodec,
+        rng: R,
+        now: Time,
+        directory: IdentityDirectory,
+    ) -> Result<Self, ConfigError> {
         config.validate()?;
         let stream_codec = codec
             .clone()
@@ -166,7 +184,7 @@ impl<R: RngCore> Swim<R> {
         // Random starting points for timer tokens, suspicion ids and sequence
         // numbers: leftovers from a previous run of this node never match.
         let (first_token, first_suspicion, first_seq) = (rng.next_u64() >> 1, rng.next_u64() >> 1, rng.next_u32());
-        let mut members = MemberTable::new();
+        let mut members = MemberTable::new(directory);
         let me = Member { id: id.clone(), incarnation: 0, status: MemberStatus::Alive, metadata: Metadata::new() };
         let self_slot = members.insert(me, now);
         members.set_verified(self_slot);
@@ -246,6 +264,12 @@ impl<R: RngCore> Swim<R> {
     /// [`Signal::NameConflict`]).
     pub fn name_conflict(&self) -> Option<&NameConflict> {
         self.name_conflict.as_ref()
+    }
+
+    /// The directory this node's member records are interned in (its own,
+    /// or the one given to [`Swim::with_directory`]).
+    pub fn directory(&self) -> &IdentityDirectory {
+        self.members.directory()
     }
 
     /// This node's incarnation.
@@ -476,9 +500,7 @@ impl<R: RngCore> Swim<R> {
     pub fn set_metadata(&mut self, now: Time, metadata: Metadata) {
         self.tick(now);
         let next = self.incarnation().saturating_add(1).min(MAX_INCARNATION);
-        if let Some(entry) = self.members.get_mut(self.self_slot) {
-            entry.member.metadata = metadata;
-        }
+        self.members.update(self.self_slot, |m| m.metadata = metadata);
         self.set_own_incarnation(next, now);
         if self.leaving.is_none() {
             self.queue.push_keyed(self.self_slot, self.self_alive());
@@ -486,9 +508,7 @@ impl<R: RngCore> Swim<R> {
     }
 
     pub(crate) fn set_own_incarnation(&mut self, incarnation: Incarnation, _now: Time) {
-        if let Some(entry) = self.members.get_mut(self.self_slot) {
-            entry.member.incarnation = entry.member.incarnation.max(incarnation);
-        }
+        self.members.update(self.self_slot, |m| m.incarnation = m.incarnation.max(incarnation));
     }
 
     /// The next thing to do, if any. Drain after every input.
@@ -546,7 +566,7 @@ impl<R: RngCore> Swim<R> {
 
     /// Every member known, this node included.
     pub fn members(&self) -> impl Iterator<Item = &Member> + '_ {
-        self.members.iter().map(|(_, e)| &e.member)
+        self.members.iter().map(|(_, e)| &*e.member)
     }
 
     /// Adopts `members` as known and alive, on the caller's word: a bulk
@@ -732,11 +752,11 @@ impl<R: RngCore> Swim<R> {
     /// Drops the member in `slot` and everything pending about it; emits
     /// [`Signal::MemberRemoved`].
     pub(crate) fn forget(&mut self, _now: Time, slot: Slot, why: &'static str) {
-        let Some(entry) = self.members.remove(slot) else { return };
+        let Some(member) = self.members.remove(slot) else { return };
         self.suspicions.remove(&slot);
         self.queue.retire(&slot);
-        tracing::debug!(member = %entry.member.id, status = ?entry.member.status, "{why}: member forgotten");
-        self.signals.push_with(|| Signal::MemberRemoved(entry.member));
+        tracing::debug!(member = %member.id, status = ?member.status, "{why}: member forgotten");
+        self.signals.push_with(|| Signal::MemberRemoved(member));
     }
 
     /// Turn the [`Signal`] feed on or off (off by default; turning it off
@@ -792,7 +812,7 @@ impl<R: RngCore> Swim<R> {
 
     /// One member by name.
     pub fn member(&self, name: &NodeName) -> Option<&Member> {
-        self.members.find(name).and_then(|slot| self.members.get(slot)).map(|e| &e.member)
+        self.members.find(name).and_then(|slot| self.members.get(slot)).map(|e| &*e.member)
     }
 
     /// When and by whom `name` was declared dead, while it is dead.

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use gossamer_core::{Config, Member, Output, Swim, Time, Timer};
+use gossamer_core::{Config, IdentityDirectory, Member, Output, Swim, Time, Timer};
 use gossamer_heal::{core_adapter, Heal, HealConfig, HealHandler};
 use gossamer_wire::{ClusterLabel, FrameCodec, MemberStatus, NodeId, NodeName};
 use rand_chacha::ChaCha8Rng;
@@ -111,8 +111,22 @@ impl HealNode {
         rng: ChaCha8Rng,
         now: Time,
     ) -> Result<Self, SimError> {
+        Self::with_directory(id, config, heal, codec, rng, now, IdentityDirectory::new())
+    }
+
+    /// As [`HealNode::new`], with the core's member records interned in
+    /// `directory` (shared by all the nodes of a simulation, issue #16).
+    pub fn with_directory(
+        id: NodeId,
+        config: Config,
+        heal: HealConfig,
+        codec: FrameCodec,
+        rng: ChaCha8Rng,
+        now: Time,
+        directory: IdentityDirectory,
+    ) -> Result<Self, SimError> {
         let heal = Heal::new(id.clone(), heal, now).map_err(|e| SimError::invalid(format!("heal: {e}")))?;
-        let mut swim = Swim::new(id, config, codec, rng, now)?;
+        let mut swim = Swim::with_directory(id, config, codec, rng, now, directory)?;
         swim.set_signals(true);
         Ok(Self { swim, heal, app: Recorder::default(), out: VecDeque::new(), tick_at: None })
     }
@@ -263,6 +277,8 @@ pub struct HealFactory {
     config: Config,
     heal: HealConfig,
     codec: FrameCodec,
+    /// One identity directory shared by every node made (issue #16).
+    directory: IdentityDirectory,
 }
 
 impl HealFactory {
@@ -273,7 +289,7 @@ impl HealFactory {
         let config = core_adapter::core_config(&heal, base);
         config.validate()?;
         let label = ClusterLabel::new(label).map_err(|e| SimError::invalid(format!("cluster label: {e}")))?;
-        Ok(Self { config, heal, codec: FrameCodec::new(label) })
+        Ok(Self { config, heal, codec: FrameCodec::new(label), directory: IdentityDirectory::new() })
     }
 
     /// The core configuration every node gets (autoclean applied).
@@ -295,7 +311,8 @@ impl NodeFactory for HealFactory {
     }
 
     fn create(&mut self, id: NodeId, rng: ChaCha8Rng, now: Time) -> Result<HealNode, SimError> {
-        HealNode::new(id, self.config.clone(), self.heal.clone(), self.codec.clone(), rng, now)
+        let directory = self.directory.clone();
+        HealNode::with_directory(id, self.config.clone(), self.heal.clone(), self.codec.clone(), rng, now, directory)
     }
 }
 

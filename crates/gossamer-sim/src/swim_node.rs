@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use gossamer_core::{Config, Event, Member, Output, StreamPing, Swim, Time, Timer, UserEvent};
+use gossamer_core::{Config, Event, IdentityDirectory, Member, Output, StreamPing, Swim, Time, Timer, UserEvent};
 use gossamer_wire::{ClusterLabel, FrameCodec, MemberStatus, NodeId, NodeName};
 use rand_chacha::ChaCha8Rng;
 
@@ -162,6 +162,10 @@ impl SimNode for SwimNode {
 pub struct SwimFactory {
     config: Config,
     codec: FrameCodec,
+    /// One identity directory for every node this factory makes (issue
+    /// #16): nodes that hold the same member state share its record, so a
+    /// converged cluster of n nodes holds n member records, not n².
+    directory: IdentityDirectory,
 }
 
 impl SwimFactory {
@@ -169,7 +173,7 @@ impl SwimFactory {
     pub fn new(config: Config, label: &str) -> Result<Self, SimError> {
         config.validate()?;
         let label = ClusterLabel::new(label).map_err(|e| SimError::invalid(format!("cluster label: {e}")))?;
-        Ok(Self { config, codec: FrameCodec::new(label) })
+        Ok(Self { config, codec: FrameCodec::new(label), directory: IdentityDirectory::new() })
     }
 
     /// The configuration every node gets.
@@ -186,6 +190,37 @@ impl NodeFactory for SwimFactory {
     }
 
     fn create(&mut self, id: NodeId, rng: ChaCha8Rng, now: Time) -> Result<SwimNode, SimError> {
-        Ok(SwimNode(Swim::new(id, self.config.clone(), self.codec.clone(), rng, now)?))
+        let directory = self.directory.clone();
+        Ok(SwimNode(Swim::with_directory(id, self.config.clone(), self.codec.clone(), rng, now, directory)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::node_id;
+    use gossamer_wire::{MemberStatus, Metadata};
+    use rand::SeedableRng;
+
+    #[test]
+    fn the_nodes_of_a_factory_share_one_directory() {
+        const N: u32 = 50;
+        let mut factory = SwimFactory::new(Config::lan(), "sim").unwrap();
+        let members: Vec<Member> = (0..N)
+            .map(|i| Member { id: node_id(i), incarnation: 0, status: MemberStatus::Alive, metadata: Metadata::new() })
+            .collect();
+        let nodes: Vec<SwimNode> = (0..N)
+            .map(|i| {
+                let mut node = factory.create(node_id(i), ChaCha8Rng::seed_from_u64(i.into()), Time::ZERO).unwrap();
+                node.adopt_converged(Time::ZERO, &members).unwrap();
+                node
+            })
+            .collect();
+        assert!(nodes.iter().all(|n| n.swim().members().count() == N as usize));
+        let directory = nodes[0].swim().directory();
+        assert!(nodes.iter().all(|n| n.swim().directory().same_as(directory)));
+        assert_eq!(directory.len(), N as usize, "one record per member, not per node and member");
+        drop(nodes);
+        assert!(factory.directory.is_empty(), "records freed with the nodes");
     }
 }

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use gossamer_core::{Config, Event, Member, Output, Signal, Swim, Time, Timer, UserEvent};
+use gossamer_core::{Config, Event, IdentityDirectory, Member, Output, Signal, Swim, Time, Timer, UserEvent};
 use gossamer_wire::{ClusterLabel, FrameCodec, MemberStatus, NodeId, NodeName};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -91,6 +91,9 @@ pub struct Net {
     pub delivered: u64,
     /// Probability that a datagram is lost.
     pub loss: f64,
+    /// The identity directory every core shares, if any (else each has
+    /// its own, as with `Swim::new`).
+    pub directory: Option<IdentityDirectory>,
 }
 
 pub fn addr(i: usize) -> SocketAddr {
@@ -104,6 +107,16 @@ pub fn name(i: usize) -> NodeName {
 impl Net {
     /// `n` nodes, not yet joined to each other.
     pub fn new(n: usize, seed: u64, config: Config) -> Self {
+        Self::build(n, seed, config, None)
+    }
+
+    /// As [`Net::new`], every core interning its members in `directory`.
+    #[allow(dead_code)]
+    pub fn with_directory(n: usize, seed: u64, config: Config, directory: IdentityDirectory) -> Self {
+        Self::build(n, seed, config, Some(directory))
+    }
+
+    fn build(n: usize, seed: u64, config: Config, directory: Option<IdentityDirectory>) -> Self {
         let codec = FrameCodec::new(ClusterLabel::new("test").unwrap());
         let mut net = Net {
             now: Time::ZERO,
@@ -115,6 +128,7 @@ impl Net {
             codec,
             delivered: 0,
             loss: 0.0,
+            directory,
         };
         for i in 0..n {
             let id = NodeId::new(name(i), addr(i));
@@ -127,8 +141,11 @@ impl Net {
     /// (Re)starts node `i` with fresh state (incarnation 0).
     pub fn start(&mut self, i: usize) {
         let rng = ChaCha8Rng::seed_from_u64(self.rng.random());
-        let mut core =
-            Swim::new(self.nodes[i].id.clone(), self.config.clone(), self.codec.clone(), rng, self.now).unwrap();
+        let (id, config, codec) = (self.nodes[i].id.clone(), self.config.clone(), self.codec.clone());
+        let mut core = match &self.directory {
+            Some(directory) => Swim::with_directory(id, config, codec, rng, self.now, directory.clone()).unwrap(),
+            None => Swim::new(id, config, codec, rng, self.now).unwrap(),
+        };
         core.set_signals(true);
         self.nodes[i].generation += 1;
         self.nodes[i].core = Some(core);
