@@ -48,7 +48,7 @@ use std::time::{Duration, Instant};
 
 use compact_str::CompactString;
 use foca::{Foca, Member as FocaMember, NoCustomBroadcast, Notification, PostcardCodec, Runtime, State};
-use gossamer_core::{Config, Event, Member, Output, Swim, Timer};
+use gossamer_core::{Config, Event, IdentityDirectory, Member, Output, Swim, Timer};
 use gossamer_wire::{ClusterLabel, FrameCodec, MemberStatus, Message, Metadata, NodeId, Update};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -494,9 +494,14 @@ impl Engine for Gossamer {
             config.retire_after_copies = copies;
         }
         let mut nodes = Vec::with_capacity(n);
+        // One identity directory for every core (as the simulator does):
+        // identical behaviour, n records instead of n² (10,000 nodes fit).
+        let directory = IdentityDirectory::default();
         for (i, id) in ids.iter().enumerate() {
             let rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(1_000_003).wrapping_add(i as u64));
-            let mut core = Swim::new(id.clone(), config.clone(), codec.clone(), rng, Duration::ZERO).unwrap();
+            let mut core =
+                Swim::with_directory(id.clone(), config.clone(), codec.clone(), rng, Duration::ZERO, directory.clone())
+                    .unwrap();
             start_known(&mut core, &members);
             nodes.push(Some(core));
         }

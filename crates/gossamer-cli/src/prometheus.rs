@@ -168,6 +168,14 @@ pub fn render(view: &MetricsView) -> String {
     counter(r, "stream_pings", "Fallback pings over TCP (direct probe unanswered in time)", c.stream_pings);
     counter(r, "stream_ping_acks", "Probes answered over the TCP fallback only", c.stream_ping_acks);
     counter(r, "stream_ping_failures", "Fallback pings over TCP that failed", c.stream_ping_failures);
+    counter(r, "stream_ping_acks_late", "Fallback acks over TCP too late to count", c.stream_ping_acks_late);
+    counter(
+        r,
+        "stream_pings_withheld",
+        "Fallback pings not sent to unverified members after failures",
+        c.stream_pings_withheld,
+    );
+    counter(r, "probe_timeouts", "Direct probes unanswered within the probe timeout", c.probe_timeouts);
     counter(r, "push_pull_digests", "Periodic push-pulls opened with a digest", c.push_pull_digests);
     counter(
         r,
@@ -178,6 +186,12 @@ pub fn render(view: &MetricsView) -> String {
     gauge(r, "queued_updates", "Updates waiting in the dissemination queue", usize_u64(c.queued_updates));
     gauge(r, "unverified", "Members this node has not heard from directly", usize_u64(c.unverified));
     counter(r, "updates_sent", "Updates piggybacked on outgoing packets", c.updates_sent);
+    counter(
+        r,
+        "updates_retired_early",
+        "Updates retired before their retransmit limit: heard back from peers",
+        c.updates_retired_early,
+    );
     gauge(r, "incarnation", "This node's incarnation", c.incarnation);
     gauge(r, "queued_user_items", "Application items waiting in their queue", usize_u64(c.queued_user_items));
     counter(r, "user_items_queued", "Application items queued, own and forwarded", c.user_items_queued);
@@ -236,6 +250,9 @@ pub fn render(view: &MetricsView) -> String {
     counter(r, "join_retries", "Joins retried after a short backoff while alone", n.join_retries);
     counter(r, "join_follow_ups", "Follow-up push-pulls after a join", n.join_follow_ups);
     counter(r, "streams_deferred", "Inbound streams held for a slot instead of evicting one", n.streams_deferred);
+    counter(r, "stream_pings_no_room", "Fallback pings not sent: too many in flight", n.stream_pings_no_room);
+    counter(r, "stream_ping_timeouts", "Fallback pings unanswered by the end of their period", n.stream_ping_timeouts);
+    counter(r, "stream_ping_errors", "Fallback pings that failed: refused, closed, malformed", n.stream_ping_errors);
     r.register_with_unit(
         "push_pull_duration",
         "Push-pull exchanges this node started and completed, connect to response read",
