@@ -47,6 +47,13 @@ struct Item<K> {
     cap: u32,
 }
 
+impl<K> Item<K> {
+    /// A fresh item: no bonus, nothing heard back, no early cap.
+    fn new(key: K, id: u64, transmits: u32) -> Self {
+        Self { key, id, transmits, bonus: 0, heard: 0, cap: u32::MAX }
+    }
+}
+
 /// One place of the queue: the pending item, if any, and the encoded
 /// update (kept, with its capacity, while the place is free).
 struct Place<K> {
@@ -221,13 +228,13 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> BroadcastQueue<K, S> {
                 if self.items[slot as usize].item.is_none() {
                     self.live += 1;
                 }
-                self.items[slot as usize].item = Some(Item { key, id, transmits, bonus: 0, heard: 0, cap: u32::MAX });
+                self.items[slot as usize].item = Some(Item::new(key, id, transmits));
                 slot
             }
             None => {
                 grew = true;
                 let name = key.clone();
-                let item = Some(Item { key, id, transmits, bonus: 0, heard: 0, cap: u32::MAX });
+                let item = Some(Item::new(key, id, transmits));
                 let slot = match self.free.pop() {
                     Some(slot) => {
                         self.items[slot as usize].item = item;

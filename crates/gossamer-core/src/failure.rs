@@ -261,6 +261,21 @@ impl<R: RngCore> Swim<R> {
         }
     }
 
+    /// How long a relay waits for the target's ack before it nacks the
+    /// requester: a little under `probe_timeout`, so the nack arrives
+    /// before the requester's period ends and counts (Lifeguard). The
+    /// stream-first wait (`probe`) leaves room for it.
+    pub(crate) fn relay_nack_wait(&self) -> Duration {
+        self.config.probe_timeout.mul_f64(0.8)
+    }
+
+    /// Probes the suspect in `slot` next, out of turn, if it is verified
+    /// (see `ProbeOrder::probe_soon`).
+    fn probe_suspect_soon(&mut self, slot: Slot) {
+        let verified = self.members.is_verified(slot);
+        self.order.probe_soon(slot, verified);
+    }
+
     /// Relay an indirect probe: ping the target with our own sequence
     /// number, forward its ack, or nack if none comes in time.
     pub(crate) fn on_ping_req(&mut self, now: Time, from: SocketAddr, req: PingReq) {
@@ -277,8 +292,7 @@ impl<R: RngCore> Swim<R> {
             return;
         }
         let seq = self.next_seq();
-        // Nack a little before the requester's period ends, so it counts.
-        let deadline = after(now, self.config.probe_timeout.mul_f64(0.8));
+        let deadline = after(now, self.relay_nack_wait());
         self.relays.insert(seq, Relay { seq: req.seq, requester: from, deadline });
         let ping = Message::Ping(Ping { seq, target: req.target.name, from: self.local.clone() });
         self.send(req.target.addr, &ping, None);
@@ -309,8 +323,7 @@ impl<R: RngCore> Swim<R> {
         let live = (self.members.count(MemberStatus::Alive) + self.members.count(MemberStatus::Suspect)) as u64;
         if self.rng.next_u64() % live.max(1) < m {
             self.stats.suspect_probes += 1;
-            let verified = self.members.is_verified(slot);
-            self.order.probe_soon(slot, verified);
+            self.probe_suspect_soon(slot);
         }
     }
 
@@ -404,8 +417,7 @@ impl<R: RngCore> Swim<R> {
                 suspicion.answered = false;
             }
             self.stats.suspicions_put_off += 1;
-            let verified = self.members.is_verified(slot);
-            self.order.probe_soon(slot, verified);
+            self.probe_suspect_soon(slot);
             self.set_timer(at, TimerKind::Suspicion { slot, id });
             return;
         }

@@ -357,11 +357,17 @@ impl<R: RngCore> Swim<R> {
     #[cold]
     #[inline(never)]
     fn heard_again(&mut self, slot: Slot) {
-        let enough = self.config.retire_after_copies;
-        let floor = self.config.retransmit_mult;
+        let (enough, floor) = self.retire_rule();
         if self.queue.heard_again(&slot, enough, floor) {
             self.stats.updates_retired_early += 1;
         }
+    }
+
+    /// When a pending suspicion or death retires early: after `enough`
+    /// copies heard back (`retire_after_copies`), but not before `floor`
+    /// sends (`retransmit_mult`).
+    fn retire_rule(&self) -> (u32, u32) {
+        (self.config.retire_after_copies, self.config.retransmit_mult)
     }
 
     fn member_of(&self, slot: Slot) -> Member {
@@ -540,7 +546,7 @@ impl<R: RngCore> Swim<R> {
                     let heard = self.queue.heard(&slot);
                     self.forward(slot, Update::Suspect(suspect), encoded);
                     if let Some(heard) = heard {
-                        let (enough, floor) = (self.config.retire_after_copies, self.config.retransmit_mult);
+                        let (enough, floor) = self.retire_rule();
                         self.queue.inherit_heard(&slot, heard, enough, floor);
                     }
                 } else {
