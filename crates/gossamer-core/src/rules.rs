@@ -371,7 +371,7 @@ impl<R: RngCore> Swim<R> {
     }
 
     fn member_of(&self, slot: Slot) -> Member {
-        Member::clone(&self.members.get(slot).expect("slot was just looked up").member)
+        Member::clone(self.members.get(slot).expect("slot was just looked up").member)
     }
 
     /// Records a name conflict: counted, signalled, and kept for the driver

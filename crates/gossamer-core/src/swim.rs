@@ -278,7 +278,7 @@ impl<R: RngCore> Swim<R> {
     }
 
     pub(crate) fn self_entry(&self) -> &Member {
-        &self.members.get(self.self_slot).expect("the local node is always in the table").member
+        self.members.get(self.self_slot).expect("the local node is always in the table").member
     }
 
     pub(crate) fn self_alive(&self) -> Update {
@@ -566,7 +566,7 @@ impl<R: RngCore> Swim<R> {
 
     /// Every member known, this node included.
     pub fn members(&self) -> impl Iterator<Item = &Member> + '_ {
-        self.members.iter().map(|(_, e)| &*e.member)
+        self.members.iter().map(|(_, e)| e.member)
     }
 
     /// Adopts `members` as known and alive, on the caller's word: a bulk
@@ -812,7 +812,7 @@ impl<R: RngCore> Swim<R> {
 
     /// One member by name.
     pub fn member(&self, name: &NodeName) -> Option<&Member> {
-        self.members.find(name).and_then(|slot| self.members.get(slot)).map(|e| &*e.member)
+        self.members.find(name).and_then(|slot| self.members.get(slot)).map(|e| e.member)
     }
 
     /// When and by whom `name` was declared dead, while it is dead.
