@@ -1,36 +1,42 @@
 //! The member table: every member this node knows, in slots that never move
-//! (so the probe order and timers can name a member by a 4-byte slot), with
-//! a hash index from name to slot. 8 bytes per member in the slots (a
-//! pointer to the member's record, interned in the [`IdentityDirectory`];
-//! the record itself, ~100 bytes, is shared by every node of a simulator
-//! that holds the same state) plus ~12 in the index and the probe order and
-//! a bit in the verified bitset. What only dead or left members need lives
-//! in side maps: the death record and the time of the last status change
-//! (nothing reads it for the living), so the living (nearly all members,
-//! nearly always) pay nothing for either (at 10,000 simulated nodes of
-//! 10,000 members each, every 8 bytes per member is 0.8 GB).
+//! while it holds the member (so the probe order and timers can name a
+//! member by a 4-byte slot). A member's slot is its name's *identity id*
+//! in the [`IdentityDirectory`]: a dense number the directory gives every
+//! name some table holds, so the table needs no name index of its own
+//! (`find` asks the directory for the id, then looks at that slot), and
+//! the slots are a plain vector indexed by id, with holes for the names of
+//! the directory this table does not hold (none in a private directory,
+//! few in a converged simulator).
 //!
-//! The name index hashes with [`foldhash`] rather than std's SipHash: a
-//! member lookup by name is on the path of every piggybacked update, and
-//! SipHash cost about as much as the rest of the lookup (issue #8). The
-//! trade-off is DoS resistance: SipHash is keyed to resist an attacker who
-//! picks keys to collide, foldhash is randomly seeded per table (a fresh
-//! per-table seed on top of a per-process one, never derived from the
-//! node's RNG, so the simulator's decisions do not depend on it) and
-//! designed for *minimal* DoS resistance only. That is enough here: names
-//! come from frames that carried this cluster's label (and, with a keyring,
-//! authenticated encryption), so whoever can make up names is already a
-//! member; and the index decides nothing by its iteration order, only
-//! whether a name is known.
+//! Per member and node: 8 bytes of slot (the pointer to the member's
+//! record, interned in the directory; the record itself, ~100 bytes, is
+//! shared by every node of a simulator that holds the same state), 4 in
+//! the probe order and a bit in the verified bitset: ~12 bytes. What only
+//! dead or left members need lives in side maps keyed by slot: the death
+//! record and the time of the last status change (nothing reads it for the
+//! living), so the living (nearly all members, nearly always) pay nothing
+//! for either. At 10,000 simulated nodes of 10,000 members each, every 8
+//! bytes per member is 0.8 GB: the slot was 16 bytes and the per-node name
+//! index ~8 more before (issue #16).
+//!
+//! The directory's name index hashes with [`foldhash`] rather than std's
+//! SipHash: a member lookup by name is on the path of every piggybacked
+//! update, and SipHash cost about as much as the rest of the lookup (issue
+//! #8). The trade-off is DoS resistance: SipHash is keyed to resist an
+//! attacker who picks keys to collide, foldhash is randomly seeded per
+//! directory (never derived from the node's RNG, so the simulator's
+//! decisions do not depend on it) and designed for *minimal* DoS
+//! resistance only. That is enough here: names come from frames that
+//! carried this cluster's label (and, with a keyring, authenticated
+//! encryption), so whoever can make up names is already a member; and the
+//! index decides nothing by its iteration order, only whether a name is
+//! known. Slot numbers do not depend on hashes either: the directory hands
+//! out the smallest free id, so they are a function of the operations.
 
 use std::collections::HashMap;
-use std::hash::BuildHasher;
 use std::sync::Arc;
 
-use foldhash::fast::RandomState;
-
 use gossamer_wire::{Incarnation, MemberStatus, Metadata, NodeId, NodeName};
-use hashbrown::HashTable;
 use rand_core::RngCore;
 
 use crate::broadcast::SlotHash;
@@ -129,10 +135,10 @@ pub(crate) struct MemberTable {
     directory: IdentityDirectory,
     /// The record of the member in each slot: 8 bytes (the `Option` is
     /// the pointer's niche), all this table keeps per member in the slot.
+    /// Indexed by the members' identity ids in the directory (a slot
+    /// is that id, see the module docs): the names this table does not
+    /// hold are holes.
     slots: Vec<Option<Arc<Member>>>,
-    free: Vec<Slot>,
-    index: HashTable<Slot>,
-    hasher: RandomState,
     counts: [usize; 4],
     /// Members not verified (see [`Entry::verified`]), whatever their status.
     unverified: usize,
@@ -154,7 +160,12 @@ impl Drop for MemberTable {
     /// Gives the records back, so that a shared directory frees those no
     /// other node holds now rather than when it next grows.
     fn drop(&mut self) {
-        self.directory.release_all(self.slots.drain(..).flatten());
+        let mut directory = self.directory.lock();
+        for (id, record) in self.slots.drain(..).enumerate() {
+            if let Some(record) = record {
+                directory.release(id as Slot, record);
+            }
+        }
     }
 }
 
@@ -172,19 +183,19 @@ fn forget_death(
     gone_since.remove(&slot);
 }
 
-/// Puts `record` in a freed slot, or in a new one at the end; its slot.
-fn place(slots: &mut Vec<Option<Arc<Member>>>, free: &mut Vec<Slot>, record: Arc<Member>) -> Slot {
-    if let Some(slot) = free.pop() {
-        slots[slot as usize] = Some(record);
-        return slot;
+/// Puts `record` in slot `slot`, growing the slots by an eighth rather
+/// than doubling if they must grow (at 100,000 members the slack of
+/// doubling would cost more than the members themselves).
+fn place(slots: &mut Vec<Option<Arc<Member>>>, slot: Slot, record: Arc<Member>) {
+    let i = slot as usize;
+    if i >= slots.len() {
+        if i >= slots.capacity() {
+            slots.reserve_exact((i + 1 - slots.len()).max(slots.len() / 8).max(16));
+        }
+        slots.resize(i + 1, None);
     }
-    if slots.len() == slots.capacity() {
-        // Grow by an eighth rather than doubling: at 100,000 members the
-        // slack of doubling would cost more than the members themselves.
-        slots.reserve_exact((slots.len() / 8).max(16));
-    }
-    slots.push(Some(record));
-    (slots.len() - 1) as Slot
+    debug_assert!(slots[i].is_none(), "a name is held once per table");
+    slots[i] = Some(record);
 }
 
 fn status_index(status: MemberStatus) -> usize {
@@ -207,9 +218,6 @@ impl MemberTable {
         Self {
             directory,
             slots: Vec::new(),
-            free: Vec::new(),
-            index: HashTable::new(),
-            hasher: RandomState::default(),
             counts: [0; 4],
             unverified: 0,
             deaths: HashMap::default(),
@@ -224,11 +232,22 @@ impl MemberTable {
         self.verified_bits.get(slot as usize / 64).is_some_and(|w| w & (1u64 << (slot % 64)) != 0)
     }
 
-    /// The slot of `name`.
+    /// The slot of `name`: its identity id in the directory, if this
+    /// table holds it.
+    #[inline]
     pub(crate) fn find(&self, name: &NodeName) -> Option<Slot> {
-        let hash = self.hasher.hash_one(name);
-        let slots = &self.slots;
-        self.index.find(hash, |&slot| slots[slot as usize].as_ref().is_some_and(|m| &m.id.name == name)).copied()
+        let id = self.directory.lock().id_of(name)?;
+        self.slots.get(id as usize)?.as_ref().map(|_| id)
+    }
+
+    /// [`MemberTable::find`] for each name, into `out` (`None` for `None`):
+    /// one lock of the directory for them all.
+    pub(crate) fn find_each<'n>(&self, names: impl Iterator<Item = Option<&'n NodeName>>, out: &mut Vec<Option<Slot>>) {
+        let directory = self.directory.lock();
+        out.extend(names.map(|name| {
+            let id = directory.id_of(name?)?;
+            self.slots.get(id as usize)?.as_ref().map(|_| id)
+        }));
     }
 
     /// Bookkeeping of a member just placed in `slot`.
@@ -243,65 +262,54 @@ impl MemberTable {
     /// Adds a member that is not in the table yet; returns its slot.
     pub(crate) fn insert(&mut self, member: Member, now: Time) -> Slot {
         debug_assert!(self.find(&member.id.name).is_none());
-        let hash = self.hasher.hash_one(&member.id.name);
         let status = member.status;
-        let record = self.directory.intern(member);
-        let slot = place(&mut self.slots, &mut self.free, record);
-        let (slots, hasher) = (&self.slots, &self.hasher);
-        self.index.insert_unique(hash, slot, |&s| {
-            hasher.hash_one(&slots[s as usize].as_ref().expect("indexed slots are occupied").id.name)
-        });
+        let (slot, record) = self.directory.lock().hold(member);
+        place(&mut self.slots, slot, record);
         self.placed(slot, status, now);
         slot
     }
 
-    /// Makes room for `additional` more members up front (slots and name
-    /// index), so that a bulk insert ([`Swim::adopt_members`]) neither
-    /// regrows nor rehashes on the way.
+    /// Makes room for `additional` more members up front, so that a bulk
+    /// insert ([`Swim::adopt_members`]) does not regrow the slots on the
+    /// way. Their ids are not known yet: if the directory knows more names
+    /// than this table will hold, they are most likely those (a converged
+    /// simulator, where every node adopts the same names), so room up to
+    /// the directory's ids, else up to `additional` more than the members
+    /// held now. Not `len + additional`: a node whose own id is high
+    /// would reserve twice what it needs.
     ///
     /// [`Swim::adopt_members`]: crate::Swim::adopt_members
     pub(crate) fn reserve(&mut self, additional: usize) {
-        let spare = self.slots.capacity() - self.slots.len() + self.free.len();
-        if additional > spare {
-            self.slots.reserve_exact(additional - self.free.len());
-        }
-        let (slots, hasher) = (&self.slots, &self.hasher);
-        self.index.reserve(additional, |&s| {
-            hasher.hash_one(&slots[s as usize].as_ref().expect("indexed slots are occupied").id.name)
-        });
+        let bound = self.directory.lock().id_bound();
+        let want = bound.max(self.len().saturating_add(additional)).max(self.slots.len());
+        self.slots.reserve_exact(want - self.slots.len());
     }
 
-    /// Adds `member` unless its name is known already: one hash and one
-    /// probe of the index for both questions (the bulk path of
-    /// [`Swim::adopt_members`]). Its slot, or `None` if it was known.
+    /// Adds `member` unless its name is known already (the bulk path of
+    /// [`Swim::adopt_members`]: one lock for both questions). Its slot, or
+    /// `None` if it was known.
     ///
     /// [`Swim::adopt_members`]: crate::Swim::adopt_members
     pub(crate) fn insert_if_new(&mut self, member: Member, now: Time) -> Option<Slot> {
-        let hash = self.hasher.hash_one(&member.id.name);
-        let (slots, hasher) = (&self.slots, &self.hasher);
-        let vacant = match self.index.entry(
-            hash,
-            |&s| slots[s as usize].as_ref().is_some_and(|m| m.id.name == member.id.name),
-            |&s| hasher.hash_one(&slots[s as usize].as_ref().expect("indexed slots are occupied").id.name),
-        ) {
-            hashbrown::hash_table::Entry::Occupied(_) => return None,
-            hashbrown::hash_table::Entry::Vacant(vacant) => vacant,
-        };
         let status = member.status;
-        let record = self.directory.intern(member);
-        let slot = place(&mut self.slots, &mut self.free, record);
-        vacant.insert(slot);
+        let (slot, record) = {
+            let mut directory = self.directory.lock();
+            if let Some(id) = directory.id_of(&member.id.name) {
+                if self.slots.get(id as usize).is_some_and(Option::is_some) {
+                    return None;
+                }
+            }
+            directory.hold(member)
+        };
+        place(&mut self.slots, slot, record);
         self.placed(slot, status, now);
         Some(slot)
     }
 
-    /// Forgets the member in `slot`; what it was.
+    /// Forgets the member in `slot`; what it was. The slot is free for
+    /// another name only once no table holds this one.
     pub(crate) fn remove(&mut self, slot: Slot) -> Option<Member> {
         let record = self.slots.get_mut(slot as usize)?.take()?;
-        let hash = self.hasher.hash_one(&record.id.name);
-        if let Ok(found) = self.index.find_entry(hash, |&s| s == slot) {
-            found.remove();
-        }
         self.counts[status_index(record.status)] -= 1;
         if self.bit(slot) {
             self.verified_bits[slot as usize / 64] &= !(1u64 << (slot % 64));
@@ -310,8 +318,16 @@ impl MemberTable {
         }
         self.deaths.remove(&slot);
         self.gone_since.remove(&slot);
-        self.free.push(slot);
-        Some(self.directory.release(record))
+        // Trailing holes go, so a table shrinks back after a flood.
+        while self.slots.last().is_some_and(Option::is_none) {
+            self.slots.pop();
+        }
+        if self.slots.capacity() > 2 * self.slots.len() + 64 {
+            self.slots.shrink_to(self.slots.len() + self.slots.len() / 8);
+            self.verified_bits.truncate(self.slots.len().div_ceil(64));
+            self.verified_bits.shrink_to_fit();
+        }
+        Some(self.directory.lock().release(slot, record))
     }
 
     /// A dead member chosen at random, or `None` if none is dead. Drawn
@@ -359,7 +375,7 @@ impl MemberTable {
     /// [`MemberTable::set_status`], and the name never does.
     pub(crate) fn update(&mut self, slot: Slot, change: impl FnOnce(&mut Member)) {
         if let Some(record) = self.slots.get_mut(slot as usize).and_then(Option::as_mut) {
-            self.directory.update(record, |m| {
+            self.directory.lock().change(slot, record, |m| {
                 let status = m.status;
                 change(m);
                 debug_assert!(m.status == status, "a status changes through set_status");
@@ -396,7 +412,7 @@ impl MemberTable {
                 self.counts[status_index(was)] -= 1;
                 self.counts[status_index(status)] += 1;
             }
-            self.directory.update(record, |m| {
+            self.directory.lock().change(slot, record, |m| {
                 change(m);
                 m.status = status;
             });
@@ -602,6 +618,64 @@ mod tests {
         assert_eq!(c, a, "freed slot is reused");
         assert_eq!(t.find(&"c".parse().unwrap()), Some(c));
         assert_eq!(t.find(&"b".parse().unwrap()), Some(b));
+    }
+
+    #[test]
+    fn a_flood_of_names_inserted_and_removed_leaves_table_and_directory_small() {
+        let dir = IdentityDirectory::new();
+        let mut t = MemberTable::new(dir.clone());
+        let me = t.insert(member("me", MemberStatus::Alive), Time::ZERO);
+        // One at a time: the freed id is reused each time.
+        for i in 0..100_000 {
+            let slot = t.insert(member(&format!("f{i}"), MemberStatus::Alive), Time::ZERO);
+            assert_eq!(slot, me + 1);
+            assert!(t.remove(slot).is_some());
+        }
+        assert_eq!((t.slots.len(), dir.names(), dir.len()), (1, 1, 1));
+        // All at once, then all removed: the slots and the directory shrink.
+        let slots: Vec<Slot> =
+            (0..100_000).map(|i| t.insert(member(&format!("g{i}"), MemberStatus::Alive), Time::ZERO)).collect();
+        assert_eq!((t.slots.len(), dir.names()), (100_001, 100_001));
+        for (k, &slot) in slots.iter().enumerate() {
+            // Every other one first, so ids are freed out of order.
+            if k % 2 == 1 {
+                t.remove(slot);
+            }
+        }
+        for &slot in slots.iter().step_by(2) {
+            t.remove(slot);
+        }
+        assert_eq!((t.len(), t.slots.len(), dir.names(), dir.len()), (1, 1, 1, 1));
+        assert!(t.slots.capacity() < 1000 && t.verified_bits.capacity() < 100, "{}", t.slots.capacity());
+        assert_eq!(t.find(&"me".parse().unwrap()), Some(me));
+        assert_eq!(t.find(&"g7".parse().unwrap()), None);
+    }
+
+    #[test]
+    fn tables_sharing_a_directory_share_slots_and_records_not_membership() {
+        let dir = IdentityDirectory::new();
+        let (mut a, mut b) = (MemberTable::new(dir.clone()), MemberTable::new(dir.clone()));
+        let x = a.insert(member("x", MemberStatus::Alive), Time::ZERO);
+        let y = a.insert(member("y", MemberStatus::Alive), Time::ZERO);
+        assert_eq!(b.find(&"x".parse().unwrap()), None, "x is a's member, not b's");
+        let by = b.insert(member("y", MemberStatus::Alive), Time::ZERO);
+        assert_eq!(by, y, "a name's slot is its identity id");
+        assert!(std::ptr::eq(a.get(y).unwrap().member, b.get(y).unwrap().member), "one record");
+        assert_eq!((dir.names(), dir.len()), (2, 2));
+        b.update(y, |m| m.incarnation = 3);
+        assert_eq!((a.get(y).unwrap().member.incarnation, b.get(y).unwrap().member.incarnation), (0, 3));
+        assert_eq!(dir.len(), 3, "a copy for b");
+        a.change(y, MemberStatus::Alive, Time::ZERO, |m| m.incarnation = 3);
+        assert!(std::ptr::eq(a.get(y).unwrap().member, b.get(y).unwrap().member), "converged: shared again");
+        assert_eq!(dir.len(), 2);
+        a.remove(x);
+        assert_eq!(dir.names(), 1, "x's id is free");
+        let z = b.insert(member("z", MemberStatus::Alive), Time::ZERO);
+        assert_eq!(z, x, "and reused");
+        drop(a);
+        assert_eq!((dir.names(), dir.len()), (2, 2));
+        drop(b);
+        assert_eq!((dir.names(), dir.len()), (0, 0), "records and ids go with their last holder");
     }
 
     #[test]

@@ -159,8 +159,11 @@ impl<R: RngCore> Swim<R> {
     /// `directory` (issue #16): nodes that share one directory (the
     /// simulator's, which runs thousands of nodes in one process) share
     /// every record they hold alike, so a converged cluster of `n` nodes
-    /// holds `n` records instead of `n²`. The node behaves exactly as with
-    /// a private directory; only memory differs.
+    /// holds `n` records instead of `n²`, and one name index instead of
+    /// `n`. The node runs the same protocol as with a private directory;
+    /// only memory differs, and its slot numbers (a slot is the name's id
+    /// in the directory), so the same seed gives another, equally likely,
+    /// run of the random choices that draw slots.
     pub fn with_directory(
         id: NodeId,
         config: Config,
@@ -320,8 +323,7 @@ impl<R: RngCore> Swim<R> {
             let mut found = std::mem::take(&mut self.found);
             found.clear();
             if updates.len() > 1 && self.members.len() >= PREFETCH_MIN_MEMBERS {
-                let members = &self.members;
-                found.extend(updates.iter().map(|u| if u.is_user() { None } else { members.find(u.node_name()) }));
+                self.members.find_each(updates.iter().map(|u| (!u.is_user()).then(|| u.node_name())), &mut found);
             }
             let kept = std::mem::take(&mut self.received_bytes);
             for (i, update) in updates.drain(..).enumerate() {
@@ -599,7 +601,7 @@ impl<R: RngCore> Swim<R> {
     /// course, and one that does not answer is suspected and declared dead
     /// like any other member.
     ///
-    /// It is fast: room in the member table, its index and the probe order
+    /// It is fast: room in the member table and the probe order
     /// is reserved once for the iterator's lower size bound, and a member
     /// with a short (inline) name and no metadata costs no allocation.
     ///
