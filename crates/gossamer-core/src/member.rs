@@ -154,6 +154,8 @@ pub(crate) struct MemberTable {
     /// few members are verified (a mass join: a newcomer knows thousands
     /// of members and has heard from a handful).
     verified_bits: Vec<u64>,
+    /// Members removed so far (see [`MemberTable::removals`]).
+    removals: u64,
 }
 
 impl Drop for MemberTable {
@@ -223,6 +225,7 @@ impl MemberTable {
             deaths: HashMap::default(),
             gone_since: HashMap::default(),
             verified_bits: Vec::new(),
+            removals: 0,
         }
     }
 
@@ -248,6 +251,15 @@ impl MemberTable {
             let id = directory.id_of(name?)?;
             self.slots.get(id as usize)?.as_ref().map(|_| id)
         }));
+    }
+
+    /// Members removed so far: a slot looked up before a removal may hold
+    /// another member, or none, after it (a slot is the name's id in the
+    /// directory, and an id freed by the last holder is handed out again),
+    /// so a batch of lookups made up front is good only while this count
+    /// stays the same.
+    pub(crate) fn removals(&self) -> u64 {
+        self.removals
     }
 
     /// Bookkeeping of a member just placed in `slot`.
@@ -318,6 +330,7 @@ impl MemberTable {
         }
         self.deaths.remove(&slot);
         self.gone_since.remove(&slot);
+        self.removals = self.removals.wrapping_add(1);
         // Trailing holes go, so a table shrinks back after a flood.
         while self.slots.last().is_some_and(Option::is_none) {
             self.slots.pop();

@@ -326,8 +326,12 @@ impl<R: RngCore> Swim<R> {
                 self.members.find_each(updates.iter().map(|u| (!u.is_user()).then(|| u.node_name())), &mut found);
             }
             let kept = std::mem::take(&mut self.received_bytes);
+            // Applying an update can forget a member (a full table makes
+            // room by evicting a dead one), after which the slots looked
+            // up before are not to be trusted: look the rest up one by one.
+            let removals = self.members.removals();
             for (i, update) in updates.drain(..).enumerate() {
-                let slot = found.get(i).copied().flatten();
+                let slot = found.get(i).copied().flatten().filter(|_| self.members.removals() == removals);
                 self.apply_found(now, update, kept.get(i), slot);
             }
             self.received_bytes = kept;
