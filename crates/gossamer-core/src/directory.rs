@@ -42,7 +42,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use foldhash::fast::RandomState;
@@ -62,74 +62,65 @@ pub struct IdentityDirectory {
     inner: Arc<Mutex<Identities>>,
 }
 
-/// One name: the tables holding it and the distinct records they hold.
-#[derive(Default)]
+/// One name: the tables holding it and the distinct records they share.
 struct Identity {
-    /// The interned records of this name (its states held by some table
-    /// now: usually one, a few while news of a change spreads). Every one
-    /// is held by at least one table, so a held name has at least one.
+    name: NodeName,
+    /// The interned records of this name (its states held by some tables
+    /// now: usually one, a few while news of a change spreads), each held
+    /// by at least one table. Not the first holder's: a name's first
+    /// holder (a node's own name, in a simulator; every name, in a private
+    /// directory) keeps its record to itself, so that changing it needs
+    /// neither the lock nor the directory (see the module docs).
     records: Few,
     /// Tables holding this name (whatever the record).
     holders: u32,
 }
 
-/// The few records of one identity: the first inline, any others (only
-/// while news of a change spreads through tables sharing the directory)
-/// boxed, so a private directory pays 16 bytes a name for them and never
-/// allocates to change a record in place.
+/// The few records of one identity, boxed: 8 bytes a name for what the
+/// names of a private directory never need (their only holder keeps its
+/// records to itself), and the box is kept once made, so that changing a
+/// shared record in place does not allocate.
 #[derive(Default)]
 struct Few {
-    first: Option<Arc<Member>>,
-    // Boxed: 8 bytes a name instead of a `Vec`'s 24, for what most
-    // names never need.
+    // Boxed: 8 bytes a name instead of a `Vec`'s 24.
     #[allow(clippy::box_collection)]
-    more: Option<Box<Vec<Arc<Member>>>>,
+    records: Option<Box<Vec<Arc<Member>>>>,
 }
 
 impl Few {
-    fn first(&self) -> Option<&Arc<Member>> {
-        self.first.as_ref()
-    }
-
     fn iter(&self) -> impl Iterator<Item = &Arc<Member>> {
-        self.first.iter().chain(self.more.iter().flat_map(|more| more.iter()))
+        self.records.iter().flat_map(|records| records.iter())
     }
 
     /// A handle of the record equal to `m`, if any.
+    #[inline]
     fn find(&self, m: &Member) -> Option<Arc<Member>> {
         self.iter().find(|r| ***r == *m).cloned()
     }
 
     fn len(&self) -> usize {
-        usize::from(self.first.is_some()) + self.more.as_ref().map_or(0, |more| more.len())
+        self.records.as_ref().map_or(0, |records| records.len())
     }
 
+    #[inline]
     fn push(&mut self, record: Arc<Member>) {
-        if self.first.is_none() {
-            self.first = Some(record);
-        } else {
-            self.more.get_or_insert_with(Box::default).push(record);
-        }
+        self.records.get_or_insert_with(Box::default).push(record);
     }
 
     /// Takes the directory's handle of `record` out, if it is one of these.
+    #[inline]
     fn remove(&mut self, record: &Arc<Member>) -> Option<Arc<Member>> {
-        if self.first.as_ref().is_some_and(|first| Arc::ptr_eq(first, record)) {
-            let out = self.first.take();
-            self.first = self.more.as_mut().and_then(|more| more.pop());
-            return out;
-        }
-        let more = self.more.as_mut()?;
-        let at = more.iter().position(|r| Arc::ptr_eq(r, record))?;
-        Some(more.swap_remove(at))
+        let records = self.records.as_mut()?;
+        let at = records.iter().position(|r| Arc::ptr_eq(r, record))?;
+        Some(records.swap_remove(at))
     }
 }
 
 /// The directory's content, under its lock.
 #[derive(Default)]
 pub(crate) struct Identities {
-    /// By identity id; a free id's identity is empty.
-    ids: Vec<Identity>,
+    /// By identity id; `None` for a free id.
+    ids: Vec<Option<Identity>>,
     /// Free ids below `ids.len()`; the smallest is reused first, so ids
     /// stay dense and their assignment is a function of the operations.
     free: BTreeSet<u32>,
@@ -140,14 +131,26 @@ pub(crate) struct Identities {
     records: usize,
 }
 
+/// A name's hash: its bytes in one write (the derived `Hash` of a string
+/// adds a terminator byte, a second round of the hasher on the path of
+/// every lookup; names are the only keys here, so it is not needed).
+#[inline]
+fn name_hash(hasher: &RandomState, name: &NodeName) -> u64 {
+    let mut state = hasher.build_hasher();
+    state.write(name.as_str().as_bytes());
+    state.finish()
+}
+
 impl Identities {
+    #[inline]
     fn hash(&self, name: &NodeName) -> u64 {
-        self.hasher.hash_one(name)
+        name_hash(&self.hasher, name)
     }
 
     /// The name of a held identity.
-    fn name_of(ids: &[Identity], id: u32) -> Option<&NodeName> {
-        ids.get(id as usize).and_then(|i| i.records.first()).map(|r| &r.id.name)
+    #[inline]
+    fn name_of(ids: &[Option<Identity>], id: u32) -> Option<&NodeName> {
+        ids.get(id as usize).and_then(Option::as_ref).map(|i| &i.name)
     }
 
     /// The identity id of `name`, if some table holds it.
@@ -156,17 +159,31 @@ impl Identities {
         self.id_hashed(self.hash(name), name)
     }
 
+    #[inline]
     fn id_hashed(&self, hash: u64, name: &NodeName) -> Option<u32> {
         let ids = &self.ids;
         self.names.find(hash, |&id| Self::name_of(ids, id) == Some(name)).copied()
     }
 
     /// A table starts holding `m`: its identity id (new if nobody held
-    /// the name) and its interned record (shared if an equal one exists).
+    /// the name) and its record: the table's own if it is the name's first
+    /// holder, else interned (shared if an equal one exists).
     pub(crate) fn hold(&mut self, m: Member) -> (u32, Arc<Member>) {
         let hash = self.hash(&m.id.name);
-        let id = match self.id_hashed(hash, &m.id.name) {
-            Some(id) => id,
+        match self.id_hashed(hash, &m.id.name) {
+            Some(id) => {
+                let Some(identity) = self.ids.get_mut(id as usize).and_then(Option::as_mut) else {
+                    return (id, Arc::new(m));
+                };
+                identity.holders += 1;
+                if let Some(found) = identity.records.find(&m) {
+                    return (id, found);
+                }
+                let record = Arc::new(m);
+                identity.records.push(Arc::clone(&record));
+                self.records += 1;
+                (id, record)
+            }
             None => {
                 let id = match self.free.pop_first() {
                     Some(id) => id,
@@ -175,24 +192,17 @@ impl Identities {
                             // An eighth more, not double: per name.
                             self.ids.reserve_exact((self.ids.len() / 8).max(16));
                         }
-                        self.ids.push(Identity::default());
+                        self.ids.push(None);
                         u32::try_from(self.ids.len() - 1).expect("fewer than 2^32 names")
                     }
                 };
                 let (ids, hasher) = (&self.ids, &self.hasher);
-                self.names.insert_unique(hash, id, |&i| Self::name_of(ids, i).map_or(0, |name| hasher.hash_one(name)));
-                id
+                self.names
+                    .insert_unique(hash, id, |&i| Self::name_of(ids, i).map_or(0, |name| name_hash(hasher, name)));
+                self.ids[id as usize] = Some(Identity { name: m.id.name.clone(), records: Few::default(), holders: 1 });
+                (id, Arc::new(m))
             }
-        };
-        let identity = &mut self.ids[id as usize];
-        identity.holders += 1;
-        if let Some(found) = identity.records.find(&m) {
-            return (id, found);
         }
-        let record = Arc::new(m);
-        identity.records.push(Arc::clone(&record));
-        self.records += 1;
-        (id, record)
     }
 
     /// Applies `change` to `record`, the record of identity `id` a table
@@ -200,7 +210,7 @@ impl Identities {
     /// copy; then shares an equal record of the identity if there is one.
     /// `change` must not rename the member.
     pub(crate) fn change(&mut self, id: u32, record: &mut Arc<Member>, change: impl FnOnce(&mut Member)) {
-        let Some(identity) = self.ids.get_mut(id as usize) else { return };
+        let Some(identity) = self.ids.get_mut(id as usize).and_then(Option::as_mut) else { return };
         if Arc::strong_count(record) == 2 {
             // Ours alone (and the directory's): change it in place.
             let Some(theirs) = identity.records.remove(record) else { return };
@@ -253,17 +263,19 @@ impl Identities {
     /// the record if no other table holds it, and the id if no other table
     /// holds the name.
     pub(crate) fn release(&mut self, id: u32, record: Arc<Member>) -> Member {
-        let Some(identity) = self.ids.get_mut(id as usize) else { return Arc::unwrap_or_clone(record) };
+        let Some(identity) = self.ids.get_mut(id as usize).and_then(Option::as_mut) else {
+            return Arc::unwrap_or_clone(record);
+        };
         Self::drop_record(identity, &mut self.records, &record);
         identity.holders = identity.holders.saturating_sub(1);
         if identity.holders == 0 {
             // Nobody holds the name any more: free its id.
-            let hash = self.hasher.hash_one(&record.id.name);
+            let hash = name_hash(&self.hasher, &record.id.name);
             if let Ok(found) = self.names.find_entry(hash, |&i| i == id) {
                 found.remove();
             }
             self.records -= identity.records.len();
-            *identity = Identity::default();
+            self.ids[id as usize] = None;
             if id as usize + 1 == self.ids.len() {
                 self.ids.pop();
                 // Trailing free ids go too, so the directory shrinks
@@ -284,7 +296,7 @@ impl Identities {
             if self.names.capacity() > 4 * self.names.len() + 64 {
                 let (ids, hasher) = (&self.ids, &self.hasher);
                 self.names
-                    .shrink_to(self.names.len(), |&i| Self::name_of(ids, i).map_or(0, |name| hasher.hash_one(name)));
+                    .shrink_to(self.names.len(), |&i| Self::name_of(ids, i).map_or(0, |name| name_hash(hasher, name)));
             }
         }
         Arc::unwrap_or_clone(record)
@@ -307,6 +319,7 @@ impl IdentityDirectory {
     }
 
     /// The directory's content, locked.
+    #[inline]
     pub(crate) fn lock(&self) -> MutexGuard<'_, Identities> {
         // A panic elsewhere while holding the lock leaves the content
         // consistent (no operation here panics half-way): keep going.
@@ -362,36 +375,42 @@ mod tests {
     fn equal_records_are_shared_and_freed_with_their_last_holder() {
         let dir = IdentityDirectory::new();
         let mut d = dir.lock();
+        let (first, own) = d.hold(member("a", 1));
+        assert_eq!(Arc::strong_count(&own), 1, "the first holder keeps its record to itself");
+        assert_eq!(d.records, 0);
         let (ia, a) = d.hold(member("a", 1));
         let (ib, b) = d.hold(member("a", 1));
-        assert_eq!(ia, ib, "one identity per name");
+        assert_eq!((ia, ib), (first, first), "one identity per name");
         assert!(Arc::ptr_eq(&a, &b), "one record for equal members");
+        assert!(!Arc::ptr_eq(&a, &own));
         let (ic, c) = d.hold(member("a", 2));
         assert_eq!(ic, ia);
         assert!(!Arc::ptr_eq(&a, &c));
         let (id, _d) = d.hold(member("b", 1));
         assert_ne!(id, ia);
-        assert_eq!((d.records, d.names.len()), (3, 2));
+        assert_eq!((d.records, d.names.len()), (2, 2));
         assert_eq!(d.release(ia, a), member("a", 1));
-        assert_eq!(d.records, 3, "still held by b");
+        assert_eq!(d.records, 2, "still held by b");
         assert_eq!(d.release(ib, b), member("a", 1));
-        assert_eq!(d.records, 2, "freed with its last holder");
-        assert_eq!(d.id_of(&"a".parse().unwrap()), Some(ia));
+        assert_eq!(d.records, 1, "freed with its last holder");
         d.release(ic, c);
+        assert_eq!(d.id_of(&"a".parse().unwrap()), Some(first), "still held by its first holder");
+        d.release(first, own);
         assert_eq!(d.id_of(&"a".parse().unwrap()), None, "the name is free");
-        assert_eq!((d.records, d.names.len()), (1, 1));
+        assert_eq!((d.records, d.names.len()), (0, 1));
         let (again, _e) = d.hold(member("e", 0));
-        assert_eq!(again, ia, "the smallest free id is reused");
+        assert_eq!(again, first, "the smallest free id is reused");
     }
 
     #[test]
     fn change_in_place_when_alone_and_copies_when_shared() {
         let dir = IdentityDirectory::new();
         let mut d = dir.lock();
-        let (id, mut a) = d.hold(member("a", 1));
+        let (id, _own) = d.hold(member("a", 1));
+        let (_, mut a) = d.hold(member("a", 1));
         let before = Arc::as_ptr(&a);
         d.change(id, &mut a, |m| m.incarnation = 2);
-        assert_eq!(Arc::as_ptr(&a), before, "sole holder: changed in place");
+        assert_eq!(Arc::as_ptr(&a), before, "sole holder of the record: changed in place");
         assert_eq!(*a, member("a", 2));
         assert_eq!(d.records, 1);
 
@@ -421,7 +440,7 @@ mod tests {
         for (id, record) in odd.into_iter().chain(even.into_iter().skip(1).rev()) {
             d.release(id, record);
         }
-        assert_eq!((d.id_bound(), d.names.len(), d.records), (1, 1, 1), "only x0 left");
+        assert_eq!((d.id_bound(), d.names.len(), d.records), (1, 1, 0), "only x0 left, its first holder's");
         assert!(d.ids.capacity() < 1000 && d.names.capacity() < 1000 && d.free.is_empty());
     }
 }

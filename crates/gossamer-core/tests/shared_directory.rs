@@ -59,8 +59,10 @@ fn a_shared_directory_changes_nothing_but_memory_and_slot_numbers() {
     assert_eq!(held, (N - 1) * N);
     assert!(directory.len() <= N + 2, "{} records for {held} held members", directory.len());
     assert_eq!(directory.names(), N, "one identity per name");
-    let own: usize = private.running().iter().map(|&i| private.core(i).directory().len()).sum();
-    assert_eq!(own, held, "a private directory holds one record per member of its node");
+    let own: usize = private.running().iter().map(|&i| private.core(i).directory().names()).sum();
+    assert_eq!(own, held, "a private directory holds one identity per member of its node");
+    let interned: usize = private.running().iter().map(|&i| private.core(i).directory().len()).sum();
+    assert_eq!(interned, 0, "and interns nothing: its node, the only holder, keeps its records");
 
     // Records go with their last holder.
     drop(shared);
