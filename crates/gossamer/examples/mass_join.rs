@@ -13,12 +13,14 @@
 //! (seconds to keep running after convergence, measuring idle CPU, 0),
 //! `--spread 1` (each node on its own address 127.0.x.y, as separate hosts
 //! would be; default 0: all on 127.0.0.1, so the seed's per-address stream
-//! limit applies to all of them together).
+//! limit applies to all of them together), `--shared-directory 0` (each
+//! node keeps its own member records; default 1: the nodes of this process
+//! share one `IdentityDirectory`, as a process hosting many nodes should).
 //! Exits with status 1 if the cluster did not converge in time.
 
 use std::time::{Duration, Instant};
 
-use gossamer::{Node, NodeConfig, Preset};
+use gossamer::{IdentityDirectory, Node, NodeConfig, Preset};
 
 struct Args {
     nodes: usize,
@@ -29,11 +31,21 @@ struct Args {
     /// 127.0.0.1: as on a real network, where every node is its own host
     /// and the seed's per-address stream limit applies to each alone.
     spread: bool,
+    /// One `IdentityDirectory` for every node of the process (N member
+    /// records instead of N²); off: each node its own, as separate
+    /// processes would have.
+    shared_directory: bool,
 }
 
 fn args() -> Args {
-    let mut a =
-        Args { nodes: 128, workers: 2, deadline: Duration::from_secs(120), settle: Duration::ZERO, spread: false };
+    let mut a = Args {
+        nodes: 128,
+        workers: 2,
+        deadline: Duration::from_secs(120),
+        settle: Duration::ZERO,
+        spread: false,
+        shared_directory: true,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
@@ -44,6 +56,7 @@ fn args() -> Args {
             "--deadline" => a.deadline = Duration::from_secs(number),
             "--settle" => a.settle = Duration::from_secs(number),
             "--spread" => a.spread = number != 0,
+            "--shared-directory" => a.shared_directory = number != 0,
             _ => panic!("unknown option {flag}"),
         }
     }
@@ -70,12 +83,18 @@ fn cpu() -> Duration {
     Duration::from_millis((ticks(14) + ticks(15)) * 10)
 }
 
-fn config(i: usize, spread: bool, seeds: Vec<std::net::SocketAddr>) -> NodeConfig {
+fn config(
+    i: usize,
+    spread: bool,
+    directory: Option<&IdentityDirectory>,
+    seeds: Vec<std::net::SocketAddr>,
+) -> NodeConfig {
     let ip = if spread { format!("127.0.{}.{}", i / 250, i % 250 + 1) } else { "127.0.0.1".into() };
     let mut c = NodeConfig::new(&format!("n{i}@{ip}"), format!("{ip}:0").parse().expect("address"), Preset::Lan)
         .expect("config");
     c.cluster = "mass".into();
     c.seeds = seeds;
+    c.directory = directory.cloned();
     c
 }
 
@@ -86,13 +105,15 @@ fn main() {
         tokio::runtime::Builder::new_multi_thread().worker_threads(args.workers).enable_all().build().expect("runtime");
     let rss_idle = status_kib("VmRSS");
     let converged = rt.block_on(async move {
-        let seed = Node::start(config(0, args.spread, vec![])).await.expect("seed starts");
+        let directory = args.shared_directory.then(IdentityDirectory::new);
+        let seed = Node::start(config(0, args.spread, directory.as_ref(), vec![])).await.expect("seed starts");
         let seed_addr = seed.addr();
         let cpu0 = cpu();
         let t0 = Instant::now();
         // Every other node starts (binds, joins) at once.
-        let starts: Vec<_> =
-            (1..n).map(|i| tokio::spawn(Node::start(config(i, args.spread, vec![seed_addr])))).collect();
+        let starts: Vec<_> = (1..n)
+            .map(|i| tokio::spawn(Node::start(config(i, args.spread, directory.as_ref(), vec![seed_addr]))))
+            .collect();
         let mut nodes = vec![seed];
         for s in starts {
             nodes.push(s.await.expect("start task").expect("node starts"));
