@@ -98,6 +98,24 @@ fn config(
     c
 }
 
+/// Every node's metrics, asked all at once (one task each): asked in turn, a
+/// pass over 2,000 busy nodes on a loaded machine took seconds to minutes,
+/// each answer waiting for its node's turn on the runtime.
+async fn metrics_of(nodes: &[Node]) -> Vec<Option<gossamer::NodeMetrics>> {
+    let asks: Vec<_> = nodes
+        .iter()
+        .map(|node| {
+            let node = node.clone();
+            tokio::spawn(async move { node.metrics().await.ok() })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(asks.len());
+    for ask in asks {
+        out.push(ask.await.ok().flatten());
+    }
+    out
+}
+
 fn main() {
     let args = args();
     let n = args.nodes;
@@ -129,19 +147,14 @@ fn main() {
             // How far the waiting nodes are: still alone (not joined yet),
             // and the median of what they see.
             let mut seen: Vec<usize> = Vec::with_capacity(waiting.len());
-            // Every waiting node is asked at once (one task each): asked in
-            // turn, a pass over 2,000 busy nodes on a loaded machine took
-            // from seconds to minutes, each answer waiting for its node's
-            // turn on the runtime, and convergence was seen that late.
-            let asks: Vec<_> = waiting
-                .iter()
-                .map(|&i| {
-                    let node = nodes[i].clone();
-                    tokio::spawn(async move { node.metrics().await.map(|m| m.core.alive).unwrap_or(0) })
-                })
-                .collect();
-            for (&i, ask) in waiting.iter().zip(asks) {
-                let alive = ask.await.unwrap_or(0);
+            let views = metrics_of(&waiting.iter().map(|&i| nodes[i].clone()).collect::<Vec<_>>()).await;
+            let (mut suspect, mut dead) = (0usize, 0usize);
+            for (&i, m) in waiting.iter().zip(&views) {
+                let alive = m.as_ref().map_or(0, |m| m.core.alive);
+                if let Some(m) = m {
+                    suspect += m.core.suspect;
+                    dead += m.core.dead;
+                }
                 if alive < n {
                     still.push(i);
                     fewest = fewest.min(alive);
@@ -160,7 +173,7 @@ fn main() {
                 }
                 println!(
                     "  {:5.1} s: {} nodes not converged yet (fewest alive seen: {fewest}, median {median}, \
-                     {alone} not joined yet; first: n{})",
+                     {alone} not joined yet; first: n{}; views of a member as suspect {suspect}, as dead {dead})",
                     t0.elapsed().as_secs_f64(),
                     waiting.len(),
                     waiting[0]
@@ -195,13 +208,11 @@ fn main() {
             seed.core.push_pulls,
         );
         let (mut failed, mut dropped, mut pp, mut follow_ups) = (0u64, 0u64, 0u64, 0u64);
-        for node in &nodes[1..] {
-            if let Ok(m) = node.metrics().await {
-                failed += m.net.push_pull_failed;
-                dropped += m.net.push_pulls_dropped;
-                pp += m.core.push_pulls;
-                follow_ups += m.net.join_follow_ups;
-            }
+        for m in metrics_of(&nodes[1..]).await.into_iter().flatten() {
+            failed += m.net.push_pull_failed;
+            dropped += m.net.push_pulls_dropped;
+            pp += m.core.push_pulls;
+            follow_ups += m.net.join_follow_ups;
         }
         println!(
             "  joiners: push-pulls {pp}, failed (retried) {failed}, dropped by the gate {dropped}, \
