@@ -14,22 +14,27 @@
 //! embedder that does nothing gets a private directory per node
 //! ([`Swim::new`]): its index is the table's name index, moved.
 //!
-//! Per identity: the tables holding the name (a count) and its few records
-//! (the distinct states of the member some table holds: usually one, a few
-//! while news of a change spreads), reference counted ([`Arc`]); 24 bytes
-//! plus ~8 in the name index. A record is dropped as soon as no table
-//! holds it, and the id as soon as no table holds the name; freed ids are
-//! reused smallest first, and the directory shrinks when the highest go,
-//! so a flood of made-up names leaves nothing behind once forgotten (the
-//! core's caps on members, issue #11, bound it meanwhile).
+//! Per identity: the name, the tables holding it (a count) and its few
+//! interned records (the distinct states of the member that tables share:
+//! usually one, a few while news of a change spreads), reference counted
+//! ([`Arc`]); 40 bytes plus ~8 in the name index. A record is dropped as
+//! soon as no table holds it, and the id as soon as no table holds the
+//! name; freed ids are reused smallest first, and the directory shrinks
+//! when the highest go, so a flood of made-up names leaves nothing behind
+//! once forgotten (the core's caps on members, issue #11, bound it
+//! meanwhile).
 //!
-//! A record held by one table only is changed in place, found by the slot
-//! (the id) among the identity's few records: no hashing, no allocation
-//! (the steady state of dissemination, new incarnations of known members,
-//! allocates nothing, as `tests/alloc_steady_state.rs` asserts). A record
-//! shared with other tables is copied first, and if the result equals one
-//! of the identity's records (another node learned the same), that one is
-//! shared.
+//! A name's first holder (in a simulator, the node whose name it is: it
+//! holds itself from its creation; in a private directory, the node, for
+//! every name) keeps its record to itself: the directory does not intern
+//! it, so the table changes it in place with no lock and no lookup (the
+//! steady state of dissemination, new incarnations of known members,
+//! allocates nothing, as `tests/alloc_steady_state.rs` asserts). Later
+//! holders intern theirs. An interned record held by one table only is
+//! changed in place too, under the lock, found by the slot (the id) among
+//! the identity's few records: no hashing, no allocation. One shared with
+//! other tables is copied first, and if the result equals one of the
+//! identity's records (another node learned the same), that one is shared.
 //!
 //! The directory decides nothing: it is looked up only by value, never
 //! iterated in an order that matters, and ids are handed out in the order
@@ -55,8 +60,8 @@ use crate::member::Member;
 /// module docs. Cloning the handle shares the directory (the simulator
 /// gives one clone to each of its nodes); [`IdentityDirectory::default`]
 /// makes a new one. `Send` and `Sync`: a node takes the lock once per name
-/// lookup and once per member change; it is uncontended unless several
-/// threads drive nodes that share a directory.
+/// lookup and once per change of a record it shares; it is uncontended
+/// unless several threads drive nodes that share a directory.
 #[derive(Clone, Default)]
 pub struct IdentityDirectory {
     inner: Arc<Mutex<Identities>>,
@@ -326,7 +331,10 @@ impl IdentityDirectory {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Records interned now (distinct member states held by any node).
+    /// Records interned now: the distinct member states held by the nodes
+    /// sharing the directory, not counting the records a name's first
+    /// holder keeps to itself (see the module docs), so 0 for a private
+    /// directory.
     pub fn len(&self) -> usize {
         self.lock().records
     }
@@ -426,6 +434,12 @@ mod tests {
         assert_eq!(d.records, 1);
         d.change(id, &mut a, |_| {});
         assert!(Arc::ptr_eq(&a, &b), "no change, no copy");
+    }
+
+    #[test]
+    fn an_identity_is_40_bytes() {
+        // The module docs' figure: name, boxed records, holders.
+        assert_eq!(std::mem::size_of::<Option<Identity>>(), 40);
     }
 
     #[test]
