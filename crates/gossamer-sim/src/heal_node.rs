@@ -277,8 +277,11 @@ pub struct HealFactory {
     config: Config,
     heal: HealConfig,
     codec: FrameCodec,
-    /// One identity directory shared by every node made (issue #16).
-    directory: IdentityDirectory,
+    /// One identity directory shared by every node made (issue #16), or
+    /// `None`: each node its own (see [`SHARED_IDENTITIES_MIN_NODES`]).
+    ///
+    /// [`SHARED_IDENTITIES_MIN_NODES`]: crate::swim_node::SHARED_IDENTITIES_MIN_NODES
+    directory: Option<IdentityDirectory>,
 }
 
 impl HealFactory {
@@ -289,7 +292,14 @@ impl HealFactory {
         let config = core_adapter::core_config(&heal, base);
         config.validate()?;
         let label = ClusterLabel::new(label).map_err(|e| SimError::invalid(format!("cluster label: {e}")))?;
-        Ok(Self { config, heal, codec: FrameCodec::new(label), directory: IdentityDirectory::new() })
+        Ok(Self { config, heal, codec: FrameCodec::new(label), directory: Some(IdentityDirectory::new()) })
+    }
+
+    /// Whether the nodes made share one directory (the default) or each
+    /// get their own (see [`SwimFactory::with_shared_identities`]).
+    pub fn with_shared_identities(mut self, shared: bool) -> Self {
+        self.directory = shared.then(IdentityDirectory::new);
+        self
     }
 
     /// The core configuration every node gets (autoclean applied).
@@ -311,7 +321,7 @@ impl NodeFactory for HealFactory {
     }
 
     fn create(&mut self, id: NodeId, rng: ChaCha8Rng, now: Time) -> Result<HealNode, SimError> {
-        let directory = self.directory.clone();
+        let directory = crate::swim_node::directory_for_node(&self.directory);
         HealNode::with_directory(id, self.config.clone(), self.heal.clone(), self.codec.clone(), rng, now, directory)
     }
 }

@@ -89,5 +89,5 @@ pub use scenario::{
     Scenario, Start, DEFAULT_BROADCAST_PAYLOAD, MAX_BROADCAST_PAYLOAD,
 };
 pub use sim::{node_rng, Simulation};
-pub use swim_node::{SwimFactory, SwimNode};
+pub use swim_node::{SwimFactory, SwimNode, SHARED_IDENTITIES_MIN_NODES};
 pub use units::{Bandwidth, Span};

@@ -164,8 +164,31 @@ pub struct SwimFactory {
     codec: FrameCodec,
     /// One identity directory for every node this factory makes (issue
     /// #16): nodes that hold the same member state share its record, so a
-    /// converged cluster of n nodes holds n member records, not n².
-    directory: IdentityDirectory,
+    /// converged cluster of n nodes holds n member records, not n². `None`:
+    /// each node gets its own (see [`SHARED_IDENTITIES_MIN_NODES`]).
+    directory: Option<IdentityDirectory>,
+}
+
+/// Scenarios of at least this many nodes share one [`IdentityDirectory`]
+/// among their simulated nodes; smaller ones give each node its own, as
+/// real deployments have.
+///
+/// Why not always share: a member's slot in a table is its identity id in
+/// the directory, so with one directory every simulated node numbers (and
+/// so iterates, encodes its push-pull view in, and queues what a push-pull
+/// taught it in) the members in the same order, where real nodes each
+/// number them in the order they learned them. The protocol is the same
+/// code either way, but those orders feed tie-breaks (which update is sent
+/// first among equals), so a small scenario's run would differ from what
+/// the same nodes do for real. Below this size memory is no concern (a
+/// 1,000-node run's private tables take ~100 MB); above it the n² records
+/// are what does not fit (10,000 converged nodes: 1.4 GB shared against
+/// several GB private).
+pub const SHARED_IDENTITIES_MIN_NODES: u32 = 2_000;
+
+/// The directory a new node gets: the shared one, or a fresh one.
+pub(crate) fn directory_for_node(shared: &Option<IdentityDirectory>) -> IdentityDirectory {
+    shared.clone().unwrap_or_default()
 }
 
 impl SwimFactory {
@@ -173,7 +196,14 @@ impl SwimFactory {
     pub fn new(config: Config, label: &str) -> Result<Self, SimError> {
         config.validate()?;
         let label = ClusterLabel::new(label).map_err(|e| SimError::invalid(format!("cluster label: {e}")))?;
-        Ok(Self { config, codec: FrameCodec::new(label), directory: IdentityDirectory::new() })
+        Ok(Self { config, codec: FrameCodec::new(label), directory: Some(IdentityDirectory::new()) })
+    }
+
+    /// Whether the nodes made share one directory (the default) or each
+    /// get their own (see [`SHARED_IDENTITIES_MIN_NODES`]).
+    pub fn with_shared_identities(mut self, shared: bool) -> Self {
+        self.directory = shared.then(IdentityDirectory::new);
+        self
     }
 
     /// The configuration every node gets.
@@ -190,7 +220,7 @@ impl NodeFactory for SwimFactory {
     }
 
     fn create(&mut self, id: NodeId, rng: ChaCha8Rng, now: Time) -> Result<SwimNode, SimError> {
-        let directory = self.directory.clone();
+        let directory = directory_for_node(&self.directory);
         Ok(SwimNode(Swim::with_directory(id, self.config.clone(), self.codec.clone(), rng, now, directory)?))
     }
 }
@@ -218,9 +248,15 @@ mod tests {
             .collect();
         assert!(nodes.iter().all(|n| n.swim().members().count() == N as usize));
         let directory = nodes[0].swim().directory();
+        assert!(factory.directory.as_ref().is_some_and(|d| d.same_as(directory)));
         assert!(nodes.iter().all(|n| n.swim().directory().same_as(directory)));
         assert_eq!(directory.len(), N as usize, "one record per member, not per node and member");
         drop(nodes);
-        assert!(factory.directory.is_empty(), "records freed with the nodes");
+        assert!(factory.directory.as_ref().is_some_and(IdentityDirectory::is_empty), "records freed with the nodes");
+
+        let mut private = SwimFactory::new(Config::lan(), "sim").unwrap().with_shared_identities(false);
+        let a = private.create(node_id(0), ChaCha8Rng::seed_from_u64(0), Time::ZERO).unwrap();
+        let b = private.create(node_id(1), ChaCha8Rng::seed_from_u64(1), Time::ZERO).unwrap();
+        assert!(!a.swim().directory().same_as(b.swim().directory()), "each node its own directory");
     }
 }

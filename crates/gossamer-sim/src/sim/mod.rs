@@ -22,7 +22,7 @@ use crate::report::{
     Accuracy, AssertionResult, FaultReport, Measure, Performance, Report, Sample, SwimPrediction, Traffic,
 };
 use crate::scenario::{AssertSpec, FaultAction, Scenario, Start};
-use crate::swim_node::SwimFactory;
+use crate::swim_node::{SwimFactory, SHARED_IDENTITIES_MIN_NODES};
 use crate::units::Span;
 use crate::views::Views;
 
@@ -180,9 +180,10 @@ impl Simulation<ScenarioFactory> {
     pub fn new(scenario: Scenario) -> Result<Self, SimError> {
         let config = scenario.protocol.to_config()?;
         let label = &scenario.cluster.label;
+        let shared = scenario.nodes >= SHARED_IDENTITIES_MIN_NODES;
         let factory = match scenario.heal_config(config.probe_interval)? {
-            Some(heal) => ScenarioFactory::Heal(HealFactory::new(config, heal, label)?),
-            None => ScenarioFactory::Swim(SwimFactory::new(config, label)?),
+            Some(heal) => ScenarioFactory::Heal(HealFactory::new(config, heal, label)?.with_shared_identities(shared)),
+            None => ScenarioFactory::Swim(SwimFactory::new(config, label)?.with_shared_identities(shared)),
         };
         let wants_baseline =
             scenario.asserts.iter().any(|a| matches!(a, AssertSpec::DetectionUnaffectedByBroadcasts { .. }));
