@@ -45,25 +45,89 @@ const MAX_MISFITS: usize = 32;
 /// No place: the end of a bucket's list.
 const NIL: u32 = u32::MAX;
 
+/// Longest update kept inside its place rather than in a heap block of
+/// its own: what fits beside the length in the 32 bytes the heap variant
+/// takes anyway.
+const INLINE: usize = 30;
+
+/// A queued update's encoding: inline when short (most membership updates
+/// of a cluster with short names: no heap block, whose 24-byte handle and
+/// 32-byte minimum allocation were most of a place; issue #16), else on
+/// the heap. A place that went to the heap stays there, reusing its block,
+/// so a queue churning at a steady size allocates nothing.
+enum Bytes {
+    Inline(u8, [u8; INLINE]),
+    Heap(Vec<u8>),
+}
+
+impl Bytes {
+    const EMPTY: Bytes = Bytes::Inline(0, [0; INLINE]);
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Bytes::Inline(len, buf) => &buf[..usize::from(*len)],
+            Bytes::Heap(bytes) => bytes,
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Bytes::Inline(len, _) => usize::from(*len),
+            Bytes::Heap(bytes) => bytes.len(),
+        }
+    }
+
+    fn set(&mut self, bytes: &[u8]) {
+        match self {
+            Bytes::Heap(heap) => {
+                heap.clear();
+                heap.extend_from_slice(bytes);
+            }
+            Bytes::Inline(len, buf) if bytes.len() <= INLINE => {
+                buf[..bytes.len()].copy_from_slice(bytes);
+                *len = bytes.len() as u8;
+            }
+            Bytes::Inline(..) => *self = Bytes::Heap(bytes.to_vec()),
+        }
+    }
+}
+
 struct Item<K> {
     key: K,
     transmits: u32,
     /// Sends allowed beyond the queue's limit (see
     /// [`BroadcastQueue::push_keyed_with_bonus`]); 0 for most updates.
-    bonus: u32,
+    bonus: u16,
     /// Copies of this update heard from peers that already knew it (see
     /// [`BroadcastQueue::heard_again`]).
-    heard: u32,
+    heard: u16,
     /// Sends after which the update retires whatever the limit: lowered
-    /// by [`BroadcastQueue::heard_again`]; `u32::MAX` until then.
-    cap: u32,
+    /// by [`BroadcastQueue::heard_again`]; [`NO_CAP`] until then.
+    /// The three counters are 16 bits (saturating) so that a member
+    /// queue's place is 64 bytes: a limit is at most 100 × log2(members).
+    cap: u16,
 }
 
 impl<K> Item<K> {
     /// A fresh item: no bonus, nothing heard back, no early cap.
     fn new(key: K, transmits: u32) -> Self {
-        Self { key, transmits, bonus: 0, heard: 0, cap: u32::MAX }
+        Self { key, transmits, bonus: 0, heard: 0, cap: NO_CAP }
     }
+
+    /// The sends after which this update retires: `limit` plus its bonus,
+    /// or its cap if lower.
+    fn last_send(&self, limit: u32) -> u32 {
+        let cap = if self.cap == NO_CAP { u32::MAX } else { u32::from(self.cap) };
+        limit.saturating_add(u32::from(self.bonus)).min(cap)
+    }
+}
+
+/// [`Item::cap`] when the update has none.
+const NO_CAP: u16 = u16::MAX;
+
+/// `n` in 16 bits, saturated.
+fn narrow(n: u32) -> u16 {
+    u16::try_from(n).unwrap_or(u16::MAX)
 }
 
 /// One place of the queue: the pending item, if any, its links in the list
@@ -77,7 +141,7 @@ struct Place<K> {
     /// The next newer (`prev`) and older (`next`) place in the bucket.
     prev: u32,
     next: u32,
-    encoded: Vec<u8>,
+    encoded: Bytes,
 }
 
 impl<K> Place<K> {
@@ -108,6 +172,11 @@ pub(crate) struct BroadcastQueue<K, S = RandomState> {
     /// `buckets[t]`: the updates sent `t` times, newest first.
     buckets: Vec<List>,
     live: usize,
+    /// Most places the owner lets the queue hold at once (see
+    /// [`BroadcastQueue::with_room`]); `usize::MAX` when unbounded.
+    room: usize,
+    /// Where updates are encoded before they are copied into their place.
+    scratch: Vec<u8>,
 }
 
 /// `mult × ceil(log_base(n + 1))`, at least `mult`: how often one update
@@ -174,7 +243,25 @@ impl Hasher for SlotHasher {
 
 impl<K, S: Default> Default for BroadcastQueue<K, S> {
     fn default() -> Self {
-        Self { items: Vec::new(), free: Vec::new(), by_key: HashMap::default(), buckets: Vec::new(), live: 0 }
+        Self {
+            items: Vec::new(),
+            free: Vec::new(),
+            by_key: HashMap::default(),
+            buckets: Vec::new(),
+            live: 0,
+            room: usize::MAX,
+            scratch: Vec::new(),
+        }
+    }
+}
+
+impl<K, S: Default> BroadcastQueue<K, S> {
+    /// An empty queue whose owner keeps it within `room` updates (evicting
+    /// beyond, one push over at most): its places never grow past that,
+    /// where doubling would reserve up to twice the room (10^4 simulated
+    /// nodes × a bounded queue each: the slack alone was gigabytes).
+    pub(crate) fn with_room(room: usize) -> Self {
+        Self { room, ..Self::default() }
     }
 }
 
@@ -193,12 +280,10 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> BroadcastQueue<K, S> {
     /// live node dead).
     pub(crate) fn push_keyed_with_bonus(&mut self, key: K, update: Update, bonus: u32) -> bool {
         let (slot, grew) = self.place(key, 0);
-        let place = &mut self.items[slot as usize];
-        if let Some(item) = place.item.as_mut() {
-            item.bonus = bonus;
+        if let Some(item) = self.items[slot as usize].item.as_mut() {
+            item.bonus = narrow(bonus);
         }
-        place.encoded.clear();
-        update.encode_into(&mut place.encoded);
+        self.write(slot, &update);
         grew
     }
 
@@ -214,9 +299,7 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> BroadcastQueue<K, S> {
     /// out sooner. For updates of lesser worth under a flood (see `rules`).
     pub(crate) fn push_keyed_as_sent(&mut self, key: K, update: Update, transmits: u32) -> bool {
         let (slot, grew) = self.place(key, transmits);
-        let encoded = &mut self.items[slot as usize].encoded;
-        encoded.clear();
-        update.encode_into(encoded);
+        self.write(slot, &update);
         grew
     }
 
@@ -224,10 +307,16 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> BroadcastQueue<K, S> {
     /// `transmits` times (see [`BroadcastQueue::push_keyed_as_sent`]).
     pub(crate) fn push_encoded_as_sent(&mut self, key: K, encoded: &[u8], transmits: u32) -> bool {
         let (slot, grew) = self.place(key, transmits);
-        let place = &mut self.items[slot as usize].encoded;
-        place.clear();
-        place.extend_from_slice(encoded);
+        self.items[slot as usize].encoded.set(encoded);
         grew
+    }
+
+    /// Encodes `update` into `slot`'s bytes (through `scratch`, which
+    /// keeps its capacity: nothing allocated once warm).
+    fn write(&mut self, slot: u32, update: &Update) {
+        self.scratch.clear();
+        update.encode_into(&mut self.scratch);
+        self.items[slot as usize].encoded.set(&self.scratch);
     }
 
     /// Puts `key`'s update, sent `transmits` times, at the head of its
@@ -253,7 +342,12 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> BroadcastQueue<K, S> {
                         slot
                     }
                     None => {
-                        self.items.push(Place { item, generation: 0, prev: NIL, next: NIL, encoded: Vec::new() });
+                        let len = self.items.len();
+                        if len == self.items.capacity() {
+                            let want = len.saturating_mul(2).max(4).min(self.room.max(len + 1));
+                            self.items.reserve_exact(want - len);
+                        }
+                        self.items.push(Place { item, generation: 0, prev: NIL, next: NIL, encoded: Bytes::EMPTY });
                         (self.items.len() - 1) as u32
                     }
                 };
@@ -343,12 +437,12 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> BroadcastQueue<K, S> {
         let Some(&slot) = self.by_key.get(key) else { return false };
         let Some(item) = self.items[slot as usize].item.as_mut() else { return false };
         item.heard = item.heard.saturating_add(1);
-        if item.heard < enough {
+        if u32::from(item.heard) < enough {
             return false;
         }
         if item.transmits < floor {
             // Heard enough, sent too little yet: done after `floor` sends.
-            item.cap = floor;
+            item.cap = narrow(floor).min(NO_CAP - 1);
             return false;
         }
         self.retire(key);
@@ -359,7 +453,7 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> BroadcastQueue<K, S> {
     /// pending under `key`, if one is pending.
     pub(crate) fn heard(&self, key: &K) -> Option<u32> {
         let slot = *self.by_key.get(key)?;
-        self.items[slot as usize].item.as_ref().map(|item| item.heard)
+        self.items[slot as usize].item.as_ref().map(|item| u32::from(item.heard))
     }
 
     /// Carries `heard` copies over to the update now pending under `key`,
@@ -370,9 +464,9 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> BroadcastQueue<K, S> {
     pub(crate) fn inherit_heard(&mut self, key: &K, heard: u32, enough: u32, floor: u32) {
         let Some(&slot) = self.by_key.get(key) else { return };
         let Some(item) = self.items[slot as usize].item.as_mut() else { return };
-        item.heard = heard;
+        item.heard = narrow(heard);
         if enough > 0 && heard >= enough {
-            item.cap = item.cap.min(floor.max(item.transmits.saturating_add(1)));
+            item.cap = item.cap.min(narrow(floor.max(item.transmits.saturating_add(1))).min(NO_CAP - 1));
         }
     }
 
@@ -464,9 +558,9 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> BroadcastQueue<K, S> {
                 continue;
             }
             let sent = transmits + 1;
-            let (bonus, cap) = place.item.as_ref().map_or((0, u32::MAX), |item| (item.bonus, item.cap));
+            let last = place.item.as_ref().map_or(limit, |item| item.last_send(limit));
             self.unlink(transmits, slot);
-            if sent >= limit.saturating_add(bonus).min(cap) {
+            if sent >= last {
                 self.vacate(slot);
             } else {
                 if let Some(item) = self.items[slot as usize].item.as_mut() {
@@ -477,7 +571,7 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> BroadcastQueue<K, S> {
         }
         if self.live == 0 && self.items.capacity() > 64 {
             // Everything disseminated: give the memory back.
-            *self = Self::default();
+            *self = Self::with_room(self.room);
         }
     }
 }
@@ -681,6 +775,38 @@ mod tests {
         assert_eq!(q.get(&keys[0]), None, "the selected update was replaced");
         q.mark_sent(&keys, 3);
         assert_eq!(q.transmits(&"a".parse().unwrap()), Some(0), "the replacement is not counted sent");
+    }
+
+    #[test]
+    fn a_member_queue_place_is_64_bytes_and_short_updates_stay_inline() {
+        assert_eq!(std::mem::size_of::<Bytes>(), 32);
+        assert_eq!(std::mem::size_of::<Place<Slot>>(), 64);
+        let mut q = NameQueue::default();
+        q.push(leave("n1234", 7));
+        assert!(matches!(q.items[0].encoded, Bytes::Inline(..)), "a short update needs no heap block");
+        q.push(leave(&"x".repeat(64), 7));
+        assert!(matches!(q.items[1].encoded, Bytes::Heap(..)));
+        // Once on the heap, a place stays there (its block reused).
+        q.retire(&"x".repeat(64).parse().unwrap());
+        q.push(leave("y", 1));
+        assert!(matches!(q.items[1].encoded, Bytes::Heap(..)));
+        let mut keys = Vec::new();
+        q.select(1000, &mut keys);
+        let names: Vec<_> = keys.iter().map(|k| update(&q, k).node_name().to_string()).collect();
+        assert_eq!(names, ["y", "n1234"]);
+    }
+
+    #[test]
+    fn a_queue_with_room_never_reserves_past_it() {
+        let mut q = NameQueue::with_room(1001);
+        for i in 0..1001 {
+            q.push(leave(&format!("n{i}"), 1));
+            if q.len() > 1000 {
+                assert!(q.evict_most_sent());
+            }
+        }
+        assert_eq!(q.len(), 1000);
+        assert_eq!(q.items.capacity(), 1001, "not 2048");
     }
 
     #[test]
