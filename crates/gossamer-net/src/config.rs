@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gossamer_core::Config;
+use gossamer_core::{Config, IdentityDirectory};
 use gossamer_wire::{Metadata, NodeName, SecretKey};
 
 use crate::error::StartError;
@@ -147,6 +147,15 @@ pub struct NodeConfig {
     /// so existing deployments keep their behaviour; the CLI/agent may turn
     /// it on from its configuration later.
     pub heal: Option<gossamer_heal::HealConfig>,
+    /// Where the node's member records live. `None` (the default): a
+    /// directory of its own. Nodes of one process that know the same
+    /// members (a process hosting many nodes, a test harness) can be given
+    /// clones of one [`IdentityDirectory`], so that each member's record
+    /// (name, address, metadata, incarnation, status) is stored once for
+    /// all of them rather than once per node: N records instead of N² for N
+    /// nodes that all know each other. Nothing else changes: each node
+    /// keeps its own view (status, timers, suspicion) and decides alone.
+    pub directory: Option<IdentityDirectory>,
 }
 
 impl fmt::Debug for NodeConfig {
@@ -168,6 +177,7 @@ impl fmt::Debug for NodeConfig {
             .field("compression", &self.compression)
             .field("hooks", &self.hooks.len())
             .field("heal", &self.heal)
+            .field("shared_directory", &self.directory.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -209,6 +219,7 @@ impl NodeConfig {
             leave_timeout: Duration::from_secs(5),
             hooks: Vec::new(),
             heal: None,
+            directory: None,
         })
     }
 

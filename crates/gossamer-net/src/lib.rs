@@ -59,7 +59,7 @@ mod user;
 pub use bytes::Bytes;
 pub use config::{NodeConfig, Preset};
 pub use error::{NetError, NodeStopped, StartError, StreamError};
-pub use gossamer_core::{Config, Event, Member, Metrics, QueryId, UserError, UserEvent};
+pub use gossamer_core::{Config, Event, IdentityDirectory, Member, Metrics, QueryId, UserError, UserEvent};
 pub use gossamer_heal::{HealConfig, HealEvent, HealMetrics};
 pub use gossamer_wire::{KeyFingerprint, QueryFilter, SecretKey, UserKey};
 pub use heal::HealSubscription;

@@ -128,7 +128,12 @@ impl Node {
             Some(heal) => core_adapter::core_config(heal, config.protocol.clone()),
             None => config.protocol.clone(),
         };
-        let mut swim = Swim::new(id.clone(), protocol, codec.clone(), swim_rng, Duration::ZERO)?;
+        let mut swim = match &config.directory {
+            Some(directory) => {
+                Swim::with_directory(id.clone(), protocol, codec.clone(), swim_rng, Duration::ZERO, directory.clone())?
+            }
+            None => Swim::new(id.clone(), protocol, codec.clone(), swim_rng, Duration::ZERO)?,
+        };
         let max_user_item_len = swim.max_user_item_len();
         let heal_events = Arc::new(LazyBroadcast::new(config.event_capacity));
         let heal = match &config.heal {

@@ -13,12 +13,14 @@
 //! (seconds to keep running after convergence, measuring idle CPU, 0),
 //! `--spread 1` (each node on its own address 127.0.x.y, as separate hosts
 //! would be; default 0: all on 127.0.0.1, so the seed's per-address stream
-//! limit applies to all of them together).
+//! limit applies to all of them together), `--shared-directory 0` (each
+//! node keeps its own member records; default 1: the nodes of this process
+//! share one `IdentityDirectory`, as a process hosting many nodes should).
 //! Exits with status 1 if the cluster did not converge in time.
 
 use std::time::{Duration, Instant};
 
-use gossamer::{Node, NodeConfig, Preset};
+use gossamer::{IdentityDirectory, Node, NodeConfig, Preset};
 
 struct Args {
     nodes: usize,
@@ -29,11 +31,21 @@ struct Args {
     /// 127.0.0.1: as on a real network, where every node is its own host
     /// and the seed's per-address stream limit applies to each alone.
     spread: bool,
+    /// One `IdentityDirectory` for every node of the process (N member
+    /// records instead of N²); off: each node its own, as separate
+    /// processes would have.
+    shared_directory: bool,
 }
 
 fn args() -> Args {
-    let mut a =
-        Args { nodes: 128, workers: 2, deadline: Duration::from_secs(120), settle: Duration::ZERO, spread: false };
+    let mut a = Args {
+        nodes: 128,
+        workers: 2,
+        deadline: Duration::from_secs(120),
+        settle: Duration::ZERO,
+        spread: false,
+        shared_directory: true,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
@@ -44,6 +56,7 @@ fn args() -> Args {
             "--deadline" => a.deadline = Duration::from_secs(number),
             "--settle" => a.settle = Duration::from_secs(number),
             "--spread" => a.spread = number != 0,
+            "--shared-directory" => a.shared_directory = number != 0,
             _ => panic!("unknown option {flag}"),
         }
     }
@@ -70,13 +83,37 @@ fn cpu() -> Duration {
     Duration::from_millis((ticks(14) + ticks(15)) * 10)
 }
 
-fn config(i: usize, spread: bool, seeds: Vec<std::net::SocketAddr>) -> NodeConfig {
+fn config(
+    i: usize,
+    spread: bool,
+    directory: Option<&IdentityDirectory>,
+    seeds: Vec<std::net::SocketAddr>,
+) -> NodeConfig {
     let ip = if spread { format!("127.0.{}.{}", i / 250, i % 250 + 1) } else { "127.0.0.1".into() };
     let mut c = NodeConfig::new(&format!("n{i}@{ip}"), format!("{ip}:0").parse().expect("address"), Preset::Lan)
         .expect("config");
     c.cluster = "mass".into();
     c.seeds = seeds;
+    c.directory = directory.cloned();
     c
+}
+
+/// Every node's metrics, asked all at once (one task each): asked in turn, a
+/// pass over 2,000 busy nodes on a loaded machine took seconds to minutes,
+/// each answer waiting for its node's turn on the runtime.
+async fn metrics_of(nodes: &[Node]) -> Vec<Option<gossamer::NodeMetrics>> {
+    let asks: Vec<_> = nodes
+        .iter()
+        .map(|node| {
+            let node = node.clone();
+            tokio::spawn(async move { node.metrics().await.ok() })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(asks.len());
+    for ask in asks {
+        out.push(ask.await.ok().flatten());
+    }
+    out
 }
 
 fn main() {
@@ -86,13 +123,15 @@ fn main() {
         tokio::runtime::Builder::new_multi_thread().worker_threads(args.workers).enable_all().build().expect("runtime");
     let rss_idle = status_kib("VmRSS");
     let converged = rt.block_on(async move {
-        let seed = Node::start(config(0, args.spread, vec![])).await.expect("seed starts");
+        let directory = args.shared_directory.then(IdentityDirectory::new);
+        let seed = Node::start(config(0, args.spread, directory.as_ref(), vec![])).await.expect("seed starts");
         let seed_addr = seed.addr();
         let cpu0 = cpu();
         let t0 = Instant::now();
         // Every other node starts (binds, joins) at once.
-        let starts: Vec<_> =
-            (1..n).map(|i| tokio::spawn(Node::start(config(i, args.spread, vec![seed_addr])))).collect();
+        let starts: Vec<_> = (1..n)
+            .map(|i| tokio::spawn(Node::start(config(i, args.spread, directory.as_ref(), vec![seed_addr]))))
+            .collect();
         let mut nodes = vec![seed];
         for s in starts {
             nodes.push(s.await.expect("start task").expect("node starts"));
@@ -108,16 +147,14 @@ fn main() {
             // How far the waiting nodes are: still alone (not joined yet),
             // and the median of what they see.
             let mut seen: Vec<usize> = Vec::with_capacity(waiting.len());
-            for (k, &i) in waiting.iter().enumerate() {
-                // One pass asks every waiting node in turn; on a loaded
-                // machine a pass over 2,000 nodes can outlast the deadline
-                // (a run once sat in one pass for minutes), so it is
-                // checked here too.
-                if t0.elapsed() >= args.deadline {
-                    still.extend_from_slice(&waiting[k..]);
-                    break;
+            let views = metrics_of(&waiting.iter().map(|&i| nodes[i].clone()).collect::<Vec<_>>()).await;
+            let (mut suspect, mut dead) = (0usize, 0usize);
+            for (&i, m) in waiting.iter().zip(&views) {
+                let alive = m.as_ref().map_or(0, |m| m.core.alive);
+                if let Some(m) = m {
+                    suspect += m.core.suspect;
+                    dead += m.core.dead;
                 }
-                let alive = nodes[i].metrics().await.map(|m| m.core.alive).unwrap_or(0);
                 if alive < n {
                     still.push(i);
                     fewest = fewest.min(alive);
@@ -136,7 +173,7 @@ fn main() {
                 }
                 println!(
                     "  {:5.1} s: {} nodes not converged yet (fewest alive seen: {fewest}, median {median}, \
-                     {alone} not joined yet; first: n{})",
+                     {alone} not joined yet; first: n{}; views of a member as suspect {suspect}, as dead {dead})",
                     t0.elapsed().as_secs_f64(),
                     waiting.len(),
                     waiting[0]
@@ -171,13 +208,11 @@ fn main() {
             seed.core.push_pulls,
         );
         let (mut failed, mut dropped, mut pp, mut follow_ups) = (0u64, 0u64, 0u64, 0u64);
-        for node in &nodes[1..] {
-            if let Ok(m) = node.metrics().await {
-                failed += m.net.push_pull_failed;
-                dropped += m.net.push_pulls_dropped;
-                pp += m.core.push_pulls;
-                follow_ups += m.net.join_follow_ups;
-            }
+        for m in metrics_of(&nodes[1..]).await.into_iter().flatten() {
+            failed += m.net.push_pull_failed;
+            dropped += m.net.push_pulls_dropped;
+            pp += m.core.push_pulls;
+            follow_ups += m.net.join_follow_ups;
         }
         println!(
             "  joiners: push-pulls {pp}, failed (retried) {failed}, dropped by the gate {dropped}, \

@@ -129,7 +129,7 @@ pub use gossamer_core as core;
 pub use gossamer_net as net;
 pub use gossamer_wire as wire;
 
-pub use gossamer_core::{Config, Event, Member, Metrics};
+pub use gossamer_core::{Config, Event, IdentityDirectory, Member, Metrics};
 pub use gossamer_core::{QueryId, UserError, UserEvent};
 // Live key rotation: Node::install_key / use_key / remove_key / list_keys
 // on one node, Node::cluster_keys on every member.
