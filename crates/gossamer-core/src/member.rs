@@ -1,35 +1,42 @@
 //! The member table: every member this node knows, in slots that never move
-//! (so the probe order and timers can name a member by a 4-byte slot), with
-//! a hash index from name to slot. 16 bytes per member in the slots (a
-//! pointer to the member's record, interned in the [`IdentityDirectory`],
-//! and the time of its last status change; the record itself, ~100 bytes,
-//! is shared by every node of a simulator that holds the same state) plus
-//! ~12 in the index and the probe order; the death record of a dead member
-//! lives in a side map, so the living (nearly all members, nearly always)
-//! do not pay 8 bytes each for its pointer (at 10,000 simulated nodes of
-//! 10,000 members each, that pointer alone was 0.8 GB).
+//! while it holds the member (so the probe order and timers can name a
+//! member by a 4-byte slot). A member's slot is its name's *identity id*
+//! in the [`IdentityDirectory`]: a dense number the directory gives every
+//! name some table holds, so the table needs no name index of its own
+//! (`find` asks the directory for the id, then looks at that slot), and
+//! the slots are a plain vector indexed by id, with holes for the names of
+//! the directory this table does not hold (none in a private directory,
+//! few in a converged simulator).
 //!
-//! The name index hashes with [`foldhash`] rather than std's SipHash: a
-//! member lookup by name is on the path of every piggybacked update, and
-//! SipHash cost about as much as the rest of the lookup (issue #8). The
-//! trade-off is DoS resistance: SipHash is keyed to resist an attacker who
-//! picks keys to collide, foldhash is randomly seeded per table (a fresh
-//! per-table seed on top of a per-process one, never derived from the
-//! node's RNG, so the simulator's decisions do not depend on it) and
-//! designed for *minimal* DoS resistance only. That is enough here: names
-//! come from frames that carried this cluster's label (and, with a keyring,
-//! authenticated encryption), so whoever can make up names is already a
-//! member; and the index decides nothing by its iteration order, only
-//! whether a name is known.
+//! Per member and node: 8 bytes of slot (the pointer to the member's
+//! record, interned in the directory; the record itself, ~100 bytes, is
+//! shared by every node of a simulator that holds the same state), 4 in
+//! the probe order and a bit in the verified bitset: ~12 bytes. What only
+//! dead or left members need lives in side maps keyed by slot: the death
+//! record and the time of the last status change (nothing reads it for the
+//! living), so the living (nearly all members, nearly always) pay nothing
+//! for either. At 10,000 simulated nodes of 10,000 members each, every 8
+//! bytes per member is 0.8 GB: the slot was 16 bytes and the per-node name
+//! index ~8 more before (issue #16).
+//!
+//! The directory's name index hashes with [`foldhash`] rather than std's
+//! SipHash: a member lookup by name is on the path of every piggybacked
+//! update, and SipHash cost about as much as the rest of the lookup (issue
+//! #8). The trade-off is DoS resistance: SipHash is keyed to resist an
+//! attacker who picks keys to collide, foldhash is randomly seeded per
+//! directory (never derived from the node's RNG, so the simulator's
+//! decisions do not depend on it) and designed for *minimal* DoS
+//! resistance only. That is enough here: names come from frames that
+//! carried this cluster's label (and, with a keyring, authenticated
+//! encryption), so whoever can make up names is already a member; and the
+//! index decides nothing by its iteration order, only whether a name is
+//! known. Slot numbers do not depend on hashes either: the directory hands
+//! out the smallest free id, so they are a function of the operations.
 
 use std::collections::HashMap;
-use std::hash::BuildHasher;
 use std::sync::Arc;
 
-use foldhash::fast::RandomState;
-
 use gossamer_wire::{Incarnation, MemberStatus, Metadata, NodeId, NodeName};
-use hashbrown::HashTable;
 use rand_core::RngCore;
 
 use crate::broadcast::SlotHash;
@@ -85,27 +92,25 @@ impl Death {
     }
 }
 
-/// One slot's content.
-#[derive(Debug, Clone)]
-pub(crate) struct Entry {
-    /// The member's record, interned (read through `Deref`; changed only
-    /// through the table, which re-interns it).
-    pub member: Arc<Member>,
-    /// Time of the last status change, in whole milliseconds (8 bytes
-    /// instead of a 16-byte `Duration`: this is per member), and in its
-    /// top bit ([`VERIFIED`]) whether this node has heard from the member
-    /// directly (see [`Entry::verified`]): no extra byte per member.
-    changed_ms: u64,
+/// A member in the table, as read through [`MemberTable::get`]: a view
+/// of its slot (the record pointer) and of the per-node facts kept beside
+/// it (verified bit, time of the last change for a dead or left member),
+/// built on demand so the slot itself is only the 8-byte pointer.
+#[derive(Clone, Copy)]
+pub(crate) struct Entry<'a> {
+    /// The member's record, interned (changed only through the table,
+    /// which re-interns it).
+    pub member: &'a Member,
+    slot: Slot,
+    table: &'a MemberTable,
 }
 
-/// The top bit of [`Entry::changed_ms`]: the member is verified. The
-/// milliseconds below it last 292 million years.
-const VERIFIED: u64 = 1 << 63;
-
-impl Entry {
-    /// When the status last changed.
+impl Entry<'_> {
+    /// When a dead or left member's status last changed (kept in a side
+    /// map for those only: nothing reads it for the living, and keeping
+    /// it for them cost 8 bytes a member). `Time::ZERO` for a living one.
     pub(crate) fn changed(&self) -> Time {
-        Time::from_millis(self.changed_ms & !VERIFIED)
+        self.table.gone_since.get(&self.slot).copied().unwrap_or(Time::ZERO)
     }
 
     /// Whether this node has heard from the member itself (an ack to its
@@ -116,14 +121,10 @@ impl Entry {
     /// addresses. Gossip, indirect probes and push-pull prefer verified
     /// members, and the probe round gives unverified ones a bounded share,
     /// so forged members cannot blind failure detection.
+    #[inline]
     pub(crate) fn verified(&self) -> bool {
-        self.changed_ms & VERIFIED != 0
+        self.table.bit(self.slot)
     }
-}
-
-/// `t` in whole milliseconds, below the [`VERIFIED`] bit.
-fn millis(t: Time) -> u64 {
-    u64::try_from(t.as_millis()).unwrap_or(u64::MAX).min(VERIFIED - 1)
 }
 
 /// Slot number of a member in the table.
@@ -132,52 +133,82 @@ pub(crate) type Slot = u32;
 /// Members in stable slots with a name index and per-status counts.
 pub(crate) struct MemberTable {
     directory: IdentityDirectory,
-    slots: Vec<Option<Entry>>,
-    free: Vec<Slot>,
-    index: HashTable<Slot>,
-    hasher: RandomState,
+    /// The record of the member in each slot: 8 bytes (the `Option` is
+    /// the pointer's niche), all this table keeps per member in the slot.
+    /// Indexed by the members' identity ids in the directory (a slot
+    /// is that id, see the module docs): the names this table does not
+    /// hold are holes.
+    slots: Vec<Option<Arc<Member>>>,
     counts: [usize; 4],
     /// Members not verified (see [`Entry::verified`]), whatever their status.
     unverified: usize,
     /// Death records of the dead members, by slot (see the module docs).
     deaths: HashMap<Slot, Death, SlotHash>,
-    /// One bit per slot, set while the slot holds a verified member: a
-    /// copy of [`Entry::verified`] that [`MemberTable::sample_verified`]
-    /// walks instead of the entries when few members are verified (a mass
-    /// join: a newcomer knows thousands of members and has heard from a
-    /// handful). 1 bit per member, not 4 bytes for a list of slots.
+    /// When each dead or left member's status last changed (see
+    /// [`Entry::changed`]): only those, so the living pay nothing for it.
+    /// Looked up by slot, never iterated.
+    gone_since: HashMap<Slot, Time, SlotHash>,
+    /// One bit per slot, set while the slot holds a verified member (see
+    /// [`Entry::verified`]): 1 bit per member. Also what
+    /// [`MemberTable::sample_verified`] walks instead of the entries when
+    /// few members are verified (a mass join: a newcomer knows thousands
+    /// of members and has heard from a handful).
     verified_bits: Vec<u64>,
+    /// Members removed so far (see [`MemberTable::removals`]).
+    removals: u64,
 }
 
 impl Drop for MemberTable {
     /// Gives the records back, so that a shared directory frees those no
     /// other node holds now rather than when it next grows.
     fn drop(&mut self) {
-        self.directory.release_all(self.slots.drain(..).flatten().map(|e| e.member));
+        let mut directory = self.directory.lock();
+        for (id, record) in self.slots.drain(..).enumerate() {
+            if let Some(record) = record {
+                directory.release(id as Slot, record);
+            }
+        }
     }
 }
 
-/// Drops a comeback's death record: rare, and kept out of `set_status`,
-/// which every newer incarnation of a living member goes through.
+/// Drops a comeback's death record and time of death: rare, and kept out
+/// of `change`, which every newer incarnation of a living member goes
+/// through.
 #[cold]
 #[inline(never)]
-fn forget_death(deaths: &mut HashMap<Slot, Death, SlotHash>, slot: Slot) {
+fn forget_death(
+    deaths: &mut HashMap<Slot, Death, SlotHash>,
+    gone_since: &mut HashMap<Slot, Time, SlotHash>,
+    slot: Slot,
+) {
     deaths.remove(&slot);
+    gone_since.remove(&slot);
 }
 
-/// Puts `entry` in a freed slot, or in a new one at the end; its slot.
-fn place(slots: &mut Vec<Option<Entry>>, free: &mut Vec<Slot>, entry: Entry) -> Slot {
-    if let Some(slot) = free.pop() {
-        slots[slot as usize] = Some(entry);
-        return slot;
+/// Puts `record` in slot `slot`, growing the slots by an eighth rather
+/// than doubling if they must grow (at 100,000 members the slack of
+/// doubling would cost more than the members themselves).
+fn place(slots: &mut Vec<Option<Arc<Member>>>, slot: Slot, record: Arc<Member>) {
+    let i = slot as usize;
+    if i >= slots.len() {
+        if i >= slots.capacity() {
+            slots.reserve_exact((i + 1 - slots.len()).max(slots.len() / 8).max(16));
+        }
+        slots.resize(i + 1, None);
     }
-    if slots.len() == slots.capacity() {
-        // Grow by an eighth rather than doubling: at 100,000 members the
-        // slack of doubling would cost more than the members themselves.
-        slots.reserve_exact((slots.len() / 8).max(16));
+    debug_assert!(slots[i].is_none(), "a name is held once per table");
+    slots[i] = Some(record);
+}
+
+/// Applies `change` to the record of `slot`: in place, with no lock, if
+/// this table is its only holder (always so with a private directory: see
+/// the directory's module docs), else through the directory.
+#[inline]
+fn modify(directory: &IdentityDirectory, slot: Slot, record: &mut Arc<Member>, change: impl FnOnce(&mut Member)) {
+    match Arc::get_mut(record) {
+        Some(m) => change(m),
+        None => directory.lock().change(slot, record, change),
     }
-    slots.push(Some(entry));
-    (slots.len() - 1) as Slot
 }
 
 fn status_index(status: MemberStatus) -> usize {
@@ -189,101 +220,138 @@ fn status_index(status: MemberStatus) -> usize {
     }
 }
 
+/// Whether `status` is one whose change time is kept ([`Entry::changed`]).
+fn gone(status: MemberStatus) -> bool {
+    matches!(status, MemberStatus::Dead | MemberStatus::Left)
+}
+
 impl MemberTable {
     /// An empty table whose records live in `directory`.
     pub(crate) fn new(directory: IdentityDirectory) -> Self {
         Self {
             directory,
             slots: Vec::new(),
-            free: Vec::new(),
-            index: HashTable::new(),
-            hasher: RandomState::default(),
             counts: [0; 4],
             unverified: 0,
             deaths: HashMap::default(),
+            gone_since: HashMap::default(),
             verified_bits: Vec::new(),
+            removals: 0,
         }
     }
 
-    /// The slot of `name`.
+    /// The verified bit of `slot`.
+    #[inline]
+    fn bit(&self, slot: Slot) -> bool {
+        self.verified_bits.get(slot as usize / 64).is_some_and(|w| w & (1u64 << (slot % 64)) != 0)
+    }
+
+    /// The slot of `name`: its identity id in the directory, if this
+    /// table holds it.
+    #[inline]
     pub(crate) fn find(&self, name: &NodeName) -> Option<Slot> {
-        let hash = self.hasher.hash_one(name);
-        let slots = &self.slots;
-        self.index.find(hash, |&slot| slots[slot as usize].as_ref().is_some_and(|e| &e.member.id.name == name)).copied()
+        let id = self.directory.lock().id_of(name)?;
+        self.slots.get(id as usize)?.as_ref().map(|_| id)
+    }
+
+    /// [`MemberTable::find`] for each name, into `out` (`None` for `None`):
+    /// one lock of the directory for them all.
+    pub(crate) fn find_each<'n>(&self, names: impl Iterator<Item = Option<&'n NodeName>>, out: &mut Vec<Option<Slot>>) {
+        let directory = self.directory.lock();
+        out.extend(names.map(|name| {
+            let id = directory.id_of(name?)?;
+            self.slots.get(id as usize)?.as_ref().map(|_| id)
+        }));
+    }
+
+    /// Members removed so far: a slot looked up before a removal may hold
+    /// another member, or none, after it (a slot is the name's id in the
+    /// directory, and an id freed by the last holder is handed out again),
+    /// so a batch of lookups made up front is good only while this count
+    /// stays the same.
+    pub(crate) fn removals(&self) -> u64 {
+        self.removals
+    }
+
+    /// Bookkeeping of a member just placed in `slot`.
+    fn placed(&mut self, slot: Slot, status: MemberStatus, now: Time) {
+        self.counts[status_index(status)] += 1;
+        self.unverified += 1;
+        if gone(status) {
+            self.gone_since.insert(slot, now);
+        }
     }
 
     /// Adds a member that is not in the table yet; returns its slot.
     pub(crate) fn insert(&mut self, member: Member, now: Time) -> Slot {
         debug_assert!(self.find(&member.id.name).is_none());
-        let hash = self.hasher.hash_one(&member.id.name);
-        self.counts[status_index(member.status)] += 1;
-        self.unverified += 1;
-        let member = self.directory.intern(member);
-        let slot = place(&mut self.slots, &mut self.free, Entry { member, changed_ms: millis(now) });
-        let (slots, hasher) = (&self.slots, &self.hasher);
-        self.index.insert_unique(hash, slot, |&s| {
-            hasher.hash_one(&slots[s as usize].as_ref().expect("indexed slots are occupied").member.id.name)
-        });
+        let status = member.status;
+        let (slot, record) = self.directory.lock().hold(member);
+        place(&mut self.slots, slot, record);
+        self.placed(slot, status, now);
         slot
     }
 
-    /// Makes room for `additional` more members up front (slots and name
-    /// index), so that a bulk insert ([`Swim::adopt_members`]) neither
-    /// regrows nor rehashes on the way.
+    /// Makes room for `additional` more members up front, so that a bulk
+    /// insert ([`Swim::adopt_members`]) does not regrow the slots on the
+    /// way. Their ids are not known yet: if the directory knows more names
+    /// than this table will hold, they are most likely those (a converged
+    /// simulator, where every node adopts the same names), so room up to
+    /// the directory's ids, else up to `additional` more than the members
+    /// held now. Not `len + additional`: a node whose own id is high
+    /// would reserve twice what it needs.
     ///
     /// [`Swim::adopt_members`]: crate::Swim::adopt_members
     pub(crate) fn reserve(&mut self, additional: usize) {
-        let spare = self.slots.capacity() - self.slots.len() + self.free.len();
-        if additional > spare {
-            self.slots.reserve_exact(additional - self.free.len());
-        }
-        let (slots, hasher) = (&self.slots, &self.hasher);
-        self.index.reserve(additional, |&s| {
-            hasher.hash_one(&slots[s as usize].as_ref().expect("indexed slots are occupied").member.id.name)
-        });
+        let bound = self.directory.lock().id_bound();
+        let want = bound.max(self.len().saturating_add(additional)).max(self.slots.len());
+        self.slots.reserve_exact(want - self.slots.len());
     }
 
-    /// Adds `member` unless its name is known already: one hash and one
-    /// probe of the index for both questions (the bulk path of
-    /// [`Swim::adopt_members`]). Its slot, or `None` if it was known.
+    /// Adds `member` unless its name is known already (the bulk path of
+    /// [`Swim::adopt_members`]: one lock for both questions). Its slot, or
+    /// `None` if it was known.
     ///
     /// [`Swim::adopt_members`]: crate::Swim::adopt_members
     pub(crate) fn insert_if_new(&mut self, member: Member, now: Time) -> Option<Slot> {
-        let hash = self.hasher.hash_one(&member.id.name);
-        let (slots, hasher) = (&self.slots, &self.hasher);
-        let vacant = match self.index.entry(
-            hash,
-            |&s| slots[s as usize].as_ref().is_some_and(|e| e.member.id.name == member.id.name),
-            |&s| hasher.hash_one(&slots[s as usize].as_ref().expect("indexed slots are occupied").member.id.name),
-        ) {
-            hashbrown::hash_table::Entry::Occupied(_) => return None,
-            hashbrown::hash_table::Entry::Vacant(vacant) => vacant,
+        let status = member.status;
+        let (slot, record) = {
+            let mut directory = self.directory.lock();
+            if let Some(id) = directory.id_of(&member.id.name) {
+                if self.slots.get(id as usize).is_some_and(Option::is_some) {
+                    return None;
+                }
+            }
+            directory.hold(member)
         };
-        self.counts[status_index(member.status)] += 1;
-        self.unverified += 1;
-        let member = self.directory.intern(member);
-        let slot = place(&mut self.slots, &mut self.free, Entry { member, changed_ms: millis(now) });
-        vacant.insert(slot);
+        place(&mut self.slots, slot, record);
+        self.placed(slot, status, now);
         Some(slot)
     }
 
-    /// Forgets the member in `slot`; what it was.
+    /// Forgets the member in `slot`; what it was. The slot is free for
+    /// another name only once no table holds this one.
     pub(crate) fn remove(&mut self, slot: Slot) -> Option<Member> {
-        let entry = self.slots.get_mut(slot as usize)?.take()?;
-        let hash = self.hasher.hash_one(&entry.member.id.name);
-        if let Ok(found) = self.index.find_entry(hash, |&s| s == slot) {
-            found.remove();
-        }
-        self.counts[status_index(entry.member.status)] -= 1;
-        self.unverified -= usize::from(!entry.verified());
-        if entry.verified() {
-            if let Some(word) = self.verified_bits.get_mut(slot as usize / 64) {
-                *word &= !(1u64 << (slot % 64));
-            }
+        let record = self.slots.get_mut(slot as usize)?.take()?;
+        self.counts[status_index(record.status)] -= 1;
+        if self.bit(slot) {
+            self.verified_bits[slot as usize / 64] &= !(1u64 << (slot % 64));
+        } else {
+            self.unverified -= 1;
         }
         self.deaths.remove(&slot);
-        self.free.push(slot);
-        Some(self.directory.release(entry.member))
+        self.gone_since.remove(&slot);
+        self.removals = self.removals.wrapping_add(1);
+        // Trailing holes go, so a table shrinks back after a flood.
+        while self.slots.last().is_some_and(Option::is_none) {
+            self.slots.pop();
+        }
+        if self.slots.capacity() > 2 * self.slots.len() + 64 {
+            self.slots.shrink_to(self.slots.len() + self.slots.len() / 8);
+            self.verified_bits.truncate(self.slots.len().div_ceil(64));
+            self.verified_bits.shrink_to_fit();
+        }
+        Some(self.directory.lock().release(slot, record))
     }
 
     /// A dead member chosen at random, or `None` if none is dead. Drawn
@@ -321,16 +389,17 @@ impl MemberTable {
         self.deaths.insert(slot, death);
     }
 
-    pub(crate) fn get(&self, slot: Slot) -> Option<&Entry> {
-        self.slots.get(slot as usize)?.as_ref()
+    pub(crate) fn get(&self, slot: Slot) -> Option<Entry<'_>> {
+        let member = self.slots.get(slot as usize)?.as_deref()?;
+        Some(Entry { member, slot, table: self })
     }
 
     /// Changes the incarnation, metadata or address of the member in
     /// `slot` (re-interning its record); the status must change through
     /// [`MemberTable::set_status`], and the name never does.
     pub(crate) fn update(&mut self, slot: Slot, change: impl FnOnce(&mut Member)) {
-        if let Some(entry) = self.slots.get_mut(slot as usize).and_then(Option::as_mut) {
-            self.directory.update(&mut entry.member, |m| {
+        if let Some(record) = self.slots.get_mut(slot as usize).and_then(Option::as_mut) {
+            modify(&self.directory, slot, record, |m| {
                 let status = m.status;
                 change(m);
                 debug_assert!(m.status == status, "a status changes through set_status");
@@ -355,16 +424,19 @@ impl MemberTable {
     /// `change` (incarnation, metadata, address; never the name) in one
     /// re-interning of its record.
     pub(crate) fn change(&mut self, slot: Slot, status: MemberStatus, now: Time, change: impl FnOnce(&mut Member)) {
-        if let Some(entry) = self.slots.get_mut(slot as usize).and_then(Option::as_mut) {
-            if entry.member.status != status {
-                if entry.member.status == MemberStatus::Dead {
-                    forget_death(&mut self.deaths, slot);
+        if let Some(record) = self.slots.get_mut(slot as usize).and_then(Option::as_mut) {
+            let was = record.status;
+            if was != status {
+                if was == MemberStatus::Dead || (gone(was) && !gone(status)) {
+                    forget_death(&mut self.deaths, &mut self.gone_since, slot);
                 }
-                self.counts[status_index(entry.member.status)] -= 1;
+                if gone(status) {
+                    self.gone_since.insert(slot, now);
+                }
+                self.counts[status_index(was)] -= 1;
                 self.counts[status_index(status)] += 1;
-                entry.changed_ms = millis(now) | (entry.changed_ms & VERIFIED);
             }
-            self.directory.update(&mut entry.member, |m| {
+            modify(&self.directory, slot, record, |m| {
                 change(m);
                 m.status = status;
             });
@@ -376,19 +448,16 @@ impl MemberTable {
     /// its slot: its refutations and comebacks are the same node's.
     #[inline]
     pub(crate) fn set_verified(&mut self, slot: Slot) -> bool {
-        match self.slots.get_mut(slot as usize).and_then(Option::as_mut) {
-            Some(entry) if !entry.verified() => {
-                entry.changed_ms |= VERIFIED;
-                self.unverified -= 1;
-                let word = slot as usize / 64;
-                if self.verified_bits.len() <= word {
-                    self.verified_bits.resize(word + 1, 0);
-                }
-                self.verified_bits[word] |= 1u64 << (slot % 64);
-                true
-            }
-            _ => false,
+        if self.bit(slot) || !self.slots.get(slot as usize).is_some_and(Option::is_some) {
+            return false;
         }
+        self.unverified -= 1;
+        let word = slot as usize / 64;
+        if self.verified_bits.len() <= word {
+            self.verified_bits.resize(word + 1, 0);
+        }
+        self.verified_bits[word] |= 1u64 << (slot % 64);
+        true
     }
 
     /// Members not verified, whatever their status.
@@ -399,7 +468,7 @@ impl MemberTable {
     /// Whether the member in `slot` is verified (false for an empty slot).
     #[inline]
     pub(crate) fn is_verified(&self, slot: Slot) -> bool {
-        self.get(slot).is_some_and(Entry::verified)
+        self.bit(slot)
     }
 
     /// Members with `status`, this node included.
@@ -413,8 +482,10 @@ impl MemberTable {
     }
 
     /// Occupied slots in slot order (deterministic, unlike the index).
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (Slot, &Entry)> + Clone + '_ {
-        self.slots.iter().enumerate().filter_map(|(i, e)| e.as_ref().map(|e| (i as Slot, e)))
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (Slot, Entry<'_>)> + Clone + '_ {
+        self.slots.iter().enumerate().filter_map(move |(i, m)| {
+            m.as_deref().map(|member| (i as Slot, Entry { member, slot: i as Slot, table: self }))
+        })
     }
 
     /// Up to `k` distinct members for which `keep` holds, chosen at random.
@@ -425,7 +496,7 @@ impl MemberTable {
         rng: &mut impl RngCore,
         k: usize,
         out: &mut Vec<Slot>,
-        keep: impl FnMut(Slot, &Entry) -> bool,
+        keep: impl FnMut(Slot, &Entry<'_>) -> bool,
     ) {
         out.clear();
         self.sample_more(rng, k, out, keep);
@@ -445,7 +516,7 @@ impl MemberTable {
         rng: &mut impl RngCore,
         k: usize,
         out: &mut Vec<Slot>,
-        mut keep: impl FnMut(Slot, &Entry) -> bool,
+        mut keep: impl FnMut(Slot, &Entry<'_>) -> bool,
     ) {
         out.clear();
         let verified = self.len() - self.unverified;
@@ -464,7 +535,7 @@ impl MemberTable {
                 let slot = (w * 64) as Slot + bits.trailing_zeros();
                 bits &= bits - 1;
                 let Some(entry) = self.get(slot) else { continue };
-                if !entry.verified() || !keep(slot, entry) {
+                if !keep(slot, &entry) {
                     continue;
                 }
                 seen += 1;
@@ -487,7 +558,7 @@ impl MemberTable {
         rng: &mut impl RngCore,
         k: usize,
         out: &mut Vec<Slot>,
-        mut keep: impl FnMut(Slot, &Entry) -> bool,
+        mut keep: impl FnMut(Slot, &Entry<'_>) -> bool,
     ) {
         let start = out.len();
         if k == 0 || self.slots.is_empty() {
@@ -501,7 +572,7 @@ impl MemberTable {
                     continue;
                 }
                 if let Some(entry) = self.get(slot) {
-                    if keep(slot, entry) {
+                    if keep(slot, &entry) {
                         out.push(slot);
                         if out.len() - start == k {
                             return;
@@ -514,7 +585,7 @@ impl MemberTable {
         out.truncate(start);
         let mut seen = 0u64;
         for (slot, entry) in self.iter() {
-            if !keep(slot, entry) {
+            if !keep(slot, &entry) {
                 continue;
             }
             seen += 1;
@@ -546,10 +617,10 @@ mod tests {
     }
 
     #[test]
-    fn a_slot_is_16_bytes() {
-        // The record pointer and the changed time: the point of interning
-        // (issue #16: 10^8 slots in a 10,000-node simulation).
-        assert_eq!(std::mem::size_of::<Option<Entry>>(), 16);
+    fn a_slot_is_8_bytes() {
+        // The record pointer alone: the point of interning (issue #16:
+        // 10^8 slots in a 10,000-node simulation).
+        assert_eq!(std::mem::size_of::<Option<Arc<Member>>>(), 8);
     }
 
     #[test]
@@ -571,6 +642,69 @@ mod tests {
         assert_eq!(c, a, "freed slot is reused");
         assert_eq!(t.find(&"c".parse().unwrap()), Some(c));
         assert_eq!(t.find(&"b".parse().unwrap()), Some(b));
+    }
+
+    #[test]
+    fn a_flood_of_names_inserted_and_removed_leaves_table_and_directory_small() {
+        let dir = IdentityDirectory::new();
+        let mut t = MemberTable::new(dir.clone());
+        let me = t.insert(member("me", MemberStatus::Alive), Time::ZERO);
+        // One at a time: the freed id is reused each time.
+        for i in 0..100_000 {
+            let slot = t.insert(member(&format!("f{i}"), MemberStatus::Alive), Time::ZERO);
+            assert_eq!(slot, me + 1);
+            assert!(t.remove(slot).is_some());
+        }
+        assert_eq!((t.slots.len(), dir.names(), dir.len()), (1, 1, 0));
+        // All at once, then all removed: the slots and the directory shrink.
+        let slots: Vec<Slot> =
+            (0..100_000).map(|i| t.insert(member(&format!("g{i}"), MemberStatus::Alive), Time::ZERO)).collect();
+        assert_eq!((t.slots.len(), dir.names()), (100_001, 100_001));
+        for (k, &slot) in slots.iter().enumerate() {
+            // Every other one first, so ids are freed out of order.
+            if k % 2 == 1 {
+                t.remove(slot);
+            }
+        }
+        for &slot in slots.iter().step_by(2) {
+            t.remove(slot);
+        }
+        assert_eq!((t.len(), t.slots.len(), dir.names(), dir.len()), (1, 1, 1, 0));
+        assert!(t.slots.capacity() < 1000 && t.verified_bits.capacity() < 100, "{}", t.slots.capacity());
+        assert_eq!(t.find(&"me".parse().unwrap()), Some(me));
+        assert_eq!(t.find(&"g7".parse().unwrap()), None);
+    }
+
+    #[test]
+    fn tables_sharing_a_directory_share_slots_and_records_not_membership() {
+        let dir = IdentityDirectory::new();
+        // `s` holds every name first (as a simulated node holds its own).
+        let mut s = MemberTable::new(dir.clone());
+        let (mut a, mut b) = (MemberTable::new(dir.clone()), MemberTable::new(dir.clone()));
+        let y = s.insert(member("y", MemberStatus::Alive), Time::ZERO);
+        let x = a.insert(member("x", MemberStatus::Alive), Time::ZERO);
+        assert_eq!(b.find(&"x".parse().unwrap()), None, "x is a's member, not b's");
+        assert_eq!(a.insert(member("y", MemberStatus::Alive), Time::ZERO), y, "a name's slot is its identity id");
+        assert_eq!(b.insert(member("y", MemberStatus::Alive), Time::ZERO), y);
+        assert!(std::ptr::eq(a.get(y).unwrap().member, b.get(y).unwrap().member), "one record");
+        assert_eq!((dir.names(), dir.len()), (2, 1));
+        b.update(y, |m| m.incarnation = 3);
+        assert_eq!((a.get(y).unwrap().member.incarnation, b.get(y).unwrap().member.incarnation), (0, 3));
+        assert_eq!(dir.len(), 2, "a copy for b");
+        a.change(y, MemberStatus::Alive, Time::ZERO, |m| m.incarnation = 3);
+        assert!(std::ptr::eq(a.get(y).unwrap().member, b.get(y).unwrap().member), "converged: shared again");
+        assert_eq!(dir.len(), 1);
+        s.update(y, |m| m.incarnation = 4);
+        assert_eq!(s.get(y).unwrap().member.incarnation, 4, "the first holder's own record, in place");
+        assert_eq!(b.get(y).unwrap().member.incarnation, 3);
+        a.remove(x);
+        assert_eq!(dir.names(), 1, "x's id is free");
+        let z = b.insert(member("z", MemberStatus::Alive), Time::ZERO);
+        assert_eq!(z, x, "and reused");
+        drop(a);
+        assert_eq!((dir.names(), dir.len()), (2, 1));
+        drop((b, s));
+        assert_eq!((dir.names(), dir.len()), (0, 0), "records and ids go with their last holder");
     }
 
     #[test]

@@ -57,7 +57,7 @@ use crate::user::UserEvent;
 use crate::Time;
 
 /// A member's entry as the push-pull encoder reads it.
-fn state_ref(e: &crate::member::Entry) -> MemberStateRef<'_> {
+fn state_ref<'a>(e: crate::member::Entry<'a>) -> MemberStateRef<'a> {
     MemberStateRef {
         node: &e.member.id,
         incarnation: e.member.incarnation,
@@ -468,7 +468,7 @@ pub(crate) fn digest_buckets(members: usize) -> usize {
 /// incarnation and status.
 type EntryKey = (u64, Incarnation, MemberStatus);
 
-fn owned_state(e: &crate::member::Entry) -> MemberState {
+fn owned_state(e: crate::member::Entry<'_>) -> MemberState {
     MemberState {
         node: e.member.id.clone(),
         incarnation: e.member.incarnation,

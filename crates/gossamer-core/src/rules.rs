@@ -115,9 +115,11 @@ impl<R: RngCore> Swim<R> {
     /// change is queued as those bytes, not encoded again), and whose
     /// member's slot may have been looked up already (`handle_datagram`
     /// looks up a large table's updates first, push-pull merges look each
-    /// entry up once). A slot found stays right: applying updates never
-    /// removes a member. `None` is looked up here, as an earlier update of
-    /// the same packet may have added the member.
+    /// entry up once). A slot found must still be right: the caller drops
+    /// its lookups once a member was removed (`MemberTable::removals`: a
+    /// full table evicts a dead member to make room). `None` is looked up
+    /// here, as an earlier update of the same packet may have added the
+    /// member.
     pub(crate) fn apply_found(&mut self, now: Time, update: Update, encoded: Option<&[u8]>, found: Option<Slot>) {
         if update.is_user() {
             // Application items are not membership: their own path.
@@ -395,7 +397,7 @@ impl<R: RngCore> Swim<R> {
     }
 
     fn member_of(&self, slot: Slot) -> Member {
-        Member::clone(&self.members.get(slot).expect("slot was just looked up").member)
+        Member::clone(self.members.get(slot).expect("slot was just looked up").member)
     }
 
     /// Records a name conflict: counted, signalled, and kept for the driver

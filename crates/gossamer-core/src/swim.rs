@@ -159,8 +159,11 @@ impl<R: RngCore> Swim<R> {
     /// `directory` (issue #16): nodes that share one directory (the
     /// simulator's, which runs thousands of nodes in one process) share
     /// every record they hold alike, so a converged cluster of `n` nodes
-    /// holds `n` records instead of `n²`. The node behaves exactly as with
-    /// a private directory; only memory differs.
+    /// holds `n` records instead of `n²`, and one name index instead of
+    /// `n`. The node runs the same protocol as with a private directory;
+    /// only memory differs, and its slot numbers (a slot is the name's id
+    /// in the directory), so the same seed gives another, equally likely,
+    /// run of the random choices that draw slots.
     pub fn with_directory(
         id: NodeId,
         config: Config,
@@ -280,7 +283,7 @@ impl<R: RngCore> Swim<R> {
     }
 
     pub(crate) fn self_entry(&self) -> &Member {
-        &self.members.get(self.self_slot).expect("the local node is always in the table").member
+        self.members.get(self.self_slot).expect("the local node is always in the table").member
     }
 
     pub(crate) fn self_alive(&self) -> Update {
@@ -322,12 +325,15 @@ impl<R: RngCore> Swim<R> {
             let mut found = std::mem::take(&mut self.found);
             found.clear();
             if updates.len() > 1 && self.members.len() >= PREFETCH_MIN_MEMBERS {
-                let members = &self.members;
-                found.extend(updates.iter().map(|u| if u.is_user() { None } else { members.find(u.node_name()) }));
+                self.members.find_each(updates.iter().map(|u| (!u.is_user()).then(|| u.node_name())), &mut found);
             }
             let kept = std::mem::take(&mut self.received_bytes);
+            // Applying an update can forget a member (a full table makes
+            // room by evicting a dead one), after which the slots looked
+            // up before are not to be trusted: look the rest up one by one.
+            let removals = self.members.removals();
             for (i, update) in updates.drain(..).enumerate() {
-                let slot = found.get(i).copied().flatten();
+                let slot = found.get(i).copied().flatten().filter(|_| self.members.removals() == removals);
                 self.apply_found(now, update, kept.get(i), slot);
             }
             self.received_bytes = kept;
@@ -568,7 +574,7 @@ impl<R: RngCore> Swim<R> {
 
     /// Every member known, this node included.
     pub fn members(&self) -> impl Iterator<Item = &Member> + '_ {
-        self.members.iter().map(|(_, e)| &*e.member)
+        self.members.iter().map(|(_, e)| e.member)
     }
 
     /// Adopts `members` as known and alive, on the caller's word: a bulk
@@ -601,7 +607,7 @@ impl<R: RngCore> Swim<R> {
     /// course, and one that does not answer is suspected and declared dead
     /// like any other member.
     ///
-    /// It is fast: room in the member table, its index and the probe order
+    /// It is fast: room in the member table and the probe order
     /// is reserved once for the iterator's lower size bound, and a member
     /// with a short (inline) name and no metadata costs no allocation.
     ///
@@ -814,7 +820,7 @@ impl<R: RngCore> Swim<R> {
 
     /// One member by name.
     pub fn member(&self, name: &NodeName) -> Option<&Member> {
-        self.members.find(name).and_then(|slot| self.members.get(slot)).map(|e| &*e.member)
+        self.members.find(name).and_then(|slot| self.members.get(slot)).map(|e| e.member)
     }
 
     /// When and by whom `name` was declared dead, while it is dead.

@@ -1594,3 +1594,26 @@ fn the_indirect_probes_wait_for_the_stream_ping() {
     assert_eq!(c2.stream_first_wait(), Duration::ZERO, "1 s period, 800 ms timeout: no slack");
     drop((out, out2));
 }
+
+/// A packet whose first update makes a full table evict a dead member must
+/// not apply its later updates to the slots looked up before (the lookups
+/// of a large table are made up front): the evicted member's slot may hold
+/// the newcomer by then, or nobody (issue #16: a slot is the name's
+/// identity id, handed out again once free).
+#[test]
+fn an_eviction_mid_packet_does_not_misdirect_the_rest_of_it() {
+    const CAP: usize = 300;
+    let config = Config { max_members: CAP, ..Config::memberlist() };
+    let mut c = Swim::new(id("me", 1), config, codec(), ChaCha8Rng::seed_from_u64(1), Time::ZERO).unwrap();
+    for i in 0..CAP - 1 {
+        apply(&mut c, Time::ZERO, alive(&format!("m{i}"), 2, 0));
+    }
+    apply(&mut c, Time::ZERO, confirm("m5", 0, "z"));
+    assert_eq!(status(&c, "m5"), (MemberStatus::Dead, 0));
+    assert_eq!(c.members().count(), CAP, "full: a newcomer evicts the dead member");
+    let packet = Packet { message: Message::Gossip, updates: vec![alive("x", 3, 0), suspect("m5", 1, "z")] };
+    c.handle_datagram(Time::from_secs(1), addr(3), &frame(&packet));
+    assert_eq!(status(&c, "x"), (MemberStatus::Alive, 0), "the newcomer is not the one suspected");
+    assert!(c.member(&name("m5")).is_none(), "evicted, and a suspicion does not bring it back");
+    assert_eq!(c.metrics().members_evicted, 1);
+}

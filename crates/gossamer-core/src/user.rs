@@ -808,7 +808,7 @@ impl<R: RngCore> Swim<R> {
         let missing = self
             .members
             .iter()
-            .map(|(_, e)| &*e.member)
+            .map(|(_, e)| e.member)
             .filter(|m| {
                 matches!(m.status, MemberStatus::Alive | MemberStatus::Suspect)
                     && query.filter.matches(&m.id.name, &m.metadata)
