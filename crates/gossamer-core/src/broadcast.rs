@@ -2,16 +2,25 @@
 //! for membership updates; per (origin, key) or (origin, query) for the
 //! separate queue of application items), sent
 //! least-transmitted first and, among equals, most recently queued or sent
-//! first. Updates sit in buckets by transmission count (stacks, newest on
-//! top) with lazy deletion, so picking what to piggyback and counting it
-//! sent is O(1) per update: no sort and no tree, even with 100,000 members
-//! churning. The key index is touched only when an update is queued or
-//! retired.
+//! first. Updates sit in buckets by transmission count: intrusive doubly
+//! linked lists threaded through the queue's places (newest at the head),
+//! so picking what to piggyback, counting it sent (moving it to the next
+//! bucket), replacing and retiring are all O(1) per update: no sort, no
+//! tree and no stale entries, even with 100,000 members churning. The key
+//! index is touched only when an update is queued or retired.
+//!
+//! Memory (issue #16, `simulations/large.toml`): a queue holds one place
+//! per pending update and nothing else that grows with it (the buckets
+//! are two numbers each). The earlier design kept a stack of (place, id)
+//! per bucket with lazy deletion: every update passes through every
+//! bucket on its way to the retransmit limit, so in a join storm each
+//! bucket's stack grew to the whole queue and held stale entries, several
+//! times the live updates' size.
 //!
 //! Each update is encoded once, when it is queued (or queued as the bytes it
 //! arrived in, when forwarded unchanged), and its bytes are what
 //! every send copies into the packet (an update goes out up to
-//! `4 × ceil(log2(n + 1))` times on a LAN). A slot keeps its byte buffer when its update is
+//! `retransmit_mult × ceil(log_base(n + 1))` times). A place keeps its byte buffer when its update is
 //! retired or sent out, so a queue that keeps churning at a steady size
 //! allocates nothing.
 
@@ -22,8 +31,9 @@ use gossamer_wire::Update;
 
 use crate::member::Slot;
 
-/// A selected update: (transmissions so far, slot, id).
-pub(crate) type Key = (u32, u32, u64);
+/// A selected update: (transmissions so far, place, generation of the
+/// place when selected).
+pub(crate) type Key = (u32, u32, u32);
 
 /// The smallest update's encoded size: once less than this is left in a
 /// packet, nothing more can fit.
@@ -32,39 +42,125 @@ const MIN_UPDATE_LEN: usize = 4;
 /// After this many updates that did not fit, stop looking (CPU bound).
 const MAX_MISFITS: usize = 32;
 
+/// No place: the end of a bucket's list.
+const NIL: u32 = u32::MAX;
+
+/// Longest update kept inside its place rather than in a heap block of
+/// its own: what fits beside the length in the 32 bytes the heap variant
+/// takes anyway.
+const INLINE: usize = 30;
+
+/// A queued update's encoding: inline when short (most membership updates
+/// of a cluster with short names: no heap block, whose 24-byte handle and
+/// 32-byte minimum allocation were most of a place; issue #16), else on
+/// the heap. A place that went to the heap stays there, reusing its block,
+/// so a queue churning at a steady size allocates nothing.
+enum Bytes {
+    Inline(u8, [u8; INLINE]),
+    Heap(Vec<u8>),
+}
+
+impl Bytes {
+    const EMPTY: Bytes = Bytes::Inline(0, [0; INLINE]);
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Bytes::Inline(len, buf) => &buf[..usize::from(*len)],
+            Bytes::Heap(bytes) => bytes,
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Bytes::Inline(len, _) => usize::from(*len),
+            Bytes::Heap(bytes) => bytes.len(),
+        }
+    }
+
+    fn set(&mut self, bytes: &[u8]) {
+        match self {
+            Bytes::Heap(heap) => {
+                heap.clear();
+                heap.extend_from_slice(bytes);
+            }
+            Bytes::Inline(len, buf) if bytes.len() <= INLINE => {
+                buf[..bytes.len()].copy_from_slice(bytes);
+                *len = bytes.len() as u8;
+            }
+            Bytes::Inline(..) => *self = Bytes::Heap(bytes.to_vec()),
+        }
+    }
+}
+
 struct Item<K> {
     key: K,
-    id: u64,
     transmits: u32,
     /// Sends allowed beyond the queue's limit (see
     /// [`BroadcastQueue::push_keyed_with_bonus`]); 0 for most updates.
-    bonus: u32,
+    bonus: u16,
     /// Copies of this update heard from peers that already knew it (see
     /// [`BroadcastQueue::heard_again`]).
-    heard: u32,
+    heard: u16,
     /// Sends after which the update retires whatever the limit: lowered
-    /// by [`BroadcastQueue::heard_again`]; `u32::MAX` until then.
-    cap: u32,
+    /// by [`BroadcastQueue::heard_again`]; [`NO_CAP`] until then.
+    /// The three counters are 16 bits (saturating) so that a member
+    /// queue's place is 64 bytes: a limit is at most 100 × log2(members).
+    cap: u16,
 }
 
 impl<K> Item<K> {
     /// A fresh item: no bonus, nothing heard back, no early cap.
-    fn new(key: K, id: u64, transmits: u32) -> Self {
-        Self { key, id, transmits, bonus: 0, heard: 0, cap: u32::MAX }
+    fn new(key: K, transmits: u32) -> Self {
+        Self { key, transmits, bonus: 0, heard: 0, cap: NO_CAP }
+    }
+
+    /// The sends after which this update retires: `limit` plus its bonus,
+    /// or its cap if lower.
+    fn last_send(&self, limit: u32) -> u32 {
+        let cap = if self.cap == NO_CAP { u32::MAX } else { u32::from(self.cap) };
+        limit.saturating_add(u32::from(self.bonus)).min(cap)
     }
 }
 
-/// One place of the queue: the pending item, if any, and the encoded
-/// update (kept, with its capacity, while the place is free).
+/// [`Item::cap`] when the update has none.
+const NO_CAP: u16 = u16::MAX;
+
+/// `n` in 16 bits, saturated.
+fn narrow(n: u32) -> u16 {
+    u16::try_from(n).unwrap_or(u16::MAX)
+}
+
+/// One place of the queue: the pending item, if any, its links in the list
+/// of its bucket, and the encoded update (kept, with its capacity, while
+/// the place is free).
 struct Place<K> {
     item: Option<Item<K>>,
-    encoded: Vec<u8>,
+    /// Bumped whenever the place takes a new update, so a [`Key`] selected
+    /// before names nothing after (it wraps: a key lives for one send).
+    generation: u32,
+    /// The next newer (`prev`) and older (`next`) place in the bucket.
+    prev: u32,
+    next: u32,
+    encoded: Bytes,
 }
 
 impl<K> Place<K> {
-    /// The item, if it is the one `id` names at `transmits` sends.
-    fn current(&self, transmits: u32, id: u64) -> bool {
-        matches!(&self.item, Some(item) if item.id == id && item.transmits == transmits)
+    /// The item, if it is the one `generation` names at `transmits` sends.
+    fn current(&self, transmits: u32, generation: u32) -> bool {
+        self.generation == generation && matches!(&self.item, Some(item) if item.transmits == transmits)
+    }
+}
+
+/// One bucket: the places of the updates sent `t` times, newest at `head`.
+#[derive(Clone, Copy)]
+struct List {
+    head: u32,
+    tail: u32,
+}
+
+impl Default for List {
+    fn default() -> Self {
+        Self { head: NIL, tail: NIL }
     }
 }
 
@@ -73,15 +169,14 @@ pub(crate) struct BroadcastQueue<K, S = RandomState> {
     items: Vec<Place<K>>,
     free: Vec<u32>,
     by_key: HashMap<K, u32, S>,
-    /// `buckets[t]`: (slot, id) of updates sent `t` times, newest last.
-    /// Entries whose item moved on (sent again, replaced, retired) are
-    /// stale and skipped; they are purged from the top of a bucket as
-    /// they surface and by compaction when they outnumber live ones.
-    buckets: Vec<Vec<(u32, u64)>>,
-    entries: usize,
+    /// `buckets[t]`: the updates sent `t` times, newest first.
+    buckets: Vec<List>,
     live: usize,
-    next_id: u64,
-    scratch: Vec<(u32, u64)>,
+    /// Most places the owner lets the queue hold at once (see
+    /// [`BroadcastQueue::with_room`]); `usize::MAX` when unbounded.
+    room: usize,
+    /// Where updates are encoded before they are copied into their place.
+    scratch: Vec<u8>,
 }
 
 /// `mult × ceil(log_base(n + 1))`, at least `mult`: how often one update
@@ -153,11 +248,20 @@ impl<K, S: Default> Default for BroadcastQueue<K, S> {
             free: Vec::new(),
             by_key: HashMap::default(),
             buckets: Vec::new(),
-            entries: 0,
             live: 0,
-            next_id: 0,
+            room: usize::MAX,
             scratch: Vec::new(),
         }
+    }
+}
+
+impl<K, S: Default> BroadcastQueue<K, S> {
+    /// An empty queue whose owner keeps it within `room` updates (evicting
+    /// beyond, one push over at most): its places never grow past that,
+    /// where doubling would reserve up to twice the room (10^4 simulated
+    /// nodes × a bounded queue each: the slack alone was gigabytes).
+    pub(crate) fn with_room(room: usize) -> Self {
+        Self { room, ..Self::default() }
     }
 }
 
@@ -175,14 +279,11 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> BroadcastQueue<K, S> {
     /// misses a member holding the suspicion makes that member declare a
     /// live node dead).
     pub(crate) fn push_keyed_with_bonus(&mut self, key: K, update: Update, bonus: u32) -> bool {
-        let (slot, id, grew) = self.place(key, 0);
+        let (slot, grew) = self.place(key, 0);
         if let Some(item) = self.items[slot as usize].item.as_mut() {
-            item.bonus = bonus;
+            item.bonus = narrow(bonus);
         }
-        let encoded = &mut self.items[slot as usize].encoded;
-        encoded.clear();
-        update.encode_into(encoded);
-        self.queued(slot, id, 0);
+        self.write(slot, &update);
         grew
     }
 
@@ -197,91 +298,127 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> BroadcastQueue<K, S> {
     /// `transmits` times: it goes after every update sent fewer times, and
     /// out sooner. For updates of lesser worth under a flood (see `rules`).
     pub(crate) fn push_keyed_as_sent(&mut self, key: K, update: Update, transmits: u32) -> bool {
-        let (slot, id, grew) = self.place(key, transmits);
-        let encoded = &mut self.items[slot as usize].encoded;
-        encoded.clear();
-        update.encode_into(encoded);
-        self.queued(slot, id, transmits);
+        let (slot, grew) = self.place(key, transmits);
+        self.write(slot, &update);
         grew
     }
 
     /// As [`BroadcastQueue::push_encoded`], counted as already sent
     /// `transmits` times (see [`BroadcastQueue::push_keyed_as_sent`]).
     pub(crate) fn push_encoded_as_sent(&mut self, key: K, encoded: &[u8], transmits: u32) -> bool {
-        let (slot, id, grew) = self.place(key, transmits);
-        let place = &mut self.items[slot as usize].encoded;
-        place.clear();
-        place.extend_from_slice(encoded);
-        self.queued(slot, id, transmits);
+        let (slot, grew) = self.place(key, transmits);
+        self.items[slot as usize].encoded.set(encoded);
         grew
     }
 
-    /// Puts `key`'s place in the queue; its bytes are the caller's to
-    /// write, then [`BroadcastQueue::queued`] lists it. Returns the place,
-    /// the update's id and whether the key was not pending.
-    fn place(&mut self, key: K, transmits: u32) -> (u32, u64, bool) {
-        let id = self.next_id;
-        self.next_id += 1;
-        let mut grew = false;
-        let slot = match self.by_key.get(&key) {
+    /// Encodes `update` into `slot`'s bytes (through `scratch`, which
+    /// keeps its capacity: nothing allocated once warm).
+    fn write(&mut self, slot: u32, update: &Update) {
+        self.scratch.clear();
+        update.encode_into(&mut self.scratch);
+        self.items[slot as usize].encoded.set(&self.scratch);
+    }
+
+    /// Puts `key`'s update, sent `transmits` times, at the head of its
+    /// bucket (replacing the one pending under `key`, if any); its bytes
+    /// are the caller's to write. Returns the place and whether the key was
+    /// not pending.
+    fn place(&mut self, key: K, transmits: u32) -> (u32, bool) {
+        let (slot, grew) = match self.by_key.get(&key) {
             Some(&slot) => {
-                if self.items[slot as usize].item.is_none() {
-                    self.live += 1;
+                match self.items[slot as usize].item.as_ref().map(|item| item.transmits) {
+                    Some(t) => self.unlink(t, slot),
+                    None => self.live += 1,
                 }
-                self.items[slot as usize].item = Some(Item::new(key, id, transmits));
-                slot
+                self.items[slot as usize].item = Some(Item::new(key, transmits));
+                (slot, false)
             }
             None => {
-                grew = true;
                 let name = key.clone();
-                let item = Some(Item::new(key, id, transmits));
+                let item = Some(Item::new(key, transmits));
                 let slot = match self.free.pop() {
                     Some(slot) => {
                         self.items[slot as usize].item = item;
                         slot
                     }
                     None => {
-                        self.items.push(Place { item, encoded: Vec::new() });
+                        let len = self.items.len();
+                        if len == self.items.capacity() {
+                            let want = len.saturating_mul(2).max(4).min(self.room.max(len + 1));
+                            self.items.reserve_exact(want - len);
+                        }
+                        self.items.push(Place { item, generation: 0, prev: NIL, next: NIL, encoded: Bytes::EMPTY });
                         (self.items.len() - 1) as u32
                     }
                 };
                 self.by_key.insert(name, slot);
                 self.live += 1;
-                slot
+                (slot, true)
             }
         };
-        (slot, id, grew)
+        let place = &mut self.items[slot as usize];
+        place.generation = place.generation.wrapping_add(1);
+        self.link_head(transmits, slot);
+        (slot, grew)
     }
 
-    /// Lists the update `id` just written in `slot` as sent `transmits` times.
-    fn queued(&mut self, slot: u32, id: u64, transmits: u32) {
-        self.enqueue(transmits, slot, id);
-        if self.entries > 2 * self.live + 64 {
-            self.compact();
+    /// Puts `slot` at the head (newest end) of bucket `t`.
+    fn link_head(&mut self, t: u32, slot: u32) {
+        let t = t as usize;
+        if self.buckets.len() <= t {
+            self.buckets.resize(t + 1, List::default());
+        }
+        let head = self.buckets[t].head;
+        let place = &mut self.items[slot as usize];
+        place.prev = NIL;
+        place.next = head;
+        if head == NIL {
+            self.buckets[t].tail = slot;
+        } else {
+            self.items[head as usize].prev = slot;
+        }
+        self.buckets[t].head = slot;
+    }
+
+    /// Takes `slot` out of bucket `t`.
+    fn unlink(&mut self, t: u32, slot: u32) {
+        let (prev, next) = {
+            let place = &mut self.items[slot as usize];
+            let links = (place.prev, place.next);
+            place.prev = NIL;
+            place.next = NIL;
+            links
+        };
+        let list = &mut self.buckets[t as usize];
+        if prev == NIL {
+            list.head = next;
+        } else {
+            self.items[prev as usize].next = next;
+        }
+        if next == NIL {
+            list.tail = prev;
+        } else {
+            self.items[next as usize].prev = prev;
         }
     }
 
-    /// Drops the pending update under `key`, if any (e.g. the member was
-    /// forgotten). Its bucket entries go stale and are purged lazily.
-    pub(crate) fn retire(&mut self, key: &K) {
-        let Some(slot) = self.by_key.remove(key) else { return };
-        if self.items[slot as usize].item.take().is_some() {
+    /// Empties `slot` (its update is out of its bucket already) and frees it.
+    fn vacate(&mut self, slot: u32) {
+        if let Some(item) = self.items[slot as usize].item.take() {
+            self.by_key.remove(&item.key);
             self.live -= 1;
         }
         self.free.push(slot);
     }
 
-    fn enqueue(&mut self, transmits: u32, slot: u32, id: u64) {
-        let t = transmits as usize;
-        if self.buckets.len() <= t {
-            self.buckets.resize_with(t + 1, Vec::new);
+    /// Drops the pending update under `key`, if any (e.g. the member was
+    /// forgotten).
+    pub(crate) fn retire(&mut self, key: &K) {
+        let Some(&slot) = self.by_key.get(key) else { return };
+        if let Some(t) = self.items[slot as usize].item.as_ref().map(|item| item.transmits) {
+            self.unlink(t, slot);
         }
-        self.buckets[t].push((slot, id));
-        self.entries += 1;
-    }
-
-    fn is_current(&self, transmits: u32, slot: u32, id: u64) -> bool {
-        self.items[slot as usize].current(transmits, id)
+        self.vacate(slot);
     }
 
     /// Counts one more copy of the pending update under `key` received
@@ -300,12 +437,12 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> BroadcastQueue<K, S> {
         let Some(&slot) = self.by_key.get(key) else { return false };
         let Some(item) = self.items[slot as usize].item.as_mut() else { return false };
         item.heard = item.heard.saturating_add(1);
-        if item.heard < enough {
+        if u32::from(item.heard) < enough {
             return false;
         }
         if item.transmits < floor {
             // Heard enough, sent too little yet: done after `floor` sends.
-            item.cap = floor;
+            item.cap = narrow(floor).min(NO_CAP - 1);
             return false;
         }
         self.retire(key);
@@ -316,7 +453,7 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> BroadcastQueue<K, S> {
     /// pending under `key`, if one is pending.
     pub(crate) fn heard(&self, key: &K) -> Option<u32> {
         let slot = *self.by_key.get(key)?;
-        self.items[slot as usize].item.as_ref().map(|item| item.heard)
+        self.items[slot as usize].item.as_ref().map(|item| u32::from(item.heard))
     }
 
     /// Carries `heard` copies over to the update now pending under `key`,
@@ -327,9 +464,9 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> BroadcastQueue<K, S> {
     pub(crate) fn inherit_heard(&mut self, key: &K, heard: u32, enough: u32, floor: u32) {
         let Some(&slot) = self.by_key.get(key) else { return };
         let Some(item) = self.items[slot as usize].item.as_mut() else { return };
-        item.heard = heard;
+        item.heard = narrow(heard);
         if enough > 0 && heard >= enough {
-            item.cap = item.cap.min(floor.max(item.transmits.saturating_add(1)));
+            item.cap = item.cap.min(narrow(floor.max(item.transmits.saturating_add(1))).min(NO_CAP - 1));
         }
     }
 
@@ -350,130 +487,91 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> BroadcastQueue<K, S> {
     }
 
     /// Fills `out` with the keys of the updates to send next that fit in
-    /// `budget` bytes, least sent first. Stale entries met on the way are
-    /// dropped, so each is visited once: the cost is amortised O(1) per
-    /// update selected. Returns the bytes selected.
+    /// `budget` bytes, least sent first, newest first among equals: a walk
+    /// down the buckets' lists, O(1) per update selected (plus at most
+    /// [`MAX_MISFITS`] that do not fit). Returns the bytes selected.
     pub(crate) fn select(&mut self, budget: usize, out: &mut Vec<Key>) -> usize {
         let total = budget;
         let mut budget = budget;
         out.clear();
         let mut misfits = 0;
-        let mut dropped = 0;
-        let mut kept = std::mem::take(&mut self.scratch);
-        let items = &self.items;
-        for (t, bucket) in self.buckets.iter_mut().enumerate() {
+        for (t, list) in self.buckets.iter().enumerate() {
             if budget < MIN_UPDATE_LEN || misfits > MAX_MISFITS {
                 break;
             }
-            if bucket.is_empty() {
-                continue;
-            }
-            let t = t as u32;
-            kept.clear();
-            while budget >= MIN_UPDATE_LEN && misfits <= MAX_MISFITS {
-                let Some((slot, id)) = bucket.pop() else { break };
-                let place = &items[slot as usize];
-                if !place.current(t, id) {
-                    dropped += 1;
-                    continue;
-                }
+            let mut at = list.head;
+            while at != NIL && budget >= MIN_UPDATE_LEN && misfits <= MAX_MISFITS {
+                let place = &self.items[at as usize];
                 let size = place.encoded.len();
-                // Valid entries go back in place: mark_sent moves the sent
-                // ones on (leaving these stale, to be dropped next time).
-                kept.push((slot, id));
                 if size <= budget {
                     budget -= size;
-                    out.push((t, slot, id));
+                    out.push((t as u32, at, place.generation));
                 } else {
                     misfits += 1;
                 }
+                at = place.next;
             }
-            bucket.extend(kept.iter().rev());
         }
-        self.entries -= dropped;
-        self.scratch = kept;
         total - budget
     }
 
     /// Drops the pending update sent most often (the oldest among those),
     /// to make room in a full queue; returns whether one was dropped.
     pub(crate) fn evict_most_sent(&mut self) -> bool {
-        let victim =
-            self.buckets.iter().enumerate().rev().find_map(|(t, bucket)| {
-                bucket.iter().find(|&&(slot, id)| self.is_current(t as u32, slot, id)).copied()
-            });
-        let Some((slot, _)) = victim else { return false };
-        let key = self.items[slot as usize].item.as_ref().map(|item| item.key.clone()).expect("current entry");
-        self.retire(&key);
-        true
+        self.evict_most_sent_except(None)
+    }
+
+    /// As [`BroadcastQueue::evict_most_sent`], sparing the update under
+    /// `keep` (e.g. this node's own alive or refutation): the next oldest
+    /// goes instead. O(buckets).
+    pub(crate) fn evict_most_sent_except(&mut self, keep: Option<&K>) -> bool {
+        for t in (0..self.buckets.len()).rev() {
+            let mut at = self.buckets[t].tail;
+            while at != NIL {
+                let place = &self.items[at as usize];
+                let spared = keep.is_some_and(|keep| place.item.as_ref().is_some_and(|item| item.key == *keep));
+                if !spared {
+                    self.unlink(t as u32, at);
+                    self.vacate(at);
+                    return true;
+                }
+                at = place.prev;
+            }
+        }
+        false
     }
 
     /// The encoded update under `key` (as [`Update::encode_into`] wrote
     /// it), ready for the packet.
     pub(crate) fn get(&self, key: &Key) -> Option<&[u8]> {
         let place = self.items.get(key.1 as usize)?;
-        place.item.as_ref().filter(|item| item.id == key.2).map(|_| place.encoded.as_slice())
+        (place.generation == key.2 && place.item.is_some()).then_some(place.encoded.as_slice())
     }
 
     /// Counts one more transmission of each of `keys`; updates sent `limit`
     /// times (plus their bonus) are dropped.
     pub(crate) fn mark_sent(&mut self, keys: &[Key], limit: u32) {
-        // In reverse, so the newest of the batch ends on top of its new bucket.
-        for &(transmits, slot, id) in keys.iter().rev() {
-            if !self.is_current(transmits, slot, id) {
+        // In reverse, so the newest of the batch ends at the head of its new bucket.
+        for &(transmits, slot, generation) in keys.iter().rev() {
+            let Some(place) = self.items.get(slot as usize) else { continue };
+            if !place.current(transmits, generation) {
                 continue;
             }
             let sent = transmits + 1;
-            let (bonus, cap) =
-                self.items[slot as usize].item.as_ref().map_or((0, u32::MAX), |item| (item.bonus, item.cap));
-            if sent >= limit.saturating_add(bonus).min(cap) {
-                if let Some(item) = self.items[slot as usize].item.take() {
-                    self.by_key.remove(&item.key);
-                }
-                self.free.push(slot);
-                self.live -= 1;
+            let last = place.item.as_ref().map_or(limit, |item| item.last_send(limit));
+            self.unlink(transmits, slot);
+            if sent >= last {
+                self.vacate(slot);
             } else {
                 if let Some(item) = self.items[slot as usize].item.as_mut() {
                     item.transmits = sent;
                 }
-                self.enqueue(sent, slot, id);
+                self.link_head(sent, slot);
             }
         }
-        if self.live == 0 {
-            if self.items.capacity() > 64 || self.entries > 0 {
-                // Everything disseminated: give the memory back.
-                *self = Self { next_id: self.next_id, ..Self::default() };
-            }
-        } else if self.entries > 2 * self.live + 64 {
-            self.compact();
-        }
-    }
-
-    /// Drops stale entries (amortised: runs when they outnumber live ones).
-    fn compact(&mut self) {
-        let items = &self.items;
-        let mut entries = 0;
-        for (t, bucket) in self.buckets.iter_mut().enumerate() {
-            bucket.retain(|&(slot, id)| items[slot as usize].current(t as u32, id));
-            entries += bucket.len();
-        }
-        self.entries = entries;
-        // Every update passes through every bucket on its way to the
-        // retransmission limit, so in a join storm (a node queueing an
-        // update per member it learns) each of the ~50 buckets grew to hold
-        // the whole queue at some point, and kept that capacity: at 800
-        // simulated nodes joining at once, 153 of 258 MB of heap at the
-        // peak (heaptrack), quadratic in the nodes. When the buckets' room
-        // is far beyond what they hold, give it back. A steady queue stays
-        // under the threshold (no allocation per message,
-        // `tests/alloc_steady_state.rs`).
-        let room: usize = self.buckets.iter().map(Vec::capacity).sum();
-        if room > 8 * entries + 4096 {
-            for bucket in &mut self.buckets {
-                if bucket.capacity() > 2 * bucket.len() + 16 {
-                    bucket.shrink_to(2 * bucket.len() + 16);
-                }
-            }
+        if self.live == 0 && self.items.capacity() > 64 {
+            // Everything disseminated: give the memory back.
+            *self = Self::with_room(self.room);
         }
     }
 }
@@ -647,13 +745,13 @@ mod tests {
     }
 
     #[test]
-    fn stale_entries_are_compacted() {
+    fn replacements_reuse_one_place() {
         let mut q = NameQueue::default();
         for i in 0..1000 {
             q.push(leave("same", i));
         }
         assert_eq!(q.len(), 1);
-        assert!(q.entries <= 2 * q.live + 65, "{}", q.entries);
+        assert_eq!(q.items.len(), 1, "one place, whatever the replacements");
         let mut keys = Vec::new();
         for _ in 0..10 {
             q.select(1000, &mut keys);
@@ -662,7 +760,67 @@ mod tests {
             q.mark_sent(&keys, 100);
         }
         assert_eq!(q.transmits(&"same".parse().unwrap()), Some(10));
-        assert!(q.entries <= 2 * q.live + 65);
+        let listed: Vec<_> = q.buckets.iter().map(|l| l.head != NIL).collect();
+        assert_eq!(listed.iter().filter(|&&b| b).count(), 1, "listed in one bucket only");
+        assert!(listed[10]);
+    }
+
+    #[test]
+    fn a_key_selected_before_a_replacement_names_nothing() {
+        let mut q = NameQueue::default();
+        q.push(leave("a", 1));
+        let mut keys = Vec::new();
+        q.select(1000, &mut keys);
+        q.push(leave("a", 2));
+        assert_eq!(q.get(&keys[0]), None, "the selected update was replaced");
+        q.mark_sent(&keys, 3);
+        assert_eq!(q.transmits(&"a".parse().unwrap()), Some(0), "the replacement is not counted sent");
+    }
+
+    #[test]
+    fn a_member_queue_place_is_64_bytes_and_short_updates_stay_inline() {
+        assert_eq!(std::mem::size_of::<Bytes>(), 32);
+        assert_eq!(std::mem::size_of::<Place<Slot>>(), 64);
+        let mut q = NameQueue::default();
+        q.push(leave("n1234", 7));
+        assert!(matches!(q.items[0].encoded, Bytes::Inline(..)), "a short update needs no heap block");
+        q.push(leave(&"x".repeat(64), 7));
+        assert!(matches!(q.items[1].encoded, Bytes::Heap(..)));
+        // Once on the heap, a place stays there (its block reused).
+        q.retire(&"x".repeat(64).parse().unwrap());
+        q.push(leave("y", 1));
+        assert!(matches!(q.items[1].encoded, Bytes::Heap(..)));
+        let mut keys = Vec::new();
+        q.select(1000, &mut keys);
+        let names: Vec<_> = keys.iter().map(|k| update(&q, k).node_name().to_string()).collect();
+        assert_eq!(names, ["y", "n1234"]);
+    }
+
+    #[test]
+    fn a_queue_with_room_never_reserves_past_it() {
+        let mut q = NameQueue::with_room(1001);
+        for i in 0..1001 {
+            q.push(leave(&format!("n{i}"), 1));
+            if q.len() > 1000 {
+                assert!(q.evict_most_sent());
+            }
+        }
+        assert_eq!(q.len(), 1000);
+        assert_eq!(q.items.capacity(), 1001, "not 2048");
+    }
+
+    #[test]
+    fn eviction_spares_the_kept_key() {
+        let mut q = NameQueue::default();
+        q.push(leave("me", 1));
+        q.push(leave("b", 1));
+        q.push(leave("c", 1));
+        let me: NodeName = "me".parse().unwrap();
+        assert!(q.evict_most_sent_except(Some(&me)));
+        assert_eq!((q.transmits(&me), q.transmits(&"b".parse().unwrap())), (Some(0), None), "oldest but me");
+        assert!(q.evict_most_sent_except(Some(&me)));
+        assert!(!q.evict_most_sent_except(Some(&me)), "only the kept one is left");
+        assert_eq!(q.len(), 1);
     }
 
     #[test]
@@ -787,7 +945,7 @@ mod tests {
         }
         assert_eq!(sent.len(), 50);
         assert!(sent.values().all(|&n| n == 5));
-        assert_eq!(q.entries, 0, "memory given back");
+        assert!(q.buckets.iter().all(|l| l.head == NIL && l.tail == NIL), "every list emptied");
     }
 }
 

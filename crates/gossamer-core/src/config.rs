@@ -153,6 +153,17 @@ pub struct Config {
     /// Most indirect probes this node relays at once for others (1024):
     /// bounds memory under a ping-req flood.
     pub max_relays: usize,
+    /// Most membership updates about other members waiting for
+    /// dissemination (2,048); beyond it, the one sent most often (the
+    /// oldest of those) is dropped. Why a bound: one push-pull with a
+    /// member of a 10,000-node cluster teaches a newcomer 10,000 members,
+    /// each news to it and queued, and a simulator of 10,000 cold joins
+    /// held 10^8 queued updates (issue #16, `simulations/large.toml`). What
+    /// is dropped has been sent the most already, and periodic push-pull
+    /// (anti-entropy) carries it anyway. A cluster of fewer members than
+    /// this never reaches it (one pending update per member); this node's
+    /// own alive or refutation is never dropped.
+    pub max_queued_updates: usize,
     /// Share of each packet's piggyback room reserved for application
     /// items (broadcasts, queries), within `0.0..1.0` exclusive (0.3).
     /// Membership updates get the rest; a side that does not use its share
@@ -321,6 +332,7 @@ impl Config {
             dead_retention: Duration::from_secs(24 * 3600),
             left_retention: Duration::from_secs(3600),
             max_relays: 1024,
+            max_queued_updates: 2048,
             user_share: 0.3,
             user_queue_capacity: 1024,
             user_ltime_window: 8192,
@@ -431,6 +443,9 @@ impl Config {
         if self.max_relays == 0 || self.max_relays > 1 << 20 {
             return Err(ConfigError::new("max_relays", "must be within 1..=1048576"));
         }
+        if self.max_queued_updates < 16 || self.max_queued_updates > 1 << 24 {
+            return Err(ConfigError::new("max_queued_updates", "must be within 16..=16777216"));
+        }
         if !(self.user_share > 0.0 && self.user_share < 1.0) {
             return Err(ConfigError::new("user_share", format!("{} is not strictly between 0 and 1", self.user_share)));
         }
@@ -531,6 +546,7 @@ mod tests {
             ("reconnect_interval", |c| c.reconnect_interval = Duration::ZERO),
             ("dead_retention", |c| c.dead_retention = Duration::from_secs(1)),
             ("max_relays", |c| c.max_relays = 0),
+            ("max_queued_updates", |c| c.max_queued_updates = 0),
             ("user_share", |c| c.user_share = 0.0),
             ("user_share", |c| c.user_share = 1.0),
             ("user_share", |c| c.user_share = f64::NAN),

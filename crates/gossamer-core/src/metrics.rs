@@ -101,6 +101,11 @@ pub struct Metrics {
     /// hearing them from peers that knew them already
     /// ([`Config::retire_after_copies`](crate::Config::retire_after_copies)).
     pub updates_retired_early: u64,
+    /// Pending updates dropped unsent-out because the queue was full
+    /// ([`Config::max_queued_updates`](crate::Config::max_queued_updates)):
+    /// the most sent first. Non-zero only in clusters larger than the
+    /// bound, typically while a node joins one.
+    pub updates_evicted: u64,
     /// This node's incarnation.
     pub incarnation: u64,
     /// Application items (broadcasts, queries) waiting in their queue.

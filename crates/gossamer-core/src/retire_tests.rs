@@ -92,3 +92,49 @@ fn an_alive_is_never_retired_early() {
     }
     assert_eq!((c.metrics().queued_updates, c.metrics().updates_retired_early), (1, 0));
 }
+
+fn alive(n: usize) -> Update {
+    Update::Alive(Alive { node: id(n), incarnation: 0, metadata: Metadata::new() })
+}
+
+/// Node 0 of a converged cluster of 12, its queue bounded at 16 updates,
+/// with its own alive queued.
+fn bounded() -> Core {
+    let config = Config { max_queued_updates: 16, ..Config::lan() };
+    let codec = FrameCodec::new(ClusterLabel::new("retire").unwrap());
+    let mut core = Swim::new(id(0), config, codec, ChaCha8Rng::seed_from_u64(7), Duration::ZERO).unwrap();
+    let members =
+        (0..12).map(|i| Member { id: id(i), incarnation: 0, status: MemberStatus::Alive, metadata: Metadata::new() });
+    core.start_converged(Duration::ZERO, members);
+    let own = core.self_alive();
+    core.queue.push_keyed(core.self_slot, own);
+    while core.poll_output().is_some() {}
+    core
+}
+
+#[test]
+fn a_queue_past_its_bound_drops_the_most_sent_never_its_own_alive() {
+    let mut c = bounded();
+    let t = Duration::from_secs(1);
+    // 15 newcomers: 16 pending with this node's own alive, at the bound.
+    for n in 100..115 {
+        c.apply_update(t, alive(n));
+    }
+    assert_eq!((c.metrics().queued_updates, c.metrics().updates_evicted), (16, 0));
+    // One gossip tick sends some of them (least sent first).
+    c.gossip(t + Duration::from_millis(200));
+    while c.poll_output().is_some() {}
+    // A 16th newcomer: the most sent update goes, the news stays.
+    c.apply_update(t, alive(115));
+    let m = c.metrics();
+    assert_eq!((m.queued_updates, m.updates_evicted), (16, 1));
+    let newcomer = c.members.find(&name(115)).expect("learned");
+    assert_eq!(c.queue.transmits(&newcomer), Some(0), "the unsent news is kept");
+    // A flood of newcomers never pushes out this node's own alive.
+    for n in 200..300 {
+        c.apply_update(t, alive(n));
+    }
+    let m = c.metrics();
+    assert_eq!((m.queued_updates, m.updates_evicted), (16, 101));
+    assert!(c.queue.transmits(&c.self_slot).is_some(), "own alive kept");
+}

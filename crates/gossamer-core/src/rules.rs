@@ -315,15 +315,40 @@ impl<R: RngCore> Swim<R> {
             self.forward_unverified(slot, update, encoded);
             return;
         }
-        match encoded {
+        let grew = match encoded {
             Some(bytes) => {
                 debug_assert_eq!(bytes.len(), update.encoded_len(), "kept bytes are the update's encoding");
-                self.queue.push_encoded(slot, bytes);
+                self.queue.push_encoded(slot, bytes)
             }
-            None => {
-                self.queue.push_keyed(slot, update);
-            }
+            None => self.queue.push_keyed(slot, update),
+        };
+        if grew {
+            self.bound_queue();
         }
+    }
+
+    /// Keeps the membership queue within `max_queued_updates`: drops the
+    /// update sent most often (the oldest of those), never this node's own.
+    #[inline(always)]
+    fn bound_queue(&mut self) {
+        if self.queue.len() > self.config.max_queued_updates {
+            self.evict_queued();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn evict_queued(&mut self) {
+        while self.queue.len() > self.config.max_queued_updates {
+            if !self.queue.evict_most_sent_except(Some(&self.self_slot)) {
+                break;
+            }
+            self.stats.updates_evicted += 1;
+        }
+        tracing::debug!(
+            capacity = self.config.max_queued_updates,
+            "membership queue full: dropped the most sent update"
+        );
     }
 
     /// [`Swim::forward`] for a member not verified while the queue holds
@@ -338,13 +363,12 @@ impl<R: RngCore> Swim<R> {
         let live = self.members.len() - self.members.count(MemberStatus::Left);
         let head_start =
             crate::broadcast::retransmit_limit(self.config.retransmit_mult, self.config.retransmit_log_base, live) / 2;
-        match encoded {
-            Some(bytes) => {
-                self.queue.push_encoded_as_sent(slot, bytes, head_start);
-            }
-            None => {
-                self.queue.push_keyed_as_sent(slot, update, head_start);
-            }
+        let grew = match encoded {
+            Some(bytes) => self.queue.push_encoded_as_sent(slot, bytes, head_start),
+            None => self.queue.push_keyed_as_sent(slot, update, head_start),
+        };
+        if grew {
+            self.bound_queue();
         }
     }
 

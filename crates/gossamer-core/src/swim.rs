@@ -191,6 +191,8 @@ impl<R: RngCore> Swim<R> {
         let me = Member { id: id.clone(), incarnation: 0, status: MemberStatus::Alive, metadata: Metadata::new() };
         let self_slot = members.insert(me, now);
         members.set_verified(self_slot);
+        // One over the bound: `rules` evicts right after the push that passes it.
+        let queue = MemberQueue::with_room(config.max_queued_updates.saturating_add(1));
         let mut swim = Self {
             rng,
             codec,
@@ -200,7 +202,7 @@ impl<R: RngCore> Swim<R> {
             local: id,
             self_slot,
             members,
-            queue: MemberQueue::default(),
+            queue,
             order: ProbeOrder::default(),
             suspicions: HashMap::default(),
             next_suspicion_id: first_suspicion,
