@@ -231,9 +231,9 @@ pub struct NetMetrics {
     /// over.
     pub join_retries: u64,
     /// Follow-up push-pulls after a join, each with a random live member
-    /// other than the seed: one about a second after the join, then one a
-    /// second later for as long as this node's view keeps growing (a burst
-    /// of joins), at most 8 in all per join.
+    /// other than the seed: one about a second after the join, then one
+    /// every ~2 s, 8 in all per join (whatever the view does meanwhile: a
+    /// stalled view at the end of a burst of joins is not a complete one).
     pub join_follow_ups: u64,
     /// Fallback pings over TCP (`gossamer_core::StreamPing`) not started
     /// because too many were in flight already: each is a probe left to
