@@ -38,8 +38,8 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// Mean delay (±50%) of the first follow-up push-pull after a join, with a
 /// member other than the seed (see [`JoinRetries`]).
 const JOIN_FOLLOW_UP: Duration = Duration::from_secs(1);
-/// Mean delay (±50%) between two follow-ups of a join that landed in a
-/// burst of joins (see [`JoinRetries`]).
+/// Mean delay (±50%) between two follow-ups of a join (see
+/// [`JoinRetries`]).
 const JOIN_FOLLOW_UP_GAP: Duration = Duration::from_secs(2);
 /// Follow-up push-pulls after one join (see [`JoinRetries`]).
 const MAX_JOIN_FOLLOW_UPS: u32 = 8;
@@ -205,7 +205,7 @@ pub(crate) struct Driver {
 /// the seed and then each miss a few members, which reach them rarely, so
 /// their views stall while incomplete; stopping there left that tail
 /// (1,000 nodes joining at once, idle machine: converged in 13.9–20.5 s
-/// with the growth test, 8.8–14.0 s without, 6 runs each). The cost, a
+/// with a growth test, 8.8–14.0 s without, 9 runs). The cost, a
 /// node joining a settled cluster exchanges its view 8 times over ~15 s
 /// instead of once, is paid once per join.
 #[derive(Debug)]
@@ -1414,8 +1414,7 @@ mod tests {
 
     /// Follow-ups of a join: all of them, about `JOIN_FOLLOW_UP_GAP`
     /// apart, whatever the view does (a stalled view at the end of a
-    /// burst is no sign that it is complete); none once a new join starts
-    /// its own.
+    /// burst is no sign that it is complete).
     #[test]
     fn a_join_gets_every_follow_up_gap_apart() {
         use rand_core::SeedableRng;
