@@ -251,7 +251,13 @@ impl MemberTable {
     #[inline]
     pub(crate) fn find(&self, name: &NodeName) -> Option<Slot> {
         let id = self.directory.lock().id_of(name)?;
-        self.slots.get(id as usize)?.as_ref().map(|_| id)
+        self.holds(id).then_some(id)
+    }
+
+    /// Whether this table holds the member whose identity id is `id`.
+    #[inline]
+    fn holds(&self, id: u32) -> bool {
+        self.slots.get(id as usize).is_some_and(Option::is_some)
     }
 
     /// [`MemberTable::find`] for each name, into `out` (`None` for `None`):
@@ -260,7 +266,7 @@ impl MemberTable {
         let directory = self.directory.lock();
         out.extend(names.map(|name| {
             let id = directory.id_of(name?)?;
-            self.slots.get(id as usize)?.as_ref().map(|_| id)
+            self.holds(id).then_some(id)
         }));
     }
 
@@ -317,10 +323,8 @@ impl MemberTable {
         let status = member.status;
         let (slot, record) = {
             let mut directory = self.directory.lock();
-            if let Some(id) = directory.id_of(&member.id.name) {
-                if self.slots.get(id as usize).is_some_and(Option::is_some) {
-                    return None;
-                }
+            if directory.id_of(&member.id.name).is_some_and(|id| self.holds(id)) {
+                return None;
             }
             directory.hold(member)
         };
