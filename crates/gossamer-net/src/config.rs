@@ -155,6 +155,13 @@ pub struct NodeConfig {
     /// all of them rather than once per node: N records instead of N² for N
     /// nodes that all know each other. Nothing else changes: each node
     /// keeps its own view (status, timers, suspicion) and decides alone.
+    /// One thing is shared beyond the records: a member's slot in each
+    /// table is its name's id in the directory, so a flood of made-up
+    /// names at one node (bounded by its member caps, issue #11) raises the
+    /// ids every sharing node may be handed until those names are
+    /// forgotten, and with them the length of its slot vector (8 bytes an
+    /// id). Nodes that must not affect each other's memory at all should
+    /// keep their own directories.
     pub directory: Option<IdentityDirectory>,
 }
 
