@@ -29,8 +29,35 @@ pub fn test_dir(test: &str) -> PathBuf {
     dir
 }
 
-/// A port free on 127.0.0.1 for both UDP and TCP right now.
+/// A port free on 127.0.0.1 for both UDP and TCP right now, below the
+/// kernel's ephemeral range: a port from that range (what binding port 0
+/// hands out) can be taken by any outgoing connection of another test
+/// between this check and the agent's bind (a CI run once failed on
+/// "Address already in use"), one below it only by an explicit bind.
+/// Each call starts from another place (process id, a counter), so
+/// parallel tests rarely try the same ports.
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static CALLS: AtomicU32 = AtomicU32::new(0);
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768);
+    const LOWEST: u32 = 10_000;
+    let free = |port: u16| {
+        std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok()
+            && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+    };
+    if ephemeral_low > LOWEST + 1_000 {
+        let span = ephemeral_low - LOWEST;
+        let start = std::process::id().wrapping_mul(7_919).wrapping_add(CALLS.fetch_add(1, Ordering::Relaxed) * 131);
+        for i in 0..span {
+            let port = (LOWEST + (start.wrapping_add(i) % span)) as u16;
+            if free(port) {
+                return port;
+            }
+        }
+    }
     loop {
         let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let port = udp.local_addr().unwrap().port();
