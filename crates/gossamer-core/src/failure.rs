@@ -31,6 +31,10 @@ use crate::Time;
 /// about 4.5).
 const REFUTE_WINDOW_PERIODS: u32 = 30;
 
+/// How many of the members that last answered this node's probes directly
+/// it keeps, to draw indirect-probe relays from.
+pub(crate) const RECENT_ANSWERS: usize = 8;
+
 impl<R: RngCore> Swim<R> {
     /// Start of a protocol period: conclude the previous probe, then probe
     /// the next member of the round.
@@ -160,7 +164,23 @@ impl<R: RngCore> Swim<R> {
         // Verified relays only (a forged relay never nacks, and Lifeguard
         // would read its silence as our own ill health); unverified ones
         // only if no member is verified, and then no nack is expected.
-        self.members.sample_verified(&mut self.rng, self.config.indirect_checks, &mut relays, relay);
+        // First among the members that answered this node's own probes
+        // lately: a relay that cannot reach this node (across a partition)
+        // never nacks either, and Lifeguard would blame this node for it:
+        // on a cut's minority side most relays drawn at random are across
+        // it, and its probing slowed towards `awareness_max_multiplier`×
+        // (`heal-70-30`, BENCHMARKS.md).
+        let k = self.config.indirect_checks;
+        self.recent_relays(k, &mut relays, &relay);
+        let chosen = relays.len();
+        if chosen < k {
+            let mut more = std::mem::take(&mut self.relay_scratch);
+            self.members.sample_verified(&mut self.rng, k - chosen, &mut more, |slot, e| {
+                relay(slot, e) && !relays.contains(&slot)
+            });
+            relays.extend_from_slice(&more);
+            self.relay_scratch = more;
+        }
         let expected_nacks = relays.len() as u32;
         if relays.is_empty() {
             self.members.sample(&mut self.rng, self.config.indirect_checks, &mut relays, relay);
@@ -234,11 +254,15 @@ impl<R: RngCore> Swim<R> {
                         suspicion.answered = true;
                     }
                     self.awareness.apply(-1);
-                    if !probe.indirect_sent && !probe.stream_tried {
+                    let direct = !probe.indirect_sent && !probe.stream_tried;
+                    if direct {
                         self.stats.probe_rtt.observe(now.saturating_sub(probe.sent_at));
                     }
                     if self.members.unverified() > 0 {
                         self.verify(slot);
+                    }
+                    if direct {
+                        self.answered(slot);
                     }
                 }
                 return;
@@ -250,6 +274,44 @@ impl<R: RngCore> Swim<R> {
             return;
         }
         self.reconnect_answered(ack.seq);
+    }
+
+    /// Appends to `out` up to `k` distinct verified members that answered
+    /// this node's own probes lately and pass `keep`, drawn at random.
+    fn recent_relays(&mut self, k: usize, out: &mut Vec<Slot>, keep: &impl Fn(Slot, &crate::member::Entry) -> bool) {
+        out.clear();
+        let candidates = self.recent_answers.len();
+        if candidates == 0 || k == 0 {
+            return;
+        }
+        // A random rotation of the ring, then the first `k` that qualify.
+        let start = (self.rng.next_u64() % candidates as u64) as usize;
+        for i in 0..candidates {
+            let slot = self.recent_answers[(start + i) % candidates];
+            if out.len() == k {
+                break;
+            }
+            let fits = self.members.get(slot).is_some_and(|e| e.verified() && keep(slot, &e));
+            if fits && !out.contains(&slot) {
+                out.push(slot);
+            }
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn answered_for_test(&mut self, slot: Slot) {
+        self.answered(slot);
+    }
+
+    /// Remembers that the member in `slot` answered this node's probe.
+    fn answered(&mut self, slot: Slot) {
+        if self.recent_answers.contains(&slot) {
+            return;
+        }
+        if self.recent_answers.len() == RECENT_ANSWERS {
+            self.recent_answers.pop_front();
+        }
+        self.recent_answers.push_back(slot);
     }
 
     pub(crate) fn on_nack(&mut self, from: SocketAddr, nack: Nack) {

@@ -126,6 +126,12 @@ pub struct Swim<R: RngCore> {
     pub(crate) last_heard_from: Option<SocketAddr>,
     /// How stream pings to unverified members fare (see `probe`).
     pub(crate) unverified_pings: crate::probe::UnverifiedPings,
+    /// The members that last answered this node's own probes, newest last
+    /// (at most [`crate::failure::RECENT_ANSWERS`]): relays are drawn from
+    /// them first (see `failure::send_indirect`).
+    pub(crate) recent_answers: std::collections::VecDeque<Slot>,
+    /// Scratch for relays drawn at random (kept: no allocation per probe).
+    pub(crate) relay_scratch: Vec<Slot>,
     /// The latest `now` any input carried (see [`Swim::wake_gossip`]).
     pub(crate) clock: Time,
     /// Set while the gossip timer sleeps: the tick it skipped (see
@@ -234,6 +240,8 @@ impl<R: RngCore> Swim<R> {
             keys: Vec::new(),
             sampled: Vec::new(),
             last_heard_from: None,
+            recent_answers: std::collections::VecDeque::with_capacity(crate::failure::RECENT_ANSWERS),
+            relay_scratch: Vec::new(),
             unverified_pings: Default::default(),
             clock: now,
             gossip_idle: None,

@@ -1617,3 +1617,80 @@ fn an_eviction_mid_packet_does_not_misdirect_the_rest_of_it() {
     assert!(c.member(&name("m5")).is_none(), "evicted, and a suspicion does not bring it back");
     assert_eq!(c.metrics().members_evicted, 1);
 }
+
+/// A core with 30 verified members whose probe timer fired once: the core,
+/// the first probe's outputs and the time it went out.
+fn probing_among_thirty() -> (Core, Vec<Output>, Time) {
+    let (mut c, out) = fresh_with_timers();
+    let members: Vec<(String, u16)> = (0..30).map(|i| (format!("m{i}"), 10 + i)).collect();
+    for (n, port) in &members {
+        apply(&mut c, Time::ZERO, alive(n, *port, 0));
+    }
+    for (n, port) in &members {
+        let ping = Packet::new(Message::Ping(Ping { seq: 1, target: name("me"), from: id(n, *port) }));
+        c.handle_datagram(Time::ZERO, addr(*port), &frame(&ping));
+    }
+    assert_eq!(c.members.unverified(), 0);
+    drain(&mut c);
+    let (at, timer) = periodic(&out, Periodic::Probe).unwrap();
+    c.handle_timer(at, timer);
+    let out = drain(&mut c);
+    (c, out, at)
+}
+
+/// The ping this node sent in `out`, with its destination.
+fn sent_ping(out: &[Output]) -> (SocketAddr, Ping) {
+    decode_datagrams(out)
+        .into_iter()
+        .find_map(|(to, p)| match p.message {
+            Message::Ping(ping) => Some((to, ping)),
+            _ => None,
+        })
+        .expect("a ping went out")
+}
+
+#[test]
+fn a_member_that_answers_a_direct_probe_is_remembered_as_a_relay() {
+    let (mut c, out, at) = probing_among_thirty();
+    let (to, ping) = sent_ping(&out);
+    let ack = Packet::new(Message::Ack(Ack { seq: ping.seq, from: ping.target.clone() }));
+    c.handle_datagram(at + Duration::from_millis(1), to, &frame(&ack));
+    let slot = c.members.find(&ping.target).unwrap();
+    assert_eq!(c.recent_answers.iter().copied().collect::<Vec<_>>(), vec![slot]);
+    // The same member answering again is not kept twice.
+    c.answered_for_test(slot);
+    assert_eq!(c.recent_answers.len(), 1);
+}
+
+#[test]
+fn indirect_probes_go_first_to_members_that_answered_lately() {
+    // Across a partition's cut most members drawn at random cannot reach
+    // this node, never nack, and Lifeguard would blame this node; members
+    // that answered its own probes lately can.
+    let (mut c, out, _) = probing_among_thirty();
+    let (target, _) = sent_ping(&out);
+    let reachable: Vec<crate::member::Slot> = (20..30)
+        .map(|i| c.members.find(&name(&format!("m{i}"))).unwrap())
+        .filter(|&s| c.members.get(s).unwrap().member.id.addr != target)
+        .take(3)
+        .collect();
+    for &slot in &reachable {
+        c.answered_for_test(slot);
+    }
+    let (timeout_at, timeout) =
+        timers(&out).into_iter().find(|(_, t)| matches!(t.0, TimerKind::ProbeTimeout { .. })).unwrap();
+    c.handle_timer(timeout_at, timeout);
+    let out1 = drain(&mut c);
+    let (wait_at, wait) =
+        timers(&out1).into_iter().find(|(_, t)| matches!(t.0, TimerKind::ProbeTimeout { .. })).unwrap();
+    c.handle_timer(wait_at, wait);
+    let mut relays: Vec<SocketAddr> = decode_datagrams(&drain(&mut c))
+        .into_iter()
+        .filter(|(_, p)| matches!(p.message, Message::PingReq(_)))
+        .map(|(to, _)| to)
+        .collect();
+    let mut expected: Vec<SocketAddr> = reachable.iter().map(|&s| c.members.get(s).unwrap().member.id.addr).collect();
+    relays.sort();
+    expected.sort();
+    assert_eq!(relays, expected, "the three that answered lately, not three of the 28 others");
+}
