@@ -219,6 +219,11 @@ pub(crate) struct JoinRetries {
     follow_up: Option<(Instant, SocketAddr)>,
     /// Follow-ups still allowed after the one scheduled.
     follow_ups_left: u32,
+    /// A join was started and no exchange with a seed has answered it yet.
+    /// The node may stop being alone before that answer (another node's
+    /// push-pull or gossip reaches it first, common in a burst of joins):
+    /// the answer still starts the follow-ups.
+    awaiting_join: bool,
     /// The members this node learned of last (newest at the back), at
     /// most [`RECENT_JOINS`]: the follow-ups' peers.
     recent: std::collections::VecDeque<NodeName>,
@@ -240,12 +245,19 @@ impl JoinRetries {
             due: Default::default(),
             follow_up: None,
             follow_ups_left: 0,
+            awaiting_join: false,
             recent: std::collections::VecDeque::with_capacity(RECENT_JOINS),
             rng,
             attempts: config.join_retry_attempts,
             base: config.join_retry_base,
             max: config.join_retry_max,
         }
+    }
+
+    /// As is, marked as joining if `joining` (a join was just started).
+    pub(crate) fn joining(mut self, joining: bool) -> Self {
+        self.awaiting_join = joining;
+        self
     }
 
     /// `base` scaled by a uniform factor in [0.5, 1.5).
@@ -258,6 +270,7 @@ impl JoinRetries {
     /// first follow-up push-pull is due shortly.
     fn joined(&mut self, seed: SocketAddr, now: Instant) {
         self.clear();
+        self.awaiting_join = false;
         let at = now + self.jitter(JOIN_FOLLOW_UP);
         self.follow_up = Some((at, seed));
         self.follow_ups_left = MAX_JOIN_FOLLOW_UPS.saturating_sub(1);
@@ -591,6 +604,9 @@ impl Driver {
             }
             self.flush(&mut timers, &internal_tx);
             self.settle_leaves(&mut leaving);
+            if self.join_retries.awaiting_join && !self.alone() {
+                self.first_contact();
+            }
             let timer_at = timers.next_deadline().map(|t| self.start + t);
             let heal_at = self.heal.as_ref().map(|h| self.start + h.deadline(now));
             let leave_at = leaving.iter().map(|l| l.deadline).min();
@@ -738,6 +754,7 @@ impl Driver {
                 self.user.refresh_state(&mut self.swim);
                 // Remembered as seeds up to the cap; beyond it, contacted once.
                 let (seeds, once): (Vec<_>, Vec<_>) = addrs.into_iter().partition(|&a| self.gate.remember(a));
+                self.join_retries.awaiting_join |= !seeds.is_empty();
                 self.swim.join(now, &seeds);
                 if !once.is_empty() {
                     self.counters.seeds_dropped.fetch_add(once.len() as u64, std::sync::atomic::Ordering::Relaxed);
@@ -1055,6 +1072,18 @@ impl Driver {
     /// every member it knew is gone).
     fn alone(&self) -> bool {
         self.swim.metrics().alive <= 1
+    }
+
+    /// This node, joining, is alone no more, whatever made it so: its
+    /// join's answer, or (first, in a burst of joins, while the seed still
+    /// holds the join's stream for a slot) another node's push-pull or
+    /// gossip. The join's follow-ups start now either way: a node that
+    /// waited for the seed's answer to start them learned the rest of the
+    /// burst from gossip alone, and was the last to converge (2,000 nodes
+    /// joining at once: views short of ~300 members 10 s in).
+    fn first_contact(&mut self) {
+        let seed = self.gate.seeds.iter().next().copied().unwrap_or(self.swim.local().addr);
+        self.join_retries.joined(seed, Instant::now());
     }
 
     /// A push-pull to `to` failed: if `to` is a seed and this node is

@@ -227,7 +227,7 @@ impl Node {
             keyring: keyring.clone(),
             gate: PushPullGate::new(config.max_pending_push_pulls, config.max_seeds, &config.seeds),
             limit_warnings: LimitWarnings::default(),
-            join_retries: JoinRetries::new(ChaCha8Rng::from_rng(&mut rng), &config),
+            join_retries: JoinRetries::new(ChaCha8Rng::from_rng(&mut rng), &config).joining(!config.seeds.is_empty()),
         };
         let span = tracing::info_span!("node", name = %config.name);
         let task = tokio::spawn(driver.run().instrument(span));

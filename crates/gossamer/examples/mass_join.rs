@@ -166,6 +166,13 @@ fn main() {
                 seen.sort_unstable();
                 let alone = seen.iter().take_while(|&&a| a <= 1).count();
                 let median = seen.get(seen.len() / 2).copied().unwrap_or(n);
+                if std::env::var_os("MASS_JOIN_STRAGGLER").is_some() {
+                    for &i in waiting.iter().take(3) {
+                        if let Ok(m) = nodes[i].metrics().await {
+                            println!("  straggler n{i}: alive {} follow-ups {} pp failed {} pp dropped {} joins dropped {} retries {} core pushpulls {:?}", m.core.alive, m.net.join_follow_ups, m.net.push_pull_failed, m.net.push_pulls_dropped, m.net.joins_dropped, m.net.join_retries, m.core.push_pulls);
+                        }
+                    }
+                }
                 if std::env::var_os("MASS_JOIN_SEED").is_some() {
                     if let Ok(m) = nodes[0].metrics().await {
                         println!("  seed core: {:?}", m.core);
