@@ -179,7 +179,7 @@ pub(crate) struct Driver {
 /// after a short delay, doubling from `NodeConfig::join_retry_base` (50 ms)
 /// to `NodeConfig::join_retry_max` (2 s) with ±50% jitter (so the retries of
 /// many joiners spread out instead of arriving together again), at most
-/// `NodeConfig::join_retry_attempts` (8) times in a row, about 8 s of
+/// `NodeConfig::join_retry_attempts` (16) times in a row, about 23 s of
 /// trying with the defaults; the reconnect timer carries on
 /// after that. Once the node knows a live peer, nothing is retried here.
 ///

@@ -40,7 +40,7 @@ pub struct RuntimeLimits {
     pub max_pending_push_pulls: usize,
     /// [`NodeConfig::max_seeds`] (1,024).
     pub max_seeds: usize,
-    /// [`NodeConfig::join_retry_attempts`] (8).
+    /// [`NodeConfig::join_retry_attempts`] (16).
     pub join_retry_attempts: u32,
     /// [`NodeConfig::join_retry_base`] (50 ms).
     #[serde(with = "humantime_serde")]
@@ -70,7 +70,7 @@ impl Default for RuntimeLimits {
             stream_buffer_budget: 64 << 20,
             max_pending_push_pulls: 32,
             max_seeds: 1024,
-            join_retry_attempts: 8,
+            join_retry_attempts: 16,
             join_retry_base: Duration::from_millis(50),
             join_retry_max: Duration::from_secs(2),
             batch: 64,
