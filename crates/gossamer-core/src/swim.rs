@@ -128,7 +128,7 @@ pub struct Swim<R: RngCore> {
     pub(crate) unverified_pings: crate::probe::UnverifiedPings,
     /// The members that last answered this node's own probes, newest last
     /// (at most [`crate::failure::RECENT_ANSWERS`]): relays are drawn from
-    /// them first (see `failure::send_indirect`).
+    /// them first (see `Swim::probe_timeout`).
     pub(crate) recent_answers: std::collections::VecDeque<Slot>,
     /// Scratch for relays drawn at random (kept: no allocation per probe).
     pub(crate) relay_scratch: Vec<Slot>,
