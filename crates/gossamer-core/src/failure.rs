@@ -276,8 +276,9 @@ impl<R: RngCore> Swim<R> {
         self.reconnect_answered(ack.seq);
     }
 
-    /// Appends to `out` up to `k` distinct verified members that answered
-    /// this node's own probes lately and pass `keep`, drawn at random.
+    /// Fills `out` with up to `k` verified members that answered this
+    /// node's own probes lately and pass `keep`, drawn at random (distinct:
+    /// [`Swim::answered`] keeps each member once).
     fn recent_relays(&mut self, k: usize, out: &mut Vec<Slot>, keep: &impl Fn(Slot, &crate::member::Entry) -> bool) {
         out.clear();
         let candidates = self.recent_answers.len();
@@ -291,8 +292,7 @@ impl<R: RngCore> Swim<R> {
             if out.len() == k {
                 break;
             }
-            let fits = self.members.get(slot).is_some_and(|e| e.verified() && keep(slot, &e));
-            if fits && !out.contains(&slot) {
+            if self.members.get(slot).is_some_and(|e| e.verified() && keep(slot, &e)) {
                 out.push(slot);
             }
         }

@@ -219,10 +219,10 @@ pub(crate) struct JoinRetries {
     follow_up: Option<(Instant, SocketAddr)>,
     /// Follow-ups still allowed after the one scheduled.
     follow_ups_left: u32,
-    /// A join was started and no exchange with a seed has answered it yet.
-    /// The node may stop being alone before that answer (another node's
-    /// push-pull or gossip reaches it first, common in a burst of joins):
-    /// the answer still starts the follow-ups.
+    /// A join was started and this node has not been reached since: the
+    /// first contact, whether the seed's answer or (first, in a burst of
+    /// joins) another node's push-pull or gossip, starts the follow-ups
+    /// (`Driver::first_contact`).
     awaiting_join: bool,
     /// The members this node learned of last (newest at the back), at
     /// most [`RECENT_JOINS`]: the follow-ups' peers.
@@ -266,8 +266,9 @@ impl JoinRetries {
         base.mul_f64(0.5 + f64::from(self.rng.next_u32()) / (f64::from(u32::MAX) + 1.0))
     }
 
-    /// A join through `seed` succeeded at `now`: no more retries; the
-    /// first follow-up push-pull is due shortly.
+    /// A join through `seed` succeeded at `now` (or this node was reached
+    /// first by another member; `seed` is then one of the seeds): no more
+    /// retries; the first follow-up push-pull is due shortly.
     fn joined(&mut self, seed: SocketAddr, now: Instant) {
         self.clear();
         self.awaiting_join = false;
