@@ -106,12 +106,15 @@ struct Item<K> {
     /// The three counters are 16 bits (saturating) so that a member
     /// queue's place is 64 bytes: a limit is at most 100 × log2(members).
     cap: u16,
+    /// Sends left that may open a gossip packet ([`NO_CAP`]: no limit);
+    /// at 0 the update rides only (see [`BroadcastQueue::limit_openings`]).
+    opens: u16,
 }
 
 impl<K> Item<K> {
     /// A fresh item: no bonus, nothing heard back, no early cap.
     fn new(key: K, transmits: u32) -> Self {
-        Self { key, transmits, bonus: 0, heard: 0, cap: NO_CAP }
+        Self { key, transmits, bonus: 0, heard: 0, cap: NO_CAP, opens: NO_CAP }
     }
 
     /// The sends after which this update retires: `limit` plus its bonus,
@@ -172,6 +175,8 @@ pub(crate) struct BroadcastQueue<K, S = RandomState> {
     /// `buckets[t]`: the updates sent `t` times, newest first.
     buckets: Vec<List>,
     live: usize,
+    /// Pending updates that ride only (see [`BroadcastQueue::limit_openings`]).
+    riders: usize,
     /// Most places the owner lets the queue hold at once (see
     /// [`BroadcastQueue::with_room`]); `usize::MAX` when unbounded.
     room: usize,
@@ -249,6 +254,7 @@ impl<K, S: Default> Default for BroadcastQueue<K, S> {
             by_key: HashMap::default(),
             buckets: Vec::new(),
             live: 0,
+            riders: 0,
             room: usize::MAX,
             scratch: Vec::new(),
         }
@@ -326,8 +332,11 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> BroadcastQueue<K, S> {
     fn place(&mut self, key: K, transmits: u32) -> (u32, bool) {
         let (slot, grew) = match self.by_key.get(&key) {
             Some(&slot) => {
-                match self.items[slot as usize].item.as_ref().map(|item| item.transmits) {
-                    Some(t) => self.unlink(t, slot),
+                match self.items[slot as usize].item.as_ref().map(|item| (item.transmits, item.opens == 0)) {
+                    Some((t, rides)) => {
+                        self.unlink(t, slot);
+                        self.riders -= usize::from(rides);
+                    }
                     None => self.live += 1,
                 }
                 self.items[slot as usize].item = Some(Item::new(key, transmits));
@@ -407,6 +416,7 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> BroadcastQueue<K, S> {
         if let Some(item) = self.items[slot as usize].item.take() {
             self.by_key.remove(&item.key);
             self.live -= 1;
+            self.riders -= usize::from(item.opens == 0);
         }
         self.free.push(slot);
     }
@@ -478,6 +488,41 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> BroadcastQueue<K, S> {
     /// True when nothing is pending.
     pub(crate) fn is_empty(&self) -> bool {
         self.live == 0
+    }
+
+    /// Lets the update pending under `key` open at most `sends` more
+    /// gossip packets; after those it rides only: it goes out in packets
+    /// sent anyway (probes, acks, and gossip that other updates open; see
+    /// [`BroadcastQueue::has_openers`]), with its whole budget, but never
+    /// opens a gossip packet by itself. For news that only refines what its
+    /// receivers already hold (a Lifeguard confirmation of a suspicion
+    /// already spread), where a packet of its own costs more than the few
+    /// periods of delay.
+    pub(crate) fn limit_openings(&mut self, key: &K, sends: u32) {
+        let Some(&slot) = self.by_key.get(key) else { return };
+        if let Some(item) = self.items[slot as usize].item.as_mut() {
+            let was_riding = item.opens == 0;
+            item.opens = item.opens.min(narrow(sends).min(NO_CAP - 1));
+            if item.opens == 0 && !was_riding {
+                self.riders += 1;
+            }
+        }
+    }
+
+    /// Sends the update pending under `key` has left that may open a
+    /// gossip packet, under retransmit limit `limit`; `None` if none is
+    /// pending.
+    pub(crate) fn openings_left(&self, key: &K, limit: u32) -> Option<u32> {
+        let slot = *self.by_key.get(key)?;
+        let item = self.items[slot as usize].item.as_ref()?;
+        let budget = item.last_send(limit).saturating_sub(item.transmits);
+        Some(if item.opens == NO_CAP { budget } else { budget.min(u32::from(item.opens)) })
+    }
+
+    /// Whether any pending update may open a gossip packet (one that does
+    /// not only ride: [`BroadcastQueue::limit_openings`]).
+    pub(crate) fn has_openers(&self) -> bool {
+        self.live > self.riders
     }
 
     /// Times the pending update under `key` was sent, if one is pending.
@@ -565,6 +610,10 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> BroadcastQueue<K, S> {
             } else {
                 if let Some(item) = self.items[slot as usize].item.as_mut() {
                     item.transmits = sent;
+                    if item.opens != NO_CAP && item.opens > 0 {
+                        item.opens -= 1;
+                        self.riders += usize::from(item.opens == 0);
+                    }
                 }
                 self.link_head(sent, slot);
             }
@@ -742,6 +791,36 @@ mod tests {
         let mut keys = Vec::new();
         q.select(one * 5 + 1, &mut keys);
         assert!(keys.len() >= 4 && keys.len() <= 5, "{}", keys.len());
+    }
+
+    #[test]
+    fn an_update_limited_in_openings_rides_once_they_are_used() {
+        let mut q = NameQueue::default();
+        let (a, b): (NodeName, NodeName) = ("a".parse().unwrap(), "b".parse().unwrap());
+        q.push(leave("a", 1));
+        assert!(q.has_openers());
+        assert_eq!(q.openings_left(&a, 10), Some(10), "no limit: its whole budget");
+        q.limit_openings(&a, 2);
+        assert_eq!(q.openings_left(&a, 10), Some(2));
+        assert!(q.has_openers(), "two openings left");
+        let mut keys = Vec::new();
+        for left in [1, 0] {
+            q.select(1000, &mut keys);
+            q.mark_sent(&keys, 10);
+            assert_eq!(q.openings_left(&a, 10), Some(left));
+        }
+        assert!(!q.has_openers(), "openings used: it rides only");
+        assert_eq!(q.len(), 1, "but stays queued for its whole budget");
+        q.push(leave("b", 1));
+        assert!(q.has_openers(), "another update opens packets");
+        q.limit_openings(&b, 0);
+        assert!(!q.has_openers());
+        q.push(leave("a", 2));
+        assert!(q.has_openers(), "a replacement is a new update, with no limit");
+        q.retire(&a);
+        assert!(!q.has_openers(), "what is left rides only");
+        q.retire(&b);
+        assert!(q.is_empty() && !q.has_openers());
     }
 
     #[test]

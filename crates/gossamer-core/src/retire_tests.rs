@@ -138,3 +138,46 @@ fn a_queue_past_its_bound_drops_the_most_sent_never_its_own_alive() {
     assert_eq!((m.queued_updates, m.updates_evicted), (16, 101));
     assert!(c.queue.transmits(&c.self_slot).is_some(), "own alive kept");
 }
+
+fn suspect(of: usize, by: usize) -> Update {
+    Update::Suspect(gossamer_wire::Suspect { node: name(of), incarnation: 0, from: name(by) })
+}
+
+/// Datagrams `ticks` gossip ticks send (3 packets at most each).
+fn gossip_packets(c: &mut Core, at: Duration, ticks: u32) -> usize {
+    while c.poll_output().is_some() {}
+    let mut packets = 0;
+    for tick in 0..ticks {
+        c.gossip(at + Duration::from_millis(200 * u64::from(tick)));
+        while let Some(output) = c.poll_output() {
+            packets += usize::from(matches!(output, crate::Output::Datagram { .. }));
+        }
+    }
+    packets
+}
+
+#[test]
+fn a_confirmation_of_a_suspicion_sent_out_here_opens_no_gossip_packet() {
+    // Without early retirement: every update gets its whole budget.
+    let mut c = core(0);
+    let t = Duration::from_secs(1);
+    c.apply_update(t, suspect(5, 1));
+    assert_eq!(gossip_packets(&mut c, t, 6), 16, "the suspicion: 16 sends at 12 members, in packets of its own");
+    assert_eq!(c.metrics().queued_updates, 0, "sent out");
+    c.apply_update(t, suspect(5, 2));
+    let m = c.metrics();
+    assert_eq!((m.queued_updates, m.confirmations_refused), (1, 0), "a confirmation, queued");
+    assert_eq!(gossip_packets(&mut c, t, 10), 0, "it opens no packet: it rides on probes and acks");
+    assert_eq!(c.metrics().queued_updates, 1, "and keeps its whole budget for them");
+}
+
+#[test]
+fn a_confirmation_opens_only_the_packets_its_suspicion_had_left() {
+    let mut c = core(0);
+    let t = Duration::from_secs(1);
+    c.apply_update(t, suspect(5, 1));
+    assert_eq!(gossip_packets(&mut c, t, 2), 6, "6 of the suspicion's 16 sends");
+    c.apply_update(t, suspect(5, 2));
+    assert_eq!(gossip_packets(&mut c, t, 10), 10, "the confirmation opens the 10 left, then rides");
+    assert_eq!(c.metrics().queued_updates, 1, "6 of its 16 sends still to ride");
+}

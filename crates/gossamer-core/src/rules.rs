@@ -360,9 +360,7 @@ impl<R: RngCore> Swim<R> {
     #[cold]
     #[inline(never)]
     fn forward_unverified(&mut self, slot: Slot, update: Update, encoded: Option<&[u8]>) {
-        let live = self.members.len() - self.members.count(MemberStatus::Left);
-        let head_start =
-            crate::broadcast::retransmit_limit(self.config.retransmit_mult, self.config.retransmit_log_base, live) / 2;
+        let head_start = self.retransmit_limit() / 2;
         let grew = match encoded {
             Some(bytes) => self.queue.push_encoded_as_sent(slot, bytes, head_start),
             None => self.queue.push_keyed_as_sent(slot, update, head_start),
@@ -370,6 +368,13 @@ impl<R: RngCore> Swim<R> {
         if grew {
             self.bound_queue();
         }
+    }
+
+    /// How often one membership update is sent at the current size
+    /// (`broadcast::retransmit_limit` over the members not left).
+    pub(crate) fn retransmit_limit(&self) -> u32 {
+        let live = self.members.len() - self.members.count(MemberStatus::Left);
+        crate::broadcast::retransmit_limit(self.config.retransmit_mult, self.config.retransmit_log_base, live)
     }
 
     /// A peer sent the news this node holds about the member in `slot` (a
@@ -570,7 +575,13 @@ impl<R: RngCore> Swim<R> {
                     // The suspicion itself is no news to whoever sent this
                     // node copies of it: the confirmation keeps that count.
                     let heard = self.queue.heard(&slot);
+                    // Nor is it news that needs packets of its own: it
+                    // opens gossip packets only as often as the suspicion
+                    // it replaces still would have here, and rides in
+                    // packets sent anyway after that (`limit_openings`).
+                    let openings = self.queue.openings_left(&slot, self.retransmit_limit());
                     self.forward(slot, Update::Suspect(suspect), encoded);
+                    self.queue.limit_openings(&slot, openings.unwrap_or(0));
                     if let Some(heard) = heard {
                         let (enough, floor) = self.retire_rule();
                         self.queue.inherit_heard(&slot, heard, enough, floor);

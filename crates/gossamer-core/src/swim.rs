@@ -960,7 +960,7 @@ impl<R: RngCore> Swim<R> {
     /// suspect, or recently dead or left so that a wrongly declared member
     /// hears it).
     pub(crate) fn gossip(&mut self, now: Time) {
-        if self.queue.is_empty() && self.user.queue.is_empty() {
+        if !self.queue.has_openers() && self.user.queue.is_empty() {
             return;
         }
         let dead_window = self.config.gossip_to_the_dead_time;
@@ -998,7 +998,7 @@ impl<R: RngCore> Swim<R> {
             self.members.sample_more(&mut self.rng, rest, &mut targets, |slot, e| !e.verified() && target(slot, e));
         }
         for &slot in &targets {
-            if self.queue.is_empty() && self.user.queue.is_empty() {
+            if !self.queue.has_openers() && self.user.queue.is_empty() {
                 break;
             }
             if let Some(addr) = self.members.get(slot).map(|e| e.member.id.addr) {
