@@ -215,7 +215,18 @@ fn main() {
             seed.core.push_pulls,
         );
         let (mut failed, mut dropped, mut pp, mut follow_ups) = (0u64, 0u64, 0u64, 0u64);
-        for m in metrics_of(&nodes[1..]).await.into_iter().flatten() {
+        // Sent by every node, by kind: (datagrams or frames, bytes).
+        let mut sent = [(0u64, 0u64); 4];
+        for (i, m) in metrics_of(&nodes).await.into_iter().enumerate() {
+            let Some(m) = m else { continue };
+            let out = &m.core.traffic_out;
+            for (total, kind) in sent.iter_mut().zip([out.probe, out.ack, out.gossip, out.push_pull]) {
+                total.0 += kind.messages;
+                total.1 += kind.bytes;
+            }
+            if i == 0 {
+                continue;
+            }
             failed += m.net.push_pull_failed;
             dropped += m.net.push_pulls_dropped;
             pp += m.core.push_pulls;
@@ -224,6 +235,20 @@ fn main() {
         println!(
             "  joiners: push-pulls {pp}, failed (retried) {failed}, dropped by the gate {dropped}, \
              follow-ups after joining {follow_ups}"
+        );
+        let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+        let [probe, ack, gossip, push_pull] = sent;
+        println!(
+            "  sent by all nodes so far: probes {} ({:.0} MiB), acks {} ({:.0} MiB), gossip {} ({:.0} MiB), \
+             push-pull frames {} ({:.0} MiB)",
+            probe.0,
+            mib(probe.1),
+            ack.0,
+            mib(ack.1),
+            gossip.0,
+            mib(gossip.1),
+            push_pull.0,
+            mib(push_pull.1),
         );
         if !args.settle.is_zero() {
             let (c, t) = (cpu(), Instant::now());
