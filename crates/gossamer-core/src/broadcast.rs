@@ -9,12 +9,6 @@
 //! tree and no stale entries, even with 100,000 members churning. The key
 //! index is touched only when an update is queued or retired.
 //!
-//! Updates that may open a gossip packet and updates that only ride in
-//! packets sent anyway (`BroadcastQueue::limit_openings`: a Lifeguard
-//! confirmation, once the suspicion it replaced had used its openings)
-//! keep separate bucket lists, so that a gossip packet takes what opened
-//! it first and a probe's piggyback still takes the least sent of both.
-//!
 //! Memory (issue #16, `simulations/large.toml`): a queue holds one place
 //! per pending update and nothing else that grows with it (the buckets
 //! are two numbers each). The earlier design kept a stack of (place, id)
@@ -160,31 +154,6 @@ impl<K> Place<K> {
     }
 }
 
-/// A walk down bucket lists filling a packet (see
-/// [`BroadcastQueue::select_for`]).
-struct Walk {
-    budget: usize,
-    misfits: usize,
-}
-
-impl Walk {
-    /// Takes from `list` (bucket `t`) what fits, while anything may.
-    fn take<K>(&mut self, items: &[Place<K>], t: usize, list: &List, out: &mut Vec<Key>) {
-        let mut at = list.head;
-        while at != NIL && self.budget >= MIN_UPDATE_LEN && self.misfits <= MAX_MISFITS {
-            let place = &items[at as usize];
-            let size = place.encoded.len();
-            if size <= self.budget {
-                self.budget -= size;
-                out.push((t as u32, at, place.generation));
-            } else {
-                self.misfits += 1;
-            }
-            at = place.next;
-        }
-    }
-}
-
 /// One bucket: the places of the updates sent `t` times, newest at `head`.
 #[derive(Clone, Copy)]
 struct List {
@@ -203,13 +172,8 @@ pub(crate) struct BroadcastQueue<K, S = RandomState> {
     items: Vec<Place<K>>,
     free: Vec<u32>,
     by_key: HashMap<K, u32, S>,
-    /// `buckets[t]`: the updates sent `t` times that may still open a
-    /// gossip packet, newest first.
+    /// `buckets[t]`: the updates sent `t` times, newest first.
     buckets: Vec<List>,
-    /// `rider_buckets[t]`: the same for updates that ride only (see
-    /// [`BroadcastQueue::limit_openings`]), apart so that a gossip packet
-    /// takes its openers first whatever the riders' sends.
-    rider_buckets: Vec<List>,
     live: usize,
     /// Pending updates that ride only (see [`BroadcastQueue::limit_openings`]).
     riders: usize,
@@ -289,7 +253,6 @@ impl<K, S: Default> Default for BroadcastQueue<K, S> {
             free: Vec::new(),
             by_key: HashMap::default(),
             buckets: Vec::new(),
-            rider_buckets: Vec::new(),
             live: 0,
             riders: 0,
             room: usize::MAX,
@@ -408,45 +371,26 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> BroadcastQueue<K, S> {
         (slot, grew)
     }
 
-    /// Whether the update in `slot` rides only (its list is then among
-    /// `rider_buckets`).
-    fn rides_at(&self, slot: u32) -> bool {
-        self.items[slot as usize].item.as_ref().is_some_and(|item| item.opens == 0)
-    }
-
-    /// The bucket lists of openers, or of riders.
-    fn lists(&mut self, rides: bool) -> &mut Vec<List> {
-        if rides {
-            &mut self.rider_buckets
-        } else {
-            &mut self.buckets
-        }
-    }
-
-    /// Puts `slot` at the head (newest end) of bucket `t` (of its kind).
+    /// Puts `slot` at the head (newest end) of bucket `t`.
     fn link_head(&mut self, t: u32, slot: u32) {
         let t = t as usize;
-        let rides = self.rides_at(slot);
-        let lists = self.lists(rides);
-        if lists.len() <= t {
-            lists.resize(t + 1, List::default());
+        if self.buckets.len() <= t {
+            self.buckets.resize(t + 1, List::default());
         }
-        let head = lists[t].head;
-        if head == NIL {
-            lists[t].tail = slot;
-        }
-        lists[t].head = slot;
+        let head = self.buckets[t].head;
         let place = &mut self.items[slot as usize];
         place.prev = NIL;
         place.next = head;
-        if head != NIL {
+        if head == NIL {
+            self.buckets[t].tail = slot;
+        } else {
             self.items[head as usize].prev = slot;
         }
+        self.buckets[t].head = slot;
     }
 
-    /// Takes `slot` out of bucket `t` (of its kind).
+    /// Takes `slot` out of bucket `t`.
     fn unlink(&mut self, t: u32, slot: u32) {
-        let rides = self.rides_at(slot);
         let (prev, next) = {
             let place = &mut self.items[slot as usize];
             let links = (place.prev, place.next);
@@ -454,17 +398,15 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> BroadcastQueue<K, S> {
             place.next = NIL;
             links
         };
-        let list = &mut self.lists(rides)[t as usize];
+        let list = &mut self.buckets[t as usize];
         if prev == NIL {
             list.head = next;
+        } else {
+            self.items[prev as usize].next = next;
         }
         if next == NIL {
             list.tail = prev;
-        }
-        if prev != NIL {
-            self.items[prev as usize].next = next;
-        }
-        if next != NIL {
+        } else {
             self.items[next as usize].prev = prev;
         }
     }
@@ -558,19 +500,12 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> BroadcastQueue<K, S> {
     /// periods of delay.
     pub(crate) fn limit_openings(&mut self, key: &K, sends: u32) {
         let Some(&slot) = self.by_key.get(key) else { return };
-        let Some(item) = self.items[slot as usize].item.as_mut() else { return };
-        let was_riding = item.opens == 0;
-        let opens = item.opens.min(narrow(sends).min(NO_CAP - 1));
-        if opens == 0 && !was_riding {
-            let t = item.transmits;
-            self.unlink(t, slot);
-            if let Some(item) = self.items[slot as usize].item.as_mut() {
-                item.opens = 0;
+        if let Some(item) = self.items[slot as usize].item.as_mut() {
+            let was_riding = item.opens == 0;
+            item.opens = item.opens.min(narrow(sends).min(NO_CAP - 1));
+            if item.opens == 0 && !was_riding {
+                self.riders += 1;
             }
-            self.link_head(t, slot);
-            self.riders += 1;
-        } else {
-            item.opens = opens;
         }
     }
 
@@ -601,32 +536,28 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> BroadcastQueue<K, S> {
     /// down the buckets' lists, O(1) per update selected (plus at most
     /// [`MAX_MISFITS`] that do not fit). Returns the bytes selected.
     pub(crate) fn select(&mut self, budget: usize, out: &mut Vec<Key>) -> usize {
-        self.select_for(budget, out, false)
-    }
-
-    /// As [`BroadcastQueue::select`]; with `openers_first` (for a gossip
-    /// packet, which only updates that may open one should cause), every
-    /// update that may still open a packet goes before any that rides.
-    pub(crate) fn select_for(&mut self, budget: usize, out: &mut Vec<Key>, openers_first: bool) -> usize {
+        let total = budget;
+        let mut budget = budget;
         out.clear();
-        let mut walk = Walk { budget, misfits: 0 };
-        if openers_first {
-            for (t, list) in self.buckets.iter().enumerate() {
-                walk.take(&self.items, t, list, out);
+        let mut misfits = 0;
+        for (t, list) in self.buckets.iter().enumerate() {
+            if budget < MIN_UPDATE_LEN || misfits > MAX_MISFITS {
+                break;
             }
-            for (t, list) in self.rider_buckets.iter().enumerate() {
-                walk.take(&self.items, t, list, out);
-            }
-        } else {
-            for t in 0..self.buckets.len().max(self.rider_buckets.len()) {
-                for lists in [&self.buckets, &self.rider_buckets] {
-                    if let Some(list) = lists.get(t) {
-                        walk.take(&self.items, t, list, out);
-                    }
+            let mut at = list.head;
+            while at != NIL && budget >= MIN_UPDATE_LEN && misfits <= MAX_MISFITS {
+                let place = &self.items[at as usize];
+                let size = place.encoded.len();
+                if size <= budget {
+                    budget -= size;
+                    out.push((t as u32, at, place.generation));
+                } else {
+                    misfits += 1;
                 }
+                at = place.next;
             }
         }
-        budget - walk.budget
+        total - budget
     }
 
     /// Drops the pending update sent most often (the oldest among those),
@@ -639,20 +570,17 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> BroadcastQueue<K, S> {
     /// `keep` (e.g. this node's own alive or refutation): the next oldest
     /// goes instead. O(buckets).
     pub(crate) fn evict_most_sent_except(&mut self, keep: Option<&K>) -> bool {
-        for t in (0..self.buckets.len().max(self.rider_buckets.len())).rev() {
-            // Riders first: they only refine news already spread.
-            for rides in [true, false] {
-                let mut at = self.lists(rides).get(t).map_or(NIL, |list| list.tail);
-                while at != NIL {
-                    let place = &self.items[at as usize];
-                    let spared = keep.is_some_and(|keep| place.item.as_ref().is_some_and(|item| item.key == *keep));
-                    if !spared {
-                        self.unlink(t as u32, at);
-                        self.vacate(at);
-                        return true;
-                    }
-                    at = place.prev;
+        for t in (0..self.buckets.len()).rev() {
+            let mut at = self.buckets[t].tail;
+            while at != NIL {
+                let place = &self.items[at as usize];
+                let spared = keep.is_some_and(|keep| place.item.as_ref().is_some_and(|item| item.key == *keep));
+                if !spared {
+                    self.unlink(t as u32, at);
+                    self.vacate(at);
+                    return true;
                 }
+                at = place.prev;
             }
         }
         false
@@ -893,38 +821,6 @@ mod tests {
         assert!(!q.has_openers(), "what is left rides only");
         q.retire(&b);
         assert!(q.is_empty() && !q.has_openers());
-    }
-
-    #[test]
-    fn a_gossip_packet_takes_its_openers_first_whatever_the_riders_sends() {
-        let mut q = NameQueue::default();
-        let opener: NodeName = "opener".parse().unwrap();
-        q.push(leave("opener", 1));
-        let mut keys = Vec::new();
-        for _ in 0..3 {
-            q.select(1000, &mut keys);
-            q.mark_sent(&keys, 100);
-        }
-        // 40 riders never sent, all newer and less sent than the opener.
-        for i in 0..40 {
-            let name = format!("rider-{i}");
-            q.push(leave(&name, 1));
-            q.limit_openings(&name.parse().unwrap(), 0);
-        }
-        let one = encoded_len(&leave("rider-10", 1));
-        // Room for 5: a probe's piggyback takes the least sent (riders) ...
-        q.select(one * 5, &mut keys);
-        assert!(keys.iter().all(|k| update(&q, k).node_name() != &opener), "least sent first");
-        // ... a gossip packet, which only the opener may open, takes it first.
-        q.select_for(one * 5, &mut keys, true);
-        assert_eq!(update(&q, &keys[0]).node_name(), &opener);
-        assert_eq!(keys.len(), 5, "and fills the rest with riders");
-        q.mark_sent(&keys, 100);
-        assert_eq!(q.transmits(&opener), Some(4));
-        // Eviction still goes by sends, riders and openers alike.
-        assert!(q.evict_most_sent());
-        assert_eq!(q.transmits(&opener), None, "the most sent goes first");
-        assert_eq!(q.len(), 40);
     }
 
     #[test]

@@ -911,14 +911,12 @@ impl<R: RngCore> Swim<R> {
         let mut keys = std::mem::take(&mut self.keys);
         let mut user_keys = std::mem::take(&mut self.user.keys);
         let room = packet.remaining();
-        // A gossip packet carries what opened it first (`limit_openings`).
-        let openers_first = matches!(message, Message::Gossip);
         if self.user.queue.is_empty() {
-            self.queue.select_for(room, &mut keys, openers_first);
+            self.queue.select(room, &mut keys);
         } else {
             let share = (room as f64 * self.config.user_share) as usize;
             let user_used = self.user.queue.select(share, &mut user_keys);
-            let member_used = self.queue.select_for(room - user_used, &mut keys, openers_first);
+            let member_used = self.queue.select(room - user_used, &mut keys);
             if member_used < room - share && self.user.queue.len() > user_keys.len() {
                 // Membership left part of its share: application items may have it.
                 self.user.queue.select(room - member_used, &mut user_keys);
