@@ -55,7 +55,9 @@
 //!   is short, streams reading bodies that claim *more* than the newcomer
 //!   are evicted, largest claim first (so a small join always gets in past
 //!   big claims), and otherwise the newcomer waits, within its header
-//!   deadline. The body buffer grows only as bytes arrive. So 40 connections
+//!   deadline. An evicted stream's bytes stay reserved until its task has
+//!   ended and dropped its buffer, so the budget bounds the buffers alive,
+//!   not only those still wanted. The body buffer grows only as bytes arrive. So 40 connections
 //!   claiming 32 MiB each hold at most the budget, not 1.3 GB; each is
 //!   bounded by the frame cap (`max_stream_frame`, 32 MiB, the core's own
 //!   cap) whether or not a key is set, and the budget bounds them all.
@@ -203,6 +205,11 @@ struct Table {
     conns: BTreeMap<u64, Conn>,
     per_ip: HashMap<IpAddr, usize>,
     reserved: usize,
+    /// Evicted streams' reservations, by id, still counted in `reserved`
+    /// until their tasks drop their tickets: an evicted task's buffer lives
+    /// until then, so giving its bytes to another stream at eviction would
+    /// let memory reach the budget plus one body.
+    orphaned: HashMap<u64, usize>,
 }
 
 impl Table {
@@ -246,10 +253,36 @@ impl Table {
             .ok_or(waiting)
     }
 
-    /// Removes a connection, giving back its slot and its reservation.
-    fn remove(&mut self, id: u64) -> Option<Conn> {
+    /// Removes a connection whose task is done (its ticket dropped),
+    /// giving back its slot and its reservation, or the reservation it
+    /// kept when it was evicted. Returns the bytes given back.
+    fn remove(&mut self, id: u64) -> usize {
+        let bytes = match self.detach(id) {
+            Some(conn) => conn.reserved,
+            None => self.orphaned.remove(&id).unwrap_or(0),
+        };
+        self.reserved = self.reserved.saturating_sub(bytes);
+        bytes
+    }
+
+    /// Evicts a connection: its slot is free at once, its reservation
+    /// only when its task drops its ticket (see `orphaned`).
+    fn evict(&mut self, id: u64) -> Option<Conn> {
+        let conn = self.detach(id)?;
+        if conn.reserved > 0 {
+            self.orphaned.insert(id, conn.reserved);
+        }
+        Some(conn)
+    }
+
+    /// Bytes that evicted streams will give back once their tasks end.
+    fn orphaned_bytes(&self) -> usize {
+        self.orphaned.values().sum()
+    }
+
+    /// Takes a connection out of the table and its address's count.
+    fn detach(&mut self, id: u64) -> Option<Conn> {
         let conn = self.conns.remove(&id)?;
-        self.reserved = self.reserved.saturating_sub(conn.reserved);
         if let Some(n) = self.per_ip.get_mut(&conn.ip) {
             *n = n.saturating_sub(1);
             if *n == 0 {
@@ -332,12 +365,12 @@ impl Admission {
                 let id = t
                     .victim(now, &self.codec, claim, grace, |c| c.ip == ip)
                     .map_err(|waiting| wait(waiting, Busy::PerAddress))?;
-                evicted.extend(t.remove(id));
+                evicted.extend(t.evict(id));
             }
             if t.conns.len() >= self.limits.max_streams {
                 let victim = t.victim(now, &self.codec, claim, grace, |_| true).map_err(|w| wait(w, Busy::Full));
                 match victim {
-                    Ok(id) => evicted.extend(t.remove(id)),
+                    Ok(id) => evicted.extend(t.evict(id)),
                     Err(busy) => {
                         // Not admitted after all: a stream of this address
                         // evicted above for it stays evicted (counted), and
@@ -362,19 +395,15 @@ impl Admission {
         Ok((Ticket { admission: self.clone(), id }, count))
     }
 
-    /// Aborts evicted connections' tasks (outside the lock) and wakes
-    /// budget waiters if a reservation came back.
+    /// Aborts evicted connections' tasks (outside the lock). Their
+    /// reservations come back when the tasks drop their tickets, which
+    /// wakes the budget's waiters then (`Table::orphaned`).
     fn finish_evictions(&self, evicted: Vec<Conn>) {
-        let mut freed = false;
         for conn in evicted {
             bump(&self.counters.streams_evicted);
-            freed |= conn.reserved > 0;
             if let Some(abort) = conn.abort {
                 abort.abort();
             }
-        }
-        if freed {
-            self.released.notify_waiters();
         }
     }
 
@@ -399,7 +428,10 @@ impl Admission {
                 if own.is_some_and(|id| !t.conns.contains_key(&id)) {
                     return Err(StreamError::Evicted);
                 }
-                while t.reserved.saturating_add(bytes) > budget {
+                // Evicted bodies give their bytes back once their tasks
+                // end: evict only what that will not cover, then wait.
+                let mut leaving = t.orphaned_bytes();
+                while t.reserved.saturating_sub(leaving).saturating_add(bytes) > budget {
                     // The largest claim first, the oldest among equals.
                     let victim = t
                         .conns
@@ -407,8 +439,11 @@ impl Admission {
                         .filter(|(_, c)| c.stage == Stage::Body && c.reserved > bytes)
                         .max_by_key(|(id, c)| (c.reserved, std::cmp::Reverse(**id)))
                         .map(|(id, _)| *id);
-                    match victim.and_then(|id| t.remove(id)) {
-                        Some(conn) => evicted.push(conn),
+                    match victim.and_then(|id| t.evict(id)) {
+                        Some(conn) => {
+                            leaving += conn.reserved;
+                            evicted.push(conn);
+                        }
                         None => break,
                     }
                 }
@@ -555,11 +590,15 @@ impl Drop for Reservation {
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        let removed = self.admission.lock().remove(self.id);
-        if removed.is_some() {
+        let (held_slot, bytes) = {
+            let mut t = self.admission.lock();
+            let held_slot = t.conns.contains_key(&self.id);
+            (held_slot, t.remove(self.id))
+        };
+        if held_slot {
             self.admission.slots.notify_one();
         }
-        if removed.is_some_and(|c| c.reserved > 0) {
+        if bytes > 0 {
             self.admission.released.notify_waiters();
         }
     }
@@ -926,8 +965,21 @@ mod tests {
         let (big, _) = adm.admit(ip(1), None).unwrap();
         big.reserve(80).await.unwrap();
         let (small, _) = adm.admit(ip(2), None).unwrap();
-        small.reserve(30).await.unwrap();
-        assert!(evicted(&big), "a smaller claim evicts a larger one");
+        let asked = tokio::spawn(async move { small.reserve(30).await.map(|()| small) });
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while !evicted(&big) {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await
+        .expect("a smaller claim evicts a larger one");
+        // The evicted stream's task still holds its buffer: its bytes stay
+        // reserved, and the newcomer waits until the task drops its ticket.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(adm.reserved(), 80);
+        assert!(!asked.is_finished(), "no reservation while the evicted buffer lives");
+        drop(big);
+        let small = tokio::time::timeout(Duration::from_secs(10), asked).await.unwrap().unwrap().unwrap();
         assert_eq!(adm.reserved(), 30);
         let (large, _) = adm.admit(ip(3), None).unwrap();
         // 30 + 90 > 100 and the holder claims less: wait.
