@@ -298,13 +298,8 @@ impl<R: RngCore> Swim<R> {
         }
     }
 
-    #[cfg(test)]
-    pub(crate) fn answered_for_test(&mut self, slot: Slot) {
-        self.answered(slot);
-    }
-
     /// Remembers that the member in `slot` answered this node's probe.
-    fn answered(&mut self, slot: Slot) {
+    pub(crate) fn answered(&mut self, slot: Slot) {
         if self.recent_answers.contains(&slot) {
             return;
         }

@@ -300,9 +300,11 @@ impl<R: RngCore> Swim<R> {
         self.awareness.apply(1);
         tracing::info!(incarnation = next, ?claim, "refuting a claim about this node");
         // The refutation gets the larger budget (`broadcast::refutation_bonus`).
-        let live = self.members.len() - self.members.count(MemberStatus::Left);
-        let bonus =
-            crate::broadcast::refutation_bonus(self.config.retransmit_mult, self.config.retransmit_log_base, live);
+        let bonus = crate::broadcast::refutation_bonus(
+            self.config.retransmit_mult,
+            self.config.retransmit_log_base,
+            self.members_not_left(),
+        );
         self.queue.push_keyed_with_bonus(self.self_slot, self.self_alive(), bonus);
         self.signals.push_with(|| Signal::Refuted { incarnation: next, claim });
     }
@@ -373,8 +375,17 @@ impl<R: RngCore> Swim<R> {
     /// How often one membership update is sent at the current size
     /// (`broadcast::retransmit_limit` over the members not left).
     pub(crate) fn retransmit_limit(&self) -> u32 {
-        let live = self.members.len() - self.members.count(MemberStatus::Left);
-        crate::broadcast::retransmit_limit(self.config.retransmit_mult, self.config.retransmit_log_base, live)
+        crate::broadcast::retransmit_limit(
+            self.config.retransmit_mult,
+            self.config.retransmit_log_base,
+            self.members_not_left(),
+        )
+    }
+
+    /// Members in the table not gracefully gone: what the retransmit
+    /// budgets scale with.
+    fn members_not_left(&self) -> usize {
+        self.members.len() - self.members.count(MemberStatus::Left)
     }
 
     /// A peer sent the news this node holds about the member in `slot` (a

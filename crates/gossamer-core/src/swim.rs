@@ -14,7 +14,7 @@ use gossamer_wire::{
 use rand_core::RngCore;
 
 use crate::awareness::Awareness;
-use crate::broadcast::{retransmit_limit, Key, MemberQueue, SlotHash};
+use crate::broadcast::{Key, MemberQueue, SlotHash};
 use crate::config::{Config, ConfigError};
 use crate::directory::IdentityDirectory;
 use crate::event::{Event, Output};
@@ -890,11 +890,7 @@ impl<R: RngCore> Swim<R> {
             }
             return;
         }
-        let limit = retransmit_limit(
-            self.config.retransmit_mult,
-            self.config.retransmit_log_base,
-            self.members.len() - self.members.count(MemberStatus::Left),
-        );
+        let limit = self.retransmit_limit();
         // The frame is written straight into `buf`, updates copied from the
         // bytes the queues encoded when they were queued: no list, no
         // re-encoding per send.

@@ -1658,7 +1658,7 @@ fn a_member_that_answers_a_direct_probe_is_remembered_as_a_relay() {
     let slot = c.members.find(&ping.target).unwrap();
     assert_eq!(c.recent_answers.iter().copied().collect::<Vec<_>>(), vec![slot]);
     // The same member answering again is not kept twice.
-    c.answered_for_test(slot);
+    c.answered(slot);
     assert_eq!(c.recent_answers.len(), 1);
 }
 
@@ -1675,7 +1675,7 @@ fn indirect_probes_go_first_to_members_that_answered_lately() {
         .take(3)
         .collect();
     for &slot in &reachable {
-        c.answered_for_test(slot);
+        c.answered(slot);
     }
     let (timeout_at, timeout) =
         timers(&out).into_iter().find(|(_, t)| matches!(t.0, TimerKind::ProbeTimeout { .. })).unwrap();

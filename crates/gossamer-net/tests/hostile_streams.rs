@@ -146,7 +146,6 @@ async fn join_through(a: &Node, name: &str) -> (Node, Duration) {
     }
 }
 
-/// This process's resident set and its peak (bytes), from /proc.
 /// One test of this file at a time: the memory test reads the whole
 /// process's resident memory, which the other tests' floods, run beside it,
 /// would add to (its peak reached 149 MiB on an unchanged tree that way).
@@ -159,6 +158,7 @@ fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
+/// This process's resident set and its peak (bytes), from /proc.
 fn rss() -> (u64, u64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     let field = |name: &str| {
