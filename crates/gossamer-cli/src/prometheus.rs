@@ -192,6 +192,12 @@ pub fn render(view: &MetricsView) -> String {
         "Updates retired before their retransmit limit: heard back from peers",
         c.updates_retired_early,
     );
+    counter(
+        r,
+        "joins_left_to_push_pull",
+        "Members new to this node in a join burst, left to push-pull instead of gossip",
+        c.joins_left_to_push_pull,
+    );
     counter(r, "updates_evicted", "Pending updates dropped: membership queue full", c.updates_evicted);
     gauge(r, "incarnation", "This node's incarnation", c.incarnation);
     gauge(r, "queued_user_items", "Application items waiting in their queue", usize_u64(c.queued_user_items));

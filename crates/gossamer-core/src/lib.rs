@@ -60,6 +60,7 @@
 
 mod awareness;
 mod broadcast;
+mod burst;
 mod config;
 mod directory;
 mod event;

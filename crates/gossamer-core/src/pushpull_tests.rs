@@ -396,3 +396,87 @@ fn push_pull_bytes() {
         }
     }
 }
+
+/// A push-pull request from `from`'s sender listing `n` members new to
+/// the receiver (`j0`.. at ports 1000..), the sender first.
+fn view_of_newcomers(n: u16) -> Bytes {
+    let members = (0..n)
+        .map(|i| MemberState {
+            node: id(&format!("j{i}"), 1000 + i),
+            incarnation: 1,
+            status: MemberStatus::Alive,
+            metadata: Metadata::new(),
+        })
+        .collect();
+    let state = gossamer_wire::PushPull { join: false, members, app_state: Vec::new(), user_ltime: 0 };
+    let mut request = BytesMut::new();
+    stream_codec().encode(&Packet::new(Message::PushPullRequest(state)), &mut request).unwrap();
+    request.freeze()
+}
+
+/// The push-pull timers among `outputs`, with their times.
+fn push_pull_timers(outputs: &[Output]) -> Vec<(Time, crate::Timer)> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::SetTimer { at, timer }
+                if matches!(
+                    timer.0,
+                    crate::timer::TimerKind::Periodic { task: crate::timer::Periodic::PushPull, .. }
+                ) =>
+            {
+                Some((*at, timer.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Issue #16, joins without a cliff: a node that learns of many members at
+/// once (here 100 in one view; 2,000 nodes joining together, in the real
+/// case) gossips none of them past the burst threshold: it would send each
+/// `retransmit_limit` times from every node. It leaves them to push-pull,
+/// and once no new member has come for two probe intervals runs its own
+/// push-pulls, two, one every two probe intervals; then the usual interval.
+#[test]
+fn a_join_burst_is_left_to_push_pull_and_followed_by_two_push_pulls() {
+    use crate::burst::{BURST_JOINS, BURST_SYNCS};
+    let mut a = core("a", A);
+    let queued_before = a.metrics().queued_updates;
+    a.handle_push_pull_request(Time::ZERO, addr(1000), &view_of_newcomers(100)).unwrap();
+    let outputs = drain(&mut a);
+    let m = a.metrics();
+    assert_eq!(m.alive, 101, "every newcomer is a member");
+    assert_eq!(m.joins_left_to_push_pull, 100 - u64::from(BURST_JOINS));
+    assert_eq!(m.queued_updates, queued_before + BURST_JOINS as usize, "only the first ones are gossiped");
+    let probe = a.config().probe_interval;
+    let (mut at, mut timer) = push_pull_timers(&outputs).pop().expect("push-pull timer re-armed");
+    assert_eq!(at, 2 * probe, "two quiet probe intervals after the last newcomer");
+    let mut last = at;
+    for sync in 0..BURST_SYNCS {
+        assert!(a.burst.syncing());
+        a.handle_timer(at, timer);
+        let outputs = drain(&mut a);
+        assert_eq!(requests(outputs.clone()).len(), 1, "push-pull {sync} of the burst");
+        last = at;
+        (at, timer) = push_pull_timers(&outputs).pop().expect("re-armed");
+    }
+    assert_eq!(last, 2 * probe + 2 * probe * (BURST_SYNCS - 1), "one every two probe intervals");
+    assert!(!a.burst.syncing(), "then the usual interval, from a random phase: {at:?}");
+    assert!(at > last);
+}
+
+/// A few members new at once (fewer than the burst threshold in a probe
+/// interval) are gossiped as every join was before: nothing is left to
+/// push-pull and the push-pull timer keeps its interval.
+#[test]
+fn a_few_joins_are_gossiped_as_before() {
+    let mut a = core("a", A);
+    let queued_before = a.metrics().queued_updates;
+    a.handle_push_pull_request(Time::ZERO, addr(1000), &view_of_newcomers(10)).unwrap();
+    let outputs = drain(&mut a);
+    let m = a.metrics();
+    assert_eq!((m.alive, m.joins_left_to_push_pull), (11, 0));
+    assert_eq!(m.queued_updates, queued_before + 10);
+    assert!(push_pull_timers(&outputs).iter().all(|&(at, _)| at > 10 * a.config().probe_interval));
+}

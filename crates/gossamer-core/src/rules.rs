@@ -83,12 +83,13 @@
 use gossamer_wire::{Alive, Confirm, Incarnation, Leave, MemberStatus, Suspect, Update};
 use rand_core::RngCore;
 
+use crate::burst::Noted;
 use crate::event::Event;
 use crate::member::{Death, Member, Slot};
 use crate::signal::{NameConflict, RefutedClaim, Signal};
 use crate::suspicion::{min_suspicion_timeout, Suspicion};
 use crate::swim::Swim;
-use crate::timer::TimerKind;
+use crate::timer::{Periodic, TimerKind};
 use crate::Time;
 
 /// The highest incarnation this node accepts from anyone, and the highest
@@ -329,6 +330,23 @@ impl<R: RngCore> Swim<R> {
         }
     }
 
+    /// [`Swim::forward`] for the `Alive` of a member new to this node: left
+    /// to push-pull while this node is in a join burst (see
+    /// [`crate::burst`]), whose push-pulls are armed when it begins. The
+    /// member's own `Alive` is never second hand: it is queued at creation.
+    #[inline(always)]
+    fn forward_join(&mut self, now: Time, slot: Slot, alive: Alive, encoded: Option<&[u8]>) {
+        match self.burst.note_join(now, self.config.probe_interval) {
+            Noted::Single => self.forward(slot, Update::Alive(alive), encoded),
+            Noted::Burst => self.stats.joins_left_to_push_pull += 1,
+            Noted::BurstBegan(at) => {
+                self.stats.joins_left_to_push_pull += 1;
+                tracing::debug!("join burst: members new to this node go by push-pull, not gossip");
+                self.arm(Periodic::PushPull, at);
+            }
+        }
+    }
+
     /// Keeps the membership queue within `max_queued_updates`: drops the
     /// update sent most often (the oldest of those), never this node's own.
     #[inline(always)]
@@ -498,7 +516,7 @@ impl<R: RngCore> Swim<R> {
             let slot = self.members.insert(member.clone(), now);
             self.order.insert(&mut self.rng, slot, false);
             tracing::debug!(member = %alive.node, incarnation = alive.incarnation, "member joined");
-            self.forward(slot, Update::Alive(alive), encoded);
+            self.forward_join(now, slot, alive, encoded);
             self.emit(Event::MemberJoined(member));
             return;
         };

@@ -15,6 +15,7 @@ use rand_core::RngCore;
 
 use crate::awareness::Awareness;
 use crate::broadcast::{Key, MemberQueue, SlotHash};
+use crate::burst::JoinBurst;
 use crate::config::{Config, ConfigError};
 use crate::directory::IdentityDirectory;
 use crate::event::{Event, Output};
@@ -137,6 +138,9 @@ pub struct Swim<R: RngCore> {
     /// Set while the gossip timer sleeps: the tick it skipped (see
     /// [`Swim::wake_gossip`]).
     gossip_idle: Option<Time>,
+    /// Counts members new to this node, to tell a join burst (see
+    /// [`crate::burst`]).
+    pub(crate) burst: JoinBurst,
 }
 
 /// Members from which `handle_datagram` looks up a packet's updates in one
@@ -245,13 +249,14 @@ impl<R: RngCore> Swim<R> {
             unverified_pings: Default::default(),
             clock: now,
             gossip_idle: None,
+            burst: JoinBurst::default(),
         };
         swim.queue.push_keyed(swim.self_slot, swim.self_alive());
         // Start each periodic task at a random phase so that nodes started
         // together do not act in lockstep.
         for task in Periodic::ALL {
             let period = swim.period(task);
-            let phase = Duration::from_nanos(swim.rng.next_u64() % (period.as_nanos() as u64).max(1));
+            let phase = swim.random_phase(period);
             swim.arm(task, after(now, phase));
         }
         Ok(swim)
@@ -407,6 +412,21 @@ impl<R: RngCore> Swim<R> {
                 match task {
                     Periodic::Probe => self.probe_period(now),
                     Periodic::Gossip => self.gossip(now),
+                    Periodic::PushPull if self.burst.syncing() => {
+                        if self.burst.take_sync(now, self.config.probe_interval) {
+                            self.periodic_push_pull(now);
+                            if !self.burst.syncing() {
+                                // The burst's last: back to the usual
+                                // interval at a random phase, as at start,
+                                // not in step with every other node of
+                                // the burst.
+                                let period = self.period(task);
+                                let phase = self.random_phase(period);
+                                self.arm(task, after(now, phase));
+                                return;
+                            }
+                        }
+                    }
                     Periodic::PushPull => self.periodic_push_pull(now),
                     Periodic::Reconnect => self.reconnect(now),
                 }
@@ -427,6 +447,13 @@ impl<R: RngCore> Swim<R> {
         }
     }
 
+    /// A uniformly random time within `period`: where a periodic task
+    /// starts, so that nodes started (or joined) together do not run it in
+    /// step.
+    fn random_phase(&mut self, period: Duration) -> Duration {
+        Duration::from_nanos(self.rng.next_u64() % (period.as_nanos() as u64).max(1))
+    }
+
     pub(crate) fn arm(&mut self, task: Periodic, at: Time) {
         let timer = self.timers.arm(task, at);
         self.outputs.push_back(Output::SetTimer { at, timer });
@@ -442,6 +469,8 @@ impl<R: RngCore> Swim<R> {
         match task {
             Periodic::Probe => self.awareness.scale(self.config.probe_interval),
             Periodic::Gossip => self.config.gossip_interval,
+            // Push-pulls owed to a join burst wait for it to go quiet.
+            Periodic::PushPull if self.burst.syncing() => JoinBurst::quiet(self.config.probe_interval),
             Periodic::PushPull => push_pull_scale(self.config.push_pull_interval, self.members.len()),
             Periodic::Reconnect => push_pull_scale(self.config.reconnect_interval, self.members.len()),
         }
@@ -671,7 +700,7 @@ impl<R: RngCore> Swim<R> {
             self.order.shuffle_rest(&mut self.rng);
             for task in [Periodic::PushPull, Periodic::Reconnect] {
                 let period = self.period(task);
-                let phase = Duration::from_nanos(self.rng.next_u64() % (period.as_nanos() as u64).max(1));
+                let phase = self.random_phase(period);
                 self.arm(task, after(now, phase));
             }
             tracing::debug!(added, members = self.members.len(), "members adopted");

@@ -1,0 +1,185 @@
+//! Join bursts: news of many members new to this node at once.
+//!
+//! Rumour mongering pays per member and per node: every node that hears of
+//! a join sends it `retransmit_limit` times (44 at 2,000 members). That is
+//! right for the usual join, one member among many, which the whole cluster
+//! should know within a few gossip rounds. It is wrong for a burst: 2,000
+//! nodes started at once through one seed (issue #16's mass join) made each
+//! node queue ~2,000 joins at 44 sends each, and a gossip queue that never
+//! empties sends its three packets every gossip interval: about 30,000
+//! packets a second in one process, two cores busy for a minute after every
+//! node already saw every member.
+//!
+//! Anti-entropy carries a burst far more cheaply: one push-pull moves a
+//! whole table in one frame. So while a node is in a burst (more than
+//! [`BURST_JOINS`] members new to it in this probe interval or the one
+//! before), the `Alive` of a member it learns of *second hand* is applied
+//! and reported as usual but not queued for gossip; the member itself
+//! still gossips its own `Alive` with its whole budget, and every push-pull
+//! (a join's, the runtime's join follow-ups, a periodic one) carries the
+//! rest. To close what the burst left out, a node whose burst began runs
+//! [`BURST_SYNCS`] push-pulls with random members once it has learned no
+//! new member for a quiet spell (two probe intervals), one every quiet
+//! spell; a burst that goes on after them arms new ones.
+//!
+//! Only joins count: a member already in the table (a refutation, a member
+//! back after a partition, a restart under the same name) is news every
+//! member needs at once and is gossiped as before, and so is every
+//! suspicion, death and leave. Failure detection is untouched: a member
+//! learned only by push-pull is probed like any other.
+
+use std::time::Duration;
+
+use crate::Time;
+
+/// Members new to this node within one probe interval beyond which it is
+/// in a burst. About what its own gossip can carry: three packets every
+/// 200 ms of ~30 updates each are ~450 update sends a second, the budget
+/// of 10–16 joins (28–44 sends each at 128–2,000 members).
+pub(crate) const BURST_JOINS: u32 = 16;
+
+/// Push-pulls a node runs after a burst (see the module docs).
+pub(crate) const BURST_SYNCS: u32 = 2;
+
+/// The join counter of one node (see the module docs).
+#[derive(Debug, Default)]
+pub(crate) struct JoinBurst {
+    /// When the current window began.
+    window_start: Time,
+    /// Joins counted in the current window.
+    this_window: u32,
+    /// Joins counted in the window before it (0 if that was not the one
+    /// just before).
+    last_window: u32,
+    /// When the last join counted in a burst arrived.
+    last_join: Time,
+    /// Push-pulls still owed to the burst.
+    syncs_left: u32,
+}
+
+/// What [`JoinBurst::note_join`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Noted {
+    /// No burst: gossip the join as usual.
+    Single,
+    /// A burst, already being followed up: leave the join to push-pull.
+    Burst,
+    /// A burst whose push-pulls were just armed: leave the join to
+    /// push-pull, and wake the push-pull timer at the returned time.
+    BurstBegan(Time),
+}
+
+impl JoinBurst {
+    /// Counts one member new to this node at `now`, `window` being the
+    /// probe interval.
+    pub(crate) fn note_join(&mut self, now: Time, window: Duration) -> Noted {
+        let elapsed = now.saturating_sub(self.window_start);
+        if elapsed >= window {
+            self.last_window = if elapsed < window * 2 { self.this_window } else { 0 };
+            self.window_start = now;
+            self.this_window = 0;
+        }
+        self.this_window = self.this_window.saturating_add(1);
+        if self.this_window <= BURST_JOINS && self.last_window <= BURST_JOINS {
+            return Noted::Single;
+        }
+        self.last_join = now;
+        if self.syncs_left > 0 {
+            return Noted::Burst;
+        }
+        self.syncs_left = BURST_SYNCS;
+        Noted::BurstBegan(now.saturating_add(Self::quiet(window)))
+    }
+
+    /// Whether push-pulls are still owed to a burst: the push-pull timer
+    /// then runs every quiet spell instead of its usual interval.
+    pub(crate) fn syncing(&self) -> bool {
+        self.syncs_left > 0
+    }
+
+    /// The push-pull timer fired at `now` while [`JoinBurst::syncing`]:
+    /// whether to push-pull now (the burst has been quiet long enough;
+    /// counted as one of its push-pulls) or wait for the next firing.
+    pub(crate) fn take_sync(&mut self, now: Time, window: Duration) -> bool {
+        if self.syncs_left == 0 || now < self.last_join.saturating_add(Self::quiet(window)) {
+            return false;
+        }
+        self.syncs_left -= 1;
+        true
+    }
+
+    /// How long a burst must bring no new member before its push-pulls,
+    /// and the time between them: two probe intervals.
+    pub(crate) fn quiet(window: Duration) -> Duration {
+        window * 2
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    fn at(ms: u64) -> Time {
+        Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn a_few_joins_are_single_however_they_come() {
+        let mut b = JoinBurst::default();
+        for i in 0..BURST_JOINS {
+            assert_eq!(b.note_join(at(u64::from(i)), SECOND), Noted::Single);
+        }
+        // The next window starts from scratch... and one more join in it
+        // follows a window of exactly the threshold: still single.
+        assert_eq!(b.note_join(at(1_000), SECOND), Noted::Single);
+        assert!(!b.syncing());
+    }
+
+    #[test]
+    fn a_burst_begins_past_the_threshold_and_outlives_its_window_by_one() {
+        let mut b = JoinBurst::default();
+        for i in 0..BURST_JOINS {
+            b.note_join(at(u64::from(i)), SECOND);
+        }
+        assert_eq!(b.note_join(at(20), SECOND), Noted::BurstBegan(at(2_020)));
+        assert_eq!(b.note_join(at(30), SECOND), Noted::Burst);
+        assert!(b.syncing());
+        // The next window: one join, but the last window was a burst.
+        assert_eq!(b.note_join(at(1_100), SECOND), Noted::Burst);
+        // Two windows on: over.
+        assert_eq!(b.note_join(at(3_200), SECOND), Noted::Single);
+    }
+
+    #[test]
+    fn syncs_wait_for_a_quiet_spell_then_run_out() {
+        let mut b = JoinBurst::default();
+        for i in 0..=BURST_JOINS {
+            b.note_join(at(u64::from(i)), SECOND);
+        }
+        let last = at(u64::from(BURST_JOINS));
+        assert!(!b.take_sync(last + SECOND, SECOND), "not quiet for two intervals yet");
+        let quiet = last + 2 * SECOND;
+        for _ in 0..BURST_SYNCS {
+            assert!(b.syncing());
+            assert!(b.take_sync(quiet, SECOND));
+        }
+        assert!(!b.syncing());
+        assert!(!b.take_sync(quiet + SECOND * 10, SECOND), "all owed push-pulls ran");
+    }
+
+    #[test]
+    fn a_burst_that_goes_on_after_its_syncs_arms_new_ones() {
+        let mut b = JoinBurst::default();
+        for i in 0..=BURST_JOINS {
+            b.note_join(at(u64::from(i)), SECOND);
+        }
+        let quiet = at(u64::from(BURST_JOINS)) + 2 * SECOND;
+        while b.take_sync(quiet, SECOND) {}
+        for i in 0..=BURST_JOINS {
+            b.note_join(quiet + at(u64::from(i)), SECOND);
+        }
+        assert!(b.syncing(), "a new burst owes new push-pulls");
+    }
+}
