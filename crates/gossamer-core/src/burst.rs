@@ -18,9 +18,13 @@
 //! still gossips its own `Alive` with its whole budget, and every push-pull
 //! (a join's, the runtime's join follow-ups, a periodic one) carries the
 //! rest. To close what the burst left out, a node whose burst began runs
-//! [`BURST_SYNCS`] push-pulls with random members once it has learned no
-//! new member for a quiet spell (two probe intervals), one every quiet
-//! spell; a burst that goes on after them arms new ones.
+//! at least [`BURST_SYNCS`] push-pulls with random members once it has
+//! learned no new member in a burst for a quiet spell (two probe
+//! intervals), one every quiet spell, and goes on while the spell before
+//! each brought any member new to it (at most [`MAX_BURST_SYNCS`]): a node
+//! still missing members is likely to be taught one by a random partner,
+//! and one that learns nothing from it has what the others have. A burst
+//! that goes on after them arms new ones.
 //!
 //! Only joins count: a member already in the table (a refutation, a member
 //! back after a partition, a restart under the same name) is news every
@@ -38,8 +42,12 @@ use crate::Time;
 /// of 10–16 joins (28–44 sends each at 128–2,000 members).
 pub(crate) const BURST_JOINS: u32 = 16;
 
-/// Push-pulls a node runs after a burst (see the module docs).
+/// Push-pulls a node runs after a burst at least (see the module docs).
 pub(crate) const BURST_SYNCS: u32 = 2;
+
+/// Push-pulls a node runs after one burst at most: what it pays, one
+/// exchange every two probe intervals, while exchanges keep teaching it.
+pub(crate) const MAX_BURST_SYNCS: u32 = 16;
 
 /// The join counter of one node (see the module docs).
 #[derive(Debug, Default)]
@@ -55,6 +63,11 @@ pub(crate) struct JoinBurst {
     last_join: Time,
     /// Push-pulls still owed to the burst.
     syncs_left: u32,
+    /// Push-pulls run for the current burst.
+    syncs_run: u32,
+    /// Members new to this node (in a burst or not) since the burst's
+    /// last push-pull, or since it began.
+    learned: u32,
 }
 
 /// What [`JoinBurst::note_join`] found.
@@ -80,6 +93,7 @@ impl JoinBurst {
             self.this_window = 0;
         }
         self.this_window = self.this_window.saturating_add(1);
+        self.learned = self.learned.saturating_add(1);
         if self.this_window <= BURST_JOINS && self.last_window <= BURST_JOINS {
             return Noted::Single;
         }
@@ -88,6 +102,7 @@ impl JoinBurst {
             return Noted::Burst;
         }
         self.syncs_left = BURST_SYNCS;
+        self.syncs_run = 0;
         Noted::BurstBegan(now.saturating_add(Self::quiet(window)))
     }
 
@@ -99,12 +114,19 @@ impl JoinBurst {
 
     /// The push-pull timer fired at `now` while [`JoinBurst::syncing`]:
     /// whether to push-pull now (the burst has been quiet long enough;
-    /// counted as one of its push-pulls) or wait for the next firing.
+    /// counted as one of its push-pulls) or wait for the next firing. The
+    /// last owed one is owed again while the spell before it taught this
+    /// node a member, up to [`MAX_BURST_SYNCS`].
     pub(crate) fn take_sync(&mut self, now: Time, window: Duration) -> bool {
         if self.syncs_left == 0 || now < self.last_join.saturating_add(Self::quiet(window)) {
             return false;
         }
-        self.syncs_left -= 1;
+        self.syncs_run += 1;
+        let taught = self.learned > 0;
+        self.learned = 0;
+        if self.syncs_left > 1 || !taught || self.syncs_run >= MAX_BURST_SYNCS {
+            self.syncs_left -= 1;
+        }
         true
     }
 
@@ -167,6 +189,32 @@ mod tests {
         }
         assert!(!b.syncing());
         assert!(!b.take_sync(quiet + SECOND * 10, SECOND), "all owed push-pulls ran");
+    }
+
+    #[test]
+    fn syncs_go_on_while_they_teach_up_to_the_cap() {
+        let mut b = JoinBurst::default();
+        for i in 0..=BURST_JOINS {
+            b.note_join(at(u64::from(i)), SECOND);
+        }
+        let mut now = at(u64::from(BURST_JOINS)) + 2 * SECOND;
+        assert!(b.take_sync(now, SECOND), "the first");
+        // Each exchange teaches one member (too few for a burst): go on.
+        for _ in 1..MAX_BURST_SYNCS {
+            assert!(b.syncing());
+            b.note_join(now + SECOND, SECOND);
+            now += 2 * SECOND;
+            assert!(b.take_sync(now, SECOND));
+        }
+        assert!(!b.syncing(), "capped at {MAX_BURST_SYNCS}");
+        // Without news the second is the last.
+        let mut b = JoinBurst::default();
+        for i in 0..=BURST_JOINS {
+            b.note_join(at(u64::from(i)), SECOND);
+        }
+        let now = at(u64::from(BURST_JOINS)) + 2 * SECOND;
+        assert!(b.take_sync(now, SECOND) && b.syncing());
+        assert!(b.take_sync(now + 2 * SECOND, SECOND) && !b.syncing());
     }
 
     #[test]
