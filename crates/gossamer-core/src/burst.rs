@@ -12,8 +12,8 @@
 //!
 //! Anti-entropy carries a burst far more cheaply: one push-pull moves a
 //! whole table in one frame. So while a node is in a burst (more than
-//! [`BURST_JOINS`] members new to it in this probe interval or the one
-//! before), the `Alive` of a member it learns of *second hand* is applied
+//! [`Config::join_burst`](crate::Config::join_burst), 16, members new to it
+//! in this probe interval or the one before), the `Alive` of a member it learns of *second hand* is applied
 //! and reported as usual but not queued for gossip; the member itself
 //! still gossips its own `Alive` with its whole budget, and every push-pull
 //! (a join's, the runtime's join follow-ups, a periodic one) carries the
@@ -35,12 +35,6 @@
 use std::time::Duration;
 
 use crate::Time;
-
-/// Members new to this node within one probe interval beyond which it is
-/// in a burst. About what its own gossip can carry: three packets every
-/// 200 ms of ~30 updates each are ~450 update sends a second, the budget
-/// of 10–16 joins (28–44 sends each at 128–2,000 members).
-pub(crate) const BURST_JOINS: u32 = 16;
 
 /// Push-pulls a node runs after a burst at least (see the module docs).
 pub(crate) const BURST_SYNCS: u32 = 2;
@@ -84,8 +78,9 @@ pub(crate) enum Noted {
 
 impl JoinBurst {
     /// Counts one member new to this node at `now`, `window` being the
-    /// probe interval.
-    pub(crate) fn note_join(&mut self, now: Time, window: Duration) -> Noted {
+    /// probe interval and `threshold` the joins in a window beyond which
+    /// it is a burst (0: never).
+    pub(crate) fn note_join(&mut self, now: Time, window: Duration, threshold: u32) -> Noted {
         let elapsed = now.saturating_sub(self.window_start);
         if elapsed >= window {
             self.last_window = if elapsed < window * 2 { self.this_window } else { 0 };
@@ -94,7 +89,7 @@ impl JoinBurst {
         }
         self.this_window = self.this_window.saturating_add(1);
         self.learned = self.learned.saturating_add(1);
-        if self.this_window <= BURST_JOINS && self.last_window <= BURST_JOINS {
+        if threshold == 0 || (self.this_window <= threshold && self.last_window <= threshold) {
             return Noted::Single;
         }
         self.last_join = now;
@@ -142,6 +137,8 @@ mod tests {
     use super::*;
 
     const SECOND: Duration = Duration::from_secs(1);
+    /// `Config::lan().join_burst`.
+    const BURST_JOINS: u32 = 16;
 
     fn at(ms: u64) -> Time {
         Duration::from_millis(ms)
@@ -151,11 +148,11 @@ mod tests {
     fn a_few_joins_are_single_however_they_come() {
         let mut b = JoinBurst::default();
         for i in 0..BURST_JOINS {
-            assert_eq!(b.note_join(at(u64::from(i)), SECOND), Noted::Single);
+            assert_eq!(b.note_join(at(u64::from(i)), SECOND, BURST_JOINS), Noted::Single);
         }
         // The next window starts from scratch... and one more join in it
         // follows a window of exactly the threshold: still single.
-        assert_eq!(b.note_join(at(1_000), SECOND), Noted::Single);
+        assert_eq!(b.note_join(at(1_000), SECOND, BURST_JOINS), Noted::Single);
         assert!(!b.syncing());
     }
 
@@ -163,22 +160,31 @@ mod tests {
     fn a_burst_begins_past_the_threshold_and_outlives_its_window_by_one() {
         let mut b = JoinBurst::default();
         for i in 0..BURST_JOINS {
-            b.note_join(at(u64::from(i)), SECOND);
+            b.note_join(at(u64::from(i)), SECOND, BURST_JOINS);
         }
-        assert_eq!(b.note_join(at(20), SECOND), Noted::BurstBegan(at(2_020)));
-        assert_eq!(b.note_join(at(30), SECOND), Noted::Burst);
+        assert_eq!(b.note_join(at(20), SECOND, BURST_JOINS), Noted::BurstBegan(at(2_020)));
+        assert_eq!(b.note_join(at(30), SECOND, BURST_JOINS), Noted::Burst);
         assert!(b.syncing());
         // The next window: one join, but the last window was a burst.
-        assert_eq!(b.note_join(at(1_100), SECOND), Noted::Burst);
+        assert_eq!(b.note_join(at(1_100), SECOND, BURST_JOINS), Noted::Burst);
         // Two windows on: over.
-        assert_eq!(b.note_join(at(3_200), SECOND), Noted::Single);
+        assert_eq!(b.note_join(at(3_200), SECOND, BURST_JOINS), Noted::Single);
+    }
+
+    #[test]
+    fn a_threshold_of_zero_never_makes_a_burst() {
+        let mut b = JoinBurst::default();
+        for i in 0..1_000 {
+            assert_eq!(b.note_join(at(i), SECOND, 0), Noted::Single);
+        }
+        assert!(!b.syncing());
     }
 
     #[test]
     fn syncs_wait_for_a_quiet_spell_then_run_out() {
         let mut b = JoinBurst::default();
         for i in 0..=BURST_JOINS {
-            b.note_join(at(u64::from(i)), SECOND);
+            b.note_join(at(u64::from(i)), SECOND, BURST_JOINS);
         }
         let last = at(u64::from(BURST_JOINS));
         assert!(!b.take_sync(last + SECOND, SECOND), "not quiet for two intervals yet");
@@ -195,14 +201,14 @@ mod tests {
     fn syncs_go_on_while_they_teach_up_to_the_cap() {
         let mut b = JoinBurst::default();
         for i in 0..=BURST_JOINS {
-            b.note_join(at(u64::from(i)), SECOND);
+            b.note_join(at(u64::from(i)), SECOND, BURST_JOINS);
         }
         let mut now = at(u64::from(BURST_JOINS)) + 2 * SECOND;
         assert!(b.take_sync(now, SECOND), "the first");
         // Each exchange teaches one member (too few for a burst): go on.
         for _ in 1..MAX_BURST_SYNCS {
             assert!(b.syncing());
-            b.note_join(now + SECOND, SECOND);
+            b.note_join(now + SECOND, SECOND, BURST_JOINS);
             now += 2 * SECOND;
             assert!(b.take_sync(now, SECOND));
         }
@@ -210,7 +216,7 @@ mod tests {
         // Without news the second is the last.
         let mut b = JoinBurst::default();
         for i in 0..=BURST_JOINS {
-            b.note_join(at(u64::from(i)), SECOND);
+            b.note_join(at(u64::from(i)), SECOND, BURST_JOINS);
         }
         let now = at(u64::from(BURST_JOINS)) + 2 * SECOND;
         assert!(b.take_sync(now, SECOND) && b.syncing());
@@ -221,12 +227,12 @@ mod tests {
     fn a_burst_that_goes_on_after_its_syncs_arms_new_ones() {
         let mut b = JoinBurst::default();
         for i in 0..=BURST_JOINS {
-            b.note_join(at(u64::from(i)), SECOND);
+            b.note_join(at(u64::from(i)), SECOND, BURST_JOINS);
         }
         let quiet = at(u64::from(BURST_JOINS)) + 2 * SECOND;
         while b.take_sync(quiet, SECOND) {}
         for i in 0..=BURST_JOINS {
-            b.note_join(quiet + at(u64::from(i)), SECOND);
+            b.note_join(quiet + at(u64::from(i)), SECOND, BURST_JOINS);
         }
         assert!(b.syncing(), "a new burst owes new push-pulls");
     }

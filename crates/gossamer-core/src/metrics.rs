@@ -102,8 +102,8 @@ pub struct Metrics {
     /// ([`Config::retire_after_copies`](crate::Config::retire_after_copies)).
     pub updates_retired_early: u64,
     /// Members new to this node learned during a join burst and left to
-    /// push-pull instead of gossiped (see the `burst` module: more than 16
-    /// new members in a probe interval).
+    /// push-pull instead of gossiped
+    /// ([`Config::join_burst`](crate::Config::join_burst)).
     pub joins_left_to_push_pull: u64,
     /// Pending updates dropped unsent-out because the queue was full
     /// ([`Config::max_queued_updates`](crate::Config::max_queued_updates)):

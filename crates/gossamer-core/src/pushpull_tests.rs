@@ -440,15 +440,16 @@ fn push_pull_timers(outputs: &[Output]) -> Vec<(Time, crate::Timer)> {
 /// push-pulls, two, one every two probe intervals; then the usual interval.
 #[test]
 fn a_join_burst_is_left_to_push_pull_and_followed_by_two_push_pulls() {
-    use crate::burst::{BURST_JOINS, BURST_SYNCS};
+    use crate::burst::BURST_SYNCS;
     let mut a = core("a", A);
+    let burst_joins = a.config().join_burst;
     let queued_before = a.metrics().queued_updates;
     a.handle_push_pull_request(Time::ZERO, addr(1000), &view_of_newcomers(100)).unwrap();
     let outputs = drain(&mut a);
     let m = a.metrics();
     assert_eq!(m.alive, 101, "every newcomer is a member");
-    assert_eq!(m.joins_left_to_push_pull, 100 - u64::from(BURST_JOINS));
-    assert_eq!(m.queued_updates, queued_before + BURST_JOINS as usize, "only the first ones are gossiped");
+    assert_eq!(m.joins_left_to_push_pull, 100 - u64::from(burst_joins));
+    assert_eq!(m.queued_updates, queued_before + burst_joins as usize, "only the first ones are gossiped");
     let probe = a.config().probe_interval;
     let (mut at, mut timer) = push_pull_timers(&outputs).pop().expect("push-pull timer re-armed");
     assert_eq!(at, 2 * probe, "two quiet probe intervals after the last newcomer");

@@ -131,7 +131,7 @@ fn a_queue_past_its_bound_drops_the_most_sent_never_its_own_alive() {
     let newcomer = c.members.find(&name(115)).expect("learned");
     assert_eq!(c.queue.transmits(&newcomer), Some(0), "the unsent news is kept");
     // A flood of newcomers never pushes out this node's own alive. Ten
-    // every two seconds: fewer than a join burst (`burst::BURST_JOINS` in
+    // every two seconds: fewer than a join burst (`Config::join_burst` in
     // a probe interval), whose news would not be queued at all.
     for n in 200..300 {
         c.apply_update(t + Duration::from_secs(2 * (n as u64 - 200) / 10 + 2), alive(n));

@@ -336,7 +336,7 @@ impl<R: RngCore> Swim<R> {
     /// member's own `Alive` is never second hand: it is queued at creation.
     #[inline(always)]
     fn forward_join(&mut self, now: Time, slot: Slot, alive: Alive, encoded: Option<&[u8]>) {
-        match self.burst.note_join(now, self.config.probe_interval) {
+        match self.burst.note_join(now, self.config.probe_interval, self.config.join_burst) {
             Noted::Single => self.forward(slot, Update::Alive(alive), encoded),
             Noted::Burst => self.stats.joins_left_to_push_pull += 1,
             Noted::BurstBegan(at) => {

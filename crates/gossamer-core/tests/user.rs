@@ -379,7 +379,7 @@ fn codec() -> FrameCodec {
 /// A core that learnt `members` others in one push-pull, then their next
 /// incarnation in a second: one `Alive` each queued (the first exchange
 /// alone is a join burst, whose news is left to push-pull, not gossiped;
-/// see the core's `burst` module).
+/// see `Config::join_burst`).
 fn core_knowing(members: usize, config: Config) -> (Swim<ChaCha8Rng>, Vec<gossamer_core::Timer>) {
     let mut core = Swim::new(id(0), config, codec(), ChaCha8Rng::seed_from_u64(9), Time::ZERO).unwrap();
     let stream = codec().with_max_frame_len(DEFAULT_MAX_STREAM_FRAME).unwrap();

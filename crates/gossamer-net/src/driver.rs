@@ -187,7 +187,10 @@ pub(crate) struct Driver {
 /// the seed knew at that moment; those that join after it would reach it
 /// only by gossip, whose capacity a burst of hundreds of new members
 /// saturates (1,000 nodes joining at once: every node saw every member
-/// only after 15 s). So once a join has succeeded, the node runs one more
+/// only after 15 s), and which since issue #16 does not carry a burst at
+/// all: past 16 members new to a node in a probe interval, the core leaves
+/// them to push-pull (its `burst` module; it also runs push-pulls of its
+/// own once the burst is quiet). So once a join has succeeded, the node runs one more
 /// push-pull about [`JOIN_FOLLOW_UP`] later with a random live member
 /// other than the seed: both sides then hold the union of two views, and
 /// the seed's load is not doubled. The peer is one of the
