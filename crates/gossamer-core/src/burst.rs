@@ -21,10 +21,14 @@
 //! at least [`BURST_SYNCS`] push-pulls with random members once it has
 //! learned no new member in a burst for a quiet spell (two probe
 //! intervals), one every quiet spell, and goes on while the spell before
-//! each brought any member new to it (at most [`MAX_BURST_SYNCS`]): a node
-//! still missing members is likely to be taught one by a random partner,
-//! and one that learns nothing from it has what the others have. A burst
-//! that goes on after them arms new ones.
+//! each brought it any news (a member new to it, or a change to one; at
+//! most [`MAX_BURST_SYNCS`]): a node still missing members is likely to be
+//! taught one by a random partner, and one that learns nothing from it has
+//! what the others have. A newcomer needs it most: few members have heard
+//! from it directly yet, so gossip reaches it less than the others (a
+//! crash during `broadcast-churn.toml` reached a node that had joined 6 s
+//! before it only after 40 periods). A burst that goes on after them arms
+//! new ones.
 //!
 //! Only joins count: a member already in the table (a refutation, a member
 //! back after a partition, a restart under the same name) is news every
@@ -59,8 +63,9 @@ pub(crate) struct JoinBurst {
     syncs_left: u32,
     /// Push-pulls run for the current burst.
     syncs_run: u32,
-    /// Members new to this node (in a burst or not) since the burst's
-    /// last push-pull, or since it began.
+    /// News heard (members new to this node, in a burst or not, and
+    /// changes to members) since the burst's last push-pull, or since it
+    /// began.
     learned: u32,
 }
 
@@ -101,6 +106,14 @@ impl JoinBurst {
         Noted::BurstBegan(now.saturating_add(Self::quiet(window)))
     }
 
+    /// This node took a change to a member (a join, a status or
+    /// incarnation change): news for the burst's push-pulls (see the
+    /// module docs).
+    #[inline]
+    pub(crate) fn heard_news(&mut self) {
+        self.learned = self.learned.saturating_add(1);
+    }
+
     /// Whether push-pulls are still owed to a burst: the push-pull timer
     /// then runs every quiet spell instead of its usual interval.
     pub(crate) fn syncing(&self) -> bool {
@@ -110,8 +123,8 @@ impl JoinBurst {
     /// The push-pull timer fired at `now` while [`JoinBurst::syncing`]:
     /// whether to push-pull now (the burst has been quiet long enough;
     /// counted as one of its push-pulls) or wait for the next firing. The
-    /// last owed one is owed again while the spell before it taught this
-    /// node a member, up to [`MAX_BURST_SYNCS`].
+    /// last owed one is owed again while the spell before it brought this
+    /// node news, up to [`MAX_BURST_SYNCS`].
     pub(crate) fn take_sync(&mut self, now: Time, window: Duration) -> bool {
         if self.syncs_left == 0 || now < self.last_join.saturating_add(Self::quiet(window)) {
             return false;
@@ -205,10 +218,15 @@ mod tests {
         }
         let mut now = at(u64::from(BURST_JOINS)) + 2 * SECOND;
         assert!(b.take_sync(now, SECOND), "the first");
-        // Each exchange teaches one member (too few for a burst): go on.
-        for _ in 1..MAX_BURST_SYNCS {
+        // Each exchange teaches one member (too few for a burst), or other
+        // news: go on.
+        for i in 1..MAX_BURST_SYNCS {
             assert!(b.syncing());
-            b.note_join(now + SECOND, SECOND, BURST_JOINS);
+            if i % 2 == 0 {
+                b.note_join(now + SECOND, SECOND, BURST_JOINS);
+            } else {
+                b.heard_news();
+            }
             now += 2 * SECOND;
             assert!(b.take_sync(now, SECOND));
         }

@@ -314,6 +314,7 @@ impl<R: RngCore> Swim<R> {
     /// are its bytes as received.
     #[inline(always)]
     fn forward(&mut self, slot: Slot, update: Update, encoded: Option<&[u8]>) {
+        self.burst.heard_news();
         if self.queue.len() >= FLOODED_QUEUE && !self.members.is_verified(slot) {
             self.forward_unverified(slot, update, encoded);
             return;
