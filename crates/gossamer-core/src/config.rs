@@ -165,7 +165,9 @@ pub struct Config {
     /// own alive or refutation is never dropped.
     pub max_queued_updates: usize,
     /// Members new to this node within one probe interval beyond which it
-    /// is in a join burst (16; 0: never): it then applies the `Alive` of a
+    /// is in a join burst (16; 0: never), in a cluster of more than 256
+    /// members (below that, gossip carries any burst cheaply): it then
+    /// applies the `Alive` of a
     /// member it learns of second hand without gossiping it, and leaves the
     /// burst to push-pull, running push-pulls of its own once the burst
     /// has been quiet for two probe intervals. A burst gossiped costs every

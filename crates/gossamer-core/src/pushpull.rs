@@ -344,7 +344,9 @@ impl<R: RngCore> Swim<R> {
             .flatten();
         let join = state.join;
         self.joining_merge = joining;
+        self.merging_view = state.members.len();
         self.merge_members(now, state, whole);
+        self.merging_view = 0;
         self.joining_merge = false;
         if let Some((from, state)) = app_state {
             let event = UserEvent::RemoteState { from, join, state: Bytes::from(state) };

@@ -433,7 +433,7 @@ fn push_pull_timers(outputs: &[Output]) -> Vec<(Time, crate::Timer)> {
 }
 
 /// Issue #16, joins without a cliff: a node that learns of many members at
-/// once (here 100 in one view; 2,000 nodes joining together, in the real
+/// once (here 300 in one view; 2,000 nodes joining together, in the real
 /// case) gossips none of them past the burst threshold: it would send each
 /// `retransmit_limit` times from every node. It leaves them to push-pull,
 /// and once no new member has come for two probe intervals runs its own
@@ -444,11 +444,11 @@ fn a_join_burst_is_left_to_push_pull_and_followed_by_two_push_pulls() {
     let mut a = core("a", A);
     let burst_joins = a.config().join_burst;
     let queued_before = a.metrics().queued_updates;
-    a.handle_push_pull_request(Time::ZERO, addr(1000), &view_of_newcomers(100)).unwrap();
+    a.handle_push_pull_request(Time::ZERO, addr(1000), &view_of_newcomers(300)).unwrap();
     let outputs = drain(&mut a);
     let m = a.metrics();
-    assert_eq!(m.alive, 101, "every newcomer is a member");
-    assert_eq!(m.joins_left_to_push_pull, 100 - u64::from(burst_joins));
+    assert_eq!(m.alive, 301, "every newcomer is a member");
+    assert_eq!(m.joins_left_to_push_pull, 300 - u64::from(burst_joins));
     assert_eq!(m.queued_updates, queued_before + burst_joins as usize, "only the first ones are gossiped");
     let probe = a.config().probe_interval;
     let (mut at, mut timer) = push_pull_timers(&outputs).pop().expect("push-pull timer re-armed");
@@ -468,16 +468,35 @@ fn a_join_burst_is_left_to_push_pull_and_followed_by_two_push_pulls() {
 }
 
 /// A few members new at once (fewer than the burst threshold in a probe
-/// interval) are gossiped as every join was before: nothing is left to
-/// push-pull and the push-pull timer keeps its interval.
+/// interval), or a whole small cluster (up to `BURST_MIN_MEMBERS`), are
+/// gossiped as every join was before: nothing is left to push-pull and
+/// the push-pull timer keeps its interval.
 #[test]
-fn a_few_joins_are_gossiped_as_before() {
-    let mut a = core("a", A);
-    let queued_before = a.metrics().queued_updates;
-    a.handle_push_pull_request(Time::ZERO, addr(1000), &view_of_newcomers(10)).unwrap();
-    let outputs = drain(&mut a);
-    let m = a.metrics();
-    assert_eq!((m.alive, m.joins_left_to_push_pull), (11, 0));
-    assert_eq!(m.queued_updates, queued_before + 10);
-    assert!(push_pull_timers(&outputs).iter().all(|&(at, _)| at > 10 * a.config().probe_interval));
+fn a_few_joins_or_a_small_cluster_are_gossiped_as_before() {
+    for (newcomers, members) in [(10, 1), (200, 1), (10, 400)] {
+        let mut a = core("a", A);
+        for i in 0..members {
+            // Known already, ten every two probe intervals: no burst.
+            let at = Time::from_secs(2 * u64::from(i / 10));
+            let update = Update::Alive(Alive {
+                node: id(&format!("m{i}"), 5000 + i),
+                incarnation: 1,
+                metadata: Metadata::new(),
+            });
+            a.apply_update(at, update);
+        }
+        drain(&mut a);
+        let (queued_before, alive_before) = (a.metrics().queued_updates, a.metrics().alive);
+        let now = Time::from_secs(10_000);
+        a.handle_push_pull_request(now, addr(1000), &view_of_newcomers(newcomers)).unwrap();
+        let outputs = drain(&mut a);
+        let m = a.metrics();
+        assert_eq!(
+            (m.alive, m.joins_left_to_push_pull),
+            (alive_before + newcomers as usize, 0),
+            "{newcomers} new of {members}"
+        );
+        assert_eq!(m.queued_updates, queued_before + newcomers as usize);
+        assert!(push_pull_timers(&outputs).iter().all(|&(at, _)| at > now + 10 * a.config().probe_interval));
+    }
 }

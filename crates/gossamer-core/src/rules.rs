@@ -83,7 +83,7 @@
 use gossamer_wire::{Alive, Confirm, Incarnation, Leave, MemberStatus, Suspect, Update};
 use rand_core::RngCore;
 
-use crate::burst::Noted;
+use crate::burst::{Noted, BURST_MIN_MEMBERS};
 use crate::event::Event;
 use crate::member::{Death, Member, Slot};
 use crate::signal::{NameConflict, RefutedClaim, Signal};
@@ -332,12 +332,15 @@ impl<R: RngCore> Swim<R> {
     }
 
     /// [`Swim::forward`] for the `Alive` of a member new to this node: left
-    /// to push-pull while this node is in a join burst (see
-    /// [`crate::burst`]), whose push-pulls are armed when it begins. The
+    /// to push-pull while this node, in a cluster of more than
+    /// [`BURST_MIN_MEMBERS`], is in a join burst (see [`crate::burst`]),
+    /// whose push-pulls are armed when it begins. The
     /// member's own `Alive` is never second hand: it is queued at creation.
     #[inline(always)]
     fn forward_join(&mut self, now: Time, slot: Slot, alive: Alive, encoded: Option<&[u8]>) {
-        match self.burst.note_join(now, self.config.probe_interval, self.config.join_burst) {
+        let members = self.members_not_left().max(self.merging_view);
+        let threshold = if members > BURST_MIN_MEMBERS { self.config.join_burst } else { 0 };
+        match self.burst.note_join(now, self.config.probe_interval, threshold) {
             Noted::Single => self.forward(slot, Update::Alive(alive), encoded),
             Noted::Burst => self.stats.joins_left_to_push_pull += 1,
             Noted::BurstBegan(at) => {

@@ -92,6 +92,10 @@ pub struct Swim<R: RngCore> {
     /// no other live member, asked for: a claim about this node at another
     /// address then means its name is taken (see `rules`).
     pub(crate) joining_merge: bool,
+    /// Entries of the push-pull view being merged (0 outside a merge):
+    /// how large the cluster is, for a node whose table the view is still
+    /// filling (see [`crate::burst`]).
+    pub(crate) merging_view: usize,
     /// The conflict this node yielded to, if any (see [`Swim::name_conflict`]).
     pub(crate) name_conflict: Option<NameConflict>,
     /// Set once this node's incarnation hit the ceiling (logged once).
@@ -226,6 +230,7 @@ impl<R: RngCore> Swim<R> {
             leaving: None,
             max_self_incarnation_seen: 0,
             joining_merge: false,
+            merging_view: 0,
             name_conflict: None,
             incarnation_exhausted: false,
             pending_push_pulls: Vec::new(),
