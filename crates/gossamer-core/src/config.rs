@@ -166,16 +166,15 @@ pub struct Config {
     pub max_queued_updates: usize,
     /// Members new to this node within one probe interval beyond which it
     /// is in a join burst (16; 0: never), in a cluster of more than 256
-    /// members (below that, gossip carries any burst cheaply): it then
-    /// applies the `Alive` of a
-    /// member it learns of second hand without gossiping it, and leaves the
-    /// burst to push-pull, running push-pulls of its own once the burst
-    /// has been quiet for two probe intervals. A burst gossiped costs every
-    /// node `retransmit_limit` sends per new member: 2,000 nodes starting
-    /// at once kept two cores busy for a minute (issue #16; BENCHMARKS.md,
-    /// "Mass join"). 16 is about what a node's own gossip carries: three
-    /// ~30-update packets every 200 ms are ~450 sends a second, the budget
-    /// of 10–16 joins.
+    /// members (below that, gossip carries any burst cheaply). It then
+    /// applies the `Alive` of a member it learns of second hand without
+    /// gossiping it, and leaves the burst to push-pull, running push-pulls
+    /// of its own once the burst has been quiet for two probe intervals.
+    /// A burst gossiped costs every node `retransmit_limit` sends per new
+    /// member: 2,000 nodes starting at once kept two cores busy for a
+    /// minute (issue #16; BENCHMARKS.md, "Mass join"). 16 is about what a
+    /// node's own gossip carries: three ~30-update packets every 200 ms are
+    /// ~450 sends a second, the budget of 10–16 joins.
     pub join_burst: u32,
     /// Share of each packet's piggyback room reserved for application
     /// items (broadcasts, queries), within `0.0..1.0` exclusive (0.3).
