@@ -12,12 +12,12 @@
 //!
 //! Anti-entropy carries a burst far more cheaply: one push-pull moves a
 //! whole table in one frame. So while a node is in a burst (more than
-//! [`Config::join_burst`](crate::Config::join_burst), 16, members new to it
-//! in this probe interval or the one before), the `Alive` of a member it learns of *second hand* is applied
-//! and reported as usual but not queued for gossip; the member itself
-//! still gossips its own `Alive` with its whole budget, and every push-pull
-//! (a join's, the runtime's join follow-ups, a periodic one) carries the
-//! rest. To close what the burst left out, a node whose burst began runs
+//! [`Config::join_burst`](crate::Config::join_burst), 16, members new to
+//! it in this probe interval or the one before), the `Alive` of a member
+//! it learns of *second hand* is applied and reported as usual but not
+//! queued for gossip; the member itself still gossips its own `Alive` with
+//! its whole budget, and every push-pull (a join's, the runtime's join
+//! follow-ups, a periodic one) carries the rest. To close what the burst left out, a node whose burst began runs
 //! at least [`BURST_SYNCS`] push-pulls with random members once it has
 //! learned no new member in a burst for a quiet spell (two probe
 //! intervals), one every quiet spell, and goes on while the spell before
