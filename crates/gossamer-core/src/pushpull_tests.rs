@@ -312,14 +312,7 @@ fn hostile_digests_are_refused_and_bounded() {
     let mut config = config();
     config.max_push_pull_members = 4;
     let mut c = Swim::new(id("c", 3), config, codec(), ChaCha8Rng::seed_from_u64(3), Time::ZERO).unwrap();
-    let many: Vec<_> = (0..5u16)
-        .map(|i| MemberState {
-            node: id(&format!("f{i}"), 200 + i),
-            incarnation: 0,
-            status: MemberStatus::Alive,
-            metadata: Metadata::new(),
-        })
-        .collect();
+    let many = alive_states("f", 200, 5, 0);
     assert!(c.handle_push_pull_request(Time::ZERO, hostile, &bogus(0, vec![], many)).is_none());
     assert_eq!(c.metrics().push_pulls_refused, 1);
     assert_eq!(c.members().count(), 1);
@@ -397,21 +390,29 @@ fn push_pull_bytes() {
     }
 }
 
-/// A push-pull request from `from`'s sender listing `n` members new to
-/// the receiver (`j0`.. at ports 1000..), the sender first.
-fn view_of_newcomers(n: u16) -> Bytes {
-    let members = (0..n)
+/// `n` members alive at `incarnation`, named `{prefix}0`.. at ports
+/// `first_port`..
+fn alive_states(prefix: &str, first_port: u16, n: u16, incarnation: u64) -> Vec<MemberState> {
+    (0..n)
         .map(|i| MemberState {
-            node: id(&format!("j{i}"), 1000 + i),
-            incarnation: 1,
+            node: id(&format!("{prefix}{i}"), first_port + i),
+            incarnation,
             status: MemberStatus::Alive,
             metadata: Metadata::new(),
         })
-        .collect();
-    let state = gossamer_wire::PushPull { join: false, members, app_state: Vec::new(), user_ltime: 0 };
-    let mut request = BytesMut::new();
-    stream_codec().encode(&Packet::new(Message::PushPullRequest(state)), &mut request).unwrap();
-    request.freeze()
+        .collect()
+}
+
+/// A push-pull request listing `n` members new to the receiver (`j0`.. at
+/// ports 1000..), its sender first.
+fn view_of_newcomers(n: u16) -> Vec<u8> {
+    let members = alive_states("j", 1000, n, 1);
+    frame(Message::PushPullRequest(gossamer_wire::PushPull {
+        join: false,
+        members,
+        app_state: Vec::new(),
+        user_ltime: 0,
+    }))
 }
 
 /// The push-pull timers among `outputs`, with their times.

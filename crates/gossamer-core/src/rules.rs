@@ -334,8 +334,8 @@ impl<R: RngCore> Swim<R> {
     /// [`Swim::forward`] for the `Alive` of a member new to this node: left
     /// to push-pull while this node, in a cluster of more than
     /// [`BURST_MIN_MEMBERS`], is in a join burst (see [`crate::burst`]),
-    /// whose push-pulls are armed when it begins. The
-    /// member's own `Alive` is never second hand: it is queued at creation.
+    /// whose push-pulls are armed when it begins. This node's own `Alive`
+    /// never comes here: it is queued at creation.
     #[inline(always)]
     fn forward_join(&mut self, now: Time, slot: Slot, alive: Alive, encoded: Option<&[u8]>) {
         let members = self.members_not_left().max(self.merging_view);

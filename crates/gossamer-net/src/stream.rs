@@ -57,10 +57,11 @@
 //!   big claims), and otherwise the newcomer waits, within its header
 //!   deadline. An evicted stream's bytes stay reserved until its task has
 //!   ended and dropped its buffer, so the budget bounds the buffers alive,
-//!   not only those still wanted. The body buffer grows only as bytes arrive. So 40 connections
-//!   claiming 32 MiB each hold at most the budget, not 1.3 GB; each is
-//!   bounded by the frame cap (`max_stream_frame`, 32 MiB, the core's own
-//!   cap) whether or not a key is set, and the budget bounds them all.
+//!   not only those still wanted. The body buffer grows only as bytes
+//!   arrive. So 40 connections claiming 32 MiB each hold at most the
+//!   budget, not 1.3 GB; each is bounded by the frame cap
+//!   (`max_stream_frame`, 32 MiB, the core's own cap) whether or not a key
+//!   is set, and the budget bounds them all.
 //!
 //! Every eviction, refusal and timeout is counted in [`crate::NetMetrics`]
 //! and logged at `warn`, rate-limited, by the driver.
