@@ -492,6 +492,19 @@ impl MemberTable {
         })
     }
 
+    /// Each member, in slot order, with its name's push-pull digest hash
+    /// ([`gossamer_wire::name_hash`], cached in the directory): one lock
+    /// of the directory for the whole walk, so `f` must not use the table's
+    /// directory (every digest walks the whole table).
+    pub(crate) fn for_each_digested(&self, mut f: impl FnMut(Slot, Entry<'_>, u64)) {
+        let directory = self.directory.lock();
+        for (slot, entry) in self.iter() {
+            let hash =
+                directory.digest_hash_of(slot).unwrap_or_else(|| gossamer_wire::name_hash(&entry.member.id.name));
+            f(slot, entry, hash);
+        }
+    }
+
     /// Up to `k` distinct members for which `keep` holds, chosen at random.
     /// Samples random slots first (cheap at 100,000 members), and scans the
     /// table only when sampling finds too few (few members qualify).

@@ -484,12 +484,11 @@ impl<R: RngCore> Swim<R> {
     /// as `gossamer_wire`'s digest defines them.
     fn bucket_hashes(&self, buckets: usize) -> Vec<u32> {
         let mut sums = vec![0u32; buckets];
-        for (_, e) in self.members.iter() {
-            let h = name_hash(&e.member.id.name);
+        self.members.for_each_digested(|_, e, h| {
             if let Some(sum) = sums.get_mut(bucket_of(h, buckets)) {
                 *sum = sum.wrapping_add(entry_hash(h, e.member.incarnation, e.member.status));
             }
-        }
+        });
         sums
     }
 
@@ -506,14 +505,15 @@ impl<R: RngCore> Swim<R> {
     fn delta_members(&self, buckets: usize, differing: &[u8], skip: Option<&HashSet<EntryKey>>) -> Vec<MemberState> {
         let me = self.self_slot;
         let flagged = |i: usize| differing.get(i / 8).is_some_and(|byte| byte & (1 << (i % 8)) != 0);
-        let own = self.members.get(me).map(owned_state);
-        let others = self.members.iter().filter(|&(slot, _)| slot != me).filter_map(|(_, e)| {
-            let h = name_hash(&e.member.id.name);
+        let mut members: Vec<MemberState> = self.members.get(me).map(owned_state).into_iter().collect();
+        self.members.for_each_digested(|slot, e, h| {
             let known = skip.is_some_and(|s| s.contains(&(h, e.member.incarnation, e.member.status)));
             let suspect = e.member.status == MemberStatus::Suspect;
-            ((suspect || flagged(bucket_of(h, buckets))) && !known).then(|| owned_state(e))
+            if slot != me && (suspect || flagged(bucket_of(h, buckets))) && !known {
+                members.push(owned_state(e));
+            }
         });
-        own.into_iter().chain(others).collect()
+        members
     }
 
     /// A push-pull message as a stream frame; `None` (logged) if it does

@@ -80,18 +80,75 @@ pub fn bind_udp(addr: SocketAddr, opts: SocketOptions) -> io::Result<UdpSocket> 
     UdpSocket::from_std(socket.into())
 }
 
+/// Connections the kernel queues for a listener before it accepts them
+/// (it clamps this to `net.core.somaxconn`, 4,096 on current Linux), as
+/// Go's listeners ask, memberlist's included.
+///
+/// Why this many: a node accepts no more while its inbound slots and the
+/// connections held for one are all taken (see `stream`), and a burst of
+/// joins then queues here. Past the backlog the kernel drops the
+/// handshake's last segment, and the joiner's TCP retransmits it with
+/// backoff (1 s, 2 s, 4 s...) while its join looks merely slow: with 128,
+/// 2,000 nodes joining one seed on one core left hundreds of them stalled
+/// for seconds with the seed idle.
+const LISTEN_BACKLOG: i32 = 4096;
+
 /// A non-blocking TCP listener with SO_REUSEADDR (a restarted node gets its
 /// port back despite connections in TIME_WAIT).
 pub fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
     let socket = new_socket(addr, Type::STREAM, Protocol::TCP)?;
     socket.bind(&SockAddr::from(addr))?;
-    socket.listen(128)?;
+    socket.listen(LISTEN_BACKLOG)?;
     TcpListener::from_std(socket.into())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    /// A burst of joins queues in the kernel while the node accepts no
+    /// more: with the old backlog of 128, the connections past it stalled
+    /// in TCP's handshake retransmissions (1 s, then 3 s...), and this test
+    /// timed out on them.
+    #[tokio::test]
+    async fn a_burst_of_connections_queues_without_being_accepted() {
+        const BURST: usize = 400;
+        let somaxconn = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|s| s.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        if somaxconn < BURST {
+            gossamer_testkit::skip::skip(
+                "a_burst_of_connections_queues_without_being_accepted",
+                &format!("net.core.somaxconn is {somaxconn}: the kernel caps any backlog below the burst"),
+            );
+            return;
+        }
+        let listener = bind_tcp("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut connects = tokio::task::JoinSet::new();
+        for _ in 0..BURST {
+            connects.spawn(tokio::net::TcpStream::connect(addr));
+        }
+        // Generous against a loaded machine, and well under the 1 s of a
+        // handshake retransmission.
+        let mut streams = Vec::with_capacity(BURST);
+        let all = async {
+            while let Some(connected) = connects.join_next().await {
+                streams.push(connected.unwrap().expect("every connection is queued"));
+            }
+        };
+        tokio::time::timeout(Duration::from_millis(900), all)
+            .await
+            .expect("every connection completes its handshake while none is accepted");
+        for _ in 0..BURST {
+            tokio::time::timeout(Duration::from_secs(5), listener.accept())
+                .await
+                .expect("each queued connection is there to accept")
+                .unwrap();
+        }
+    }
 
     #[tokio::test]
     async fn ephemeral_pair_shares_one_port() {
