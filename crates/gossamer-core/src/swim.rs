@@ -121,7 +121,7 @@ pub struct Swim<R: RngCore> {
     /// Their bytes as they arrived (see `handle_datagram`).
     received_bytes: UpdateBytes,
     /// Their members' slots, looked up before they are applied (see `handle_datagram`).
-    found: Vec<Option<Slot>>,
+    pub(crate) found: Vec<Option<Slot>>,
     buf: BytesMut,
     keys: Vec<Key>,
     pub(crate) sampled: Vec<Slot>,
