@@ -1,7 +1,8 @@
 //! Mass join: N real nodes on 127.0.0.1 in one process (one tokio runtime),
 //! all joining one seed at once. Reports how long until every node sees N
 //! alive members, what the seed refused or evicted, how many push-pulls
-//! failed and were retried, and the process's peak memory and CPU time.
+//! failed and were retried, the suspicions the join's load raised, what all
+//! nodes sent, and the process's peak memory and CPU time.
 //!
 //! ```text
 //! cargo run --release -p gossamer --example mass_join -- --nodes 1000
@@ -217,9 +218,16 @@ fn main() {
         let (mut failed, mut dropped, mut pp, mut follow_ups) = (0u64, 0u64, 0u64, 0u64);
         // Sent by every node, by kind: (datagrams or frames, bytes).
         let mut sent = [(0u64, 0u64); 4];
+        // Failure detection under the join's load, and what gossip carried.
+        let (mut suspicions, mut refutations, mut timeouts, mut updates, mut left) = (0u64, 0u64, 0u64, 0u64, 0u64);
         for (i, m) in metrics_of(&nodes).await.into_iter().enumerate() {
             let Some(m) = m else { continue };
             let out = &m.core.traffic_out;
+            suspicions += m.core.suspicions;
+            refutations += m.core.refutations;
+            timeouts += m.core.probe_timeouts;
+            updates += m.core.updates_sent;
+            left += m.core.joins_left_to_push_pull;
             for (total, kind) in sent.iter_mut().zip([out.probe, out.ack, out.gossip, out.push_pull]) {
                 total.0 += kind.messages;
                 total.1 += kind.bytes;
@@ -235,6 +243,10 @@ fn main() {
         println!(
             "  joiners: push-pulls {pp}, failed (retried) {failed}, dropped by the gate {dropped}, \
              follow-ups after joining {follow_ups}"
+        );
+        println!(
+            "  all nodes: suspicions raised {suspicions}, refutations {refutations}, probe timeouts {timeouts}, \
+             updates gossiped {updates}, joins left to push-pull {left}"
         );
         let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
         let [probe, ack, gossip, push_pull] = sent;
