@@ -386,6 +386,10 @@ impl<R: RngCore> Swim<R> {
                 self.merge_one(now, remote, slot);
             }
         }
+        // A datagram's updates need a few slots: the thousands of a large
+        // view's are not kept (8 bytes a member, idle).
+        found.clear();
+        found.shrink_to(MAX_KEPT_LOOKUPS);
         self.found = found;
     }
 
@@ -481,6 +485,10 @@ const MAX_OWN_BUCKETS: usize = 4096;
 /// forgotten (its answer is still merged, but this node's part of the
 /// differing buckets is not sent back).
 const MAX_PENDING_DIGESTS: usize = 16;
+
+/// Slots of looked-up members kept allocated between merges (see
+/// `Swim::merge_members`).
+const MAX_KEPT_LOOKUPS: usize = 256;
 
 /// Buckets of a digest of a table of `members`: a power of two.
 pub(crate) fn digest_buckets(members: usize) -> usize {

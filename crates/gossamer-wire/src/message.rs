@@ -140,6 +140,9 @@ pub(crate) struct PushPullRef<'a, I> {
     pub join: bool,
     pub members: I,
     pub count: usize,
+    /// The members' encoded length, measured with `count` in one walk of
+    /// the table (each walk is one pointer chase per member).
+    pub members_len: usize,
     pub app_state: &'a [u8],
     pub user_ltime: u64,
 }

@@ -50,7 +50,7 @@ impl<'a, I: Iterator<Item = MemberStateRef<'a>> + Clone> Encode for PushPullRef<
         // Message variant, join, members, app state, clock, then an empty update list.
         1 + 1
             + varint_len(self.count as u64)
-            + self.members.clone().map(|m| m.encoded_len()).sum::<usize>()
+            + self.members_len
             + bytes_len(self.app_state)
             + self.user_ltime.encoded_len()
             + 1

@@ -73,8 +73,8 @@ impl FrameCodec {
         user_ltime: u64,
         out: &mut BytesMut,
     ) -> Result<usize, EncodeError> {
-        let count = members.clone().count();
-        let body = PushPullRef { response, join, members, count, app_state, user_ltime };
+        let (count, members_len) = members.clone().fold((0, 0), |(n, len), m| (n + 1, len + m.encoded_len()));
+        let body = PushPullRef { response, join, members, count, members_len, app_state, user_ltime };
         self.encode_body(&body, self.max_frame_len, out)
     }
 
