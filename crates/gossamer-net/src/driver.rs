@@ -651,6 +651,15 @@ impl Driver {
                     self.user.answer(&mut self.swim, now, answer);
                 }
                 Wake::Timer => {
+                    // Datagrams already waiting arrived before these
+                    // deadlines were handled, perhaps before they passed
+                    // (a busy runtime runs this task late): an ack in the
+                    // socket answers its probe before the probe's timeout
+                    // is handled, not after, as a false failure.
+                    let waiting = self.udp.try_recv_from(&mut buf);
+                    if !matches!(&waiting, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+                        self.datagrams(waiting, &mut buf);
+                    }
                     let now = self.now();
                     while let Some(timer) = timers.pop_due(now) {
                         self.swim.handle_timer(now, timer);
