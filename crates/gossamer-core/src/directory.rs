@@ -18,12 +18,11 @@
 //! interned records (the distinct states of the member that tables share:
 //! usually one, a few while news of a change spreads), reference counted
 //! ([`Arc`]), and the name's digest hash; 48 bytes plus ~8 in the name
-//! index. A record is dropped as
-//! soon as no table holds it, and the id as soon as no table holds the
-//! name; freed ids are reused smallest first, and the directory shrinks
-//! when the highest go, so a flood of made-up names leaves nothing behind
-//! once forgotten (the core's caps on members, issue #11, bound it
-//! meanwhile).
+//! index. A record is dropped as soon as no table holds it, and the id as
+//! soon as no table holds the name; freed ids are reused smallest first,
+//! and the directory shrinks when the highest go, so a flood of made-up
+//! names leaves nothing behind once forgotten (the core's caps on members,
+//! issue #11, bound it meanwhile).
 //!
 //! A name's first holder (in a simulator, the node whose name it is: it
 //! holds itself from its creation; in a private directory, the node, for

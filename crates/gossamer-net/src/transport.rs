@@ -109,8 +109,8 @@ mod tests {
 
     /// A burst of joins queues in the kernel while the node accepts no
     /// more: with the old backlog of 128, the connections past it stalled
-    /// in TCP's handshake retransmissions (1 s, then 3 s...), and this test
-    /// timed out on them.
+    /// in TCP's handshake retransmissions (1 s, 2 s, 4 s...), and this
+    /// test timed out on them.
     #[tokio::test]
     async fn a_burst_of_connections_queues_without_being_accepted() {
         const BURST: usize = 400;
