@@ -17,10 +17,11 @@
 //! it learns of *second hand* is applied and reported as usual but not
 //! queued for gossip; the member itself still gossips its own `Alive` with
 //! its whole budget, and every push-pull (a join's, the runtime's join
-//! follow-ups, a periodic one) carries the rest. To close what the burst left out, a node whose burst began runs
-//! at least [`BURST_SYNCS`] push-pulls with random members once it has
-//! learned no new member in a burst for a quiet spell (two probe
-//! intervals), one every quiet spell, and goes on while the spell before
+//! follow-ups, a periodic one) carries the rest. To close what the burst
+//! left out, a node whose burst began runs at least [`BURST_SYNCS`]
+//! push-pulls with random members once it has learned no new member in a
+//! burst for a quiet spell (two probe intervals), one every quiet spell,
+//! and goes on while the spell before
 //! each brought it any news (a member new to it, or a change to one; at
 //! most [`MAX_BURST_SYNCS`]): a node still missing members is likely to be
 //! taught one by a random partner, and one that learns nothing from it has

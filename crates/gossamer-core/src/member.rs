@@ -279,6 +279,14 @@ impl MemberTable {
         self.removals
     }
 
+    /// Entry `i` of a batch of lookups ([`MemberTable::find_each`]) made
+    /// when [`MemberTable::removals`] was `removals`: the slot, if one was
+    /// found and no member was removed since (else `None`: look it up again).
+    #[inline]
+    pub(crate) fn still_found(&self, found: &[Option<Slot>], i: usize, removals: u64) -> Option<Slot> {
+        found.get(i).copied().flatten().filter(|_| self.removals == removals)
+    }
+
     /// Bookkeeping of a member just placed in `slot`.
     fn placed(&mut self, slot: Slot, status: MemberStatus, now: Time) {
         self.counts[status_index(status)] += 1;

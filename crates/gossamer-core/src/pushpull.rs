@@ -370,19 +370,17 @@ impl<R: RngCore> Swim<R> {
         // make room), after which the slots looked up before are not to be
         // trusted: the rest are looked up one by one.
         let removals = self.members.removals();
-        let looked_up =
-            |i: usize, swim: &Self| found.get(i).copied().flatten().filter(|_| swim.members.removals() == removals);
         if let Some(from) = sender {
             let members: Arc<[MemberState]> = state.members.into();
             tracing::debug!(%from, members = members.len(), "push-pull view disagrees with ours");
             self.signals.push_with(|| Signal::RemoteView { from, members: Arc::clone(&members) });
             for (i, remote) in members.iter().enumerate() {
-                let slot = looked_up(i, self);
+                let slot = self.members.still_found(&found, i, removals);
                 self.merge_one(now, remote.clone(), slot);
             }
         } else {
             for (i, remote) in state.members.into_iter().enumerate() {
-                let slot = looked_up(i, self);
+                let slot = self.members.still_found(&found, i, removals);
                 self.merge_one(now, remote, slot);
             }
         }

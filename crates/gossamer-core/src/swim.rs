@@ -351,7 +351,7 @@ impl<R: RngCore> Swim<R> {
             // up before are not to be trusted: look the rest up one by one.
             let removals = self.members.removals();
             for (i, update) in updates.drain(..).enumerate() {
-                let slot = found.get(i).copied().flatten().filter(|_| self.members.removals() == removals);
+                let slot = self.members.still_found(&found, i, removals);
                 self.apply_found(now, update, kept.get(i), slot);
             }
             self.received_bytes = kept;
