@@ -146,9 +146,10 @@ struct Conn {
     /// Its whole request frame was seen waiting in the socket (see
     /// [`Peeked::whole`]): all that is left is this node's own work.
     whole: bool,
-    /// A duplicate of the socket while the stream is silent, to peek at
-    /// whether it has sent something when an eviction is due (its task
-    /// may not have run yet on a busy runtime).
+    /// A duplicate of the socket until the stream's task runs (or its
+    /// request is seen whole, or too large to be), to peek at what it has
+    /// sent when an eviction is due (its task may not have run yet on a
+    /// busy runtime).
     probe: Option<socket2::Socket>,
     reserved: usize,
     abort: Option<AbortHandle>,
@@ -156,8 +157,9 @@ struct Conn {
 
 impl Conn {
     /// A silent stream that has sent bytes since moves on (see [`peek`]).
-    /// One whose whole request has arrived is past every stall (its probe
-    /// is kept until then, as long as the frame could be seen whole).
+    /// One whose whole request has arrived is past every stall; the probe
+    /// is kept until then (while the frame could still be seen whole), or
+    /// until its task runs.
     fn look(&mut self, codec: &FrameCodec) {
         let Some(probe) = &self.probe else { return };
         let peeked = peek(probe, codec);
@@ -256,7 +258,9 @@ impl Table {
         grace: Duration,
         eligible: impl Fn(&Conn) -> bool,
     ) -> Result<u64, bool> {
-        for conn in self.conns.values_mut().filter(|c| c.stage == Stage::Silent) {
+        // Those whose tasks have not run yet (they still have a probe):
+        // silent ones may have sent since, partial requests may be whole.
+        for conn in self.conns.values_mut().filter(|c| c.probe.is_some()) {
             conn.look(codec);
         }
         let rank = |c: &Conn| match c.stage {
@@ -1104,20 +1108,26 @@ mod tests {
         idle.shutdown().await.unwrap();
     }
 
+    /// Waits (within 10 s) until `len` bytes are waiting in `server`.
+    async fn until_waiting(server: &tokio::net::TcpStream, len: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut buf = vec![0u8; len + 1];
+        while server.peek(&mut buf).await.unwrap() < len && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     /// Accepts a connection from a client that wrote `bytes`, once they
-    /// are all waiting in the accepted socket.
-    async fn accepted_with(listener: &tokio::net::TcpListener, bytes: &[u8]) -> tokio::net::TcpStream {
+    /// are all waiting in the accepted socket; returns both ends.
+    async fn accepted_with(
+        listener: &tokio::net::TcpListener,
+        bytes: &[u8],
+    ) -> (tokio::net::TcpStream, tokio::net::TcpStream) {
         let mut client = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
         client.write_all(bytes).await.unwrap();
         let (server, _) = listener.accept().await.unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut buf = vec![0u8; bytes.len() + 1];
-        while server.peek(&mut buf).await.unwrap() < bytes.len() && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        // The client half stays open for as long as the test runs.
-        std::mem::forget(client);
-        server
+        until_waiting(&server, bytes.len()).await;
+        (server, client)
     }
 
     #[tokio::test]
@@ -1126,9 +1136,9 @@ mod tests {
         let c = codec("prod");
         let f = frame(&c);
         let dup = |s: &tokio::net::TcpStream| socket2::SockRef::from(s).try_clone().unwrap();
-        let whole = accepted_with(&listener, &f).await;
+        let (whole, _whole_client) = accepted_with(&listener, &f).await;
         assert_eq!(peek(&dup(&whole), &c), Peeked { sent: true, claim: Some(f.len()), whole: true });
-        let part = accepted_with(&listener, &f[..f.len() - 1]).await;
+        let (part, _part_client) = accepted_with(&listener, &f[..f.len() - 1]).await;
         assert_eq!(peek(&dup(&part), &c), Peeked { sent: true, claim: Some(f.len()), whole: false });
 
         // No stall grace at all (the test's admission): a stream that has
@@ -1149,5 +1159,15 @@ mod tests {
         waiting.answering();
         let (_newcomer, n) = adm.admit(ip(3), None).unwrap();
         assert!(n == 1 && evicted(&waiting));
+
+        // A request seen partial at acceptance is looked at again when an
+        // eviction is due: whole by then, it is spared too.
+        let (part, mut part_client) = accepted_with(&listener, &f[..f.len() - 1]).await;
+        let adm = admission(1, 8, 1 << 20);
+        let (completed, _) = adm.admit(ip(1), Some(dup(&part))).unwrap();
+        part_client.write_all(&f[f.len() - 1..]).await.unwrap();
+        until_waiting(&part, f.len()).await;
+        assert_eq!(adm.admit(ip(2), None).unwrap_err(), Busy::Wait);
+        assert!(!evicted(&completed));
     }
 }
