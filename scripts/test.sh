@@ -128,6 +128,10 @@ summary+=("clippy: clean")
 # Without it (offline, or GitHub unreachable) the advisory check is skipped
 # and the summary says so; licenses, bans and sources need no network.
 stage "deny: cargo deny check (deny.toml)"
+# cargo-deny reads the metadata of every package in Cargo.lock, those of
+# other platforms too (windows-sys...), which a build here never downloads:
+# fetch them all first, or `--offline` fails on a machine with a cold cache.
+cargo fetch --locked
 # (Bounded: a network that drops packets instead of refusing would hang git.)
 if timeout 300 cargo deny fetch db >"$scratch/deny-fetch.log" 2>&1; then
     cargo deny --offline check advisories licenses bans sources
