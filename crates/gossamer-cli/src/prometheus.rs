@@ -235,6 +235,12 @@ pub fn render(view: &MetricsView) -> String {
     counter(r, "send_errors", "Datagrams the OS refused to send", n.send_errors);
     counter(r, "recv_errors", "Errors reading the UDP socket", n.recv_errors);
     counter(r, "streams_accepted", "Push-pull streams accepted from peers", n.streams_accepted);
+    counter(
+        r,
+        "streams_answered_at_accept",
+        "Inbound streams whose whole request waited: answered when accepted",
+        n.streams_answered_at_accept,
+    );
     counter(r, "streams_refused", "Inbound streams refused", n.streams_refused);
     counter(r, "streams_busy", "Inbound streams refused on arrival: every slot busy", n.streams_busy);
     counter(r, "push_pull_failed", "Push-pull exchanges this node started that failed", n.push_pull_failed);

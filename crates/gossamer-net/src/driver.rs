@@ -25,7 +25,8 @@ use crate::heal::{keep_claim, HealLayer};
 use crate::metrics::{bump, Gauges, NetCounters, NodeMetrics, WarnLimit};
 use crate::multicast::{self, Heard, JoinLimiter, MulticastSockets};
 use crate::stream::{
-    read_frame, read_inbound, read_response, write_frame, Admission, Busy, Reservation, Stage, Ticket,
+    read_frame, read_inbound, read_response, take_waiting_request, write_frame, Admission, Busy, Reservation, Stage,
+    Ticket,
 };
 use crate::timers::TimerQueue;
 use crate::tls::{looks_like_tls, StreamTls};
@@ -1020,8 +1021,22 @@ impl Driver {
         };
         bump(&self.counters.streams_accepted);
         let id = ticket.id();
-        let codec = self.streams.codec.clone();
         let timeout = self.streams.timeout;
+        if self.streams.tls.is_none() {
+            if let Some(frame) = take_waiting_request(&stream, &self.streams.codec) {
+                // The whole request was waiting: answered now, and only the
+                // response is left to a task. Until that task runs, the
+                // stream stays a whole request waiting for this node (never
+                // evicted); once it writes, a slow reader is.
+                bump(&self.counters.streams_answered_at_accept);
+                let response = self.answer_request(from, &frame);
+                drop(frame);
+                let task = tokio::spawn(answer_inbound(stream, from, ticket, response, timeout));
+                self.streams.admission.set_abort(id, task.abort_handle());
+                return None;
+            }
+        }
+        let codec = self.streams.codec.clone();
         let header_timeout = self.streams.header_timeout;
         let tls = self.streams.tls.clone();
         let internal = internal.clone();
@@ -1285,22 +1300,28 @@ impl Driver {
         });
     }
 
+    /// The answer to an inbound stream's request, a push-pull or a peer's
+    /// fallback ping (`None`: refused, or the peer is blocked).
+    fn answer_request(&mut self, from: SocketAddr, frame: &[u8]) -> Option<Bytes> {
+        if self.blocked.blocks(from) {
+            tracing::debug!(%from, "push-pull request dropped (peer blocked)");
+            return None;
+        }
+        // The response carries the application state of the moment.
+        self.user.refresh_state(&mut self.swim);
+        let now = self.now();
+        let response = self.swim.handle_stream_request(now, from, frame);
+        if response.is_none() {
+            bump(&self.counters.streams_refused);
+        }
+        response
+    }
+
     fn internal(&mut self, msg: Internal) {
         let now = self.now();
         match msg {
-            Internal::Inbound { from, reply, .. } if self.blocked.blocks(from) => {
-                tracing::debug!(%from, "push-pull request dropped (peer blocked)");
-                let _ = reply.send(None);
-            }
             Internal::Inbound { from, frame, reply } => {
-                // The response carries the application state of the moment.
-                self.user.refresh_state(&mut self.swim);
-                // A push-pull request, or a peer's fallback ping.
-                let response = self.swim.handle_stream_request(now, from, &frame);
-                if response.is_none() {
-                    bump(&self.counters.streams_refused);
-                }
-                let _ = reply.send(response);
+                let _ = reply.send(self.answer_request(from, &frame));
             }
             Internal::StreamPingDone { to, result: Ok(frame) } => {
                 self.swim.handle_stream_ping_response(now, to, &frame);
@@ -1387,6 +1408,28 @@ async fn serve_inbound<S: AsyncRead + AsyncWrite + Unpin>(
             tracing::debug!(%from, error = %e, "push-pull response not delivered");
         }
     }
+}
+
+/// Writes the response to an inbound request the driver read and answered
+/// when it accepted the stream (see `take_waiting_request`); `ticket` holds
+/// the stream's slot until then.
+async fn answer_inbound(
+    mut stream: TcpStream,
+    from: SocketAddr,
+    ticket: Ticket,
+    response: Option<Bytes>,
+    timeout: Duration,
+) {
+    if ticket.advance(Stage::Proven).is_err() {
+        return;
+    }
+    ticket.answering();
+    if let Some(bytes) = response {
+        if let Err(e) = write_frame(&mut stream, &bytes, timeout).await {
+            tracing::debug!(%from, error = %e, "push-pull response not delivered");
+        }
+    }
+    drop(ticket);
 }
 
 /// The client side of one fallback ping: its frame out, one short frame

@@ -11,6 +11,7 @@ pub(crate) struct NetCounters {
     pub send_errors: AtomicU64,
     pub recv_errors: AtomicU64,
     pub streams_accepted: AtomicU64,
+    pub streams_answered_at_accept: AtomicU64,
     pub streams_refused: AtomicU64,
     pub streams_busy: AtomicU64,
     pub streams_deferred: AtomicU64,
@@ -129,6 +130,7 @@ impl NetCounters {
             send_errors: get(&self.send_errors),
             recv_errors: get(&self.recv_errors),
             streams_accepted: get(&self.streams_accepted),
+            streams_answered_at_accept: get(&self.streams_answered_at_accept),
             streams_refused: get(&self.streams_refused),
             streams_busy: get(&self.streams_busy),
             streams_deferred: get(&self.streams_deferred),
@@ -171,6 +173,10 @@ pub struct NetMetrics {
     pub recv_errors: u64,
     /// Push-pull streams accepted from peers.
     pub streams_accepted: u64,
+    /// Of those, the ones whose whole request (a join's, a fallback ping's)
+    /// was already waiting when they were accepted: read and answered then,
+    /// without a task of their own to read them first.
+    pub streams_answered_at_accept: u64,
     /// Inbound streams refused: foreign or oversized frame, timeout, early close.
     pub streams_refused: u64,
     /// Inbound streams refused on arrival because every slot (of all, or

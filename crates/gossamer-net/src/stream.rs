@@ -228,6 +228,25 @@ pub(crate) fn peek(socket: &socket2::Socket, codec: &FrameCodec) -> Peeked {
     Peeked { sent: true, claim, whole: claim.is_some_and(|claim| claim <= n) }
 }
 
+/// The request of a stream just accepted, taken off its socket at once if
+/// the whole frame is already waiting there (at most [`WHOLE_PEEK_LEN`]
+/// bytes: a join's, a fallback ping's). Saves the stream a task hop and the
+/// driver a message: on a saturated runtime each costs a turn of every
+/// task (issue #16). `None` (nothing read) if it is not all there; its task
+/// reads it then, as any other.
+pub(crate) fn take_waiting_request(stream: &tokio::net::TcpStream, codec: &FrameCodec) -> Option<Vec<u8>> {
+    let socket = socket2::SockRef::from(stream);
+    let peeked = peek(&socket, codec);
+    let len = peeked.claim.filter(|_| peeked.whole)?;
+    check_total(len, 0, codec).ok()?;
+    let mut frame = vec![0u8; len];
+    // All `len` bytes are in the socket's queue: one read takes them. Were
+    // it short, the core refuses the truncated frame like any bad one.
+    let n = stream.try_read(&mut frame).ok()?;
+    frame.truncate(n);
+    Some(frame)
+}
+
 #[derive(Debug, Default)]
 struct Table {
     /// Ids grow with acceptance: iteration is oldest first.
@@ -1128,6 +1147,25 @@ mod tests {
         let (server, _) = listener.accept().await.unwrap();
         until_waiting(&server, bytes.len()).await;
         (server, client)
+    }
+
+    #[tokio::test]
+    async fn a_whole_waiting_request_is_taken_at_once_and_a_partial_one_left() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let c = codec("prod");
+        let f = frame(&c);
+        let (whole, _c1) = accepted_with(&listener, &f).await;
+        assert_eq!(take_waiting_request(&whole, &c), Some(f.clone()));
+        let (part, mut part_client) = accepted_with(&listener, &f[..f.len() - 1]).await;
+        assert_eq!(take_waiting_request(&part, &c), None);
+        // Nothing was consumed: once the rest is in, the whole frame is read.
+        part_client.write_all(&f[f.len() - 1..]).await.unwrap();
+        let mut part = part;
+        let read = read_frame(&mut part, &c, Duration::from_secs(10)).await.unwrap();
+        assert_eq!(read, f);
+        // A foreign frame is not taken: its task refuses it as before.
+        let (foreign, _c3) = accepted_with(&listener, &frame(&codec("other"))).await;
+        assert_eq!(take_waiting_request(&foreign, &c), None);
     }
 
     #[tokio::test]

@@ -71,6 +71,9 @@ async fn a_join_waits_for_a_slot_instead_of_evicting_a_request_in_progress() {
     let net = seed.metrics().await.unwrap().net;
     assert_eq!(net.streams_evicted, 0, "nobody was evicted: {net:?}");
     assert_eq!(net.streams_accepted, 2);
+    // B's whole request waited while it was held: read and answered as it
+    // was admitted. A's was partial when it came in: its task read it.
+    assert_eq!(net.streams_answered_at_accept, 1, "{net:?}");
     eventually("the seed knows both joiners", || async { alive_count(&seed).await == 3 }).await;
     seed.shutdown().await;
 }
