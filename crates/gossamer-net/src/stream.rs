@@ -56,6 +56,10 @@
 //!   tasks ran seconds late, and the grace evicted 800–1,700 such joins a
 //!   run, each one retried (issue #16); with the rule, 170–450. Once read,
 //!   it is like any stream again (a reader too slow for its response goes).
+//!   A request already whole when its stream is admitted is read and
+//!   answered by the driver at once ([`take_waiting_request`]); its task
+//!   only writes the response, and until it starts, the stream is spared
+//!   the same way.
 //! - **Bounded buffering.** Before it reads a body, a stream reserves the
 //!   body's length from a byte budget shared by every inbound stream
 //!   (`stream_buffer_budget`, 64 MiB by default, at least the frame cap);
