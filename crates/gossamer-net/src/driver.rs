@@ -25,7 +25,7 @@ use crate::heal::{keep_claim, HealLayer};
 use crate::metrics::{bump, Gauges, NetCounters, NodeMetrics, WarnLimit};
 use crate::multicast::{self, Heard, JoinLimiter, MulticastSockets};
 use crate::stream::{
-    read_frame, read_inbound, read_response, take_waiting_request, write_frame, Admission, Busy, Reservation, Stage,
+    read_frame, read_inbound, read_response, read_waiting_request, write_frame, Admission, Busy, Reservation, Stage,
     Ticket,
 };
 use crate::timers::TimerQueue;
@@ -1023,7 +1023,7 @@ impl Driver {
         let id = ticket.id();
         let timeout = self.streams.timeout;
         if self.streams.tls.is_none() {
-            if let Some(frame) = take_waiting_request(&stream, &self.streams.codec) {
+            if let Some(frame) = ticket.waiting_request().and_then(|len| read_waiting_request(&stream, len)) {
                 // The whole request was waiting: answered now, and only the
                 // response is left to a task. Until that task runs, the
                 // stream stays a whole request waiting for this node (never
@@ -1411,7 +1411,7 @@ async fn serve_inbound<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// Writes the response to an inbound request the driver read and answered
-/// when it accepted the stream (see `take_waiting_request`); `ticket` holds
+/// when it accepted the stream (see `read_waiting_request`); `ticket` holds
 /// the stream's slot until then.
 async fn answer_inbound(
     mut stream: TcpStream,

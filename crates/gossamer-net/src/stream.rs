@@ -57,7 +57,7 @@
 //!   run, each one retried (issue #16); with the rule, 170–450. Once read,
 //!   it is like any stream again (a reader too slow for its response goes).
 //!   A request already whole when its stream is admitted is read and
-//!   answered by the driver at once ([`take_waiting_request`]); its task
+//!   answered by the driver at once ([`read_waiting_request`]); its task
 //!   only writes the response, and until it starts, the stream is spared
 //!   the same way.
 //! - **Bounded buffering.** Before it reads a body, a stream reserves the
@@ -232,17 +232,14 @@ pub(crate) fn peek(socket: &socket2::Socket, codec: &FrameCodec) -> Peeked {
     Peeked { sent: true, claim, whole: claim.is_some_and(|claim| claim <= n) }
 }
 
-/// The request of a stream just accepted, taken off its socket at once if
-/// the whole frame is already waiting there (at most [`WHOLE_PEEK_LEN`]
-/// bytes: a join's, a fallback ping's). Saves the stream a task hop and the
-/// driver a message: on a saturated runtime each costs a turn of every
-/// task (issue #16). `None` (nothing read) if it is not all there; its task
-/// reads it then, as any other.
-pub(crate) fn take_waiting_request(stream: &tokio::net::TcpStream, codec: &FrameCodec) -> Option<Vec<u8>> {
-    let socket = socket2::SockRef::from(stream);
-    let peeked = peek(&socket, codec);
-    let len = peeked.claim.filter(|_| peeked.whole)?;
-    check_total(len, 0, codec).ok()?;
+/// The request of a stream just admitted, taken off its socket at once:
+/// the peek at its admission saw the whole frame waiting there, `len`
+/// bytes ([`Ticket::waiting_request`]; at most [`WHOLE_PEEK_LEN`], a
+/// join's or a fallback ping's, within the codec's cap). Saves the stream
+/// a task hop and the driver a message: on a saturated runtime each costs
+/// a turn of every task (issue #16). `None` (nothing read) if the socket
+/// cannot be read now; its task reads it then, as any other.
+pub(crate) fn read_waiting_request(stream: &tokio::net::TcpStream, len: usize) -> Option<Vec<u8>> {
     let mut frame = vec![0u8; len];
     // All `len` bytes are in the socket's queue: one read takes them. Were
     // it short, the core refuses the truncated frame like any bad one.
@@ -426,6 +423,7 @@ impl Admission {
             abort: None,
         };
         conn.look(&self.codec);
+        let waiting_request = conn.whole.then_some(conn.claim);
         let id = {
             let mut t = self.lock();
             let (claim, grace) = (conn.claim, self.limits.stall_grace);
@@ -461,7 +459,7 @@ impl Admission {
         };
         let count = evicted.len();
         self.finish_evictions(evicted);
-        Ok((Ticket { admission: self.clone(), id }, count))
+        Ok((Ticket { admission: self.clone(), id, waiting_request }, count))
     }
 
     /// Aborts evicted connections' tasks (outside the lock). Their
@@ -589,9 +587,18 @@ impl Admission {
 pub(crate) struct Ticket {
     admission: Arc<Admission>,
     id: u64,
+    /// The length of the request frame seen whole in the socket at
+    /// admission, if it was (see [`read_waiting_request`]).
+    waiting_request: Option<usize>,
 }
 
 impl Ticket {
+    /// The length of this stream's request frame, if the peek at its
+    /// admission saw all of it waiting in the socket.
+    pub fn waiting_request(&self) -> Option<usize> {
+        self.waiting_request
+    }
+
     /// This stream's id in the table (see [`Admission::set_abort`]).
     pub fn id(&self) -> u64 {
         self.id
@@ -1158,10 +1165,15 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let c = codec("prod");
         let f = frame(&c);
+        let dup = |s: &tokio::net::TcpStream| socket2::SockRef::from(s).try_clone().unwrap();
+        let adm = admission(8, 8, 1 << 20);
         let (whole, _c1) = accepted_with(&listener, &f).await;
-        assert_eq!(take_waiting_request(&whole, &c), Some(f.clone()));
+        let (ticket, _) = adm.admit(ip(1), Some(dup(&whole))).unwrap();
+        assert_eq!(ticket.waiting_request(), Some(f.len()));
+        assert_eq!(read_waiting_request(&whole, f.len()), Some(f.clone()));
         let (part, mut part_client) = accepted_with(&listener, &f[..f.len() - 1]).await;
-        assert_eq!(take_waiting_request(&part, &c), None);
+        let (ticket, _) = adm.admit(ip(2), Some(dup(&part))).unwrap();
+        assert_eq!(ticket.waiting_request(), None);
         // Nothing was consumed: once the rest is in, the whole frame is read.
         part_client.write_all(&f[f.len() - 1..]).await.unwrap();
         let mut part = part;
@@ -1169,7 +1181,8 @@ mod tests {
         assert_eq!(read, f);
         // A foreign frame is not taken: its task refuses it as before.
         let (foreign, _c3) = accepted_with(&listener, &frame(&codec("other"))).await;
-        assert_eq!(take_waiting_request(&foreign, &c), None);
+        let (ticket, _) = adm.admit(ip(3), Some(dup(&foreign))).unwrap();
+        assert_eq!(ticket.waiting_request(), None);
     }
 
     #[tokio::test]
